@@ -1,0 +1,125 @@
+//! The one error type of the core, with kinds a host can `match` on.
+
+use std::error::Error as StdError;
+
+/// A boxed error from a driver or transport, kept as the `source` of an [`Error`].
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the core or in an adapter, by kind.
+///
+/// Adapters map their driver errors into these kinds (a unique violation is
+/// [`Error::Duplicate`], a stale version is [`Error::Conflict`]) and keep the driver
+/// error as the `source`, so a host can match on the kind without parsing strings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Input was rejected before anything was written. `field` names the offending field
+    /// (for example `emails[1]` or `interactions[3].amount.currency`).
+    #[error("invalid {field}: {reason}")]
+    Validation {
+        /// The field that failed validation, as a path.
+        field: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The entity does not exist in this tenant.
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// Kind of entity (`customer`, `interaction`, ...).
+        entity: &'static str,
+        /// Its id as text.
+        id: String,
+    },
+    /// An optimistic-concurrency check failed: the record changed since it was read.
+    #[error(
+        "{entity} {id} was changed concurrently (expected version {expected}, found {actual})"
+    )]
+    Conflict {
+        /// Kind of entity.
+        entity: &'static str,
+        /// Its id as text.
+        id: String,
+        /// The version the caller based its change on.
+        expected: u64,
+        /// The version currently stored.
+        actual: u64,
+    },
+    /// A record with the same unique key already exists.
+    #[error("{entity} with {key} already exists")]
+    Duplicate {
+        /// Kind of entity.
+        entity: &'static str,
+        /// The key that collided, as text.
+        key: String,
+    },
+    /// The storage backend failed; the driver error is kept as the source.
+    #[error("storage backend {backend} failed")]
+    Storage {
+        /// Name of the backend (`sqlite`, `postgres`, `memory`, ...).
+        backend: &'static str,
+        /// The underlying driver error.
+        #[source]
+        source: BoxError,
+    },
+    /// A notification could not be delivered; the transport error is kept as the source.
+    #[error("notification delivery failed")]
+    Notify {
+        /// The underlying transport error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    /// A [`Error::Validation`] for `field` with `reason`.
+    pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Validation {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`Error::NotFound`] for the entity kind and id.
+    pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
+        Error::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
+    /// A [`Error::Storage`] wrapping a driver error.
+    pub fn storage(backend: &'static str, source: impl Into<BoxError>) -> Self {
+        Error::Storage {
+            backend,
+            source: source.into(),
+        }
+    }
+
+    /// Prefixes the field path of a validation error (`name` becomes `customers[2].name`);
+    /// other kinds pass through unchanged.
+    pub fn in_field(self, prefix: &str) -> Self {
+        match self {
+            Error::Validation { field, reason } => Error::Validation {
+                field: format!("{prefix}.{field}"),
+                reason,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether this is a validation error.
+    pub fn is_validation(&self) -> bool {
+        matches!(self, Error::Validation { .. })
+    }
+
+    /// The field path of a validation error.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Validation { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}

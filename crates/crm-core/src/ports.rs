@@ -1,0 +1,141 @@
+//! Ports: the traits storage and messaging adapters implement.
+//!
+//! Every storage method takes the [`TenantId`] first: no query can be written that forgets
+//! it, and a tenant never sees or changes another tenant's rows. The traits are
+//! `#[async_trait]`, `Send + Sync` and object-safe, so a host can hold `Arc<dyn Storage>`.
+//! With the `mock` feature, `mockall` mocks (`MockCustomerStore`, `MockInteractionStore`,
+//! `MockProfileStore`, `MockNotifier`) are generated for host tests.
+//!
+//! The conformance suite in `crm-testkit` states the exact behaviour every adapter must
+//! have; an adapter of your own runs it with a few lines.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::customer::{Customer, CustomerQuery, OwnershipChange};
+use crate::error::Result;
+use crate::id::{CustomerId, TenantId, UserId};
+use crate::interaction::{BatchReport, Interaction};
+use crate::page::{Page, PageRequest};
+use crate::profile::Profile;
+use crate::value::EmailAddress;
+
+/// Customer records.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait CustomerStore: Send + Sync {
+    /// Stores a new customer (with its version and timestamps as given) and an empty
+    /// profile for it, in one transaction.
+    ///
+    /// Errors: [`Duplicate`](crate::Error::Duplicate) if the id, or one of its external ids,
+    /// is already used in the tenant.
+    async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()>;
+
+    /// Reads a customer. Errors: [`NotFound`](crate::Error::NotFound).
+    async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
+
+    /// Replaces a customer if its stored version is still `expected_version`; `customer`
+    /// carries the new version. An ownership change, if given, is recorded in the same
+    /// transaction.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound), [`Conflict`](crate::Error::Conflict) on
+    /// a stale version, [`Duplicate`](crate::Error::Duplicate) if a new external id is taken.
+    async fn update_customer(
+        &self,
+        tenant: TenantId,
+        customer: &Customer,
+        expected_version: u64,
+        ownership: Option<OwnershipChange>,
+    ) -> Result<()>;
+
+    /// Customers matching every filter of `query` (semantics of [`CustomerQuery::matches`]),
+    /// ordered by id, one page at a time.
+    async fn list_customers(
+        &self,
+        tenant: TenantId,
+        query: &CustomerQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Customer>>;
+
+    /// A customer's ownership transfers, newest first. Errors: [`NotFound`](crate::Error::NotFound).
+    async fn ownership_history(
+        &self,
+        tenant: TenantId,
+        id: CustomerId,
+    ) -> Result<Vec<OwnershipChange>>;
+}
+
+/// The interaction log (append-only).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait InteractionStore: Send + Sync {
+    /// Appends a batch in one transaction, all or nothing: interactions whose key
+    /// (source + external id) the tenant already has, or that repeat a key earlier in the
+    /// batch, are skipped and counted; the others are stored, and their profile deltas
+    /// ([`crate::profile::deltas`]) are applied in the same transaction.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound) if a customer does not exist in the
+    /// tenant (nothing is written); [`Duplicate`](crate::Error::Duplicate) if an interaction
+    /// id is already used under a different key.
+    async fn append_interactions(
+        &self,
+        tenant: TenantId,
+        batch: Vec<Interaction>,
+    ) -> Result<BatchReport>;
+
+    /// A customer's interactions, newest first (ties broken by id, descending).
+    /// Errors: [`NotFound`](crate::Error::NotFound) for an unknown customer.
+    async fn timeline(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>>;
+}
+
+/// Per-customer aggregates, maintained by [`InteractionStore::append_interactions`].
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    /// The customer's profile. Errors: [`NotFound`](crate::Error::NotFound).
+    async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile>;
+}
+
+/// Everything the service needs from storage, as one object-safe trait; implemented for
+/// every type that implements the three stores.
+pub trait Storage: CustomerStore + InteractionStore + ProfileStore {}
+
+impl<T: CustomerStore + InteractionStore + ProfileStore + ?Sized> Storage for T {}
+
+/// Who a notification is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipient {
+    /// A staff member, resolved to an address by the notifier.
+    User(UserId),
+    /// A customer, reached at their primary address.
+    Customer(CustomerId),
+    /// A literal address.
+    Email(EmailAddress),
+}
+
+/// A message to deliver.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Who it is for.
+    pub recipient: Recipient,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// Identifies the message across retries, so a receiver can drop repeats.
+    pub idempotency_key: String,
+}
+
+/// Delivers notifications (email, chat, SMS...).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Delivers one notification. Errors: [`Notify`](crate::Error::Notify).
+    async fn notify(&self, tenant: TenantId, notification: &Notification) -> Result<()>;
+}

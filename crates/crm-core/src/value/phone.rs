@@ -1,0 +1,137 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// A phone number normalised to E.164 (`+4930123456`), validated against the numbering plan
+/// of its country with the `phonenumber` crate (Google's libphonenumber metadata).
+///
+/// Input must be international (start with `+` or `00`), or be parsed with
+/// [`PhoneNumber::parse_national`] and an ISO 3166 region code.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses an international number; the error's field is `phone`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        Self::parse_field(text, "phone")
+    }
+
+    /// Parses an international number; the error names `field`.
+    pub fn parse_field(text: &str, field: &str) -> Result<Self, Error> {
+        let trimmed = text.trim();
+        let international = if let Some(rest) = trimmed.strip_prefix("00") {
+            format!("+{rest}")
+        } else if trimmed.starts_with('+') {
+            trimmed.to_string()
+        } else {
+            return Err(Error::validation(
+                field,
+                "must be international (start with + and the country code)",
+            ));
+        };
+        Self::checked(phonenumber::parse(None, &international), field)
+    }
+
+    /// Parses a national number in the given region (ISO 3166 alpha-2, like `DE` or `CN`).
+    pub fn parse_national(text: &str, region: &str, field: &str) -> Result<Self, Error> {
+        let country: phonenumber::country::Id = region
+            .trim()
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| Error::validation(field, format!("unknown region {region:?}")))?;
+        Self::checked(phonenumber::parse(Some(country), text.trim()), field)
+    }
+
+    fn checked(
+        parsed: Result<phonenumber::PhoneNumber, phonenumber::ParseError>,
+        field: &str,
+    ) -> Result<Self, Error> {
+        let number =
+            parsed.map_err(|e| Error::validation(field, format!("not a phone number: {e}")))?;
+        if !phonenumber::is_valid(&number) {
+            return Err(Error::validation(
+                field,
+                "not a valid number in its country's numbering plan",
+            ));
+        }
+        Ok(PhoneNumber(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    /// The E.164 form, for example `+4930123456`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PhoneNumber {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self, Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<PhoneNumber> for String {
+    fn from(value: PhoneNumber) -> String {
+        value.0
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_to_e164() {
+        assert_eq!(
+            PhoneNumber::parse("+49 30 1234567").unwrap().as_str(),
+            "+49301234567"
+        );
+        assert_eq!(
+            PhoneNumber::parse("0044 20 7946 0958").unwrap().as_str(),
+            "+442079460958"
+        );
+        assert_eq!(
+            PhoneNumber::parse_national("(202) 555-0143", "us", "phone")
+                .unwrap()
+                .as_str(),
+            "+12025550143"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+86 138 0013 8000").unwrap().as_str(),
+            "+8613800138000"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_numbers_naming_the_field() {
+        for bad in [
+            "",
+            "12345",
+            "+1 12",
+            "+999 1234567",
+            "phone",
+            "+49 30 1234567 8901 2345",
+        ] {
+            let err = PhoneNumber::parse_field(bad, "phones[0]").unwrap_err();
+            assert_eq!(err.field(), Some("phones[0]"), "{bad:?}");
+        }
+        assert!(PhoneNumber::parse_national("2025550143", "XX", "phone").is_err());
+    }
+}
