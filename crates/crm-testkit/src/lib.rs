@@ -1,0 +1,212 @@
+//! # crm-testkit
+//!
+//! What every storage adapter of `crm-core` is tested with:
+//!
+//! - [`conformance`]: the conformance suite, one public async function per case, and
+//!   [`conformance_tests!`] to turn them into one named `#[test]` each;
+//! - [`MemoryStore`]: the in-memory reference implementation, which passes the whole suite;
+//! - [`Generator`]: seedable generators of realistic customers and interactions.
+//!
+//! An adapter's `tests/conformance.rs` is its setup function plus one macro call:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use crm_testkit::{Fixture, MemoryStore};
+//!
+//! async fn setup() -> Fixture {
+//!     Fixture::new(Arc::new(MemoryStore::new()))
+//! }
+//!
+//! crm_testkit::conformance_tests!(setup);
+//! # fn main() {}
+//! ```
+//!
+//! ## Why these dependencies
+//!
+//! - `tokio`: the suite runs each case on a multi-threaded runtime it builds itself, so
+//!   concurrency cases really race, and adapters need no runtime of their own in tests.
+//! - `fastrand`: a small seedable random generator for reproducible data.
+//! - `uuid`: builds the generators' reproducible UUIDv7 ids.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod conformance;
+mod generate;
+mod memory;
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use crm_core::Storage;
+
+pub use generate::Generator;
+pub use memory::MemoryStore;
+
+/// What a setup function hands to a case: the storage under test, and anything that must
+/// live as long as it (a temporary directory, a server process).
+pub struct Fixture {
+    /// The storage under test.
+    pub storage: Arc<dyn Storage>,
+    guard: Option<Box<dyn Any + Send>>,
+}
+
+impl Fixture {
+    /// A fixture over `storage`.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Fixture {
+            storage,
+            guard: None,
+        }
+    }
+
+    /// Keeps `guard` alive until the case has finished.
+    pub fn with_guard(mut self, guard: impl Any + Send) -> Self {
+        self.guard = Some(Box::new(guard));
+        self
+    }
+}
+
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture")
+            .field("guarded", &self.guard.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs one case against a fresh fixture on a new multi-threaded runtime. Panics (fails the
+/// test) when the case fails.
+pub fn run_case<S, SF, C, CF>(setup: S, case: C)
+where
+    S: FnOnce() -> SF,
+    SF: Future<Output = Fixture>,
+    C: FnOnce(Arc<dyn Storage>) -> CF,
+    CF: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async move {
+        let fixture = setup().await;
+        case(fixture.storage.clone()).await;
+        drop(fixture);
+    });
+}
+
+/// The names of every conformance case, as [`conformance_tests!`] lists them.
+#[doc(hidden)]
+pub const CASE_NAMES: &[&str] = &[
+    "customer_round_trip_every_field",
+    "unknown_customer_is_not_found",
+    "duplicate_customer_id_is_duplicate",
+    "duplicate_external_id_is_duplicate",
+    "update_bumps_version",
+    "stale_update_is_conflict",
+    "concurrent_updates_exactly_one_wins",
+    "update_unknown_is_not_found",
+    "owner_changes_are_recorded",
+    "stale_owner_change_is_conflict",
+    "search_by_name_prefix",
+    "search_by_email",
+    "search_by_phone",
+    "search_by_tag",
+    "search_by_owner_and_lifecycle",
+    "search_by_external_id",
+    "customer_pages_have_no_gaps_or_repeats",
+    "customer_pages_under_concurrent_inserts",
+    "bad_cursor_or_limit_is_validation",
+    "invalid_customer_writes_nothing",
+    "interaction_round_trip_every_field",
+    "interaction_for_unknown_customer_is_not_found",
+    "batch_with_bad_row_writes_nothing",
+    "resent_batch_is_idempotent",
+    "duplicate_keys_within_a_batch_count_once",
+    "same_key_in_other_tenant_is_independent",
+    "reused_interaction_id_is_duplicate",
+    "timeline_is_newest_first",
+    "timeline_pages_under_concurrent_inserts",
+    "profiles_equal_rebuild_after_every_batch",
+    "profile_aggregates_follow_the_rules",
+    "concurrent_batches_keep_profiles_exact",
+    "tenant_isolation_on_reads",
+    "tenant_isolation_on_writes",
+    "same_ids_in_two_tenants_are_independent",
+    "update_replaces_attributes_and_contact_points",
+    "empty_batch_is_a_no_op",
+    "large_batch_over_many_customers",
+];
+
+/// Expands to one `#[test]` per conformance case, each running the case against a fresh
+/// fixture from `$setup` (an async function returning a [`Fixture`]), plus a test that
+/// checks no case is missing.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($setup:path) => {
+        $crate::__conformance_cases!(
+            $setup;
+            customer_round_trip_every_field,
+            unknown_customer_is_not_found,
+            duplicate_customer_id_is_duplicate,
+            duplicate_external_id_is_duplicate,
+            update_bumps_version,
+            stale_update_is_conflict,
+            concurrent_updates_exactly_one_wins,
+            update_unknown_is_not_found,
+            owner_changes_are_recorded,
+            stale_owner_change_is_conflict,
+            search_by_name_prefix,
+            search_by_email,
+            search_by_phone,
+            search_by_tag,
+            search_by_owner_and_lifecycle,
+            search_by_external_id,
+            customer_pages_have_no_gaps_or_repeats,
+            customer_pages_under_concurrent_inserts,
+            bad_cursor_or_limit_is_validation,
+            invalid_customer_writes_nothing,
+            interaction_round_trip_every_field,
+            interaction_for_unknown_customer_is_not_found,
+            batch_with_bad_row_writes_nothing,
+            resent_batch_is_idempotent,
+            duplicate_keys_within_a_batch_count_once,
+            same_key_in_other_tenant_is_independent,
+            reused_interaction_id_is_duplicate,
+            timeline_is_newest_first,
+            timeline_pages_under_concurrent_inserts,
+            profiles_equal_rebuild_after_every_batch,
+            profile_aggregates_follow_the_rules,
+            concurrent_batches_keep_profiles_exact,
+            tenant_isolation_on_reads,
+            tenant_isolation_on_writes,
+            same_ids_in_two_tenants_are_independent,
+            update_replaces_attributes_and_contact_points,
+            empty_batch_is_a_no_op,
+            large_batch_over_many_customers
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($setup:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::run_case($setup, $crate::conformance::$case);
+            }
+        )*
+
+        #[test]
+        fn conformance_suite_is_complete() {
+            let listed: &[&str] = &[$(stringify!($case)),*];
+            let all: Vec<&str> = $crate::conformance::all_cases().into_iter().map(|(n, _)| n).collect();
+            assert_eq!(listed, all.as_slice());
+            assert_eq!(listed, $crate::CASE_NAMES);
+        }
+    };
+}

@@ -1,0 +1,203 @@
+//! The suite catches broken adapters: wrappers around the reference store that each break
+//! one promise fail the cases that guard it.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use crm_core::{
+    BatchReport, Customer, CustomerId, CustomerQuery, CustomerStore, Interaction, InteractionStore,
+    OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, Storage, TenantId,
+};
+use crm_testkit::conformance::{all_cases, CaseFn};
+use crm_testkit::{run_case, Fixture, MemoryStore};
+
+/// How a wrapper misbehaves.
+#[derive(Clone, Copy, PartialEq)]
+enum Flaw {
+    /// Every call goes to one shared tenant.
+    IgnoresTenant,
+    /// Updates never check the version.
+    IgnoresVersion,
+    /// Batches are written row by row, each row in its own transaction, and profiles are
+    /// not maintained.
+    SkipsProfiles,
+    /// Timelines come back oldest first.
+    OldestFirst,
+}
+
+struct Broken {
+    inner: MemoryStore,
+    flaw: Flaw,
+}
+
+impl Broken {
+    fn tenant(&self, t: TenantId) -> TenantId {
+        if self.flaw == Flaw::IgnoresTenant {
+            TenantId::from_bytes([7; 16])
+        } else {
+            t
+        }
+    }
+}
+
+#[async_trait]
+impl CustomerStore for Broken {
+    async fn insert_customer(&self, t: TenantId, c: &Customer) -> Result<()> {
+        self.inner.insert_customer(self.tenant(t), c).await
+    }
+    async fn get_customer(&self, t: TenantId, id: CustomerId) -> Result<Customer> {
+        self.inner.get_customer(self.tenant(t), id).await
+    }
+    async fn update_customer(
+        &self,
+        t: TenantId,
+        c: &Customer,
+        expected: u64,
+        o: Option<OwnershipChange>,
+    ) -> Result<()> {
+        let expected = if self.flaw == Flaw::IgnoresVersion {
+            self.inner.get_customer(self.tenant(t), c.id).await?.version
+        } else {
+            expected
+        };
+        self.inner
+            .update_customer(self.tenant(t), c, expected, o)
+            .await
+    }
+    async fn list_customers(
+        &self,
+        t: TenantId,
+        q: &CustomerQuery,
+        p: &PageRequest,
+    ) -> Result<Page<Customer>> {
+        self.inner.list_customers(self.tenant(t), q, p).await
+    }
+    async fn ownership_history(&self, t: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>> {
+        self.inner.ownership_history(self.tenant(t), id).await
+    }
+}
+
+#[async_trait]
+impl InteractionStore for Broken {
+    async fn append_interactions(
+        &self,
+        t: TenantId,
+        batch: Vec<Interaction>,
+    ) -> Result<BatchReport> {
+        if self.flaw != Flaw::SkipsProfiles {
+            return self.inner.append_interactions(self.tenant(t), batch).await;
+        }
+        let mut report = BatchReport::default();
+        for row in batch {
+            let r = self.inner.append_interactions(t, vec![row]).await?;
+            report.inserted += r.inserted;
+            report.duplicates += r.duplicates;
+        }
+        Ok(report)
+    }
+    async fn timeline(
+        &self,
+        t: TenantId,
+        c: CustomerId,
+        p: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        let mut page = self.inner.timeline(self.tenant(t), c, p).await?;
+        if self.flaw == Flaw::OldestFirst {
+            page.items.reverse();
+        }
+        Ok(page)
+    }
+}
+
+#[async_trait]
+impl ProfileStore for Broken {
+    async fn get_profile(&self, t: TenantId, c: CustomerId) -> Result<Profile> {
+        if self.flaw == Flaw::SkipsProfiles {
+            return Ok(Profile::default());
+        }
+        self.inner.get_profile(self.tenant(t), c).await
+    }
+}
+
+fn fails(flaw: Flaw, case: CaseFn) -> bool {
+    let setup = move || async move {
+        let store: Arc<dyn Storage> = Arc::new(Broken {
+            inner: MemoryStore::new(),
+            flaw,
+        });
+        Fixture::new(store)
+    };
+    catch_unwind(AssertUnwindSafe(|| run_case(setup, case))).is_err()
+}
+
+fn failing_cases(flaw: Flaw) -> Vec<&'static str> {
+    all_cases()
+        .into_iter()
+        .filter(|(_, case)| fails(flaw, *case))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+fn case(name: &str) -> CaseFn {
+    all_cases()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .expect("known case")
+        .1
+}
+
+#[test]
+fn tenant_blind_adapter_fails_the_isolation_cases() {
+    let failing = failing_cases(Flaw::IgnoresTenant);
+    for must in [
+        "tenant_isolation_on_reads",
+        "tenant_isolation_on_writes",
+        "same_ids_in_two_tenants_are_independent",
+        "same_key_in_other_tenant_is_independent",
+    ] {
+        assert!(
+            failing.contains(&must),
+            "{must} passed on a tenant-blind adapter; failing: {failing:?}"
+        );
+    }
+}
+
+#[test]
+fn version_blind_adapter_fails_the_concurrency_cases() {
+    assert!(fails(
+        Flaw::IgnoresVersion,
+        case("stale_update_is_conflict")
+    ));
+    assert!(fails(
+        Flaw::IgnoresVersion,
+        case("concurrent_updates_exactly_one_wins")
+    ));
+}
+
+#[test]
+fn adapter_without_profiles_or_atomic_batches_fails() {
+    assert!(fails(
+        Flaw::SkipsProfiles,
+        case("profiles_equal_rebuild_after_every_batch")
+    ));
+    assert!(fails(
+        Flaw::SkipsProfiles,
+        case("interaction_for_unknown_customer_is_not_found")
+    ));
+    assert!(fails(
+        Flaw::SkipsProfiles,
+        case("reused_interaction_id_is_duplicate")
+    ));
+}
+
+#[test]
+fn oldest_first_timeline_fails_the_order_case() {
+    assert!(fails(Flaw::OldestFirst, case("timeline_is_newest_first")));
+}
+
+#[test]
+fn the_reference_store_passes_where_the_broken_ones_fail() {
+    let setup = || async { Fixture::new(Arc::new(MemoryStore::new())) };
+    run_case(setup, case("tenant_isolation_on_reads"));
+}
