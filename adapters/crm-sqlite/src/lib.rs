@@ -1,0 +1,248 @@
+//! # crm-sqlite
+//!
+//! Storage for [`crm_core`] on SQLite: the embedded default. One file, no server.
+//!
+//! ```no_run
+//! # async fn demo() -> crm_core::Result<()> {
+//! use std::sync::Arc;
+//! use crm_core::{Crm, Customer, TenantId};
+//! use crm_sqlite::SqliteStore;
+//!
+//! let store = SqliteStore::builder("crm.db").cache_size_mib(64).open()?;
+//! let crm = Crm::new(Arc::new(store));
+//! let ann = crm.register(TenantId::new(), Customer::person("Ann").build()?).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - The schema is embedded and migrated on open (and by [`SqliteStore::migrate`]); its
+//!   version is kept in SQLite's `user_version`.
+//! - WAL journal, `synchronous = NORMAL`, a busy timeout, and a page cache you can size.
+//! - One writer connection (SQLite allows one writer at a time) and a small pool of reader
+//!   connections; every call runs on tokio's blocking pool, never on the async executor.
+//! - Every batch of interactions is one transaction with its profile deltas applied in it;
+//!   every table's key starts with `tenant_id`.
+//! - Unique violations map to [`Error::Duplicate`](crm_core::Error::Duplicate), stale
+//!   versions to [`Error::Conflict`](crm_core::Error::Conflict), everything else to
+//!   [`Error::Storage`](crm_core::Error::Storage) with the driver error as its source.
+//!
+//! ## Why these dependencies
+//!
+//! - `rusqlite` with bundled SQLite: the maintained SQLite binding; bundling pins one SQLite
+//!   version on every platform, so no system library is needed.
+//! - `rusqlite_migration`: small, keeps the schema version in `user_version`, no extra table.
+//! - `serde_json`: stores the customer record and the profile's maps as JSON text.
+//! - `tokio` (rt only): `spawn_blocking`, to keep SQLite's blocking calls off the executor.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod codec;
+mod customers;
+mod interactions;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crm_core::{Error, Result};
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+
+pub(crate) const BACKEND: &str = "sqlite";
+
+static MIGRATIONS: &[M<'static>] = &[M::up(include_str!("sql/001_initial.sql"))];
+
+/// Options for opening a [`SqliteStore`].
+#[derive(Clone, Debug)]
+#[must_use = "call open() to open the store"]
+pub struct SqliteOptions {
+    path: Option<PathBuf>,
+    busy_timeout: Duration,
+    cache_size_mib: u32,
+    max_readers: usize,
+}
+
+impl SqliteOptions {
+    /// How long a connection waits for a lock held by another process before failing
+    /// (default 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Page cache per connection, in MiB (default 64; SQLite's own default is 2).
+    pub fn cache_size_mib(mut self, mib: u32) -> Self {
+        self.cache_size_mib = mib.max(1);
+        self
+    }
+
+    /// Most reader connections kept open (default 4). An in-memory store always uses its
+    /// one connection.
+    pub fn max_readers(mut self, n: usize) -> Self {
+        self.max_readers = n;
+        self
+    }
+
+    /// Opens (creating if needed) the database and migrates it to the latest schema.
+    pub fn open(self) -> Result<SqliteStore> {
+        let mut writer = match &self.path {
+            Some(p) => Connection::open(p),
+            None => Connection::open_in_memory(),
+        }
+        .map_err(storage)?;
+        configure(&writer, &self)?;
+        migrate(&mut writer)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                options: self,
+            }),
+        })
+    }
+
+    /// Applies the connection settings every connection of this store gets.
+    pub fn configure(&self, conn: &Connection) -> Result<()> {
+        configure(conn, self)
+    }
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions) -> Result<()> {
+    conn.busy_timeout(options.busy_timeout).map_err(storage)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(storage)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(storage)?;
+    let kib = -(i64::from(options.cache_size_mib) * 1024);
+    conn.pragma_update(None, "cache_size", kib)
+        .map_err(storage)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(storage)?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    Migrations::from_slice(MIGRATIONS)
+        .to_latest(conn)
+        .map_err(|e| Error::storage(BACKEND, e))
+}
+
+pub(crate) fn storage(e: rusqlite::Error) -> Error {
+    Error::storage(BACKEND, e)
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    options: SqliteOptions,
+}
+
+/// Every storage port of `crm-core` on one SQLite database. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.options.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SqliteStore {
+    /// Options for a database file at `path` (created if missing).
+    pub fn builder(path: impl AsRef<Path>) -> SqliteOptions {
+        SqliteOptions {
+            path: Some(path.as_ref().to_path_buf()),
+            busy_timeout: Duration::from_secs(5),
+            cache_size_mib: 64,
+            max_readers: 4,
+        }
+    }
+
+    /// Opens the database file at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        Self::builder(path).open()
+    }
+
+    /// A private in-memory database (gone when the store is dropped).
+    pub fn open_in_memory() -> Result<SqliteStore> {
+        SqliteOptions {
+            path: None,
+            ..Self::builder("")
+        }
+        .open()
+    }
+
+    /// Migrates the schema to the latest version (also done on open).
+    pub async fn migrate(&self) -> Result<()> {
+        self.write(|conn| migrate(conn)).await
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<u32> {
+        self.read(|conn| {
+            conn.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))
+                .map_err(storage)
+        })
+        .await
+    }
+
+    /// Runs `f` on the writer connection on the blocking pool.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || f(&mut lock(&inner.writer))).await
+    }
+
+    /// Runs `f` on a reader connection (the writer, for an in-memory database).
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let Some(path) = &inner.options.path else {
+                return f(&lock(&inner.writer));
+            };
+            let pooled = lock(&inner.readers).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open(path).map_err(storage)?;
+                    configure(&c, &inner.options)?;
+                    c
+                }
+            };
+            let out = f(&conn);
+            let mut readers = lock(&inner.readers);
+            if readers.len() < inner.options.max_readers {
+                readers.push(conn);
+            }
+            out
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::storage(BACKEND, e)),
+    }
+}
