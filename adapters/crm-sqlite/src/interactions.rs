@@ -30,18 +30,15 @@ const TIMELINE_FIRST: &str = "WHERE tenant_id = ?1 AND customer_id = ?2 \
     ORDER BY occurred_at DESC, id DESC LIMIT ?3";
 const TIMELINE_AFTER: &str = "WHERE tenant_id = ?1 AND customer_id = ?2 \
     AND (occurred_at, id) < (?4, ?5) ORDER BY occurred_at DESC, id DESC LIMIT ?3";
-const PROFILE_COLUMNS: &str = "interaction_count, first_contact_at, last_contact_at, \
+const SELECT_PROFILE: &str = "SELECT interaction_count, first_contact_at, last_contact_at, \
     last_inbound_at, last_outbound_at, purchase_count, first_purchase_at, last_purchase_at, \
-    complaint_count, service_request_count, revenue, channel_counts, last_contact_by";
+    complaint_count, service_request_count, revenue, channel_counts, last_contact_by \
+    FROM profiles WHERE tenant_id = ?1 AND customer_id = ?2";
 const UPDATE_PROFILE: &str = "UPDATE profiles SET interaction_count = ?3, first_contact_at = ?4, \
     last_contact_at = ?5, last_inbound_at = ?6, last_outbound_at = ?7, purchase_count = ?8, \
     first_purchase_at = ?9, last_purchase_at = ?10, complaint_count = ?11, \
     service_request_count = ?12, revenue = ?13, channel_counts = ?14, last_contact_by = ?15 \
     WHERE tenant_id = ?1 AND customer_id = ?2";
-
-fn select_profile_sql() -> String {
-    format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = ?1 AND customer_id = ?2")
-}
 
 fn not_found(id: CustomerId) -> Error {
     Error::not_found("customer", id)
@@ -49,7 +46,7 @@ fn not_found(id: CustomerId) -> Error {
 
 fn read_profile(conn: &Connection, tenant: &[u8], id: CustomerId) -> Result<Option<Profile>> {
     let raw = conn
-        .prepare_cached(&select_profile_sql())
+        .prepare_cached(SELECT_PROFILE)
         .and_then(|mut s| {
             s.query_row(params![tenant, id.as_bytes().as_slice()], raw_profile)
                 .optional()

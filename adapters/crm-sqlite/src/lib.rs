@@ -21,9 +21,9 @@
 //!   connections; every call runs on tokio's blocking pool, never on the async executor.
 //! - Every batch of interactions is one transaction with its profile deltas applied in it;
 //!   every table's key starts with `tenant_id`.
-//! - Unique violations map to [`Error::Duplicate`](crm_core::Error::Duplicate), stale
-//!   versions to [`Error::Conflict`](crm_core::Error::Conflict), everything else to
-//!   [`Error::Storage`](crm_core::Error::Storage) with the driver error as its source.
+//! - Unique violations map to [`Error::Duplicate`], stale
+//!   versions to [`Error::Conflict`], everything else to
+//!   [`Error::Storage`] with the driver error as its source.
 //!
 //! ## Why these dependencies
 //!
@@ -182,7 +182,7 @@ impl SqliteStore {
 
     /// Migrates the schema to the latest version (also done on open).
     pub async fn migrate(&self) -> Result<()> {
-        self.write(|conn| migrate(conn)).await
+        self.write(migrate).await
     }
 
     /// The schema version the database is at.

@@ -95,7 +95,7 @@ impl Crm {
         customer.version = expected + 1;
         customer.created_at = current.created_at;
         customer.updated_at = self.clock.now();
-        let ownership = (current.owner != customer.owner).then(|| OwnershipChange {
+        let ownership = (current.owner != customer.owner).then_some(OwnershipChange {
             customer: customer.id,
             from: current.owner,
             to: customer.owner,
@@ -257,4 +257,242 @@ fn check_version(current: &Customer, expected: u64) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::customer::Lifecycle;
+    use crate::interaction::{Channel, InteractionKind};
+    use crate::ports::{CustomerStore, InteractionStore, ProfileStore};
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use mockall::predicate::*;
+
+    mockall::mock! {
+        Store {}
+        #[async_trait]
+        impl CustomerStore for Store {
+            async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()>;
+            async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
+            async fn update_customer(&self, tenant: TenantId, customer: &Customer, expected_version: u64, ownership: Option<OwnershipChange>) -> Result<()>;
+            async fn list_customers(&self, tenant: TenantId, query: &CustomerQuery, page: &PageRequest) -> Result<Page<Customer>>;
+            async fn ownership_history(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>>;
+        }
+        #[async_trait]
+        impl InteractionStore for Store {
+            async fn append_interactions(&self, tenant: TenantId, batch: Vec<Interaction>) -> Result<BatchReport>;
+            async fn timeline(&self, tenant: TenantId, customer: CustomerId, page: &PageRequest) -> Result<Page<Interaction>>;
+        }
+        #[async_trait]
+        impl ProfileStore for Store {
+            async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile>;
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_750_000_000, 0).unwrap()
+    }
+
+    fn crm(store: MockStore) -> Crm {
+        Crm::new(Arc::new(store)).with_clock(Arc::new(ManualClock::new(now())))
+    }
+
+    fn stored(version: u64) -> Customer {
+        let mut c = Customer::person("Ann").build().unwrap();
+        c.version = version;
+        c
+    }
+
+    #[tokio::test]
+    async fn register_stamps_version_and_time_then_inserts_once() {
+        let tenant = TenantId::new();
+        let mut store = MockStore::new();
+        store
+            .expect_insert_customer()
+            .withf(move |t, c| {
+                *t == tenant && c.version == 1 && c.created_at == now() && c.updated_at == now()
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let c = crm(store).register(tenant, stored(0)).await.unwrap();
+        assert_eq!(c.version, 1);
+    }
+
+    #[tokio::test]
+    async fn invalid_batch_never_reaches_storage() {
+        let mut store = MockStore::new();
+        store.expect_append_interactions().never();
+        let c = CustomerId::new();
+        let mut rows: Vec<Interaction> = (0..3)
+            .map(|_| {
+                Interaction::builder(c, Channel::Phone, InteractionKind::Call)
+                    .at(now())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        rows[2].body = Some("x".repeat(Interaction::MAX_BODY_BYTES + 1));
+        let err = crm(store)
+            .log_batch(TenantId::new(), rows)
+            .await
+            .unwrap_err();
+        assert_eq!(err.field(), Some("interactions[2].body"));
+    }
+
+    #[tokio::test]
+    async fn repeated_ids_in_a_batch_are_rejected_before_storage() {
+        let mut store = MockStore::new();
+        store.expect_append_interactions().never();
+        let c = CustomerId::new();
+        let row = Interaction::builder(c, Channel::Phone, InteractionKind::Call)
+            .at(now())
+            .build()
+            .unwrap();
+        let mut again = row.clone();
+        again.key = crate::ExternalRef::new("erp", "other").unwrap();
+        let err = crm(store)
+            .log_batch(TenantId::new(), vec![row, again])
+            .await
+            .unwrap_err();
+        assert_eq!(err.field(), Some("interactions[1].id"));
+    }
+
+    #[tokio::test]
+    async fn batch_rows_get_recorded_at_from_the_clock() {
+        let mut store = MockStore::new();
+        store
+            .expect_append_interactions()
+            .withf(|_, batch| batch.len() == 2 && batch.iter().all(|i| i.recorded_at == now()))
+            .times(1)
+            .returning(|_, b| {
+                Ok(BatchReport {
+                    inserted: b.len(),
+                    duplicates: 0,
+                })
+            });
+        let c = CustomerId::new();
+        let rows = (0..2)
+            .map(|_| {
+                Interaction::builder(c, Channel::Web, InteractionKind::Purchase)
+                    .at(now())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let report = crm(store).log_batch(TenantId::new(), rows).await.unwrap();
+        assert_eq!(report.inserted, 2);
+    }
+
+    #[tokio::test]
+    async fn stale_update_is_refused_before_writing() {
+        let current = stored(3);
+        let mut store = MockStore::new();
+        let c2 = current.clone();
+        store
+            .expect_get_customer()
+            .returning(move |_, _| Ok(c2.clone()));
+        store.expect_update_customer().never();
+        let mut stale = current.clone();
+        stale.version = 2;
+        let err = crm(store)
+            .update(TenantId::new(), stale, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Conflict {
+                expected: 2,
+                actual: 3,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn update_records_an_owner_change_and_bumps_the_version() {
+        let current = stored(1);
+        let actor = UserId::new();
+        let new_owner = UserId::new();
+        let mut store = MockStore::new();
+        let c2 = current.clone();
+        store
+            .expect_get_customer()
+            .returning(move |_, _| Ok(c2.clone()));
+        store
+            .expect_update_customer()
+            .with(always(), function(|c: &Customer| c.version == 2 && c.updated_at == now()), eq(1), function(move |o: &Option<OwnershipChange>| {
+                matches!(o, Some(ch) if ch.from.is_none() && ch.to == Some(new_owner) && ch.changed_by == Some(actor) && ch.version == 2)
+            }))
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        let mut next = current.clone();
+        next.owner = Some(new_owner);
+        next.lifecycle = Lifecycle::Active;
+        let saved = crm(store)
+            .update(TenantId::new(), next, Some(actor))
+            .await
+            .unwrap();
+        assert_eq!(saved.version, 2);
+    }
+
+    #[tokio::test]
+    async fn update_without_owner_change_records_none() {
+        let current = stored(1);
+        let mut store = MockStore::new();
+        let c2 = current.clone();
+        store
+            .expect_get_customer()
+            .returning(move |_, _| Ok(c2.clone()));
+        store
+            .expect_update_customer()
+            .withf(|_, _, _, o| o.is_none())
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        crm(store)
+            .update(TenantId::new(), current, None)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn storage_errors_pass_through_with_their_source() {
+        let mut store = MockStore::new();
+        store.expect_get_profile().returning(|_, _| {
+            Err(Error::storage(
+                "test",
+                std::io::Error::other("disk on fire"),
+            ))
+        });
+        let err = crm(store)
+            .profile(TenantId::new(), CustomerId::new())
+            .await
+            .unwrap_err();
+        let source = std::error::Error::source(&err).expect("source kept");
+        assert_eq!(source.to_string(), "disk on fire");
+    }
+
+    #[tokio::test]
+    async fn page_limits_are_checked_before_storage() {
+        let mut store = MockStore::new();
+        store.expect_list_customers().never();
+        store.expect_timeline().never();
+        let crm = crm(store);
+        let bad = PageRequest::first(PageRequest::MAX_LIMIT + 1);
+        assert_eq!(
+            crm.search(TenantId::new(), &CustomerQuery::all(), &bad)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("limit")
+        );
+        assert_eq!(
+            crm.timeline(TenantId::new(), CustomerId::new(), &bad)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("limit")
+        );
+    }
 }

@@ -127,7 +127,8 @@ impl Generator {
             b = b.team(team);
         }
         for _ in 0..self.rng.usize(..3) {
-            b = b.tag(*self.pick(TAGS));
+            let tag = TAGS[self.rng.usize(..TAGS.len())];
+            b = b.tag(tag);
         }
         if self.rng.bool() {
             b = b.external_id("erp", &format!("C-{}", &id.to_string()[..23]));
