@@ -56,20 +56,17 @@ fn event(customer: CustomerId, kind: InteractionKind, at: DateTime<Utc>, key: &s
         .expect("valid interaction")
 }
 
-/// Every customer of the tenant matching `query`, following pages of `limit`.
-pub async fn list_all(
-    store: &Arc<dyn Storage>,
-    tenant: TenantId,
-    query: &CustomerQuery,
-    limit: u32,
-) -> Vec<Customer> {
+/// Follows `next` cursors from the first page of `limit` to the last, collecting every item
+/// and checking that no page exceeds its limit.
+pub async fn collect_pages<T, F, Fut>(limit: u32, mut fetch: F) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: Future<Output = crm_core::Result<crm_core::Page<T>>>,
+{
     let mut out = Vec::new();
     let mut page = PageRequest::first(limit);
     loop {
-        let p = store
-            .list_customers(tenant, query, &page)
-            .await
-            .expect("list");
+        let p = fetch(page).await.expect("page");
         assert!(
             p.items.len() <= limit as usize,
             "page larger than its limit"
@@ -82,6 +79,19 @@ pub async fn list_all(
     }
 }
 
+/// Every customer of the tenant matching `query`, following pages of `limit`.
+pub async fn list_all(
+    store: &Arc<dyn Storage>,
+    tenant: TenantId,
+    query: &CustomerQuery,
+    limit: u32,
+) -> Vec<Customer> {
+    collect_pages(limit, |page| async move {
+        store.list_customers(tenant, query, &page).await
+    })
+    .await
+}
+
 /// A customer's whole timeline, following pages of `limit`.
 pub async fn full_timeline(
     store: &Arc<dyn Storage>,
@@ -89,23 +99,10 @@ pub async fn full_timeline(
     customer: CustomerId,
     limit: u32,
 ) -> Vec<Interaction> {
-    let mut out = Vec::new();
-    let mut page = PageRequest::first(limit);
-    loop {
-        let p = store
-            .timeline(tenant, customer, &page)
-            .await
-            .expect("timeline");
-        assert!(
-            p.items.len() <= limit as usize,
-            "page larger than its limit"
-        );
-        out.extend(p.items);
-        match p.next {
-            Some(c) => page = PageRequest::after(c, limit),
-            None => return out,
-        }
-    }
+    collect_pages(limit, |page| async move {
+        store.timeline(tenant, customer, &page).await
+    })
+    .await
 }
 
 /// Asserts that the stored profile equals a rebuild from the stored timeline.
