@@ -1,0 +1,104 @@
+//! The models reproduce the published CDNOW figures.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use crm_analytics::cdnow::read_cdnow;
+use crm_analytics::{
+    calibration_summary, BgNbd, BgNbdFit, GammaGamma, GammaGammaFit, Observation, TimeUnit,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cdnow")
+        .join(name)
+}
+
+fn published_summary() -> Vec<Observation> {
+    let text = std::fs::read_to_string(fixture("cdnow_customers_summary.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<f64> = l.split(',').map(|c| c.parse().unwrap()).collect();
+            Observation {
+                x: v[1],
+                t_x: v[2],
+                t: v[3],
+            }
+        })
+        .collect()
+}
+
+fn within(got: f64, want: f64, rel: f64) -> bool {
+    ((got - want) / want).abs() <= rel
+}
+
+fn sample_summary() -> Vec<crm_analytics::CustomerSummary<u64>> {
+    let log = read_cdnow(BufReader::new(
+        File::open(fixture("CDNOW_sample.txt")).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(log.len(), 6919);
+    calibration_summary(
+        log,
+        NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
+        TimeUnit::Weeks,
+    )
+}
+
+#[test]
+fn summary_from_the_raw_log_matches_the_published_summary() {
+    let ours = BgNbdFit::observations(&sample_summary());
+    let theirs = published_summary();
+    assert_eq!(ours.len(), 2357);
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(a.x, b.x, "customer {}", i + 1);
+        assert!(
+            (a.t_x - b.t_x).abs() < 0.006 && (a.t - b.t).abs() < 0.006,
+            "customer {}: {a:?} vs {b:?}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn bgnbd_reproduces_fader_hardie_lee_2005() {
+    let fit = BgNbd::fit(&published_summary()).unwrap();
+    let p = fit.params;
+    assert!(within(p.r, 0.243, 0.01), "r = {}", p.r);
+    assert!(within(p.alpha, 4.414, 0.01), "alpha = {}", p.alpha);
+    assert!(within(p.a, 0.793, 0.01), "a = {}", p.a);
+    assert!(within(p.b, 2.426, 0.01), "b = {}", p.b);
+    assert!(
+        (fit.log_likelihood - -9582.4).abs() <= 0.5,
+        "LL = {}",
+        fit.log_likelihood
+    );
+    let e = p
+        .expected_purchases(
+            39.0,
+            &Observation {
+                x: 2.0,
+                t_x: 30.43,
+                t: 38.86,
+            },
+        )
+        .unwrap();
+    assert!((e - 1.226).abs() <= 0.005, "E[Y(39)] = {e}");
+    // The same fit from the raw log (the summary is rebuilt, not read).
+    let raw = BgNbd::fit(&BgNbdFit::observations(&sample_summary())).unwrap();
+    assert!(within(raw.params.r, 0.243, 0.01) && within(raw.params.b, 2.426, 0.01));
+}
+
+#[test]
+fn gamma_gamma_reproduces_fader_hardie_lee_2005() {
+    let spend = GammaGammaFit::observations(&sample_summary());
+    assert_eq!(spend.len(), 946, "repeat customers");
+    let fit = GammaGamma::fit(&spend).unwrap();
+    let p = fit.params;
+    assert!(within(p.p, 6.25, 0.01), "p = {}", p.p);
+    assert!(within(p.q, 3.74, 0.01), "q = {}", p.q);
+    assert!(within(p.gamma, 15.44, 0.01), "gamma = {}", p.gamma);
+}
