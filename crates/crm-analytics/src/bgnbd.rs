@@ -4,12 +4,10 @@
 //! While alive, a customer buys at rate λ (Poisson), λ ~ Gamma(r, α) across customers;
 //! after each purchase the customer drops out with probability p, p ~ Beta(a, b).
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::fit::maximise;
-use crate::special::{hyp2f1, ln_gamma, log_add_exp};
+use crate::fit::{maximise, LogLikelihood};
+use crate::special::{digamma, hyp2f1, ln_gamma, log_add_exp};
 use crate::FitError;
 
 /// One customer's calibration figures: `x` repeat purchases, the last at `t_x`, observed
@@ -104,20 +102,11 @@ impl BgNbd {
         if data.iter().all(|o| o.x == 0.0) {
             return Err(FitError::NoRepeatPurchases);
         }
-        let groups = group(data);
-        let ll = |p: &[f64]| {
-            let m = BgNbd {
-                r: p[0],
-                alpha: p[1],
-                a: p[2],
-                b: p[3],
-            };
-            groups
-                .iter()
-                .map(|(o, n)| n * m.log_likelihood(o))
-                .sum::<f64>()
-        };
-        let opt = maximise(ll, &[1.0, 1.0, 1.0, 1.0], "BG/NBD likelihood")?;
+        let opt = maximise(
+            &Grouped::new(data),
+            &[1.0, 1.0, 1.0, 1.0],
+            "BG/NBD likelihood",
+        )?;
         let params = BgNbd {
             r: opt.params[0],
             alpha: opt.params[1],
@@ -177,23 +166,145 @@ impl BgNbd {
     }
 }
 
-/// Groups identical observations: (observation, how many).
-fn group(data: &[Observation]) -> Vec<(Observation, f64)> {
-    let mut counts: HashMap<[u64; 3], (Observation, f64)> = HashMap::new();
-    for o in data {
-        counts
-            .entry([o.x.to_bits(), o.t_x.to_bits(), o.t.to_bits()])
-            .or_insert((*o, 0.0))
-            .1 += 1.0;
+/// The data prepared for fast likelihood evaluation: identical observations grouped, and
+/// each group pointing at its distinct `x`, `t_x` and `T`, so that terms depending on one of
+/// them alone (log-gammas, digammas, logarithms) are computed once per distinct value and
+/// evaluation, not once per customer.
+struct Grouped {
+    xs: Vec<f64>,
+    t_xs: Vec<f64>,
+    ts: Vec<f64>,
+    /// (index into xs, index into t_xs, index into ts, customers)
+    groups: Vec<(u32, u32, u32, f64)>,
+}
+
+/// The index of `v` in the sorted distinct values `sorted`.
+fn position(sorted: &[f64], v: f64) -> u32 {
+    sorted.partition_point(|x| *x < v) as u32
+}
+
+fn sorted_distinct(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v
+}
+
+impl Grouped {
+    fn new(data: &[Observation]) -> Self {
+        // Sorting and counting runs is cheaper than hashing every observation.
+        let mut rows: Vec<(f64, f64, f64)> = data.iter().map(|o| (o.x, o.t_x, o.t)).collect();
+        rows.sort_unstable_by(|p, q| {
+            p.0.total_cmp(&q.0)
+                .then(p.1.total_cmp(&q.1))
+                .then(p.2.total_cmp(&q.2))
+        });
+        let mut runs: Vec<((f64, f64, f64), f64)> = Vec::new();
+        for row in rows {
+            match runs.last_mut() {
+                Some((last, n)) if *last == row => *n += 1.0,
+                _ => runs.push((row, 1.0)),
+            }
+        }
+        let xs = sorted_distinct(runs.iter().map(|r| r.0 .0));
+        let t_xs = sorted_distinct(runs.iter().map(|r| r.0 .1));
+        let ts = sorted_distinct(runs.iter().map(|r| r.0 .2));
+        let groups = runs
+            .iter()
+            .map(|((x, t_x, t), n)| {
+                (
+                    position(&xs, *x),
+                    position(&t_xs, *t_x),
+                    position(&ts, *t),
+                    *n,
+                )
+            })
+            .collect();
+        Grouped {
+            xs,
+            t_xs,
+            ts,
+            groups,
+        }
     }
-    let mut groups: Vec<_> = counts.into_values().collect();
-    // A fixed order keeps the floating-point sum, and so the fit, reproducible.
-    groups.sort_by(|p, q| {
-        (p.0.x, p.0.t_x, p.0.t)
-            .partial_cmp(&(q.0.x, q.0.t_x, q.0.t))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    groups
+}
+
+impl LogLikelihood for Grouped {
+    /// Per customer, LL = A + ln(e^B + [x > 0] e^C) with
+    /// A = lnΓ(r+x) − lnΓ(r) + r ln α + lnΓ(a+b) + lnΓ(b+x) − lnΓ(b) − lnΓ(a+b+x),
+    /// B = −(r+x) ln(α+T), C = ln a − ln(b+x−1) − (r+x) ln(α+t_x);
+    /// the gradient weighs the B and C branches by their shares w_B, w_C of the sum.
+    fn value_and_gradient(&self, p: &[f64]) -> (f64, Vec<f64>) {
+        let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+        let common = -ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) - ln_gamma(b);
+        let (dr0, da0, db0) = (
+            -digamma(r) + alpha.ln(),
+            digamma(a + b),
+            digamma(a + b) - digamma(b),
+        );
+        // Per distinct x: A, dA/dr, dA/da, dA/db, and ln a − ln(b+x−1).
+        let per_x: Vec<[f64; 5]> = self
+            .xs
+            .iter()
+            .map(|&x| {
+                let lg = ln_gamma(r + x) + ln_gamma(b + x) - ln_gamma(a + b + x);
+                let c = if x > 0.0 {
+                    a.ln() - (b + x - 1.0).ln()
+                } else {
+                    f64::NEG_INFINITY
+                };
+                [
+                    common + lg,
+                    dr0 + digamma(r + x),
+                    da0 - digamma(a + b + x),
+                    db0 + digamma(b + x) - digamma(a + b + x),
+                    c,
+                ]
+            })
+            .collect();
+        // Per distinct time: ln(α + t) and 1 / (α + t).
+        let logs = |v: &[f64]| -> Vec<(f64, f64)> {
+            v.iter()
+                .map(|t| ((alpha + t).ln(), 1.0 / (alpha + t)))
+                .collect()
+        };
+        let (at_tx, at_t) = (logs(&self.t_xs), logs(&self.ts));
+        let (mut ll, mut g) = (0.0, [0.0; 4]);
+        for &(xi, txi, ti, n) in &self.groups {
+            let x = self.xs[xi as usize];
+            let [base, d_r, d_a, d_b, c0] = per_x[xi as usize];
+            let ((ln_t, inv_t), (ln_tx, inv_tx)) = (at_t[ti as usize], at_tx[txi as usize]);
+            let bterm = -(r + x) * ln_t;
+            if x == 0.0 {
+                ll += n * (base + bterm);
+                g[0] += n * (d_r - ln_t);
+                g[1] += n * (r / alpha - r * inv_t);
+                g[2] += n * d_a;
+                g[3] += n * d_b;
+                continue;
+            }
+            // ln(e^B + e^C) = B + softplus(C − B); the C branch's share is sigmoid(C − B).
+            let d = c0 - (r + x) * ln_tx - bterm;
+            let e = (-d.abs()).exp();
+            let softplus = d.max(0.0) + e.ln_1p();
+            let w_c = if d >= 0.0 {
+                1.0 / (1.0 + e)
+            } else {
+                e / (1.0 + e)
+            };
+            let w_b = 1.0 - w_c;
+            ll += n * (base + bterm + softplus);
+            g[0] += n * (d_r - w_b * ln_t - w_c * ln_tx);
+            g[1] += n * (r / alpha - (r + x) * (w_b * inv_t + w_c * inv_tx));
+            g[2] += n * (d_a + w_c / a);
+            g[3] += n * (d_b - w_c / (b + x - 1.0));
+        }
+        (ll, g.to_vec())
+    }
+
+    fn weight(&self) -> f64 {
+        self.groups.iter().map(|g| g.3).sum()
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +329,53 @@ mod tests {
         let e = PAPER.expected_purchases(39.0, &o).unwrap();
         assert!((e - 1.226).abs() < 0.005, "{e}");
         assert_eq!(PAPER.expected_purchases(0.0, &o).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let data: Vec<Observation> = (0..40)
+            .map(|i| {
+                let x = f64::from(i % 5);
+                let t = 20.0 + f64::from(i % 7);
+                Observation {
+                    x,
+                    t_x: if x > 0.0 {
+                        t * 0.1 * f64::from(i % 9 + 1)
+                    } else {
+                        0.0
+                    },
+                    t,
+                }
+            })
+            .collect();
+        let g = Grouped::new(&data);
+        let p = [0.4, 3.0, 0.8, 2.5];
+        let (ll, grad) = g.value_and_gradient(&p);
+        let direct: f64 = data
+            .iter()
+            .map(|o| {
+                BgNbd {
+                    r: p[0],
+                    alpha: p[1],
+                    a: p[2],
+                    b: p[3],
+                }
+                .log_likelihood(o)
+            })
+            .sum();
+        assert!((ll - direct).abs() < 1e-9 * direct.abs());
+        for i in 0..4 {
+            let h = 1e-6 * p[i];
+            let (mut up, mut down) = (p, p);
+            up[i] += h;
+            down[i] -= h;
+            let numeric = (g.value_and_gradient(&up).0 - g.value_and_gradient(&down).0) / (2.0 * h);
+            assert!(
+                (grad[i] - numeric).abs() < 1e-4 * (1.0 + numeric.abs()),
+                "d/dp{i}: {} vs {numeric}",
+                grad[i]
+            );
+        }
     }
 
     #[test]

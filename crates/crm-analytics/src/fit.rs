@@ -1,23 +1,75 @@
-//! Maximum-likelihood fitting shared by the models: Nelder-Mead (from `argmin`) over the
-//! logarithms of the parameters, so every parameter stays positive, restarted from its own
-//! best point until it stops improving.
+//! Maximum-likelihood fitting shared by the models, over the logarithms of the parameters so
+//! every parameter stays positive: L-BFGS with a Moré-Thuente line search (from `argmin`)
+//! on the analytic gradient, and Nelder-Mead (also `argmin`) as the fallback should the
+//! gradient method fail.
 
-use argmin::core::{CostFunction, Executor, State};
+use std::cell::RefCell;
+
+use argmin::core::{CostFunction, Executor, Gradient, State};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::neldermead::NelderMead;
+use argmin::solver::quasinewton::LBFGS;
 
 use crate::FitError;
 
-struct NegLogLik<F>(F);
+/// A log-likelihood with its gradient, both in the natural (positive) parameters.
+pub(crate) trait LogLikelihood {
+    /// The value and the gradient at `params`.
+    fn value_and_gradient(&self, params: &[f64]) -> (f64, Vec<f64>);
 
-impl<F: Fn(&[f64]) -> f64> CostFunction for NegLogLik<F> {
+    /// How many observations the likelihood sums over. The optimiser works on the mean, so
+    /// that step sizes do not grow with the data.
+    fn weight(&self) -> f64;
+}
+
+/// The negative log-likelihood in log-parameters, caching the last point (argmin asks for
+/// the cost and the gradient separately; one pass computes both).
+struct LogSpace<'a, L> {
+    model: &'a L,
+    last: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+}
+
+impl<L: LogLikelihood> LogSpace<'_, L> {
+    fn eval(&self, theta: &[f64]) -> (f64, Vec<f64>) {
+        if let Some((at, cost, grad)) = self.last.borrow().as_ref() {
+            if at.as_slice() == theta {
+                return (*cost, grad.clone());
+            }
+        }
+        let params: Vec<f64> = theta.iter().map(|v| v.exp()).collect();
+        let (ll, g) = self.model.value_and_gradient(&params);
+        let scale = 1.0 / self.model.weight().max(1.0);
+        let (cost, grad) = if ll.is_finite() && g.iter().all(|v| v.is_finite()) {
+            (
+                -ll * scale,
+                g.iter()
+                    .zip(&params)
+                    .map(|(gi, p)| -gi * p * scale)
+                    .collect(),
+            )
+        } else {
+            (f64::INFINITY, vec![0.0; theta.len()])
+        };
+        *self.last.borrow_mut() = Some((theta.to_vec(), cost, grad.clone()));
+        (cost, grad)
+    }
+}
+
+impl<L: LogLikelihood> CostFunction for LogSpace<'_, L> {
     type Param = Vec<f64>;
     type Output = f64;
 
-    fn cost(&self, log_params: &Self::Param) -> Result<f64, argmin::core::Error> {
-        let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
-        let ll = (self.0)(&params);
-        // Outside the region where the likelihood is defined: worse than anything finite.
-        Ok(if ll.is_finite() { -ll } else { f64::INFINITY })
+    fn cost(&self, theta: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+        Ok(self.eval(theta).0)
+    }
+}
+
+impl<L: LogLikelihood> Gradient for LogSpace<'_, L> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+
+    fn gradient(&self, theta: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.eval(theta).1)
     }
 }
 
@@ -28,21 +80,33 @@ pub(crate) struct Optimum {
     pub iterations: u64,
 }
 
-/// Maximises `log_lik` over positive parameters, starting at `start`.
-pub(crate) fn maximise<F>(
-    log_lik: F,
-    start: &[f64],
-    what: &'static str,
-) -> Result<Optimum, FitError>
-where
-    F: Fn(&[f64]) -> f64,
-{
-    let problem = NegLogLik(log_lik);
-    let mut x: Vec<f64> = start.iter().map(|v| v.ln()).collect();
-    let mut best = problem
-        .cost(&x)
-        .map_err(|e| FitError::Optimiser(e.to_string()))?;
-    let mut iterations = 0;
+fn space<L>(model: &L) -> LogSpace<'_, L> {
+    LogSpace {
+        model,
+        last: RefCell::new(None),
+    }
+}
+
+fn lbfgs<L: LogLikelihood>(model: &L, start: Vec<f64>) -> Option<(Vec<f64>, f64, u64)> {
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
+        .with_tolerance_grad(1e-8)
+        .ok()?
+        .with_tolerance_cost(1e-13)
+        .ok()?;
+    let result = Executor::new(space(model), solver)
+        .configure(|s| s.param(start).max_iters(1000))
+        .run()
+        .ok()?;
+    let state = result.state();
+    Some((
+        state.get_best_param()?.clone(),
+        state.get_best_cost(),
+        state.get_iter(),
+    ))
+}
+
+fn nelder_mead<L: LogLikelihood>(model: &L, start: Vec<f64>) -> Option<(Vec<f64>, f64, u64)> {
+    let (mut x, mut best, mut iterations) = (start, f64::INFINITY, 0);
     let mut step = 1.0;
     for _round in 0..8 {
         let mut simplex = vec![x.clone()];
@@ -51,34 +115,46 @@ where
             v[i] += step;
             simplex.push(v);
         }
-        let solver = NelderMead::new(simplex)
-            .with_sd_tolerance(1e-12)
-            .map_err(|e| FitError::Optimiser(e.to_string()))?;
-        let result = Executor::new(NegLogLik(&problem.0), solver)
+        let solver = NelderMead::new(simplex).with_sd_tolerance(1e-12).ok()?;
+        let result = Executor::new(space(model), solver)
             .configure(|s| s.max_iters(4000))
             .run()
-            .map_err(|e| FitError::Optimiser(e.to_string()))?;
+            .ok()?;
         let state = result.state();
         iterations += state.get_iter();
         let cost = state.get_best_cost();
-        let improved = best - cost;
-        if let Some(p) = state.get_best_param() {
-            if cost <= best {
-                x = p.clone();
-                best = cost;
-            }
+        let gain = best - cost;
+        if cost <= best {
+            x = state.get_best_param()?.clone();
+            best = cost;
         }
-        if improved.abs() < 1e-9 {
+        if gain.abs() < 1e-9 {
             break;
         }
         step = 0.1;
     }
-    if !best.is_finite() || x.iter().any(|v| !v.exp().is_finite() || v.exp() <= 0.0) {
+    Some((x, best, iterations))
+}
+
+/// Maximises the log-likelihood over positive parameters, starting at `start`.
+pub(crate) fn maximise<L: LogLikelihood>(
+    model: &L,
+    start: &[f64],
+    what: &'static str,
+) -> Result<Optimum, FitError> {
+    let theta: Vec<f64> = start.iter().map(|v| v.ln()).collect();
+    let found = lbfgs(model, theta.clone())
+        .filter(|(_, cost, _)| cost.is_finite())
+        .or_else(|| nelder_mead(model, theta))
+        .ok_or(FitError::Optimiser(what))?;
+    let (x, cost, iterations) = found;
+    let params: Vec<f64> = x.iter().map(|v| v.exp()).collect();
+    if !cost.is_finite() || params.iter().any(|p| !p.is_finite() || *p <= 0.0) {
         return Err(FitError::NotFinite { what });
     }
     Ok(Optimum {
-        params: x.iter().map(|v| v.exp()).collect(),
-        log_likelihood: -best,
+        params,
+        log_likelihood: -cost * model.weight().max(1.0),
         iterations,
     })
 }

@@ -70,9 +70,9 @@ pub enum FitError {
     /// Forecast settings out of range.
     #[error("bad settings: {0}")]
     BadSettings(&'static str),
-    /// The optimiser failed.
-    #[error("optimiser failed: {0}")]
-    Optimiser(String),
+    /// The optimiser found no finite optimum.
+    #[error("optimiser failed on the {0}")]
+    Optimiser(&'static str),
     /// An input file could not be read.
     #[error("line {line}: {reason}")]
     Input {
