@@ -39,6 +39,7 @@
 mod codec;
 mod customers;
 mod interactions;
+mod value;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,7 +51,10 @@ use rusqlite_migration::{Migrations, M};
 
 pub(crate) const BACKEND: &str = "sqlite";
 
-static MIGRATIONS: &[M<'static>] = &[M::up(include_str!("sql/001_initial.sql"))];
+static MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("sql/001_initial.sql")),
+    M::up(include_str!("sql/002_value.sql")),
+];
 
 /// Options for opening a [`SqliteStore`].
 #[derive(Clone, Debug)]

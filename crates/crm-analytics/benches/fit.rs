@@ -186,8 +186,12 @@ fn main() {
         fit.params.r, fit.params.alpha, fit.params.a, fit.params.b, fit.log_likelihood
     );
     let rust = (
-        median_ms(21, || drop(BgNbd::fit(&obs).expect("fit"))),
-        median_ms(21, || drop(GammaGamma::fit(&spend).expect("fit"))),
+        median_ms(21, || {
+            std::hint::black_box(BgNbd::fit(&obs).expect("fit"));
+        }),
+        median_ms(21, || {
+            std::hint::black_box(GammaGamma::fit(&spend).expect("fit"));
+        }),
     );
     report(
         "CDNOW sample (2,357 customers, median of 21 runs)",
@@ -208,8 +212,12 @@ fn main() {
         fit.params.r, fit.params.alpha, fit.params.a, fit.params.b, gg.params.p, gg.params.q, gg.params.gamma
     );
     let rust = (
-        median_ms(3, || drop(BgNbd::fit(&obs).expect("fit"))),
-        median_ms(3, || drop(GammaGamma::fit(&spend).expect("fit"))),
+        median_ms(3, || {
+            std::hint::black_box(BgNbd::fit(&obs).expect("fit"));
+        }),
+        median_ms(3, || {
+            std::hint::black_box(GammaGamma::fit(&spend).expect("fit"));
+        }),
     );
     let dir = std::env::temp_dir().join(format!("crm-fit-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::fit::{maximise, LogLikelihood};
+use crate::fit::{maximise_warm, LogLikelihood};
 use crate::special::{digamma, hyp2f1, ln_gamma, log_add_exp};
 use crate::FitError;
 
@@ -102,8 +102,9 @@ impl BgNbd {
         if data.iter().all(|o| o.x == 0.0) {
             return Err(FitError::NoRepeatPurchases);
         }
-        let opt = maximise(
-            &Grouped::new(data),
+        let opt = maximise_warm(
+            data,
+            Grouped::new,
             &[1.0, 1.0, 1.0, 1.0],
             "BG/NBD likelihood",
         )?;

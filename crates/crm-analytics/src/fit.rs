@@ -26,8 +26,11 @@ pub(crate) trait LogLikelihood {
 /// the cost and the gradient separately; one pass computes both).
 struct LogSpace<'a, L> {
     model: &'a L,
-    last: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: RefCell<Option<Evaluated>>,
 }
+
+/// A point in log-parameter space with its cost and gradient.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
 
 impl<L: LogLikelihood> LogSpace<'_, L> {
     fn eval(&self, theta: &[f64]) -> (f64, Vec<f64>) {
@@ -157,4 +160,34 @@ pub(crate) fn maximise<L: LogLikelihood>(
         log_likelihood: -cost * model.weight().max(1.0),
         iterations,
     })
+}
+
+/// Above this many observations a fit starts from the optimum of a systematic subsample of
+/// about [`SUBSAMPLE`] of them: the full-data optimiser then needs only a few iterations.
+pub(crate) const WARM_START_ABOVE: usize = 50_000;
+/// Target size of the warm-start subsample.
+pub(crate) const SUBSAMPLE: usize = 20_000;
+
+/// Maximises the likelihood of `data` (prepared for evaluation by `prepare`), starting at
+/// `start`; large data sets start from the optimum of a systematic subsample.
+pub(crate) fn maximise_warm<T: Copy, L: LogLikelihood>(
+    data: &[T],
+    prepare: impl Fn(&[T]) -> L,
+    start: &[f64],
+    what: &'static str,
+) -> Result<Optimum, FitError> {
+    let mut start = start.to_vec();
+    let mut warm_up = 0;
+    if data.len() > WARM_START_ABOVE {
+        let sub: Vec<T> = data
+            .iter()
+            .step_by(data.len() / SUBSAMPLE)
+            .copied()
+            .collect();
+        let opt = maximise(&prepare(&sub), &start, what)?;
+        (start, warm_up) = (opt.params, opt.iterations);
+    }
+    let mut opt = maximise(&prepare(data), &start, what)?;
+    opt.iterations += warm_up;
+    Ok(opt)
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
-use crate::fit::{maximise, LogLikelihood};
+use crate::fit::{maximise_warm, LogLikelihood};
 use crate::special::{digamma, ln_gamma};
 use crate::FitError;
 
@@ -74,8 +74,9 @@ impl GammaGamma {
                 });
             }
         }
-        let opt = maximise(
-            &Prepared::new(data),
+        let opt = maximise_warm(
+            data,
+            Prepared::new,
             &[1.0, 1.0, 1.0],
             "Gamma-Gamma likelihood",
         )?;
@@ -111,9 +112,11 @@ impl GammaGamma {
 /// The data prepared for fast evaluation: customers grouped by `x` (terms in `x` alone are
 /// computed once per distinct `x`), with `ln m` computed once.
 struct Prepared {
-    /// Per distinct x: (x, ln x, customers with this x as (m, ln m)).
-    by_x: Vec<(f64, f64, Vec<(f64, f64)>)>,
+    by_x: Vec<SameX>,
 }
+
+/// Customers with the same `x`: (x, ln x, each customer's (m, ln m)).
+type SameX = (f64, f64, Vec<(f64, f64)>);
 
 impl Prepared {
     fn new(data: &[SpendObservation]) -> Self {

@@ -140,6 +140,9 @@ pub struct Customer {
     pub attributes: Attributes,
     /// Marketing consent.
     pub consent: MarketingConsent,
+    /// The customer who referred this one, if any (credited in the referral part of CLV).
+    #[serde(default)]
+    pub referred_by: Option<CustomerId>,
     /// Optimistic-concurrency version: 1 when registered, +1 on every stored change.
     pub version: u64,
     /// When the record was registered.
@@ -193,6 +196,12 @@ impl Customer {
                 format!("at most {} tags", Self::MAX_TAGS),
             ));
         }
+        if self.referred_by == Some(self.id) {
+            return Err(Error::validation(
+                "referred_by",
+                "a customer cannot refer itself",
+            ));
+        }
         let mut sources = BTreeSet::new();
         for r in &self.external_ids {
             if !sources.insert(r.source()) {
@@ -234,6 +243,7 @@ pub struct CustomerBuilder {
     external_ids: Vec<(String, String)>,
     attributes: Vec<(String, AttrValue)>,
     consent: MarketingConsent,
+    referred_by: Option<CustomerId>,
 }
 
 impl CustomerBuilder {
@@ -251,6 +261,7 @@ impl CustomerBuilder {
             external_ids: Vec::new(),
             attributes: Vec::new(),
             consent: MarketingConsent::default(),
+            referred_by: None,
         }
     }
 
@@ -314,6 +325,12 @@ impl CustomerBuilder {
         self
     }
 
+    /// Records who referred this customer.
+    pub fn referred_by(mut self, referrer: CustomerId) -> Self {
+        self.referred_by = Some(referrer);
+        self
+    }
+
     /// Validates everything and returns the customer (version 0, timestamps at the Unix
     /// epoch until the service registers it). Errors name the field, such as `emails[1]`.
     pub fn build(self) -> Result<Customer, Error> {
@@ -361,6 +378,7 @@ impl CustomerBuilder {
             external_ids,
             attributes,
             consent: self.consent,
+            referred_by: self.referred_by,
             version: 0,
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod clv;
 pub mod customer;
 pub mod error;
 pub mod id;
@@ -51,6 +52,7 @@ pub mod service;
 pub mod value;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use clv::{PurchaseModel, SpendModel, ValueModel, ValueScores};
 pub use customer::{
     Customer, CustomerBuilder, CustomerQuery, Lifecycle, MarketingConsent, OwnershipChange,
     PartyKind,
@@ -63,6 +65,7 @@ pub use interaction::{
 pub use page::{Cursor, Page, PageRequest};
 pub use ports::{
     CustomerStore, InteractionStore, Notification, Notifier, ProfileStore, Recipient, Storage,
+    ValueStore,
 };
 pub use profile::Profile;
 pub use service::Crm;

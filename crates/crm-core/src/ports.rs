@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::clv::{ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
 use crate::id::{CustomerId, TenantId, UserId};
@@ -101,11 +102,41 @@ pub trait ProfileStore: Send + Sync {
     async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile>;
 }
 
-/// Everything the service needs from storage, as one object-safe trait; implemented for
-/// every type that implements the three stores.
-pub trait Storage: CustomerStore + InteractionStore + ProfileStore {}
+/// Customer-value results: fitted models per tenant and per-customer scores.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ValueStore: Send + Sync {
+    /// Stores (or replaces) the scores of many customers in one transaction, all or nothing.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound) if a customer does not exist in the
+    /// tenant (nothing is written).
+    async fn set_value_scores(
+        &self,
+        tenant: TenantId,
+        scores: Vec<(CustomerId, ValueScores)>,
+    ) -> Result<()>;
 
-impl<T: CustomerStore + InteractionStore + ProfileStore + ?Sized> Storage for T {}
+    /// A customer's latest scores, if it has been scored.
+    /// Errors: [`NotFound`](crate::Error::NotFound) for an unknown customer.
+    async fn value_scores(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<ValueScores>>;
+
+    /// Stores a fitted model. Errors: [`Duplicate`](crate::Error::Duplicate) if the tenant
+    /// already has a model fitted at the same instant.
+    async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()>;
+
+    /// The tenant's most recently fitted model (by `fitted_at`), if any.
+    async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>>;
+}
+
+/// Everything the service needs from storage, as one object-safe trait; implemented for
+/// every type that implements the four stores.
+pub trait Storage: CustomerStore + InteractionStore + ProfileStore + ValueStore {}
+
+impl<T: CustomerStore + InteractionStore + ProfileStore + ValueStore + ?Sized> Storage for T {}
 
 /// Who a notification is for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

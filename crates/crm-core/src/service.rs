@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tracing::instrument;
 
 use crate::clock::{truncate_to_micros, Clock, SystemClock};
+use crate::clv::{ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, TenantId, UserId};
@@ -245,6 +246,50 @@ impl Crm {
     pub async fn profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile> {
         self.storage.get_profile(tenant, customer).await
     }
+
+    /// Stores many customers' value scores in one transaction, all or nothing. Each entry
+    /// is checked first (errors name it, like `scores[3].p_alive`).
+    #[instrument(skip_all, fields(tenant = %tenant, rows = scores.len()))]
+    pub async fn set_value_scores(
+        &self,
+        tenant: TenantId,
+        scores: Vec<(CustomerId, ValueScores)>,
+    ) -> Result<()> {
+        if scores.len() > MAX_BATCH {
+            return Err(Error::validation(
+                "scores",
+                format!("at most {MAX_BATCH} per call, got {}", scores.len()),
+            ));
+        }
+        for (i, (_, s)) in scores.iter().enumerate() {
+            s.validate()
+                .map_err(|e| e.in_field(&format!("scores[{i}]")))?;
+        }
+        self.storage.set_value_scores(tenant, scores).await
+    }
+
+    /// A customer's latest value scores, if scored.
+    #[instrument(skip(self))]
+    pub async fn value_scores(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<ValueScores>> {
+        self.storage.value_scores(tenant, customer).await
+    }
+
+    /// Stores a fitted value model after checking its figures.
+    #[instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()> {
+        model.validate()?;
+        self.storage.save_value_model(tenant, model).await
+    }
+
+    /// The tenant's most recently fitted value model.
+    #[instrument(skip(self))]
+    pub async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>> {
+        self.storage.latest_value_model(tenant).await
+    }
 }
 
 fn check_version(current: &Customer, expected: u64) -> Result<()> {
@@ -263,9 +308,10 @@ fn check_version(current: &Customer, expected: u64) -> Result<()> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::clv::{ValueModel, ValueScores};
     use crate::customer::Lifecycle;
     use crate::interaction::{Channel, InteractionKind};
-    use crate::ports::{CustomerStore, InteractionStore, ProfileStore};
+    use crate::ports::{CustomerStore, InteractionStore, ProfileStore, ValueStore};
     use async_trait::async_trait;
     use chrono::{DateTime, Utc};
     use mockall::predicate::*;
@@ -288,6 +334,13 @@ mod tests {
         #[async_trait]
         impl ProfileStore for Store {
             async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile>;
+        }
+        #[async_trait]
+        impl ValueStore for Store {
+            async fn set_value_scores(&self, tenant: TenantId, scores: Vec<(CustomerId, ValueScores)>) -> Result<()>;
+            async fn value_scores(&self, tenant: TenantId, customer: CustomerId) -> Result<Option<ValueScores>>;
+            async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()>;
+            async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>>;
         }
     }
 

@@ -16,7 +16,7 @@ use crm_core::{
     AttrValue, Attributes, Channel, Crm, Cursor, Customer, CustomerId, CustomerQuery, Direction,
     EmailAddress, Error, ExternalRef, Interaction, InteractionKind, Lifecycle, ManualClock,
     MarketingConsent, Money, PageRequest, PhoneNumber, Profile, Storage, Tag, TeamId, TenantId,
-    UserId,
+    UserId, ValueModel, ValueScores,
 };
 use rust_decimal::Decimal;
 
@@ -127,6 +127,38 @@ fn assert_not_found<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
     );
 }
 
+fn scores(p_alive: f64, clv: &str) -> ValueScores {
+    ValueScores {
+        p_alive,
+        expected_purchases_90d: p_alive * 2.5,
+        predicted_clv: Money::parse(clv, "EUR").expect("money"),
+        scored_at: t0(),
+    }
+}
+
+fn model(fitted_at: DateTime<Utc>, r: f64) -> ValueModel {
+    ValueModel {
+        fitted_at,
+        calibration_end: chrono::NaiveDate::from_ymd_opt(1997, 9, 30).expect("date"),
+        unit_days: 7,
+        customers: 2357,
+        repeat_customers: 946,
+        purchases: crm_core::PurchaseModel {
+            r,
+            alpha: 4.413_602_020_988_323,
+            a: 0.792_921_991_908_511_5,
+            b: 2.425_906_675_490_116_6,
+            log_likelihood: -9_582.429_206_673_933,
+        },
+        spend: crm_core::SpendModel {
+            p: 6.249_572_270_717_247,
+            q: 3.744_224_667_268_92,
+            gamma: 15.443_520_964_709_338,
+            log_likelihood: -4058.1,
+        },
+    }
+}
+
 macro_rules! cases {
     ($($(#[$doc:meta])* async fn $name:ident($store:ident) $body:block)*) => {
         $(
@@ -165,6 +197,7 @@ cases! {
             .attribute("limit", AttrValue::Money(Money::parse("5000.00", "EUR").unwrap()))
             .attribute("langs", AttrValue::TextList(vec!["de".into(), "zh".into()]))
             .consent(MarketingConsent { email: true, sms: false, phone: true })
+            .referred_by(CustomerId::new())
             .build()
             .unwrap();
         let stored = register(&crm, tenant, c).await;
@@ -841,5 +874,64 @@ cases! {
             total += store.get_profile(tenant, *id).await.unwrap().interaction_count;
         }
         assert_eq!(total, 2000);
+    }
+
+    /// Value scores are stored, replaced and read back exactly; unscored customers have none.
+    async fn value_scores_round_trip_and_replace(store) {
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let a = register(&crm, tenant, simple("A")).await;
+        let b = register(&crm, tenant, simple("B")).await;
+        let c = register(&crm, tenant, simple("C")).await;
+        crm.set_value_scores(tenant, vec![(a.id, scores(0.25, "120.50")), (b.id, scores(0.987_654_321_012_345_6, "0.01"))]).await.unwrap();
+        assert_eq!(crm.value_scores(tenant, a.id).await.unwrap(), Some(scores(0.25, "120.50")));
+        assert_eq!(crm.value_scores(tenant, b.id).await.unwrap(), Some(scores(0.987_654_321_012_345_6, "0.01")));
+        assert_eq!(crm.value_scores(tenant, c.id).await.unwrap(), None);
+        crm.set_value_scores(tenant, vec![(a.id, scores(0.5, "99"))]).await.unwrap();
+        assert_eq!(crm.value_scores(tenant, a.id).await.unwrap(), Some(scores(0.5, "99")));
+        assert_eq!(crm.value_scores(tenant, b.id).await.unwrap(), Some(scores(0.987_654_321_012_345_6, "0.01")), "others untouched");
+    }
+
+    /// Scores for an unknown customer are refused whole; out-of-range scores are a
+    /// validation error naming the entry.
+    async fn value_scores_are_all_or_nothing(store) {
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let a = register(&crm, tenant, simple("A")).await;
+        let r = crm.set_value_scores(tenant, vec![(a.id, scores(0.5, "1")), (CustomerId::new(), scores(0.5, "1"))]).await;
+        assert_not_found(r, "unknown customer");
+        assert_eq!(crm.value_scores(tenant, a.id).await.unwrap(), None, "nothing half-written");
+        let r = crm.set_value_scores(tenant, vec![(a.id, scores(0.5, "1")), (a.id, scores(1.5, "1"))]).await;
+        assert_eq!(r.unwrap_err().field(), Some("scores[1].p_alive"));
+        assert_not_found(store.value_scores(tenant, CustomerId::new()).await, "read unknown");
+    }
+
+    /// The latest model per tenant is the one fitted last, whatever the save order; models
+    /// round-trip exactly and a second model at the same instant is Duplicate.
+    async fn value_models_latest_per_tenant(store) {
+        let (crm, _) = crm(&store);
+        let (a, b) = (TenantId::new(), TenantId::new());
+        assert_eq!(crm.latest_value_model(a).await.unwrap(), None);
+        let later = model(t0() + Duration::days(30), 0.242_594_522_644_512_45);
+        let earlier = model(t0(), 0.3);
+        crm.save_value_model(a, &later).await.unwrap();
+        crm.save_value_model(a, &earlier).await.unwrap();
+        assert_eq!(crm.latest_value_model(a).await.unwrap(), Some(later.clone()));
+        let r = crm.save_value_model(a, &model(t0(), 0.4)).await;
+        assert!(matches!(r, Err(Error::Duplicate { .. })), "got {r:?}");
+        assert_eq!(crm.latest_value_model(b).await.unwrap(), None, "tenant B sees no model of A's");
+        let bad = ValueModel { unit_days: 0, ..later };
+        assert_eq!(crm.save_value_model(b, &bad).await.unwrap_err().field(), Some("unit_days"));
+    }
+
+    /// Tenant B neither reads nor writes tenant A's scores.
+    async fn value_scores_are_tenant_isolated(store) {
+        let (crm, _) = crm(&store);
+        let (a, b) = (TenantId::new(), TenantId::new());
+        let c = register(&crm, a, simple("A")).await;
+        crm.set_value_scores(a, vec![(c.id, scores(0.5, "1"))]).await.unwrap();
+        assert_not_found(store.value_scores(b, c.id).await, "read");
+        assert_not_found(crm.set_value_scores(b, vec![(c.id, scores(0.1, "2"))]).await, "write");
+        assert_eq!(crm.value_scores(a, c.id).await.unwrap(), Some(scores(0.5, "1")));
     }
 }

@@ -138,6 +138,10 @@ pub const CASE_NAMES: &[&str] = &[
     "update_replaces_attributes_and_contact_points",
     "empty_batch_is_a_no_op",
     "large_batch_over_many_customers",
+    "value_scores_round_trip_and_replace",
+    "value_scores_are_all_or_nothing",
+    "value_models_latest_per_tenant",
+    "value_scores_are_tenant_isolated",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -185,7 +189,11 @@ macro_rules! conformance_tests {
             same_ids_in_two_tenants_are_independent,
             update_replaces_attributes_and_contact_points,
             empty_batch_is_a_no_op,
-            large_batch_over_many_customers
+            large_batch_over_many_customers,
+            value_scores_round_trip_and_replace,
+            value_scores_are_all_or_nothing,
+            value_models_latest_per_tenant,
+            value_scores_are_tenant_isolated
         );
     };
 }

@@ -9,7 +9,7 @@ use crm_core::profile::deltas;
 use crm_core::{
     BatchReport, Cursor, Customer, CustomerId, CustomerQuery, CustomerStore, Error, ExternalRef,
     Interaction, InteractionId, InteractionStore, OwnershipChange, Page, PageRequest, Profile,
-    ProfileStore, Result, TenantId,
+    ProfileStore, Result, TenantId, ValueModel, ValueScores, ValueStore,
 };
 
 type Key<T> = (TenantId, T);
@@ -23,6 +23,8 @@ struct State {
     interaction_keys: HashMap<Key<ExternalRef>, InteractionId>,
     timelines: HashMap<Key<CustomerId>, BTreeSet<(DateTime<Utc>, InteractionId)>>,
     profiles: HashMap<Key<CustomerId>, Profile>,
+    scores: HashMap<Key<CustomerId>, ValueScores>,
+    models: BTreeMap<Key<DateTime<Utc>>, ValueModel>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -259,5 +261,59 @@ impl ProfileStore for MemoryStore {
             .get(&(tenant, customer))
             .cloned()
             .ok_or_else(|| not_found(customer))
+    }
+}
+
+#[async_trait]
+impl ValueStore for MemoryStore {
+    async fn set_value_scores(
+        &self,
+        tenant: TenantId,
+        scores: Vec<(CustomerId, ValueScores)>,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        if let Some((missing, _)) = scores
+            .iter()
+            .find(|(c, _)| !s.customers.contains_key(&(tenant, *c)))
+        {
+            return Err(not_found(*missing));
+        }
+        for (c, v) in scores {
+            s.scores.insert((tenant, c), v);
+        }
+        Ok(())
+    }
+
+    async fn value_scores(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<ValueScores>> {
+        let s = self.lock();
+        if !s.customers.contains_key(&(tenant, customer)) {
+            return Err(not_found(customer));
+        }
+        Ok(s.scores.get(&(tenant, customer)).copied())
+    }
+
+    async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()> {
+        let mut s = self.lock();
+        let key = (tenant, model.fitted_at);
+        if s.models.contains_key(&key) {
+            return Err(Error::Duplicate {
+                entity: "value model",
+                key: format!("fitted_at {}", model.fitted_at),
+            });
+        }
+        s.models.insert(key, model.clone());
+        Ok(())
+    }
+
+    async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>> {
+        let s = self.lock();
+        Ok(s.models
+            .range((tenant, DateTime::<Utc>::MIN_UTC)..=(tenant, DateTime::<Utc>::MAX_UTC))
+            .next_back()
+            .map(|(_, m)| m.clone()))
     }
 }

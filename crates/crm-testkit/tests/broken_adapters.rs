@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crm_core::{
     BatchReport, Customer, CustomerId, CustomerQuery, CustomerStore, Interaction, InteractionStore,
     OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, Storage, TenantId,
+    ValueModel, ValueScores, ValueStore,
 };
 use crm_testkit::conformance::{all_cases, CaseFn};
 use crm_testkit::{run_case, Fixture, MemoryStore};
@@ -120,6 +121,22 @@ impl ProfileStore for Broken {
     }
 }
 
+#[async_trait]
+impl ValueStore for Broken {
+    async fn set_value_scores(&self, t: TenantId, s: Vec<(CustomerId, ValueScores)>) -> Result<()> {
+        self.inner.set_value_scores(self.tenant(t), s).await
+    }
+    async fn value_scores(&self, t: TenantId, c: CustomerId) -> Result<Option<ValueScores>> {
+        self.inner.value_scores(self.tenant(t), c).await
+    }
+    async fn save_value_model(&self, t: TenantId, m: &ValueModel) -> Result<()> {
+        self.inner.save_value_model(self.tenant(t), m).await
+    }
+    async fn latest_value_model(&self, t: TenantId) -> Result<Option<ValueModel>> {
+        self.inner.latest_value_model(self.tenant(t)).await
+    }
+}
+
 fn fails(flaw: Flaw, case: CaseFn) -> bool {
     let setup = move || async move {
         let store: Arc<dyn Storage> = Arc::new(Broken {
@@ -155,6 +172,8 @@ fn tenant_blind_adapter_fails_the_isolation_cases() {
         "tenant_isolation_on_writes",
         "same_ids_in_two_tenants_are_independent",
         "same_key_in_other_tenant_is_independent",
+        "value_scores_are_tenant_isolated",
+        "value_models_latest_per_tenant",
     ] {
         assert!(
             failing.contains(&must),
