@@ -10,6 +10,8 @@
 //!   using iso-value curves"): fit and expected spend per purchase;
 //! - [`clv`]: predicted CLV over a horizon with discounting, and the five-part breakdown of
 //!   realised value (base, growth, referral, cost saving, premium);
+//! - [`score`]: scoring a tenant: purchase interactions → summary → fits → each customer's
+//!   `p_alive`, expected purchases in 90 days and predicted CLV, stored with the model;
 //! - [`cdnow`]: a reader for the CDNOW purchase log in both of its layouts.
 //!
 //! Data that cannot be fitted is a [`FitError`], never a panic or a NaN in the output.
@@ -30,12 +32,14 @@ pub mod cdnow;
 pub mod clv;
 mod fit;
 pub mod gamma_gamma;
+pub mod score;
 mod special;
 pub mod summary;
 
 pub use bgnbd::{BgNbd, BgNbdFit, Observation};
 pub use clv::{ClvSettings, FivePartSettings, ValueBreakdown, ValueInput};
 pub use gamma_gamma::{GammaGamma, GammaGammaFit, SpendObservation};
+pub use score::{score_tenant, ScoreError, ScoreReport, ScoreSettings};
 pub use summary::{calibration_summary, CustomerSummary, Purchase, TimeUnit};
 
 /// Why data could not be read or fitted.

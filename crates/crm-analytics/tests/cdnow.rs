@@ -102,3 +102,30 @@ fn gamma_gamma_reproduces_fader_hardie_lee_2005() {
     assert!(within(p.q, 3.74, 0.01), "q = {}", p.q);
     assert!(within(p.gamma, 15.44, 0.01), "gamma = {}", p.gamma);
 }
+
+#[test]
+fn the_full_data_set_layout_gives_the_same_fit() {
+    // The sample rewritten in the full set's layout: header, then id (the full-set id),
+    // date, CDs, dollars.
+    let text = std::fs::read_to_string(fixture("CDNOW_sample.txt")).unwrap();
+    let mut full = String::from("customer_id date number_of_cds dollar_value\n");
+    for line in text.lines() {
+        let c: Vec<&str> = line.split_whitespace().collect();
+        full.push_str(&format!("{} {} {} {}\n", c[0], c[2], c[3], c[4]));
+    }
+    let log = read_cdnow(full.as_bytes()).unwrap();
+    let summary = calibration_summary(
+        log,
+        NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
+        TimeUnit::Weeks,
+    );
+    assert_eq!(summary.len(), 2357);
+    assert_eq!(
+        summary[0].customer, 4,
+        "customers are keyed by the full-set id"
+    );
+    let fit = BgNbd::fit(&BgNbdFit::observations(&summary)).unwrap();
+    let from_sample = BgNbd::fit(&BgNbdFit::observations(&sample_summary())).unwrap();
+    assert!((fit.log_likelihood - from_sample.log_likelihood).abs() < 1e-6);
+    assert!(within(fit.params.r, from_sample.params.r, 1e-6));
+}

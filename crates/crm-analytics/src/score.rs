@@ -1,0 +1,173 @@
+//! Scoring a tenant's customers from their purchase interactions: build the calibration
+//! summary, fit both models, store each customer's value scores and the fitted model.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use crm_core::{
+    Crm, Currency, CustomerId, CustomerQuery, InteractionKind, Money, PageRequest, PurchaseModel,
+    SpendModel, TenantId, ValueModel, ValueScores,
+};
+
+use crate::bgnbd::BgNbd;
+use crate::clv::{as_f64, predicted_clv, to_money, ClvSettings};
+use crate::gamma_gamma::GammaGamma;
+use crate::summary::{calibration_summary, Purchase, TimeUnit};
+use crate::{BgNbdFit, FitError, GammaGammaFit};
+
+/// What to score and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreSettings {
+    /// Last day (UTC) of the calibration period; later purchases are ignored.
+    pub calibration_end: NaiveDate,
+    /// The models' time unit.
+    pub unit: TimeUnit,
+    /// Only purchases in this currency count; predicted CLV is in it too.
+    pub currency: Currency,
+    /// Horizon, discounting and margin of the predicted CLV.
+    pub clv: ClvSettings,
+}
+
+/// What [`score_tenant`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreReport {
+    /// The fitted model, as stored.
+    pub model: ValueModel,
+    /// Customers scored (those with a purchase in the calibration period).
+    pub scored: usize,
+}
+
+/// Why scoring failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScoreError {
+    /// Reading or writing the tenant's data failed.
+    #[error(transparent)]
+    Storage(#[from] crm_core::Error),
+    /// The data could not be fitted.
+    #[error(transparent)]
+    Fit(#[from] FitError),
+}
+
+/// Every purchase of the tenant's customers in `currency` with an amount, as a purchase log
+/// keyed by customer (days are UTC days).
+pub async fn purchase_log(
+    crm: &Crm,
+    tenant: TenantId,
+    currency: Currency,
+) -> Result<Vec<Purchase<CustomerId>>, crm_core::Error> {
+    let mut log = Vec::new();
+    let mut customers = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let page = crm
+            .search(tenant, &CustomerQuery::all(), &customers)
+            .await?;
+        for c in &page.items {
+            let mut events = PageRequest::first(PageRequest::MAX_LIMIT);
+            loop {
+                let timeline = crm.timeline(tenant, c.id, &events).await?;
+                log.extend(timeline.items.iter().filter_map(|i| {
+                    let amount = i.amount.filter(|m| m.currency == currency)?;
+                    (i.kind == InteractionKind::Purchase).then(|| Purchase {
+                        customer: c.id,
+                        date: i.occurred_at.date_naive(),
+                        amount: amount.amount,
+                    })
+                }));
+                match timeline.next {
+                    Some(next) => events = PageRequest::after(next, PageRequest::MAX_LIMIT),
+                    None => break,
+                }
+            }
+        }
+        match page.next {
+            Some(next) => customers = PageRequest::after(next, PageRequest::MAX_LIMIT),
+            None => break,
+        }
+    }
+    Ok(log)
+}
+
+/// Scores every customer of the tenant who bought in the calibration period: fits BG/NBD and
+/// Gamma-Gamma on their purchase interactions, stores each one's `p_alive`, expected
+/// purchases in the next 90 days and predicted CLV (in chunks of up to 100,000 customers,
+/// each chunk one transaction), then stores the model with `fitted_at = now`.
+pub async fn score_tenant(
+    crm: &Crm,
+    tenant: TenantId,
+    settings: &ScoreSettings,
+    now: DateTime<Utc>,
+) -> Result<ScoreReport, ScoreError> {
+    let log = purchase_log(crm, tenant, settings.currency).await?;
+    let summary = calibration_summary(log, settings.calibration_end, settings.unit);
+    let observations = BgNbdFit::observations(&summary);
+    let spend_data = GammaGammaFit::observations(&summary);
+    let purchases = BgNbd::fit(&observations)?;
+    let spend = GammaGamma::fit(&spend_data)?;
+    let horizon_90d = 90.0 / settings.unit.days();
+    let mut scores = Vec::with_capacity(summary.len());
+    for (row, o) in summary.iter().zip(&observations) {
+        let mean = row.mean_repeat_amount().map(as_f64).unwrap_or(0.0);
+        let clv = predicted_clv(&purchases.params, &spend.params, o, mean, &settings.clv)?;
+        scores.push((
+            row.customer,
+            ValueScores {
+                p_alive: purchases.params.p_alive(o),
+                expected_purchases_90d: purchases.params.expected_purchases(horizon_90d, o)?,
+                predicted_clv: Money {
+                    amount: to_money(clv, settings.currency)?,
+                    currency: settings.currency,
+                },
+                scored_at: now,
+            },
+        ));
+    }
+    let scored = scores.len();
+    let mut rest = scores;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(crm_core::service::MAX_BATCH));
+        crm.set_value_scores(tenant, rest).await?;
+        rest = tail;
+    }
+    let model = ValueModel {
+        fitted_at: now,
+        calibration_end: settings.calibration_end,
+        unit_days: settings.unit.days() as u32,
+        customers: purchases.customers as u64,
+        repeat_customers: spend.customers as u64,
+        purchases: PurchaseModel {
+            r: purchases.params.r,
+            alpha: purchases.params.alpha,
+            a: purchases.params.a,
+            b: purchases.params.b,
+            log_likelihood: purchases.log_likelihood,
+        },
+        spend: SpendModel {
+            p: spend.params.p,
+            q: spend.params.q,
+            gamma: spend.params.gamma,
+            log_likelihood: spend.log_likelihood,
+        },
+    };
+    crm.save_value_model(tenant, &model).await?;
+    Ok(ScoreReport { model, scored })
+}
+
+impl From<&PurchaseModel> for BgNbd {
+    fn from(m: &PurchaseModel) -> Self {
+        BgNbd {
+            r: m.r,
+            alpha: m.alpha,
+            a: m.a,
+            b: m.b,
+        }
+    }
+}
+
+impl From<&SpendModel> for GammaGamma {
+    fn from(m: &SpendModel) -> Self {
+        GammaGamma {
+            p: m.p,
+            q: m.q,
+            gamma: m.gamma,
+        }
+    }
+}

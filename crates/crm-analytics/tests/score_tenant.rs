@@ -1,0 +1,171 @@
+//! Scoring a tenant end to end: the CDNOW sample loaded as customers and purchase
+//! interactions, scored through the storage ports, on the in-memory and SQLite stores.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use crm_analytics::cdnow::read_cdnow;
+use crm_analytics::clv::ClvSettings;
+use crm_analytics::{score_tenant, BgNbd, Observation, ScoreSettings, TimeUnit};
+use crm_core::{
+    Channel, Crm, Currency, Customer, CustomerId, CustomerQuery, ExternalRef, Interaction,
+    InteractionKind, Money, PageRequest, Storage, TenantId,
+};
+
+fn within(got: f64, want: f64, rel: f64) -> bool {
+    ((got - want) / want).abs() <= rel
+}
+
+async fn load_cdnow(crm: &Crm, tenant: TenantId) {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cdnow/CDNOW_sample.txt");
+    let log = read_cdnow(BufReader::new(File::open(path).unwrap())).unwrap();
+    let mut ids = std::collections::BTreeMap::new();
+    for p in &log {
+        if !ids.contains_key(&p.customer) {
+            let c = Customer::person(&format!("CDNOW customer {}", p.customer))
+                .external_id("cdnow", &p.customer.to_string())
+                .build()
+                .unwrap();
+            ids.insert(p.customer, crm.register(tenant, c).await.unwrap().id);
+        }
+    }
+    let noon = NaiveTime::from_hms_opt(12, 0, 0).unwrap();
+    let rows: Vec<Interaction> = log
+        .iter()
+        .enumerate()
+        .map(|(n, p)| {
+            Interaction::builder(ids[&p.customer], Channel::Web, InteractionKind::Purchase)
+                .at(p.date.and_time(noon).and_utc())
+                .amount(Money {
+                    amount: p.amount,
+                    currency: Currency::parse("USD").unwrap(),
+                })
+                .key("cdnow", &format!("line-{n}"))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(crm.log_batch(tenant, rows).await.unwrap().inserted, 6919);
+}
+
+async fn customer_by_sample_id(crm: &Crm, tenant: TenantId, id: u64) -> CustomerId {
+    let q = CustomerQuery {
+        external_id: Some(ExternalRef::new("cdnow", &id.to_string()).unwrap()),
+        ..Default::default()
+    };
+    crm.search(tenant, &q, &PageRequest::first(1))
+        .await
+        .unwrap()
+        .items[0]
+        .id
+}
+
+async fn scores_cdnow(storage: Arc<dyn Storage>) {
+    let crm = Crm::new(storage);
+    let tenant = TenantId::new();
+    load_cdnow(&crm, tenant).await;
+    let settings = ScoreSettings {
+        calibration_end: NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
+        unit: TimeUnit::Weeks,
+        currency: Currency::parse("USD").unwrap(),
+        clv: ClvSettings {
+            horizon: 52.0,
+            period: 4.345,
+            discount_rate: 0.01,
+            margin_rate: 0.3,
+        },
+    };
+    let now: DateTime<Utc> = "1997-10-01T06:00:00Z".parse().unwrap();
+    let report = score_tenant(&crm, tenant, &settings, now).await.unwrap();
+    assert_eq!(report.scored, 2357);
+    let m = &report.model;
+    assert_eq!((m.customers, m.repeat_customers), (2357, 946));
+    assert!(within(m.purchases.r, 0.243, 0.01) && within(m.purchases.alpha, 4.414, 0.01));
+    assert!(within(m.purchases.a, 0.793, 0.01) && within(m.purchases.b, 2.426, 0.01));
+    assert!((m.purchases.log_likelihood - -9582.4).abs() <= 0.5);
+    assert!(
+        within(m.spend.p, 6.25, 0.01)
+            && within(m.spend.q, 3.74, 0.01)
+            && within(m.spend.gamma, 15.44, 0.01)
+    );
+    assert_eq!(
+        crm.latest_value_model(tenant).await.unwrap().as_ref(),
+        Some(m)
+    );
+
+    // Sample customer 1: x = 2, t_x = 30.43, T = 38.86 weeks.
+    let first = customer_by_sample_id(&crm, tenant, 1).await;
+    let s = crm
+        .value_scores(tenant, first)
+        .await
+        .unwrap()
+        .expect("scored");
+    let o = Observation {
+        x: 2.0,
+        t_x: 213.0 / 7.0,
+        t: 272.0 / 7.0,
+    };
+    let model = BgNbd::from(&m.purchases);
+    assert!((s.p_alive - model.p_alive(&o)).abs() < 1e-12);
+    assert!(
+        (s.expected_purchases_90d - model.expected_purchases(90.0 / 7.0, &o).unwrap()).abs()
+            < 1e-12
+    );
+    assert!(s.p_alive > 0.0 && s.p_alive <= 1.0);
+    assert!(s.predicted_clv.amount > rust_decimal::Decimal::ZERO);
+    assert_eq!(s.predicted_clv.currency.code(), "USD");
+    assert_eq!(s.scored_at, now);
+
+    // A later run stores a newer model; the latest is the newer one.
+    let later = now + chrono::Duration::days(1);
+    let again = score_tenant(&crm, tenant, &settings, later).await.unwrap();
+    assert_eq!(
+        crm.latest_value_model(tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .fitted_at,
+        later
+    );
+    assert_eq!(again.model.purchases, m.purchases, "same data, same fit");
+}
+
+#[tokio::test]
+async fn scores_the_cdnow_sample_in_memory() {
+    scores_cdnow(Arc::new(crm_testkit::MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn scores_the_cdnow_sample_on_sqlite() {
+    scores_cdnow(Arc::new(crm_sqlite::SqliteStore::open_in_memory().unwrap())).await;
+}
+
+#[tokio::test]
+async fn a_tenant_without_purchases_is_a_clear_error() {
+    let crm = Crm::new(Arc::new(crm_testkit::MemoryStore::new()));
+    let settings = ScoreSettings {
+        calibration_end: NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
+        unit: TimeUnit::Days,
+        currency: Currency::parse("USD").unwrap(),
+        clv: ClvSettings {
+            horizon: 365.0,
+            period: 30.0,
+            discount_rate: 0.0,
+            margin_rate: 1.0,
+        },
+    };
+    let err = score_tenant(&crm, TenantId::new(), &settings, Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            crm_analytics::ScoreError::Fit(crm_analytics::FitError::TooFewCustomers { got: 0, .. })
+        ),
+        "{err:?}"
+    );
+}
