@@ -25,12 +25,12 @@ async fn load_cdnow(crm: &Crm, tenant: TenantId) {
     let log = read_cdnow(BufReader::new(File::open(path).unwrap())).unwrap();
     let mut ids = std::collections::BTreeMap::new();
     for p in &log {
-        if !ids.contains_key(&p.customer) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = ids.entry(p.customer) {
             let c = Customer::person(&format!("CDNOW customer {}", p.customer))
                 .external_id("cdnow", &p.customer.to_string())
                 .build()
                 .unwrap();
-            ids.insert(p.customer, crm.register(tenant, c).await.unwrap().id);
+            slot.insert(crm.register(tenant, c).await.unwrap().id);
         }
     }
     let noon = NaiveTime::from_hms_opt(12, 0, 0).unwrap();
