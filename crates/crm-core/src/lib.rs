@@ -48,6 +48,7 @@ pub mod interaction;
 pub mod page;
 pub mod ports;
 pub mod profile;
+pub mod segment;
 pub mod service;
 pub mod value;
 

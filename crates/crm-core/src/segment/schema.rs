@@ -1,0 +1,376 @@
+//! Fields a rule may use, their types, and the type checker.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::ast::{Literal, Operand, Rule};
+use crate::error::Error;
+use crate::value::Currency;
+
+/// The type of a field or literal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// Text.
+    Text,
+    /// An exact number.
+    Number,
+    /// True or false.
+    Bool,
+    /// A calendar date (compares with instants as midnight UTC).
+    Date,
+    /// An instant.
+    Timestamp,
+    /// A list of texts.
+    TextList,
+}
+
+impl FieldType {
+    fn name(self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Number => "number",
+            FieldType::Bool => "bool",
+            FieldType::Date => "date",
+            FieldType::Timestamp => "timestamp",
+            FieldType::TextList => "text list",
+        }
+    }
+
+    fn is_time(self) -> bool {
+        matches!(self, FieldType::Date | FieldType::Timestamp)
+    }
+
+    /// Whether values of the two types can be compared with `<`, `=`...
+    fn comparable(self, other: FieldType) -> bool {
+        self == other && self != FieldType::TextList || self.is_time() && other.is_time()
+    }
+}
+
+/// A built-in field: where its value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Builtin {
+    Name,
+    Kind,
+    Lifecycle,
+    Owner,
+    Team,
+    Tags,
+    CreatedAt,
+    UpdatedAt,
+    ConsentEmail,
+    ConsentSms,
+    ConsentPhone,
+    InteractionCount,
+    PurchaseCount,
+    ComplaintCount,
+    ServiceRequestCount,
+    Revenue,
+    FirstContactAt,
+    LastContactAt,
+    FirstPurchaseAt,
+    LastPurchaseAt,
+    DaysSinceLastPurchase,
+    DaysSinceLastContact,
+    DaysSinceFirstPurchase,
+    PAlive,
+    ExpectedPurchases90d,
+    PredictedClv,
+}
+
+/// Every built-in field: name, source, type.
+pub(crate) const BUILTINS: &[(&str, Builtin, FieldType)] = &[
+    ("name", Builtin::Name, FieldType::Text),
+    ("kind", Builtin::Kind, FieldType::Text),
+    ("lifecycle", Builtin::Lifecycle, FieldType::Text),
+    ("owner", Builtin::Owner, FieldType::Text),
+    ("team", Builtin::Team, FieldType::Text),
+    ("tags", Builtin::Tags, FieldType::TextList),
+    ("created_at", Builtin::CreatedAt, FieldType::Timestamp),
+    ("updated_at", Builtin::UpdatedAt, FieldType::Timestamp),
+    ("consent.email", Builtin::ConsentEmail, FieldType::Bool),
+    ("consent.sms", Builtin::ConsentSms, FieldType::Bool),
+    ("consent.phone", Builtin::ConsentPhone, FieldType::Bool),
+    (
+        "interaction_count",
+        Builtin::InteractionCount,
+        FieldType::Number,
+    ),
+    ("purchase_count", Builtin::PurchaseCount, FieldType::Number),
+    (
+        "complaint_count",
+        Builtin::ComplaintCount,
+        FieldType::Number,
+    ),
+    (
+        "service_request_count",
+        Builtin::ServiceRequestCount,
+        FieldType::Number,
+    ),
+    ("revenue", Builtin::Revenue, FieldType::Number),
+    (
+        "first_contact_at",
+        Builtin::FirstContactAt,
+        FieldType::Timestamp,
+    ),
+    (
+        "last_contact_at",
+        Builtin::LastContactAt,
+        FieldType::Timestamp,
+    ),
+    (
+        "first_purchase_at",
+        Builtin::FirstPurchaseAt,
+        FieldType::Timestamp,
+    ),
+    (
+        "last_purchase_at",
+        Builtin::LastPurchaseAt,
+        FieldType::Timestamp,
+    ),
+    (
+        "days_since_last_purchase",
+        Builtin::DaysSinceLastPurchase,
+        FieldType::Number,
+    ),
+    (
+        "days_since_last_contact",
+        Builtin::DaysSinceLastContact,
+        FieldType::Number,
+    ),
+    (
+        "days_since_first_purchase",
+        Builtin::DaysSinceFirstPurchase,
+        FieldType::Number,
+    ),
+    ("p_alive", Builtin::PAlive, FieldType::Number),
+    (
+        "expected_purchases_90d",
+        Builtin::ExpectedPurchases90d,
+        FieldType::Number,
+    ),
+    ("predicted_clv", Builtin::PredictedClv, FieldType::Number),
+];
+
+/// The type of a custom attribute, as the tenant defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrType {
+    /// Text.
+    Text,
+    /// Number.
+    Number,
+    /// Bool.
+    Bool,
+    /// Date.
+    Date,
+    /// Money (compared as a number in the schema's currency; other currencies are null).
+    Money,
+    /// List of texts.
+    TextList,
+}
+
+/// What a tenant's rules may refer to: the built-in fields (see the module docs), its custom
+/// attributes by type, and the currency `revenue` and money attributes are read in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSchema {
+    /// Currency of `revenue`, `predicted_clv` and money attributes.
+    pub currency: Currency,
+    /// Custom attribute definitions: `attr.<key>` fields.
+    pub attributes: BTreeMap<String, AttrType>,
+}
+
+/// Where a resolved field's value comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum FieldSource {
+    Builtin(Builtin),
+    Attr(String, AttrType),
+}
+
+impl FieldSchema {
+    /// A schema with no custom attributes.
+    pub fn new(currency: Currency) -> Self {
+        FieldSchema {
+            currency,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a custom attribute definition.
+    pub fn with_attribute(mut self, key: &str, ty: AttrType) -> Self {
+        self.attributes.insert(key.to_string(), ty);
+        self
+    }
+
+    /// The source and type of a field, or `None` for an unknown field.
+    pub(crate) fn resolve(&self, name: &str) -> Option<(FieldSource, FieldType)> {
+        if let Some(key) = name.strip_prefix("attr.") {
+            let ty = *self.attributes.get(key)?;
+            let field_ty = match ty {
+                AttrType::Text => FieldType::Text,
+                AttrType::Number | AttrType::Money => FieldType::Number,
+                AttrType::Bool => FieldType::Bool,
+                AttrType::Date => FieldType::Date,
+                AttrType::TextList => FieldType::TextList,
+            };
+            return Some((FieldSource::Attr(key.to_string(), ty), field_ty));
+        }
+        BUILTINS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, b, t)| (FieldSource::Builtin(*b), *t))
+    }
+
+    /// Checks `rule` against the schema: every field known, every operator applied to
+    /// operands of fitting types. Errors are validation errors on `rule` saying what is
+    /// wrong where.
+    pub fn check(&self, rule: &Rule) -> Result<(), Error> {
+        match rule {
+            Rule::And { left, right } | Rule::Or { left, right } => {
+                self.check(left)?;
+                self.check(right)
+            }
+            Rule::Not { rule } => self.check(rule),
+            Rule::Compare { left, cmp, right } => {
+                let (a, b) = (self.scalar(left)?, self.scalar(right)?);
+                if !a.comparable(b) {
+                    return Err(mismatch(
+                        rule,
+                        &format!("cannot compare {} with {}", a.name(), b.name()),
+                    ));
+                }
+                if a == FieldType::Bool && !matches!(cmp, super::CmpOp::Eq | super::CmpOp::Ne) {
+                    return Err(mismatch(rule, "booleans compare only with = and !="));
+                }
+                Ok(())
+            }
+            Rule::Between { operand, low, high } => {
+                let t = self.scalar(operand)?;
+                for bound in [low, high] {
+                    let b = self.scalar(bound)?;
+                    if !t.comparable(b) || t == FieldType::Bool {
+                        return Err(mismatch(
+                            rule,
+                            &format!("cannot range a {} between {}", t.name(), b.name()),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Rule::In { item, set } => {
+                let t = self.scalar(item)?;
+                match set {
+                    Operand::Literal(Literal::List(items)) => {
+                        for l in items {
+                            let lt = literal_type(l);
+                            if !t.comparable(lt) {
+                                return Err(mismatch(
+                                    rule,
+                                    &format!(
+                                        "a {} cannot be in a list holding a {}",
+                                        t.name(),
+                                        lt.name()
+                                    ),
+                                ));
+                            }
+                        }
+                        Ok(())
+                    }
+                    other => match self.operand(other)? {
+                        FieldType::TextList if t == FieldType::Text => Ok(()),
+                        found => Err(mismatch(
+                            rule,
+                            &format!(
+                                "`in` needs a list literal or a text list on its right, found {}",
+                                found.name()
+                            ),
+                        )),
+                    },
+                }
+            }
+            Rule::Contains { haystack, needle } => {
+                match (self.operand(haystack)?, self.scalar(needle)?) {
+                    (FieldType::Text | FieldType::TextList, FieldType::Text) => Ok(()),
+                    (h, n) => Err(mismatch(
+                        rule,
+                        &format!(
+                            "`contains` needs text or a text list and a text, found {} and {}",
+                            h.name(),
+                            n.name()
+                        ),
+                    )),
+                }
+            }
+            Rule::StartsWith { text, prefix } => match (self.scalar(text)?, self.scalar(prefix)?) {
+                (FieldType::Text, FieldType::Text) => Ok(()),
+                (a, b) => Err(mismatch(
+                    rule,
+                    &format!(
+                        "`starts_with` needs two texts, found {} and {}",
+                        a.name(),
+                        b.name()
+                    ),
+                )),
+            },
+            Rule::IsNull { operand, .. } => match operand {
+                Operand::Field(_) => match self.operand(operand)? {
+                    FieldType::TextList => {
+                        Err(mismatch(rule, "lists are never null (they may be empty)"))
+                    }
+                    _ => Ok(()),
+                },
+                _ => Err(mismatch(rule, "`is null` applies to fields")),
+            },
+        }
+    }
+
+    fn operand(&self, o: &Operand) -> Result<FieldType, Error> {
+        match o {
+            Operand::Field(name) => self
+                .resolve(name)
+                .map(|(_, t)| t)
+                .ok_or_else(|| Error::validation("rule", format!("unknown field `{name}`"))),
+            Operand::Literal(l) => Ok(literal_type(l)),
+            Operand::Now { .. } => Ok(FieldType::Timestamp),
+        }
+    }
+
+    fn scalar(&self, o: &Operand) -> Result<FieldType, Error> {
+        match self.operand(o)? {
+            FieldType::TextList if matches!(o, Operand::Literal(_)) => Err(Error::validation(
+                "rule",
+                "a list literal is only allowed on the right of `in`",
+            )),
+            FieldType::TextList => Err(Error::validation(
+                "rule",
+                format!(
+                    "the list field `{}` can only be used with `in` or `contains`",
+                    field_name(o)
+                ),
+            )),
+            t => Ok(t),
+        }
+    }
+}
+
+fn field_name(o: &Operand) -> String {
+    match o {
+        Operand::Field(n) => n.clone(),
+        _ => String::new(),
+    }
+}
+
+fn literal_type(l: &Literal) -> FieldType {
+    match l {
+        Literal::Text(_) => FieldType::Text,
+        Literal::Number(_) => FieldType::Number,
+        Literal::Bool(_) => FieldType::Bool,
+        Literal::Date(_) => FieldType::Date,
+        Literal::List(_) => FieldType::TextList,
+    }
+}
+
+fn mismatch(rule: &Rule, what: &str) -> Error {
+    Error::validation("rule", format!("{what} in `{rule}`"))
+}

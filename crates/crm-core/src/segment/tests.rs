@@ -1,0 +1,291 @@
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::clv::ValueScores;
+use crate::customer::{Customer, Lifecycle};
+use crate::interaction::{Channel, Interaction, InteractionKind};
+use crate::profile::Profile;
+use crate::value::{AttrValue, Currency, Money};
+
+fn schema() -> FieldSchema {
+    FieldSchema::new(Currency::parse("EUR").unwrap())
+        .with_attribute("industry", AttrType::Text)
+        .with_attribute("seats", AttrType::Number)
+        .with_attribute("vip", AttrType::Bool)
+        .with_attribute("since", AttrType::Date)
+        .with_attribute("langs", AttrType::TextList)
+        .with_attribute("limit", AttrType::Money)
+}
+
+fn now() -> DateTime<Utc> {
+    "2025-06-01T12:00:00Z".parse().unwrap()
+}
+
+#[test]
+fn the_documented_examples_parse_and_print_canonically() {
+    for text in [
+        r#"lifecycle = "active" and revenue >= 10000 and days_since_last_purchase <= 90 and "vip" in tags"#,
+        r#"attr.industry in ["auto", "bank"] and not (complaint_count > 2)"#,
+        "last_purchase_at < now - 90d and p_alive < 0.3 and predicted_clv > 500",
+        "attr.since between 2020-01-01 and 2020-12-31 or name starts_with \"Mü\"",
+        "owner is null or team is not null",
+    ] {
+        let rule = parse(text).unwrap();
+        // Canonical form: parentheses only where they change the tree.
+        assert_eq!(
+            rule.to_string(),
+            text.replace("not (complaint_count > 2)", "not complaint_count > 2")
+        );
+        assert_eq!(parse(&rule.to_string()).unwrap(), rule);
+        schema().check(&rule).unwrap();
+    }
+}
+
+#[test]
+fn precedence_and_parentheses() {
+    let r = parse("a = 1 or b = 2 and not c = 3").unwrap();
+    assert_eq!(r.to_string(), "a = 1 or b = 2 and not c = 3");
+    assert!(matches!(r, Rule::Or { .. }));
+    let r = parse("(a = 1 or b = 2) and c = 3").unwrap();
+    assert!(matches!(r, Rule::And { .. }));
+    assert_eq!(r.to_string(), "(a = 1 or b = 2) and c = 3");
+    let right_nested = Rule::and(parse("a = 1").unwrap(), parse("b = 1 and c = 1").unwrap());
+    assert_eq!(parse(&right_nested.to_string()).unwrap(), right_nested);
+}
+
+#[test]
+fn parse_errors_say_where_and_what() {
+    let e = parse("lifecycle = \"active\" and\n  revenue >=").unwrap_err();
+    assert_eq!((e.line, e.column), (2, 13));
+    assert!(e.expected.contains("operand"), "{e}");
+    let e = parse("revenue >= 10 10").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 15));
+    assert!(e.expected.contains("end of the rule"));
+    let e = parse("name = \"open").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 8));
+    let e = parse("x between 1 or 2").unwrap_err();
+    assert!(e.expected.contains("`and`"), "{e}");
+    let e = parse("d = 2025-13-01").unwrap_err();
+    assert!(e.expected.contains("date"), "{e}");
+    let e = parse(&"(".repeat(100)).unwrap_err();
+    assert!(e.expected.contains("nesting"), "{e}");
+    let err: crate::Error = parse("and").unwrap_err().into();
+    assert_eq!(err.field(), Some("rule"));
+}
+
+#[test]
+fn type_checker_rejects_unknown_fields_and_mismatches() {
+    let s = schema();
+    let bad = |t: &str| s.check(&parse(t).unwrap()).unwrap_err().to_string();
+    assert!(bad("colour = \"red\"").contains("unknown field `colour`"));
+    assert!(bad("attr.colour = \"red\"").contains("unknown field"));
+    assert!(bad("lifecycle = 5").contains("cannot compare text with number"));
+    assert!(bad("revenue starts_with \"1\"").contains("starts_with"));
+    assert!(bad("consent.email < true").contains("booleans"));
+    assert!(bad("tags = \"vip\"").contains("list field"));
+    assert!(bad("tags is null").contains("never null"));
+    assert!(bad("5 in [\"a\"]").contains("list"));
+    assert!(bad("\"a\" in revenue").contains("`in` needs"));
+    assert!(s
+        .check(&parse("last_purchase_at > 2025-01-01 and created_at < now").unwrap())
+        .is_ok());
+    assert!(s
+        .check(&parse("attr.limit >= 100 and attr.langs contains \"de\"").unwrap())
+        .is_ok());
+}
+
+fn customer() -> Customer {
+    Customer::organization("Müller GmbH")
+        .lifecycle(Lifecycle::Active)
+        .tag("vip")
+        .attribute("industry", AttrValue::Text("auto".into()))
+        .attribute("seats", AttrValue::Number(Decimal::from(40)))
+        .attribute("langs", AttrValue::TextList(vec!["de".into(), "en".into()]))
+        .attribute(
+            "limit",
+            AttrValue::Money(Money::parse("500", "USD").unwrap()),
+        )
+        .build()
+        .unwrap()
+}
+
+fn profile_of(c: &Customer) -> Profile {
+    let buy = |days: i64, amount: &str| {
+        Interaction::builder(c.id, Channel::Web, InteractionKind::Purchase)
+            .at(now() - Duration::days(days))
+            .amount(Money::parse(amount, "EUR").unwrap())
+            .build()
+            .unwrap()
+    };
+    Profile::rebuild(&[buy(100, "6000"), buy(30, "5000")])
+}
+
+#[test]
+fn evaluation_follows_the_rules() {
+    let c = customer();
+    let p = profile_of(&c);
+    let subject = Subject {
+        customer: &c,
+        profile: &p,
+        scores: None,
+    };
+    let s = schema();
+    let holds = |t: &str| {
+        CompiledRule::new(&parse(t).unwrap(), &s)
+            .unwrap()
+            .evaluate(&subject, now())
+    };
+    assert_eq!(
+        holds(
+            r#"lifecycle = "active" and revenue >= 10000 and days_since_last_purchase <= 90 and "vip" in tags"#
+        ),
+        Some(true)
+    );
+    assert_eq!(
+        holds("days_since_last_purchase = 30 and days_since_first_purchase = 100"),
+        Some(true)
+    );
+    assert_eq!(
+        holds("last_purchase_at > now - 31d and last_purchase_at < now - 29d"),
+        Some(true)
+    );
+    assert_eq!(
+        holds(r#"attr.industry in ["auto", "bank"] and not (complaint_count > 2)"#),
+        Some(true)
+    );
+    assert_eq!(holds("attr.seats between 40 and 40"), Some(true));
+    assert_eq!(
+        holds(r#"attr.langs contains "de" and "en" in attr.langs"#),
+        Some(true)
+    );
+    assert_eq!(
+        holds(r#"name contains "GmbH" and name starts_with "Mü""#),
+        Some(true)
+    );
+    // Null semantics: unknown, and unknown is not membership.
+    assert_eq!(holds("p_alive < 0.3"), None);
+    assert_eq!(holds("not p_alive < 0.3"), None);
+    assert_eq!(holds("p_alive < 0.3 or lifecycle = \"active\""), Some(true));
+    assert_eq!(holds("p_alive < 0.3 and lifecycle = \"lead\""), Some(false));
+    assert_eq!(holds("p_alive is null and attr.vip is null"), Some(true));
+    assert_eq!(
+        holds("attr.limit > 0"),
+        None,
+        "money in another currency is null"
+    );
+    assert_eq!(holds("attr.since in []"), Some(false));
+    let scores = ValueScores {
+        p_alive: 0.2,
+        expected_purchases_90d: 0.5,
+        predicted_clv: Money::parse("750", "EUR").unwrap(),
+        scored_at: now(),
+    };
+    let scored = Subject {
+        scores: Some(&scores),
+        ..subject
+    };
+    let rule =
+        CompiledRule::new(&parse("p_alive < 0.3 and predicted_clv > 500").unwrap(), &s).unwrap();
+    assert!(rule.matches(&scored, now()));
+    assert!(!rule.matches(&subject, now()));
+}
+
+#[test]
+fn serde_form_round_trips() {
+    let rule = parse(r#"attr.industry in ["auto", 2025-01-01, 3.5, true] or not name = "x\"y\n""#)
+        .unwrap();
+    let json = serde_json::to_string(&rule).unwrap();
+    assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), rule);
+    assert_eq!(parse(&rule.to_string()).unwrap(), rule);
+}
+
+fn arb_text() -> impl Strategy<Value = String> {
+    proptest::string::string_regex("[a-zA-Zäöü王 \"\\\\\n\t\u{1}]{0,8}").unwrap()
+}
+
+fn arb_scalar() -> impl Strategy<Value = Literal> {
+    prop_oneof![
+        arb_text().prop_map(Literal::Text),
+        (any::<i64>(), 0u32..6).prop_map(|(m, s)| Literal::Number(Decimal::new(m, s))),
+        any::<bool>().prop_map(Literal::Bool),
+        (1900i32..2100, 1u32..13, 1u32..29)
+            .prop_map(|(y, m, d)| Literal::Date(NaiveDate::from_ymd_opt(y, m, d).unwrap())),
+    ]
+}
+
+fn arb_operand() -> impl Strategy<Value = Operand> {
+    prop_oneof![
+        proptest::sample::select(vec![
+            "revenue",
+            "lifecycle",
+            "attr.industry",
+            "tags",
+            "consent.email",
+            "a_b.c1"
+        ])
+        .prop_map(|f| Operand::Field(f.to_string())),
+        arb_scalar().prop_map(Operand::Literal),
+        (
+            -1000i64..1000,
+            proptest::sample::select(vec![SpanUnit::Hours, SpanUnit::Days, SpanUnit::Weeks])
+        )
+            .prop_map(|(amount, unit)| Operand::Now {
+                offset: Span { amount, unit }
+            }),
+    ]
+}
+
+fn arb_rule() -> impl Strategy<Value = Rule> {
+    let leaf = prop_oneof![
+        (
+            arb_operand(),
+            proptest::sample::select(vec![
+                CmpOp::Eq,
+                CmpOp::Ne,
+                CmpOp::Lt,
+                CmpOp::Le,
+                CmpOp::Gt,
+                CmpOp::Ge
+            ]),
+            arb_operand()
+        )
+            .prop_map(|(left, cmp, right)| Rule::Compare { left, cmp, right }),
+        (arb_operand(), proptest::collection::vec(arb_scalar(), 0..4)).prop_map(|(item, items)| {
+            Rule::In {
+                item,
+                set: Operand::Literal(Literal::List(items)),
+            }
+        }),
+        (arb_operand(), arb_operand())
+            .prop_map(|(haystack, needle)| Rule::Contains { haystack, needle }),
+        (arb_operand(), arb_operand()).prop_map(|(text, prefix)| Rule::StartsWith { text, prefix }),
+        (arb_operand(), any::<bool>())
+            .prop_map(|(operand, negated)| Rule::IsNull { operand, negated }),
+        (arb_operand(), arb_operand(), arb_operand())
+            .prop_map(|(operand, low, high)| Rule::Between { operand, low, high }),
+    ];
+    leaf.prop_recursive(5, 32, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Rule::and(a, b)),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Rule::or(a, b)),
+            inner.prop_map(Rule::negate),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn print_then_parse_is_identity(rule in arb_rule()) {
+        let text = rule.to_string();
+        prop_assert_eq!(parse(&text).map_err(|e| format!("{e} in {text}")), Ok(rule));
+    }
+
+    #[test]
+    fn parser_never_panics(text in "\\PC{0,60}") {
+        if let Ok(rule) = parse(&text) {
+            prop_assert_eq!(parse(&rule.to_string()).ok(), Some(rule));
+        }
+    }
+}
