@@ -51,6 +51,7 @@ pub mod profile;
 pub mod segment;
 pub mod service;
 pub mod value;
+pub mod value_class;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use clv::{PurchaseModel, SpendModel, ValueModel, ValueScores};

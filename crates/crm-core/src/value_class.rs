@@ -1,0 +1,399 @@
+//! Customers are not equal: ABC (Pareto) classes by revenue share, and RFM scores and
+//! segments from recency, frequency and money.
+//!
+//! ## RFM scoring
+//!
+//! Over the customers with at least one purchase up to the as-of date (n of them):
+//! recency = days from the last purchase to the as-of date, frequency = distinct purchase
+//! days, monetary = total spend. Each measure is scored `1 + floor(5 * w / n)`, where `w` is
+//! the number of customers with a strictly worse value (worse = larger recency, smaller
+//! frequency, smaller monetary). Ties share a score; the best value scores 5 when n ≥ 5.
+//!
+//! ## RFM segments (from the R and F scores)
+//!
+//! | R \ F | 1 | 2 | 3 | 4 | 5 |
+//! | --- | --- | --- | --- | --- | --- |
+//! | 5 | new | potential loyalist | potential loyalist | champions | champions |
+//! | 4 | promising | potential loyalist | potential loyalist | loyal | loyal |
+//! | 3 | about to sleep | about to sleep | need attention | loyal | loyal |
+//! | 2 | hibernating | hibernating | at risk | at risk | can't lose |
+//! | 1 | lost | hibernating | at risk | at risk | can't lose |
+//!
+//! ## ABC classes
+//!
+//! Customers sorted by revenue, highest first (ties by customer, ascending). A customer is
+//! class A while the revenue share of the customers before it is below the A limit
+//! (default 80%), B while below the B limit (default 95%), C after that; so the top customer
+//! is always A. With no positive total revenue every customer is C.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// A named RFM segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RfmSegment {
+    /// Bought recently and often.
+    Champions,
+    /// Buy often, fairly recently.
+    Loyal,
+    /// Recent, a few purchases.
+    PotentialLoyalist,
+    /// Bought very recently, once.
+    New,
+    /// Fairly recent, once.
+    Promising,
+    /// Average recency and frequency.
+    NeedAttention,
+    /// Below average recency, few purchases.
+    AboutToSleep,
+    /// Bought often, but long ago.
+    AtRisk,
+    /// Bought most often, but long ago.
+    CantLose,
+    /// Long ago, few purchases.
+    Hibernating,
+    /// Longest ago, fewest purchases.
+    Lost,
+}
+
+impl RfmSegment {
+    /// The segment for an R and an F score (1 to 5; out-of-range scores are clamped).
+    pub fn from_scores(r: u8, f: u8) -> Self {
+        use RfmSegment::*;
+        match (r.clamp(1, 5), f.clamp(1, 5)) {
+            (5, 1) => New,
+            (5, 2 | 3) | (4, 2 | 3) => PotentialLoyalist,
+            (5, _) => Champions,
+            (4, 1) => Promising,
+            (3 | 4, _) if f >= 4 => Loyal,
+            (3, 3) => NeedAttention,
+            (3, _) => AboutToSleep,
+            (1, 1) => Lost,
+            (_, 1 | 2) => Hibernating,
+            (_, 3 | 4) => AtRisk,
+            _ => CantLose,
+        }
+    }
+
+    /// The segment's name as printed and serialised (`potential_loyalist`).
+    pub fn as_str(self) -> &'static str {
+        use RfmSegment::*;
+        match self {
+            Champions => "champions",
+            Loyal => "loyal",
+            PotentialLoyalist => "potential_loyalist",
+            New => "new",
+            Promising => "promising",
+            NeedAttention => "need_attention",
+            AboutToSleep => "about_to_sleep",
+            AtRisk => "at_risk",
+            CantLose => "cant_lose",
+            Hibernating => "hibernating",
+            Lost => "lost",
+        }
+    }
+}
+
+/// One customer's RFM measures and scores.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RfmRow<K> {
+    /// The customer.
+    pub customer: K,
+    /// Days from the last purchase to the as-of date.
+    pub recency_days: i64,
+    /// Distinct purchase days.
+    pub frequency: u64,
+    /// Total spend.
+    pub monetary: Decimal,
+    /// Recency score, 1 to 5.
+    pub r: u8,
+    /// Frequency score, 1 to 5.
+    pub f: u8,
+    /// Monetary score, 1 to 5.
+    pub m: u8,
+    /// Segment from R and F.
+    pub segment: RfmSegment,
+}
+
+/// `1 + floor(5 * w / n)` for every value, where `w` counts values strictly worse; `better`
+/// says whether `a` is better than `b`.
+fn scores<T: Copy + Ord>(values: &[T], larger_is_better: bool) -> Vec<u8> {
+    let n = values.len();
+    let mut sorted: Vec<T> = values.to_vec();
+    sorted.sort_unstable();
+    values
+        .iter()
+        .map(|v| {
+            let worse = if larger_is_better {
+                sorted.partition_point(|x| x < v)
+            } else {
+                n - sorted.partition_point(|x| x <= v)
+            };
+            (1 + 5 * worse / n) as u8
+        })
+        .collect()
+}
+
+/// RFM over a purchase log as of a date: one row per customer with a purchase on or before
+/// `as_of`, sorted by customer. Later purchases are ignored; several purchases of one
+/// customer on one day count as one for frequency.
+pub fn rfm<K: Ord + Clone>(
+    purchases: impl IntoIterator<Item = (K, NaiveDate, Decimal)>,
+    as_of: NaiveDate,
+) -> Vec<RfmRow<K>> {
+    let mut by_customer: BTreeMap<K, (BTreeMap<NaiveDate, ()>, Decimal)> = BTreeMap::new();
+    for (k, day, amount) in purchases {
+        if day <= as_of {
+            let entry = by_customer.entry(k).or_default();
+            entry.0.insert(day, ());
+            entry.1 += amount;
+        }
+    }
+    let rows: Vec<(K, i64, u64, Decimal)> = by_customer
+        .into_iter()
+        .filter_map(|(k, (days, money))| {
+            let last = *days.keys().next_back()?;
+            Some((k, (as_of - last).num_days(), days.len() as u64, money))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let r = scores(&rows.iter().map(|x| x.1).collect::<Vec<_>>(), false);
+    let f = scores(&rows.iter().map(|x| x.2).collect::<Vec<_>>(), true);
+    let m = scores(&rows.iter().map(|x| x.3).collect::<Vec<_>>(), true);
+    rows.into_iter()
+        .enumerate()
+        .map(
+            |(i, (customer, recency_days, frequency, monetary))| RfmRow {
+                customer,
+                recency_days,
+                frequency,
+                monetary,
+                r: r[i],
+                f: f[i],
+                m: m[i],
+                segment: RfmSegment::from_scores(r[i], f[i]),
+            },
+        )
+        .collect()
+}
+
+/// An ABC class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AbcClass {
+    /// The few customers bringing most revenue.
+    A,
+    /// The next band.
+    B,
+    /// The rest.
+    C,
+}
+
+impl AbcClass {
+    /// `A`, `B` or `C`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbcClass::A => "A",
+            AbcClass::B => "B",
+            AbcClass::C => "C",
+        }
+    }
+}
+
+/// Cumulative revenue shares that bound classes A and B.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbcLimits {
+    /// Class A ends at this cumulative share (default 0.80).
+    pub a: Decimal,
+    /// Class B ends at this cumulative share (default 0.95).
+    pub b: Decimal,
+}
+
+impl Default for AbcLimits {
+    fn default() -> Self {
+        AbcLimits {
+            a: Decimal::new(80, 2),
+            b: Decimal::new(95, 2),
+        }
+    }
+}
+
+impl AbcLimits {
+    /// Checks 0 < a ≤ b ≤ 1.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(Decimal::ZERO < self.a && self.a <= self.b && self.b <= Decimal::ONE) {
+            return Err(Error::validation("abc_limits", "need 0 < a <= b <= 1"));
+        }
+        Ok(())
+    }
+}
+
+/// One class's share of customers and of revenue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassShare {
+    /// Customers in the class.
+    pub customers: usize,
+    /// Their share of all customers (0 to 1).
+    pub customer_share: Decimal,
+    /// Their revenue.
+    pub revenue: Decimal,
+    /// Their share of total revenue (0 to 1; 0 when the total is not positive).
+    pub revenue_share: Decimal,
+}
+
+/// ABC classes and the report per class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbcReport<K> {
+    /// Each customer's class, in input order.
+    pub classes: Vec<(K, AbcClass)>,
+    /// Shares of classes A, B and C, in that order.
+    pub shares: [ClassShare; 3],
+}
+
+/// ABC classes of customers by revenue.
+pub fn abc<K: Ord + Clone>(
+    revenue: &[(K, Decimal)],
+    limits: AbcLimits,
+) -> Result<AbcReport<K>, Error> {
+    limits.validate()?;
+    let total: Decimal = revenue.iter().map(|(_, r)| *r).sum();
+    let mut order: Vec<usize> = (0..revenue.len()).collect();
+    order.sort_by(|&i, &j| {
+        revenue[j]
+            .1
+            .cmp(&revenue[i].1)
+            .then_with(|| revenue[i].0.cmp(&revenue[j].0))
+    });
+    let mut class = vec![AbcClass::C; revenue.len()];
+    if total > Decimal::ZERO {
+        let mut before = Decimal::ZERO;
+        for &i in &order {
+            let share = before / total;
+            class[i] = if share < limits.a {
+                AbcClass::A
+            } else if share < limits.b {
+                AbcClass::B
+            } else {
+                AbcClass::C
+            };
+            before += revenue[i].1;
+        }
+    }
+    let n = Decimal::from(revenue.len().max(1));
+    let mut shares = [ClassShare {
+        customers: 0,
+        customer_share: Decimal::ZERO,
+        revenue: Decimal::ZERO,
+        revenue_share: Decimal::ZERO,
+    }; 3];
+    for (i, c) in class.iter().enumerate() {
+        let s = &mut shares[*c as usize];
+        s.customers += 1;
+        s.revenue += revenue[i].1;
+    }
+    for s in &mut shares {
+        s.customer_share = Decimal::from(s.customers) / n;
+        if total > Decimal::ZERO {
+            s.revenue_share = s.revenue / total;
+        }
+    }
+    Ok(AbcReport {
+        classes: revenue
+            .iter()
+            .zip(class)
+            .map(|((k, _), c)| (k.clone(), c))
+            .collect(),
+        shares,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn scores_follow_the_exact_rule() {
+        // Frequencies 1,1,2,3,10: worse-counts 0,0,2,3,4 of n = 5.
+        assert_eq!(scores(&[1u64, 1, 2, 3, 10], true), vec![1, 1, 3, 4, 5]);
+        // Recency: larger is worse.
+        assert_eq!(scores(&[100i64, 5, 5, 50], false), vec![1, 3, 3, 2]);
+        assert_eq!(scores(&[7u64], true), vec![1]);
+    }
+
+    #[test]
+    fn rfm_counts_days_and_ignores_later_purchases() {
+        let log = vec![
+            (1u32, d("2025-01-01"), Decimal::from(10)),
+            (1, d("2025-01-01"), Decimal::from(5)),
+            (1, d("2025-03-01"), Decimal::from(20)),
+            (2, d("2025-02-01"), Decimal::from(100)),
+            (3, d("2025-05-01"), Decimal::from(1)),
+        ];
+        let rows = rfm(log, d("2025-04-01"));
+        assert_eq!(rows.len(), 2, "customer 3 buys after the as-of date");
+        assert_eq!(
+            (rows[0].recency_days, rows[0].frequency, rows[0].monetary),
+            (31, 2, Decimal::from(35))
+        );
+        assert_eq!((rows[0].r, rows[0].f, rows[0].m), (3, 3, 1));
+        assert_eq!((rows[1].r, rows[1].f, rows[1].m), (1, 1, 3));
+    }
+
+    #[test]
+    fn every_score_pair_has_a_segment() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in 1..=5 {
+            for f in 1..=5 {
+                seen.insert(RfmSegment::from_scores(r, f));
+            }
+        }
+        assert_eq!(seen.len(), 11, "all eleven segments are reachable");
+        assert_eq!(RfmSegment::from_scores(5, 5), RfmSegment::Champions);
+        assert_eq!(RfmSegment::from_scores(1, 1), RfmSegment::Lost);
+        assert_eq!(RfmSegment::from_scores(1, 5), RfmSegment::CantLose);
+        assert_eq!(RfmSegment::from_scores(5, 1), RfmSegment::New);
+    }
+
+    #[test]
+    fn abc_classes_by_cumulative_share() {
+        let rev: Vec<(u32, Decimal)> = [50, 30, 10, 5, 3, 2]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as u32, Decimal::from(*r)))
+            .collect();
+        let report = abc(&rev, AbcLimits::default()).unwrap();
+        let classes: Vec<AbcClass> = report.classes.iter().map(|c| c.1).collect();
+        use AbcClass::*;
+        // Shares before each: 0, .50, .80, .90, .95, .98
+        assert_eq!(classes, vec![A, A, B, B, C, C]);
+        assert_eq!(report.shares[0].revenue_share, Decimal::new(80, 2));
+        assert_eq!(report.shares[2].customers, 2);
+        let dominant = abc(
+            &[(1u8, Decimal::from(99)), (2, Decimal::from(1))],
+            AbcLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(dominant.classes[0].1, A, "the top customer is always A");
+        let none = abc(&[(1u8, Decimal::ZERO)], AbcLimits::default()).unwrap();
+        assert_eq!(none.classes[0].1, C);
+        assert!(abc(
+            &rev,
+            AbcLimits {
+                a: Decimal::ONE,
+                b: Decimal::new(5, 1)
+            }
+        )
+        .is_err());
+    }
+}
