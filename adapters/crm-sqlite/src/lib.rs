@@ -39,6 +39,7 @@
 mod codec;
 mod customers;
 mod interactions;
+mod segment;
 mod value;
 
 use std::path::{Path, PathBuf};
@@ -51,9 +52,13 @@ use rusqlite_migration::{Migrations, M};
 
 pub(crate) const BACKEND: &str = "sqlite";
 
+/// The schema version this release migrates databases to (SQLite's `user_version`).
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
 static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/001_initial.sql")),
     M::up(include_str!("sql/002_value.sql")),
+    M::up(include_str!("sql/003_segments.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

@@ -2,18 +2,18 @@
 //! place with its rows kept.
 
 use crm_core::{CustomerStore, TenantId, ValueStore};
-use crm_sqlite::SqliteStore;
+use crm_sqlite::{SqliteStore, SCHEMA_VERSION};
 
 #[tokio::test]
 async fn opening_migrates_to_the_latest_version_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crm.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
     store.migrate().await.unwrap();
     drop(store);
     let again = SqliteStore::open(&path).unwrap();
-    assert_eq!(again.schema_version().await.unwrap(), 2);
+    assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
 }
 
 #[tokio::test]
@@ -49,7 +49,7 @@ async fn a_version_one_database_is_upgraded_with_its_rows() {
         .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
     assert_eq!(
         store.get_customer(tenant, customer.id).await.unwrap(),
         customer

@@ -103,6 +103,10 @@ uuid_id!(
     TeamId, "team_id"
 );
 uuid_id!(
+    /// A stored segment of customers.
+    SegmentId, "segment_id"
+);
+uuid_id!(
     /// A service case (complaint, service request, inquiry).
     CaseId, "case_id"
 );

@@ -60,14 +60,14 @@ pub use customer::{
     PartyKind,
 };
 pub use error::{BoxError, Error, Result};
-pub use id::{CaseId, CustomerId, InteractionId, TeamId, TenantId, UserId};
+pub use id::{CaseId, CustomerId, InteractionId, SegmentId, TeamId, TenantId, UserId};
 pub use interaction::{
     BatchReport, Channel, Direction, Interaction, InteractionBuilder, InteractionKind,
 };
 pub use page::{Cursor, Page, PageRequest};
 pub use ports::{
-    CustomerStore, InteractionStore, Notification, Notifier, ProfileStore, Recipient, Storage,
-    ValueStore,
+    CustomerStore, InteractionStore, Notification, Notifier, ProfileStore, Recipient, SegmentStore,
+    Storage, ValueStore,
 };
 pub use profile::Profile;
 pub use service::Crm;

@@ -10,6 +10,7 @@
 //! have; an adapter of your own runs it with a few lines.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clv::{ValueModel, ValueScores};
@@ -19,6 +20,7 @@ use crate::id::{CustomerId, TenantId, UserId};
 use crate::interaction::{BatchReport, Interaction};
 use crate::page::{Page, PageRequest};
 use crate::profile::Profile;
+use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 use crate::value::EmailAddress;
 
 /// Customer records.
@@ -132,11 +134,97 @@ pub trait ValueStore: Send + Sync {
     async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>>;
 }
 
-/// Everything the service needs from storage, as one object-safe trait; implemented for
-/// every type that implements the four stores.
-pub trait Storage: CustomerStore + InteractionStore + ProfileStore + ValueStore {}
+/// Segments: rules evaluated where the data is, stored definitions and memberships.
+///
+/// Rules reach the store already type-checked against `schema`. An adapter evaluating them
+/// itself (for example by compiling them to SQL with bound parameters) must give exactly the
+/// members [`crate::segment::CompiledRule`] gives in memory; the conformance suite checks it
+/// on random rules and data.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SegmentStore: Send + Sync {
+    /// Customers for whom `rule` is true at `now`, ordered by id, one page at a time.
+    async fn find_matching(
+        &self,
+        tenant: TenantId,
+        rule: &Rule,
+        schema: &FieldSchema,
+        now: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerId>>;
 
-impl<T: CustomerStore + InteractionStore + ProfileStore + ValueStore + ?Sized> Storage for T {}
+    /// How many customers `rule` is true for at `now`.
+    async fn count_matching(
+        &self,
+        tenant: TenantId,
+        rule: &Rule,
+        schema: &FieldSchema,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
+
+    /// Stores a new segment. Errors: [`Duplicate`](crate::Error::Duplicate) if its id or
+    /// its name is already used in the tenant.
+    async fn save_segment(&self, tenant: TenantId, segment: &Segment) -> Result<()>;
+
+    /// A segment by id. Errors: [`NotFound`](crate::Error::NotFound).
+    async fn get_segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment>;
+
+    /// Every segment of the tenant, by name.
+    async fn list_segments(&self, tenant: TenantId) -> Result<Vec<Segment>>;
+
+    /// Replaces a dynamic segment's members with the customers its rule is true for at
+    /// `now`, in one transaction, and says who entered and who left since the last refresh.
+    /// Errors: [`NotFound`](crate::Error::NotFound); validation if the segment is static.
+    async fn refresh_segment(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        schema: &FieldSchema,
+        now: DateTime<Utc>,
+    ) -> Result<MembershipChange>;
+
+    /// Adds and removes members of a static segment in one transaction.
+    /// Errors: [`NotFound`](crate::Error::NotFound) for an unknown segment or customer
+    /// (nothing is written); validation if the segment is dynamic.
+    async fn change_static_members(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        add: Vec<CustomerId>,
+        remove: Vec<CustomerId>,
+    ) -> Result<MembershipChange>;
+
+    /// A segment's members, by id, one page at a time.
+    async fn segment_members(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerId>>;
+
+    /// Whether the customer is a member of the segment.
+    async fn is_member(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        customer: CustomerId,
+    ) -> Result<bool>;
+
+    /// The segments the customer is a member of, by id.
+    async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
+}
+
+/// Everything the service needs from storage, as one object-safe trait; implemented for
+/// every type that implements all the stores.
+pub trait Storage:
+    CustomerStore + InteractionStore + ProfileStore + ValueStore + SegmentStore
+{
+}
+
+impl<T> Storage for T where
+    T: CustomerStore + InteractionStore + ProfileStore + ValueStore + SegmentStore + ?Sized
+{
+}
 
 /// Who a notification is for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ use crate::interaction::{BatchReport, Interaction};
 use crate::page::{Page, PageRequest};
 use crate::ports::Storage;
 use crate::profile::Profile;
+use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 
 /// Largest batch [`Crm::log_batch`] accepts; split bigger imports.
 pub const MAX_BATCH: usize = 100_000;
@@ -290,6 +291,137 @@ impl Crm {
     pub async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>> {
         self.storage.latest_value_model(tenant).await
     }
+
+    /// Previews a rule: how many customers it selects now, and the first page of them.
+    /// The rule is type-checked against `schema` first.
+    #[instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn preview(
+        &self,
+        tenant: TenantId,
+        rule: &Rule,
+        schema: &FieldSchema,
+        page: &PageRequest,
+    ) -> Result<(u64, Page<CustomerId>)> {
+        schema.check(rule)?;
+        page.validate()?;
+        let now = self.clock.now();
+        let count = self
+            .storage
+            .count_matching(tenant, rule, schema, now)
+            .await?;
+        let first = self
+            .storage
+            .find_matching(tenant, rule, schema, now, page)
+            .await?;
+        Ok((count, first))
+    }
+
+    /// Stores a new segment (a dynamic one's rule is type-checked against `schema`);
+    /// `created_at` is set to now. Errors: validation, [`Error::Duplicate`] (id or name).
+    #[instrument(skip_all, fields(tenant = %tenant, segment = %segment.id))]
+    pub async fn create_segment(
+        &self,
+        tenant: TenantId,
+        mut segment: Segment,
+        schema: &FieldSchema,
+    ) -> Result<Segment> {
+        if let Some(rule) = segment.rule() {
+            schema.check(rule)?;
+        }
+        segment.created_at = self.clock.now();
+        self.storage.save_segment(tenant, &segment).await?;
+        Ok(segment)
+    }
+
+    /// A segment by id.
+    #[instrument(skip(self))]
+    pub async fn segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment> {
+        self.storage.get_segment(tenant, id).await
+    }
+
+    /// Every segment of the tenant, by name.
+    #[instrument(skip(self))]
+    pub async fn segments(&self, tenant: TenantId) -> Result<Vec<Segment>> {
+        self.storage.list_segments(tenant).await
+    }
+
+    /// Re-evaluates a dynamic segment now and stores its members; returns who entered and
+    /// who left since the last refresh (for campaigns and notices). The rule is checked
+    /// against `schema` again, since attribute definitions may have changed.
+    #[instrument(skip(self, schema))]
+    pub async fn refresh_segment(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        schema: &FieldSchema,
+    ) -> Result<MembershipChange> {
+        let segment = self.storage.get_segment(tenant, id).await?;
+        match segment.rule() {
+            Some(rule) => schema.check(rule)?,
+            None => {
+                return Err(Error::validation(
+                    "segment",
+                    "a static segment has no rule to refresh",
+                ))
+            }
+        }
+        self.storage
+            .refresh_segment(tenant, id, schema, self.clock.now())
+            .await
+    }
+
+    /// Adds and removes members of a static segment.
+    #[instrument(skip(self))]
+    pub async fn change_static_members(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        add: Vec<CustomerId>,
+        remove: Vec<CustomerId>,
+    ) -> Result<MembershipChange> {
+        if add.len() + remove.len() > MAX_BATCH {
+            return Err(Error::validation(
+                "members",
+                format!("at most {MAX_BATCH} changes per call"),
+            ));
+        }
+        self.storage
+            .change_static_members(tenant, id, add, remove)
+            .await
+    }
+
+    /// A segment's members, by id.
+    #[instrument(skip(self))]
+    pub async fn segment_members(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        page.validate()?;
+        self.storage.segment_members(tenant, id, page).await
+    }
+
+    /// Whether a customer is in a segment.
+    #[instrument(skip(self))]
+    pub async fn is_member(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        customer: CustomerId,
+    ) -> Result<bool> {
+        self.storage.is_member(tenant, id, customer).await
+    }
+
+    /// The segments a customer is in.
+    #[instrument(skip(self))]
+    pub async fn segments_of(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Vec<SegmentId>> {
+        self.storage.segments_of(tenant, customer).await
+    }
 }
 
 fn check_version(current: &Customer, expected: u64) -> Result<()> {
@@ -311,7 +443,8 @@ mod tests {
     use crate::clv::{ValueModel, ValueScores};
     use crate::customer::Lifecycle;
     use crate::interaction::{Channel, InteractionKind};
-    use crate::ports::{CustomerStore, InteractionStore, ProfileStore, ValueStore};
+    use crate::ports::{CustomerStore, InteractionStore, ProfileStore, SegmentStore, ValueStore};
+    use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
     use async_trait::async_trait;
     use chrono::{DateTime, Utc};
     use mockall::predicate::*;
@@ -341,6 +474,19 @@ mod tests {
             async fn value_scores(&self, tenant: TenantId, customer: CustomerId) -> Result<Option<ValueScores>>;
             async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()>;
             async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>>;
+        }
+        #[async_trait]
+        impl SegmentStore for Store {
+            async fn find_matching(&self, tenant: TenantId, rule: &Rule, schema: &FieldSchema, now: DateTime<Utc>, page: &PageRequest) -> Result<Page<CustomerId>>;
+            async fn count_matching(&self, tenant: TenantId, rule: &Rule, schema: &FieldSchema, now: DateTime<Utc>) -> Result<u64>;
+            async fn save_segment(&self, tenant: TenantId, segment: &Segment) -> Result<()>;
+            async fn get_segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment>;
+            async fn list_segments(&self, tenant: TenantId) -> Result<Vec<Segment>>;
+            async fn refresh_segment(&self, tenant: TenantId, id: SegmentId, schema: &FieldSchema, now: DateTime<Utc>) -> Result<MembershipChange>;
+            async fn change_static_members(&self, tenant: TenantId, id: SegmentId, add: Vec<CustomerId>, remove: Vec<CustomerId>) -> Result<MembershipChange>;
+            async fn segment_members(&self, tenant: TenantId, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>>;
+            async fn is_member(&self, tenant: TenantId, id: SegmentId, customer: CustomerId) -> Result<bool>;
+            async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
         }
     }
 
@@ -524,6 +670,30 @@ mod tests {
             .unwrap_err();
         let source = std::error::Error::source(&err).expect("source kept");
         assert_eq!(source.to_string(), "disk on fire");
+    }
+
+    #[tokio::test]
+    async fn ill_typed_rules_never_reach_storage() {
+        let mut store = MockStore::new();
+        store.expect_count_matching().never();
+        store.expect_find_matching().never();
+        store.expect_save_segment().never();
+        let crm = crm(store);
+        let schema = FieldSchema::new(crate::Currency::parse("EUR").unwrap());
+        let rule = crate::segment::parse("lifecycle > 3").unwrap();
+        let err = crm
+            .preview(TenantId::new(), &rule, &schema, &PageRequest::first(10))
+            .await
+            .unwrap_err();
+        assert_eq!(err.field(), Some("rule"));
+        let seg = Segment::dynamic("bad", rule).unwrap();
+        assert_eq!(
+            crm.create_segment(TenantId::new(), seg, &schema)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("rule")
+        );
     }
 
     #[tokio::test]

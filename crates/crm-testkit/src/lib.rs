@@ -34,6 +34,7 @@
 pub mod conformance;
 mod generate;
 mod memory;
+pub mod rules;
 
 use std::any::Any;
 use std::future::Future;
@@ -142,6 +143,11 @@ pub const CASE_NAMES: &[&str] = &[
     "value_scores_are_all_or_nothing",
     "value_models_latest_per_tenant",
     "value_scores_are_tenant_isolated",
+    "segment_rules_match_the_reference_evaluation",
+    "segment_definitions_round_trip",
+    "segment_refresh_reports_entered_and_left",
+    "static_segments_are_hand_picked",
+    "segments_are_tenant_isolated",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -193,7 +199,12 @@ macro_rules! conformance_tests {
             value_scores_round_trip_and_replace,
             value_scores_are_all_or_nothing,
             value_models_latest_per_tenant,
-            value_scores_are_tenant_isolated
+            value_scores_are_tenant_isolated,
+            segment_rules_match_the_reference_evaluation,
+            segment_definitions_round_trip,
+            segment_refresh_reports_entered_and_left,
+            static_segments_are_hand_picked,
+            segments_are_tenant_isolated
         );
     };
 }

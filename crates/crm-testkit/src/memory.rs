@@ -6,10 +6,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::profile::deltas;
+use crm_core::segment::{CompiledRule, FieldSchema, MembershipChange, Rule, Segment, Subject};
 use crm_core::{
     BatchReport, Cursor, Customer, CustomerId, CustomerQuery, CustomerStore, Error, ExternalRef,
     Interaction, InteractionId, InteractionStore, OwnershipChange, Page, PageRequest, Profile,
-    ProfileStore, Result, TenantId, ValueModel, ValueScores, ValueStore,
+    ProfileStore, Result, SegmentId, SegmentStore, TenantId, ValueModel, ValueScores, ValueStore,
 };
 
 type Key<T> = (TenantId, T);
@@ -25,6 +26,8 @@ struct State {
     profiles: HashMap<Key<CustomerId>, Profile>,
     scores: HashMap<Key<CustomerId>, ValueScores>,
     models: BTreeMap<Key<DateTime<Utc>>, ValueModel>,
+    segments: BTreeMap<Key<SegmentId>, Segment>,
+    members: BTreeMap<Key<SegmentId>, BTreeSet<CustomerId>>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -56,6 +59,55 @@ fn not_found(id: CustomerId) -> Error {
 }
 
 impl State {
+    /// Ids of the tenant's customers the rule is true for, in id order.
+    fn matching(
+        &self,
+        tenant: TenantId,
+        rule: &Rule,
+        schema: &FieldSchema,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CustomerId>> {
+        let compiled = CompiledRule::new(rule, schema)?;
+        let empty = Profile::default();
+        Ok(self
+            .customers
+            .range((tenant, CustomerId::from_bytes([0; 16]))..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .filter(|((_, id), c)| {
+                let subject = Subject {
+                    customer: c,
+                    profile: self.profiles.get(&(tenant, *id)).unwrap_or(&empty),
+                    scores: self.scores.get(&(tenant, *id)),
+                };
+                compiled.matches(&subject, now)
+            })
+            .map(|((_, id), _)| *id)
+            .collect())
+    }
+
+    fn segment(&self, tenant: TenantId, id: SegmentId) -> Result<&Segment> {
+        self.segments
+            .get(&(tenant, id))
+            .ok_or_else(|| Error::not_found("segment", id))
+    }
+
+    /// Replaces a segment's members, returning the change.
+    fn replace_members(
+        &mut self,
+        tenant: TenantId,
+        id: SegmentId,
+        now: BTreeSet<CustomerId>,
+    ) -> MembershipChange {
+        let before = self.members.remove(&(tenant, id)).unwrap_or_default();
+        let change = MembershipChange {
+            entered: now.difference(&before).copied().collect(),
+            left: before.difference(&now).copied().collect(),
+            members: now.len() as u64,
+        };
+        self.members.insert((tenant, id), now);
+        change
+    }
+
     fn check_refs_free(&self, tenant: TenantId, customer: &Customer) -> Result<()> {
         for r in &customer.external_ids {
             if let Some(owner) = self.customer_refs.get(&(tenant, r.clone())) {
@@ -315,5 +367,160 @@ impl ValueStore for MemoryStore {
             .range((tenant, DateTime::<Utc>::MIN_UTC)..=(tenant, DateTime::<Utc>::MAX_UTC))
             .next_back()
             .map(|(_, m)| m.clone()))
+    }
+}
+
+fn page_of_ids(
+    ids: impl Iterator<Item = CustomerId>,
+    page: &PageRequest,
+) -> Result<Page<CustomerId>> {
+    page.validate()?;
+    let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
+    let rows: Vec<CustomerId> = ids
+        .filter(|id| after.is_none_or(|a| *id > a))
+        .take(page.limit as usize + 1)
+        .collect();
+    Ok(Page::from_overfetch(rows, page.limit, |id| {
+        Cursor::customer(*id)
+    }))
+}
+
+#[async_trait]
+impl SegmentStore for MemoryStore {
+    async fn find_matching(
+        &self,
+        tenant: TenantId,
+        rule: &Rule,
+        schema: &FieldSchema,
+        now: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        let ids = self.lock().matching(tenant, rule, schema, now)?;
+        page_of_ids(ids.into_iter(), page)
+    }
+
+    async fn count_matching(
+        &self,
+        tenant: TenantId,
+        rule: &Rule,
+        schema: &FieldSchema,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        Ok(self.lock().matching(tenant, rule, schema, now)?.len() as u64)
+    }
+
+    async fn save_segment(&self, tenant: TenantId, segment: &Segment) -> Result<()> {
+        let mut s = self.lock();
+        let taken = s.segments.contains_key(&(tenant, segment.id))
+            || s.segments
+                .iter()
+                .any(|((t, _), other)| *t == tenant && other.name == segment.name);
+        if taken {
+            return Err(Error::Duplicate {
+                entity: "segment",
+                key: format!("id {} or name {:?}", segment.id, segment.name.as_str()),
+            });
+        }
+        s.segments.insert((tenant, segment.id), segment.clone());
+        Ok(())
+    }
+
+    async fn get_segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment> {
+        self.lock().segment(tenant, id).cloned()
+    }
+
+    async fn list_segments(&self, tenant: TenantId) -> Result<Vec<Segment>> {
+        let s = self.lock();
+        let mut all: Vec<Segment> = s
+            .segments
+            .iter()
+            .filter(|((t, _), _)| *t == tenant)
+            .map(|(_, seg)| seg.clone())
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    async fn refresh_segment(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        schema: &FieldSchema,
+        now: DateTime<Utc>,
+    ) -> Result<MembershipChange> {
+        let mut s = self.lock();
+        let rule = s.segment(tenant, id)?.rule().cloned().ok_or_else(|| {
+            Error::validation("segment", "a static segment has no rule to refresh")
+        })?;
+        let members: BTreeSet<CustomerId> = s
+            .matching(tenant, &rule, schema, now)?
+            .into_iter()
+            .collect();
+        Ok(s.replace_members(tenant, id, members))
+    }
+
+    async fn change_static_members(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        add: Vec<CustomerId>,
+        remove: Vec<CustomerId>,
+    ) -> Result<MembershipChange> {
+        let mut s = self.lock();
+        if s.segment(tenant, id)?.rule().is_some() {
+            return Err(Error::validation(
+                "segment",
+                "members of a dynamic segment follow its rule",
+            ));
+        }
+        if let Some(missing) = add
+            .iter()
+            .find(|c| !s.customers.contains_key(&(tenant, **c)))
+        {
+            return Err(not_found(*missing));
+        }
+        let mut members = s.members.get(&(tenant, id)).cloned().unwrap_or_default();
+        for c in &remove {
+            members.remove(c);
+        }
+        members.extend(add);
+        Ok(s.replace_members(tenant, id, members))
+    }
+
+    async fn segment_members(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        let s = self.lock();
+        s.segment(tenant, id)?;
+        let members = s.members.get(&(tenant, id)).cloned().unwrap_or_default();
+        page_of_ids(members.into_iter(), page)
+    }
+
+    async fn is_member(
+        &self,
+        tenant: TenantId,
+        id: SegmentId,
+        customer: CustomerId,
+    ) -> Result<bool> {
+        let s = self.lock();
+        s.segment(tenant, id)?;
+        Ok(s.members
+            .get(&(tenant, id))
+            .is_some_and(|m| m.contains(&customer)))
+    }
+
+    async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>> {
+        let s = self.lock();
+        if !s.customers.contains_key(&(tenant, customer)) {
+            return Err(not_found(customer));
+        }
+        Ok(s.members
+            .iter()
+            .filter(|((t, _), m)| *t == tenant && m.contains(&customer))
+            .map(|((_, id), _)| *id)
+            .collect())
     }
 }

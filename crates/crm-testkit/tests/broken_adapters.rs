@@ -5,10 +5,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use crm_core::segment::{FieldSchema, MembershipChange, Rule, Segment};
 use crm_core::{
     BatchReport, Customer, CustomerId, CustomerQuery, CustomerStore, Interaction, InteractionStore,
-    OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, Storage, TenantId,
-    ValueModel, ValueScores, ValueStore,
+    OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, SegmentId, SegmentStore,
+    Storage, TenantId, ValueModel, ValueScores, ValueStore,
 };
 use crm_testkit::conformance::{all_cases, CaseFn};
 use crm_testkit::{run_case, Fixture, MemoryStore};
@@ -134,6 +135,72 @@ impl ValueStore for Broken {
     }
     async fn latest_value_model(&self, t: TenantId) -> Result<Option<ValueModel>> {
         self.inner.latest_value_model(self.tenant(t)).await
+    }
+}
+
+#[async_trait]
+impl SegmentStore for Broken {
+    async fn find_matching(
+        &self,
+        t: TenantId,
+        r: &Rule,
+        s: &FieldSchema,
+        now: chrono::DateTime<chrono::Utc>,
+        p: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        self.inner.find_matching(self.tenant(t), r, s, now, p).await
+    }
+    async fn count_matching(
+        &self,
+        t: TenantId,
+        r: &Rule,
+        s: &FieldSchema,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        self.inner.count_matching(self.tenant(t), r, s, now).await
+    }
+    async fn save_segment(&self, t: TenantId, s: &Segment) -> Result<()> {
+        self.inner.save_segment(self.tenant(t), s).await
+    }
+    async fn get_segment(&self, t: TenantId, id: SegmentId) -> Result<Segment> {
+        self.inner.get_segment(self.tenant(t), id).await
+    }
+    async fn list_segments(&self, t: TenantId) -> Result<Vec<Segment>> {
+        self.inner.list_segments(self.tenant(t)).await
+    }
+    async fn refresh_segment(
+        &self,
+        t: TenantId,
+        id: SegmentId,
+        s: &FieldSchema,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<MembershipChange> {
+        self.inner.refresh_segment(self.tenant(t), id, s, now).await
+    }
+    async fn change_static_members(
+        &self,
+        t: TenantId,
+        id: SegmentId,
+        add: Vec<CustomerId>,
+        remove: Vec<CustomerId>,
+    ) -> Result<MembershipChange> {
+        self.inner
+            .change_static_members(self.tenant(t), id, add, remove)
+            .await
+    }
+    async fn segment_members(
+        &self,
+        t: TenantId,
+        id: SegmentId,
+        p: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        self.inner.segment_members(self.tenant(t), id, p).await
+    }
+    async fn is_member(&self, t: TenantId, id: SegmentId, c: CustomerId) -> Result<bool> {
+        self.inner.is_member(self.tenant(t), id, c).await
+    }
+    async fn segments_of(&self, t: TenantId, c: CustomerId) -> Result<Vec<SegmentId>> {
+        self.inner.segments_of(self.tenant(t), c).await
     }
 }
 

@@ -8,7 +8,7 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, NaiveTime, Utc};
-use rust_decimal::prelude::FromPrimitive;
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use super::ast::{CmpOp, Literal, Operand, Rule};
@@ -37,6 +37,9 @@ enum Val<'a> {
     Text(&'a str),
     OwnedText(String),
     Num(Decimal),
+    /// A binary floating-point figure (probabilities, expectations): compared with numbers
+    /// in double precision, as SQL compares REAL values.
+    Float(f64),
     Bool(bool),
     /// Microseconds since the Unix epoch.
     Time(i64),
@@ -55,6 +58,9 @@ impl Val<'_> {
     fn cmp(&self, other: &Val<'_>) -> Option<Ordering> {
         match (self, other) {
             (Val::Num(a), Val::Num(b)) => Some(a.cmp(b)),
+            (Val::Float(a), Val::Float(b)) => a.partial_cmp(b),
+            (Val::Float(a), Val::Num(b)) => a.partial_cmp(&b.to_f64()?),
+            (Val::Num(a), Val::Float(b)) => a.to_f64()?.partial_cmp(b),
             (Val::Bool(a), Val::Bool(b)) => Some(a.cmp(b)),
             (Val::Time(a), Val::Time(b)) => Some(a.cmp(b)),
             (a, b) => Some(a.text()?.cmp(b.text()?)),
@@ -200,7 +206,11 @@ fn time(t: Option<DateTime<Utc>>) -> Val<'static> {
 }
 
 fn float(v: f64) -> Val<'static> {
-    Decimal::from_f64(v).map_or(Val::Null, Val::Num)
+    if v.is_finite() {
+        Val::Float(v)
+    } else {
+        Val::Null
+    }
 }
 
 impl<'a> Ctx<'a, '_> {

@@ -29,11 +29,14 @@ mod ast;
 mod eval;
 mod parse;
 mod schema;
+mod store;
 
+pub use crate::id::SegmentId;
 pub use ast::{CmpOp, Literal, Operand, Rule, Span, SpanUnit};
 pub use eval::{whole_days, CompiledRule, Subject};
 pub use parse::{parse, ParseError, MAX_DEPTH, MAX_RULE_BYTES};
-pub use schema::{AttrType, FieldSchema, FieldType};
+pub use schema::{AttrType, Builtin, FieldSchema, FieldSource, FieldType, BUILTINS};
+pub use store::{Membership, MembershipChange, Segment};
 
 #[cfg(test)]
 mod tests;

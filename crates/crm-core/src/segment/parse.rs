@@ -645,7 +645,7 @@ fn write_operand(out: &mut String, o: &Operand) {
         Operand::Literal(l) => write_literal(out, l),
         Operand::Now { offset } => {
             out.push_str("now");
-            if offset.amount != 0 {
+            if *offset != Span::ZERO {
                 let sign = if offset.amount < 0 { '-' } else { '+' };
                 let _ = write!(
                     out,

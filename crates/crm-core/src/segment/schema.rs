@@ -50,37 +50,64 @@ impl FieldType {
 
 /// A built-in field: where its value comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Builtin {
+#[non_exhaustive]
+pub enum Builtin {
+    /// The `name` field.
     Name,
+    /// The `kind` field.
     Kind,
+    /// The `lifecycle` field.
     Lifecycle,
+    /// The `owner` field.
     Owner,
+    /// The `team` field.
     Team,
+    /// The `tags` field.
     Tags,
+    /// The `created_at` field.
     CreatedAt,
+    /// The `updated_at` field.
     UpdatedAt,
+    /// The `consent.email` field.
     ConsentEmail,
+    /// The `consent.sms` field.
     ConsentSms,
+    /// The `consent.phone` field.
     ConsentPhone,
+    /// The `interaction_count` field.
     InteractionCount,
+    /// The `purchase_count` field.
     PurchaseCount,
+    /// The `complaint_count` field.
     ComplaintCount,
+    /// The `service_request_count` field.
     ServiceRequestCount,
+    /// The `revenue` field.
     Revenue,
+    /// The `first_contact_at` field.
     FirstContactAt,
+    /// The `last_contact_at` field.
     LastContactAt,
+    /// The `first_purchase_at` field.
     FirstPurchaseAt,
+    /// The `last_purchase_at` field.
     LastPurchaseAt,
+    /// The `days_since_last_purchase` field.
     DaysSinceLastPurchase,
+    /// The `days_since_last_contact` field.
     DaysSinceLastContact,
+    /// The `days_since_first_purchase` field.
     DaysSinceFirstPurchase,
+    /// The `p_alive` field.
     PAlive,
+    /// The `expected_purchases_90d` field.
     ExpectedPurchases90d,
+    /// The `predicted_clv` field.
     PredictedClv,
 }
 
 /// Every built-in field: name, source, type.
-pub(crate) const BUILTINS: &[(&str, Builtin, FieldType)] = &[
+pub const BUILTINS: &[(&str, Builtin, FieldType)] = &[
     ("name", Builtin::Name, FieldType::Text),
     ("kind", Builtin::Kind, FieldType::Text),
     ("lifecycle", Builtin::Lifecycle, FieldType::Text),
@@ -183,8 +210,10 @@ pub struct FieldSchema {
 
 /// Where a resolved field's value comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum FieldSource {
+pub enum FieldSource {
+    /// A built-in field.
     Builtin(Builtin),
+    /// A custom attribute: its key and declared type.
     Attr(String, AttrType),
 }
 
@@ -204,7 +233,7 @@ impl FieldSchema {
     }
 
     /// The source and type of a field, or `None` for an unknown field.
-    pub(crate) fn resolve(&self, name: &str) -> Option<(FieldSource, FieldType)> {
+    pub fn resolve(&self, name: &str) -> Option<(FieldSource, FieldType)> {
         if let Some(key) = name.strip_prefix("attr.") {
             let ty = *self.attributes.get(key)?;
             let field_ty = match ty {
