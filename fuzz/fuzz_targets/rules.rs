@@ -1,0 +1,31 @@
+//! The rule language on arbitrary text: the parser and the type checker never panic,
+//! whatever parses round-trips through the printer, and whatever type-checks evaluates.
+#![no_main]
+
+use crm_core::segment::{parse, AttrType, CompiledRule, FieldSchema, Subject};
+use crm_core::{Currency, Customer, Profile};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(rule) = parse(text) else {
+        return;
+    };
+    let printed = rule.to_string();
+    assert_eq!(parse(&printed).as_ref(), Ok(&rule), "round trip of {printed}");
+    let schema = FieldSchema::new(Currency::parse("EUR").unwrap())
+        .with_attribute("industry", AttrType::Text)
+        .with_attribute("seats", AttrType::Number)
+        .with_attribute("vip", AttrType::Bool)
+        .with_attribute("since", AttrType::Date)
+        .with_attribute("langs", AttrType::TextList)
+        .with_attribute("limit", AttrType::Money);
+    if let Ok(compiled) = CompiledRule::new(&rule, &schema) {
+        let customer = Customer::person("Fuzz").build().unwrap();
+        let profile = Profile::default();
+        let subject = Subject { customer: &customer, profile: &profile, scores: None };
+        let _ = compiled.evaluate(&subject, chrono::DateTime::UNIX_EPOCH);
+    }
+});
