@@ -30,6 +30,17 @@ const FROM: &str = " FROM customers c \
     LEFT JOIN value_scores v ON v.tenant_id = c.tenant_id AND v.customer_id = c.id \
     WHERE c.tenant_id = ?";
 const DAY_MICROS: &str = "86400000000";
+/// Microseconds since the epoch of an RFC 3339 UTC timestamp as serde writes it in the
+/// customer record (`2025-03-03T09:00:00Z`, `...:00.123456Z`); fractions beyond
+/// microseconds are cut, as in memory.
+const CREATED_AT: &str = "(unixepoch(substr(json_extract(c.record, '$.created_at'), 1, 19)) * 1000000 + \
+    CASE WHEN substr(json_extract(c.record, '$.created_at'), 20, 1) = '.' THEN CAST(substr(substr( \
+    json_extract(c.record, '$.created_at'), 21, instr(json_extract(c.record, '$.created_at'), 'Z') - 21) \
+    || '000000', 1, 6) AS INTEGER) ELSE 0 END)";
+const UPDATED_AT: &str = "(unixepoch(substr(json_extract(c.record, '$.updated_at'), 1, 19)) * 1000000 + \
+    CASE WHEN substr(json_extract(c.record, '$.updated_at'), 20, 1) = '.' THEN CAST(substr(substr( \
+    json_extract(c.record, '$.updated_at'), 21, instr(json_extract(c.record, '$.updated_at'), 'Z') - 21) \
+    || '000000', 1, 6) AS INTEGER) ELSE 0 END)";
 
 /// A compiled rule: a boolean SQL expression and its parameters, in order.
 struct Sql {
@@ -111,6 +122,8 @@ impl Compiler<'_> {
             Builtin::LastContactAt => "p.last_contact_at",
             Builtin::FirstPurchaseAt => "p.first_purchase_at",
             Builtin::LastPurchaseAt => "p.last_purchase_at",
+            Builtin::CreatedAt => CREATED_AT,
+            Builtin::UpdatedAt => UPDATED_AT,
             Builtin::PAlive => "v.p_alive",
             Builtin::ExpectedPurchases90d => "v.expected_purchases_90d",
             Builtin::DaysSinceLastPurchase => return self.days_since("p.last_purchase_at"),

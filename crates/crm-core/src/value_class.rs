@@ -26,8 +26,6 @@
 //! (default 80%), B while below the B limit (default 95%), C after that; so the top customer
 //! is always A. With no positive total revenue every customer is C.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -147,21 +145,25 @@ pub fn rfm<K: Ord + Clone>(
     purchases: impl IntoIterator<Item = (K, NaiveDate, Decimal)>,
     as_of: NaiveDate,
 ) -> Vec<RfmRow<K>> {
-    let mut by_customer: BTreeMap<K, (BTreeMap<NaiveDate, ()>, Decimal)> = BTreeMap::new();
-    for (k, day, amount) in purchases {
-        if day <= as_of {
-            let entry = by_customer.entry(k).or_default();
-            entry.0.insert(day, ());
-            entry.1 += amount;
+    // Sorting once and scanning runs is far cheaper than a map of maps per customer.
+    let mut log: Vec<(K, NaiveDate, Decimal)> =
+        purchases.into_iter().filter(|p| p.1 <= as_of).collect();
+    log.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut rows: Vec<(K, i64, u64, Decimal)> = Vec::new();
+    let mut last_day: Option<NaiveDate> = None;
+    for (k, day, amount) in log {
+        match rows.last_mut() {
+            Some(row) if row.0 == k => {
+                if last_day != Some(day) {
+                    row.2 += 1;
+                }
+                row.1 = (as_of - day).num_days();
+                row.3 += amount;
+            }
+            _ => rows.push((k, (as_of - day).num_days(), 1, amount)),
         }
+        last_day = Some(day);
     }
-    let rows: Vec<(K, i64, u64, Decimal)> = by_customer
-        .into_iter()
-        .filter_map(|(k, (days, money))| {
-            let last = *days.keys().next_back()?;
-            Some((k, (as_of - last).num_days(), days.len() as u64, money))
-        })
-        .collect();
     if rows.is_empty() {
         return Vec::new();
     }
@@ -273,12 +275,13 @@ pub fn abc<K: Ord + Clone>(
     });
     let mut class = vec![AbcClass::C; revenue.len()];
     if total > Decimal::ZERO {
+        // before / total < limit, without a division per customer.
+        let (a_limit, b_limit) = (limits.a * total, limits.b * total);
         let mut before = Decimal::ZERO;
         for &i in &order {
-            let share = before / total;
-            class[i] = if share < limits.a {
+            class[i] = if before < a_limit {
                 AbcClass::A
-            } else if share < limits.b {
+            } else if before < b_limit {
                 AbcClass::B
             } else {
                 AbcClass::C

@@ -941,13 +941,15 @@ cases! {
     /// selects, on 1,000 random rules over random customers, profiles, scores and
     /// attributes (some stored with the wrong type).
     async fn segment_rules_match_the_reference_evaluation(store) {
-        let (crm, _) = crm(&store);
+        let (crm, clock) = crm(&store);
         let tenant = TenantId::new();
         let schema = segment_schema();
         let now = t0() + Duration::days(10);
         let mut gen = Generator::new(2718);
         let mut ids = Vec::new();
         for _ in 0..60 {
+            // Registration times with microseconds, so created_at compares at full precision.
+            clock.advance(Duration::microseconds(gen.below(20_000_000_000) as i64));
             ids.push(register(&crm, tenant, gen.segment_customer(now)).await.id);
         }
         let history = gen.interactions(&ids, 700, t0() - Duration::days(400), Duration::days(420));

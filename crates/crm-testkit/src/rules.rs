@@ -55,6 +55,8 @@ const FIELDS: &[(&str, Kind)] = &[
     ("first_purchase_at", Kind::Time),
     ("last_purchase_at", Kind::Time),
     ("attr.since", Kind::Time),
+    ("created_at", Kind::Time),
+    ("updated_at", Kind::Time),
     ("tags", Kind::List),
     ("attr.langs", Kind::List),
 ];
