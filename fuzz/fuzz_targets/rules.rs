@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(compiled) = CompiledRule::new(&rule, &schema) {
         let customer = Customer::person("Fuzz").build().unwrap();
         let profile = Profile::default();
-        let subject = Subject { customer: &customer, profile: &profile, scores: None };
+        let subject = Subject { customer: &customer, profile: &profile, scores: None, classes: None };
         let _ = compiled.evaluate(&subject, chrono::DateTime::UNIX_EPOCH);
     }
 });

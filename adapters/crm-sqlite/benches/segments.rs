@@ -75,6 +75,7 @@ fn main() {
                         customer: c,
                         profile: p,
                         scores: None,
+                        classes: None,
                     },
                     now,
                 )

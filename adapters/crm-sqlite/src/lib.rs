@@ -59,6 +59,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/001_initial.sql")),
     M::up(include_str!("sql/002_value.sql")),
     M::up(include_str!("sql/003_segments.sql")),
+    M::up(include_str!("sql/004_value_classes.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

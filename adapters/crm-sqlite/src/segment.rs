@@ -28,6 +28,7 @@ use crate::{storage, SqliteStore};
 const FROM: &str = " FROM customers c \
     JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.id \
     LEFT JOIN value_scores v ON v.tenant_id = c.tenant_id AND v.customer_id = c.id \
+    LEFT JOIN value_classes k ON k.tenant_id = c.tenant_id AND k.customer_id = c.id \
     WHERE c.tenant_id = ?";
 const DAY_MICROS: &str = "86400000000";
 /// Microseconds since the epoch of an RFC 3339 UTC timestamp as serde writes it in the
@@ -125,6 +126,11 @@ impl Compiler<'_> {
             Builtin::CreatedAt => CREATED_AT,
             Builtin::UpdatedAt => UPDATED_AT,
             Builtin::PAlive => "v.p_alive",
+            Builtin::RScore => "k.r",
+            Builtin::FScore => "k.f",
+            Builtin::MScore => "k.m",
+            Builtin::RfmSegment => "k.rfm_segment",
+            Builtin::AbcClass => "k.abc_class",
             Builtin::ExpectedPurchases90d => "v.expected_purchases_90d",
             Builtin::DaysSinceLastPurchase => return self.days_since("p.last_purchase_at"),
             Builtin::DaysSinceLastContact => return self.days_since("p.last_contact_at"),

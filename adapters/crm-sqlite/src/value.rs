@@ -3,7 +3,10 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use crm_core::{CustomerId, Money, Result, TenantId, ValueModel, ValueScores, ValueStore};
+use crm_core::value_class::{AbcClass, RfmSegment};
+use crm_core::{
+    CustomerId, Money, Result, TenantId, ValueClasses, ValueModel, ValueScores, ValueStore,
+};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use rust_decimal::Decimal;
 
@@ -20,6 +23,13 @@ const UPSERT_SCORES: &str = "INSERT INTO value_scores (tenant_id, customer_id, p
     scored_at = excluded.scored_at";
 const SELECT_SCORES: &str = "SELECT p_alive, expected_purchases_90d, predicted_clv, currency, \
     scored_at FROM value_scores WHERE tenant_id = ?1 AND customer_id = ?2";
+const UPSERT_CLASSES: &str = "INSERT INTO value_classes (tenant_id, customer_id, r, f, m, \
+    rfm_segment, abc_class, as_of) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+    ON CONFLICT (tenant_id, customer_id) DO UPDATE SET r = excluded.r, f = excluded.f, \
+    m = excluded.m, rfm_segment = excluded.rfm_segment, abc_class = excluded.abc_class, \
+    as_of = excluded.as_of";
+const SELECT_CLASSES: &str = "SELECT r, f, m, rfm_segment, abc_class, as_of FROM value_classes \
+    WHERE tenant_id = ?1 AND customer_id = ?2";
 const INSERT_MODEL: &str =
     "INSERT INTO value_models (tenant_id, fitted_at, model) VALUES (?1, ?2, ?3)";
 const LATEST_MODEL: &str = "SELECT model FROM value_models WHERE tenant_id = ?1 \
@@ -111,6 +121,84 @@ impl ValueStore for SqliteStore {
                 })
                 .map_err(|e| write_error(e, "value model", || format!("fitted_at {at}")))?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn set_value_classes(
+        &self,
+        tenant: TenantId,
+        classes: Vec<(CustomerId, ValueClasses)>,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let t = tenant.as_bytes().as_slice();
+            for (customer, c) in &classes {
+                if !exists(&tx, t, *customer)? {
+                    return Err(crm_core::Error::not_found("customer", customer));
+                }
+                tx.prepare_cached(UPSERT_CLASSES)
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            t,
+                            customer.as_bytes().as_slice(),
+                            c.r,
+                            c.f,
+                            c.m,
+                            c.segment.as_str(),
+                            c.abc.as_str(),
+                            c.as_of.format("%Y-%m-%d").to_string()
+                        ])
+                    })
+                    .map_err(storage)?;
+            }
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn value_classes(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<ValueClasses>> {
+        self.read(move |conn| {
+            let t = tenant.as_bytes().as_slice();
+            if !exists(conn, t, customer)? {
+                return Err(crm_core::Error::not_found("customer", customer));
+            }
+            let row: Option<(u8, u8, u8, String, String, String)> = conn
+                .prepare_cached(SELECT_CLASSES)
+                .and_then(|mut s| {
+                    s.query_row(params![t, customer.as_bytes().as_slice()], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(storage)?;
+            row.map(|(r, f, m, segment, abc, as_of)| {
+                let bad = |e: crm_core::Error| corrupt(format!("value classes: {e}"));
+                Ok(ValueClasses {
+                    r,
+                    f,
+                    m,
+                    segment: RfmSegment::parse(&segment).map_err(bad)?,
+                    abc: AbcClass::parse(&abc).map_err(bad)?,
+                    as_of: as_of
+                        .parse()
+                        .map_err(|e| corrupt(format!("value classes as_of: {e}")))?,
+                })
+            })
+            .transpose()
         })
         .await
     }

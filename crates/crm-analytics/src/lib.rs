@@ -39,7 +39,7 @@ pub mod summary;
 pub use bgnbd::{BgNbd, BgNbdFit, Observation};
 pub use clv::{ClvSettings, FivePartSettings, ValueBreakdown, ValueInput};
 pub use gamma_gamma::{GammaGamma, GammaGammaFit, SpendObservation};
-pub use score::{score_tenant, ScoreError, ScoreReport, ScoreSettings};
+pub use score::{classify_tenant, score_tenant, ScoreError, ScoreReport, ScoreSettings};
 pub use summary::{calibration_summary, CustomerSummary, Purchase, TimeUnit};
 
 /// Why data could not be read or fitted.

@@ -2,10 +2,13 @@
 //! summary, fit both models, store each customer's value scores and the fitted model.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use crm_core::value_class::{abc, rfm, AbcLimits};
 use crm_core::{
     Crm, Currency, CustomerId, CustomerQuery, InteractionKind, Money, PageRequest, PurchaseModel,
-    SpendModel, TenantId, ValueModel, ValueScores,
+    SpendModel, TenantId, ValueClasses, ValueModel, ValueScores,
 };
+
+use rust_decimal::Decimal;
 
 use crate::bgnbd::BgNbd;
 use crate::clv::{as_f64, predicted_clv, to_money, ClvSettings};
@@ -149,6 +152,51 @@ pub async fn score_tenant(
     };
     crm.save_value_model(tenant, &model).await?;
     Ok(ScoreReport { model, scored })
+}
+
+/// Computes every customer's RFM scores and segment and ABC class as of `as_of` from their
+/// purchase interactions in `currency`, and stores them (in chunks of up to 100,000, each
+/// chunk one transaction), so rules can use `rfm_segment`, `abc_class` and the scores.
+/// Returns how many customers were classified (those with a purchase on or before `as_of`).
+pub async fn classify_tenant(
+    crm: &Crm,
+    tenant: TenantId,
+    as_of: NaiveDate,
+    currency: Currency,
+    limits: AbcLimits,
+) -> Result<usize, crm_core::Error> {
+    let log = purchase_log(crm, tenant, currency).await?;
+    let rows = rfm(
+        log.into_iter().map(|p| (p.customer, p.date, p.amount)),
+        as_of,
+    );
+    let revenue: Vec<(CustomerId, Decimal)> =
+        rows.iter().map(|r| (r.customer, r.monetary)).collect();
+    let report = abc(&revenue, limits)?;
+    let mut classes: Vec<(CustomerId, ValueClasses)> = rows
+        .iter()
+        .zip(report.classes)
+        .map(|(r, (_, class))| {
+            (
+                r.customer,
+                ValueClasses {
+                    r: r.r,
+                    f: r.f,
+                    m: r.m,
+                    segment: r.segment,
+                    abc: class,
+                    as_of,
+                },
+            )
+        })
+        .collect();
+    let classified = classes.len();
+    while !classes.is_empty() {
+        let tail = classes.split_off(classes.len().min(crm_core::service::MAX_BATCH));
+        crm.set_value_classes(tenant, classes).await?;
+        classes = tail;
+    }
+    Ok(classified)
 }
 
 impl From<&PurchaseModel> for BgNbd {

@@ -120,6 +120,36 @@ async fn scores_cdnow(storage: Arc<dyn Storage>) {
     assert_eq!(s.predicted_clv.currency.code(), "USD");
     assert_eq!(s.scored_at, now);
 
+    // RFM and ABC classes from the same interactions, usable in rules.
+    let classified = crm_analytics::classify_tenant(
+        &crm,
+        tenant,
+        NaiveDate::from_ymd_opt(1998, 7, 1).unwrap(),
+        Currency::parse("USD").unwrap(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(classified, 2357);
+    let k = crm
+        .value_classes(tenant, first)
+        .await
+        .unwrap()
+        .expect("classified");
+    assert_eq!(
+        (k.r, k.f, k.m),
+        (4, 4, 4),
+        "sample customer 1 as in the rfm example"
+    );
+    assert_eq!(k.abc, crm_core::value_class::AbcClass::A);
+    let schema = crm_core::segment::FieldSchema::new(Currency::parse("USD").unwrap());
+    let rule = crm_core::segment::parse(r#"abc_class = "A" and rfm_segment = "loyal""#).unwrap();
+    let (count, _) = crm
+        .preview(tenant, &rule, &schema, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(count > 0);
+
     // A later run stores a newer model; the latest is the newer one.
     let later = now + chrono::Duration::days(1);
     let again = score_tenant(&crm, tenant, &settings, later).await.unwrap();

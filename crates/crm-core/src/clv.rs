@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::value::Money;
+use crate::value_class::{AbcClass, RfmSegment};
 
 /// Parameters of a fitted BG/NBD purchase model (Fader, Hardie and Lee 2005).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,6 +123,35 @@ impl ValueScores {
                     self.expected_purchases_90d
                 ),
             ));
+        }
+        Ok(())
+    }
+}
+
+/// A customer's value classes as of a date: RFM scores and segment, and ABC class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueClasses {
+    /// Recency score, 1 to 5.
+    pub r: u8,
+    /// Frequency score, 1 to 5.
+    pub f: u8,
+    /// Monetary score, 1 to 5.
+    pub m: u8,
+    /// RFM segment.
+    pub segment: RfmSegment,
+    /// ABC class.
+    pub abc: AbcClass,
+    /// The day the classes were computed as of.
+    pub as_of: NaiveDate,
+}
+
+impl ValueClasses {
+    /// Checks that the scores are 1 to 5.
+    pub fn validate(&self) -> Result<(), Error> {
+        for (field, v) in [("r", self.r), ("f", self.f), ("m", self.m)] {
+            if !(1..=5).contains(&v) {
+                return Err(Error::validation(field, format!("must be 1 to 5, got {v}")));
+            }
         }
         Ok(())
     }

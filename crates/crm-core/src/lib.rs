@@ -54,7 +54,7 @@ pub mod value;
 pub mod value_class;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use clv::{PurchaseModel, SpendModel, ValueModel, ValueScores};
+pub use clv::{PurchaseModel, SpendModel, ValueClasses, ValueModel, ValueScores};
 pub use customer::{
     Customer, CustomerBuilder, CustomerQuery, Lifecycle, MarketingConsent, OwnershipChange,
     PartyKind,

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::clv::{ValueModel, ValueScores};
+use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
 use crate::id::{CustomerId, TenantId, UserId};
@@ -132,6 +132,22 @@ pub trait ValueStore: Send + Sync {
 
     /// The tenant's most recently fitted model (by `fitted_at`), if any.
     async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>>;
+
+    /// Stores (or replaces) the value classes of many customers in one transaction, all or
+    /// nothing. Errors: [`NotFound`](crate::Error::NotFound) for an unknown customer.
+    async fn set_value_classes(
+        &self,
+        tenant: TenantId,
+        classes: Vec<(CustomerId, ValueClasses)>,
+    ) -> Result<()>;
+
+    /// A customer's latest value classes, if classified.
+    /// Errors: [`NotFound`](crate::Error::NotFound) for an unknown customer.
+    async fn value_classes(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<ValueClasses>>;
 }
 
 /// Segments: rules evaluated where the data is, stored definitions and memberships.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tracing::instrument;
 
 use crate::clock::{truncate_to_micros, Clock, SystemClock};
-use crate::clv::{ValueModel, ValueScores};
+use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, TenantId, UserId};
@@ -279,6 +279,37 @@ impl Crm {
         self.storage.value_scores(tenant, customer).await
     }
 
+    /// Stores many customers' value classes in one transaction, all or nothing (each entry
+    /// checked first; errors name it, like `classes[2].r`).
+    #[instrument(skip_all, fields(tenant = %tenant, rows = classes.len()))]
+    pub async fn set_value_classes(
+        &self,
+        tenant: TenantId,
+        classes: Vec<(CustomerId, ValueClasses)>,
+    ) -> Result<()> {
+        if classes.len() > MAX_BATCH {
+            return Err(Error::validation(
+                "classes",
+                format!("at most {MAX_BATCH} per call, got {}", classes.len()),
+            ));
+        }
+        for (i, (_, c)) in classes.iter().enumerate() {
+            c.validate()
+                .map_err(|e| e.in_field(&format!("classes[{i}]")))?;
+        }
+        self.storage.set_value_classes(tenant, classes).await
+    }
+
+    /// A customer's latest value classes, if classified.
+    #[instrument(skip(self))]
+    pub async fn value_classes(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<ValueClasses>> {
+        self.storage.value_classes(tenant, customer).await
+    }
+
     /// Stores a fitted value model after checking its figures.
     #[instrument(skip_all, fields(tenant = %tenant))]
     pub async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()> {
@@ -474,6 +505,8 @@ mod tests {
             async fn value_scores(&self, tenant: TenantId, customer: CustomerId) -> Result<Option<ValueScores>>;
             async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()>;
             async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>>;
+            async fn set_value_classes(&self, tenant: TenantId, classes: Vec<(CustomerId, ValueClasses)>) -> Result<()>;
+            async fn value_classes(&self, tenant: TenantId, customer: CustomerId) -> Result<Option<ValueClasses>>;
         }
         #[async_trait]
         impl SegmentStore for Store {

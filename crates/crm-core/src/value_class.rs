@@ -79,6 +79,29 @@ impl RfmSegment {
         }
     }
 
+    /// Every segment.
+    pub const ALL: [RfmSegment; 11] = [
+        RfmSegment::Champions,
+        RfmSegment::Loyal,
+        RfmSegment::PotentialLoyalist,
+        RfmSegment::New,
+        RfmSegment::Promising,
+        RfmSegment::NeedAttention,
+        RfmSegment::AboutToSleep,
+        RfmSegment::AtRisk,
+        RfmSegment::CantLose,
+        RfmSegment::Hibernating,
+        RfmSegment::Lost,
+    ];
+
+    /// Parses a segment name (as [`RfmSegment::as_str`] writes it).
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| Error::validation("segment", format!("unknown RFM segment {text:?}")))
+    }
+
     /// The segment's name as printed and serialised (`potential_loyalist`).
     pub fn as_str(self) -> &'static str {
         use RfmSegment::*;
@@ -199,6 +222,19 @@ pub enum AbcClass {
 }
 
 impl AbcClass {
+    /// Parses `A`, `B` or `C`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        match text {
+            "A" => Ok(AbcClass::A),
+            "B" => Ok(AbcClass::B),
+            "C" => Ok(AbcClass::C),
+            _ => Err(Error::validation(
+                "abc",
+                format!("unknown ABC class {text:?}"),
+            )),
+        }
+    }
+
     /// `A`, `B` or `C`.
     pub fn as_str(self) -> &'static str {
         match self {

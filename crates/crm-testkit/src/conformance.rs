@@ -16,7 +16,7 @@ use crm_core::{
     AttrValue, Attributes, Channel, Crm, Cursor, Customer, CustomerId, CustomerQuery, Direction,
     EmailAddress, Error, ExternalRef, Interaction, InteractionKind, Lifecycle, ManualClock,
     MarketingConsent, Money, PageRequest, PhoneNumber, Profile, Storage, Tag, TeamId, TenantId,
-    UserId, ValueModel, ValueScores,
+    UserId, ValueClasses, ValueModel, ValueScores,
 };
 use rust_decimal::Decimal;
 
@@ -965,12 +965,29 @@ cases! {
             }));
         }
         crm.set_value_scores(tenant, scored).await.unwrap();
+        let segments = crm_core::value_class::RfmSegment::ALL;
+        let abc = [crm_core::value_class::AbcClass::A, crm_core::value_class::AbcClass::B, crm_core::value_class::AbcClass::C];
+        let classified: Vec<(CustomerId, ValueClasses)> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 != 1)
+            .map(|(i, id)| (*id, ValueClasses {
+                r: (i % 5) as u8 + 1,
+                f: (i * 7 % 5) as u8 + 1,
+                m: (i * 3 % 5) as u8 + 1,
+                segment: segments[i % segments.len()],
+                abc: abc[i % 3],
+                as_of: now.date_naive(),
+            }))
+            .collect();
+        crm.set_value_classes(tenant, classified).await.unwrap();
         let mut subjects = Vec::new();
         for id in &ids {
             subjects.push((
                 store.get_customer(tenant, *id).await.unwrap(),
                 store.get_profile(tenant, *id).await.unwrap(),
                 store.value_scores(tenant, *id).await.unwrap(),
+                store.value_classes(tenant, *id).await.unwrap(),
             ));
         }
         let mut nonempty = 0;
@@ -979,8 +996,8 @@ cases! {
             let compiled = CompiledRule::new(&rule, &schema).unwrap_or_else(|e| panic!("case {case}: generated rule {rule} is ill-typed: {e}"));
             let mut expected: Vec<CustomerId> = subjects
                 .iter()
-                .filter(|(c, p, s)| compiled.matches(&Subject { customer: c, profile: p, scores: s.as_ref() }, now))
-                .map(|(c, _, _)| c.id)
+                .filter(|(c, p, s, k)| compiled.matches(&Subject { customer: c, profile: p, scores: s.as_ref(), classes: k.as_ref() }, now))
+                .map(|(c, _, _, _)| c.id)
                 .collect();
             expected.sort();
             let got = collect_pages(25, |page| {
@@ -1099,5 +1116,31 @@ cases! {
         assert_eq!(count, 1);
         assert!(!page.items.contains(&mine.id));
         assert!(crm.is_member(a, seg.id, mine.id).await.unwrap());
+    }
+
+    /// Value classes are stored, replaced and read back; out-of-range scores are refused.
+    async fn value_classes_round_trip(store) {
+        let (crm, _) = crm(&store);
+        let (tenant, other) = (TenantId::new(), TenantId::new());
+        let a = register(&crm, tenant, simple("A")).await;
+        let classes = ValueClasses {
+            r: 5,
+            f: 3,
+            m: 1,
+            segment: crm_core::value_class::RfmSegment::PotentialLoyalist,
+            abc: crm_core::value_class::AbcClass::C,
+            as_of: t0().date_naive(),
+        };
+        assert_eq!(crm.value_classes(tenant, a.id).await.unwrap(), None);
+        crm.set_value_classes(tenant, vec![(a.id, classes)]).await.unwrap();
+        assert_eq!(crm.value_classes(tenant, a.id).await.unwrap(), Some(classes));
+        let newer = ValueClasses { r: 1, segment: crm_core::value_class::RfmSegment::Lost, ..classes };
+        crm.set_value_classes(tenant, vec![(a.id, newer)]).await.unwrap();
+        assert_eq!(crm.value_classes(tenant, a.id).await.unwrap(), Some(newer));
+        let r = crm.set_value_classes(tenant, vec![(a.id, ValueClasses { m: 6, ..classes })]).await;
+        assert_eq!(r.unwrap_err().field(), Some("classes[0].m"));
+        assert_not_found(crm.set_value_classes(tenant, vec![(a.id, classes), (CustomerId::new(), classes)]).await, "unknown");
+        assert_eq!(crm.value_classes(tenant, a.id).await.unwrap(), Some(newer), "nothing half-written");
+        assert_not_found(store.value_classes(other, a.id).await, "other tenant");
     }
 }

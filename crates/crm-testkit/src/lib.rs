@@ -148,6 +148,7 @@ pub const CASE_NAMES: &[&str] = &[
     "segment_refresh_reports_entered_and_left",
     "static_segments_are_hand_picked",
     "segments_are_tenant_isolated",
+    "value_classes_round_trip",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -204,7 +205,8 @@ macro_rules! conformance_tests {
             segment_definitions_round_trip,
             segment_refresh_reports_entered_and_left,
             static_segments_are_hand_picked,
-            segments_are_tenant_isolated
+            segments_are_tenant_isolated,
+            value_classes_round_trip
         );
     };
 }

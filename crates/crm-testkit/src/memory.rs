@@ -10,7 +10,8 @@ use crm_core::segment::{CompiledRule, FieldSchema, MembershipChange, Rule, Segme
 use crm_core::{
     BatchReport, Cursor, Customer, CustomerId, CustomerQuery, CustomerStore, Error, ExternalRef,
     Interaction, InteractionId, InteractionStore, OwnershipChange, Page, PageRequest, Profile,
-    ProfileStore, Result, SegmentId, SegmentStore, TenantId, ValueModel, ValueScores, ValueStore,
+    ProfileStore, Result, SegmentId, SegmentStore, TenantId, ValueClasses, ValueModel, ValueScores,
+    ValueStore,
 };
 
 type Key<T> = (TenantId, T);
@@ -25,6 +26,7 @@ struct State {
     timelines: HashMap<Key<CustomerId>, BTreeSet<(DateTime<Utc>, InteractionId)>>,
     profiles: HashMap<Key<CustomerId>, Profile>,
     scores: HashMap<Key<CustomerId>, ValueScores>,
+    classes: HashMap<Key<CustomerId>, ValueClasses>,
     models: BTreeMap<Key<DateTime<Utc>>, ValueModel>,
     segments: BTreeMap<Key<SegmentId>, Segment>,
     members: BTreeMap<Key<SegmentId>, BTreeSet<CustomerId>>,
@@ -78,6 +80,7 @@ impl State {
                     customer: c,
                     profile: self.profiles.get(&(tenant, *id)).unwrap_or(&empty),
                     scores: self.scores.get(&(tenant, *id)),
+                    classes: self.classes.get(&(tenant, *id)),
                 };
                 compiled.matches(&subject, now)
             })
@@ -359,6 +362,36 @@ impl ValueStore for MemoryStore {
         }
         s.models.insert(key, model.clone());
         Ok(())
+    }
+
+    async fn set_value_classes(
+        &self,
+        tenant: TenantId,
+        classes: Vec<(CustomerId, ValueClasses)>,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        if let Some((missing, _)) = classes
+            .iter()
+            .find(|(c, _)| !s.customers.contains_key(&(tenant, *c)))
+        {
+            return Err(not_found(*missing));
+        }
+        for (c, v) in classes {
+            s.classes.insert((tenant, c), v);
+        }
+        Ok(())
+    }
+
+    async fn value_classes(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<ValueClasses>> {
+        let s = self.lock();
+        if !s.customers.contains_key(&(tenant, customer)) {
+            return Err(not_found(customer));
+        }
+        Ok(s.classes.get(&(tenant, customer)).copied())
     }
 
     async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>> {

@@ -9,7 +9,7 @@ use crm_core::segment::{FieldSchema, MembershipChange, Rule, Segment};
 use crm_core::{
     BatchReport, Customer, CustomerId, CustomerQuery, CustomerStore, Interaction, InteractionStore,
     OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, SegmentId, SegmentStore,
-    Storage, TenantId, ValueModel, ValueScores, ValueStore,
+    Storage, TenantId, ValueClasses, ValueModel, ValueScores, ValueStore,
 };
 use crm_testkit::conformance::{all_cases, CaseFn};
 use crm_testkit::{run_case, Fixture, MemoryStore};
@@ -135,6 +135,16 @@ impl ValueStore for Broken {
     }
     async fn latest_value_model(&self, t: TenantId) -> Result<Option<ValueModel>> {
         self.inner.latest_value_model(self.tenant(t)).await
+    }
+    async fn set_value_classes(
+        &self,
+        t: TenantId,
+        c: Vec<(CustomerId, ValueClasses)>,
+    ) -> Result<()> {
+        self.inner.set_value_classes(self.tenant(t), c).await
+    }
+    async fn value_classes(&self, t: TenantId, c: CustomerId) -> Result<Option<ValueClasses>> {
+        self.inner.value_classes(self.tenant(t), c).await
     }
 }
 

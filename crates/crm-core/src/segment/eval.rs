@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 
 use super::ast::{CmpOp, Literal, Operand, Rule};
 use super::schema::{AttrType, Builtin, FieldSchema, FieldSource};
-use crate::clv::ValueScores;
+use crate::clv::{ValueClasses, ValueScores};
 use crate::customer::Customer;
 use crate::error::Error;
 use crate::profile::Profile;
@@ -28,6 +28,8 @@ pub struct Subject<'a> {
     pub profile: &'a Profile,
     /// Its value scores, if scored.
     pub scores: Option<&'a ValueScores>,
+    /// Its value classes (RFM, ABC), if classified.
+    pub classes: Option<&'a ValueClasses>,
 }
 
 /// A value during evaluation.
@@ -268,6 +270,26 @@ impl<'a> Ctx<'a, '_> {
                 .scores
                 .filter(|s| s.predicted_clv.currency == self.schema.currency)
                 .map_or(Val::Null, |s| Val::Num(s.predicted_clv.amount)),
+            Builtin::RScore => self
+                .subject
+                .classes
+                .map_or(Val::Null, |c| Val::Num(Decimal::from(c.r))),
+            Builtin::FScore => self
+                .subject
+                .classes
+                .map_or(Val::Null, |c| Val::Num(Decimal::from(c.f))),
+            Builtin::MScore => self
+                .subject
+                .classes
+                .map_or(Val::Null, |c| Val::Num(Decimal::from(c.m))),
+            Builtin::RfmSegment => self
+                .subject
+                .classes
+                .map_or(Val::Null, |c| Val::Text(c.segment.as_str())),
+            Builtin::AbcClass => self
+                .subject
+                .classes
+                .map_or(Val::Null, |c| Val::Text(c.abc.as_str())),
         }
     }
 

@@ -22,7 +22,9 @@
 //! `interaction_count`, `purchase_count`, `complaint_count`, `service_request_count`,
 //! `revenue` (in the schema's currency), `days_since_last_purchase`,
 //! `days_since_last_contact`, `days_since_first_purchase` (whole days, truncated), `p_alive`,
-//! `expected_purchases_90d`, `predicted_clv` (numbers; null until scored). Custom attributes
+//! `expected_purchases_90d`, `predicted_clv` (numbers; null until scored); `r_score`,
+//! `f_score`, `m_score` (numbers), `rfm_segment` (`champions`, `at_risk`, ...) and
+//! `abc_class` (`A`, `B`, `C`) (null until classified). Custom attributes
 //! are `attr.<key>`, typed by the tenant's [`FieldSchema`].
 
 mod ast;

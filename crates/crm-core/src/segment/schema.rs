@@ -104,6 +104,16 @@ pub enum Builtin {
     ExpectedPurchases90d,
     /// The `predicted_clv` field.
     PredictedClv,
+    /// The `r_score` field.
+    RScore,
+    /// The `f_score` field.
+    FScore,
+    /// The `m_score` field.
+    MScore,
+    /// The `rfm_segment` field.
+    RfmSegment,
+    /// The `abc_class` field.
+    AbcClass,
 }
 
 /// Every built-in field: name, source, type.
@@ -178,6 +188,11 @@ pub const BUILTINS: &[(&str, Builtin, FieldType)] = &[
         FieldType::Number,
     ),
     ("predicted_clv", Builtin::PredictedClv, FieldType::Number),
+    ("r_score", Builtin::RScore, FieldType::Number),
+    ("f_score", Builtin::FScore, FieldType::Number),
+    ("m_score", Builtin::MScore, FieldType::Number),
+    ("rfm_segment", Builtin::RfmSegment, FieldType::Text),
+    ("abc_class", Builtin::AbcClass, FieldType::Text),
 ];
 
 /// The type of a custom attribute, as the tenant defines it.

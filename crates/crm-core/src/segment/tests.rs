@@ -130,6 +130,7 @@ fn evaluation_follows_the_rules() {
         customer: &c,
         profile: &p,
         scores: None,
+        classes: None,
     };
     let s = schema();
     let holds = |t: &str| {
@@ -190,6 +191,25 @@ fn evaluation_follows_the_rules() {
         CompiledRule::new(&parse("p_alive < 0.3 and predicted_clv > 500").unwrap(), &s).unwrap();
     assert!(rule.matches(&scored, now()));
     assert!(!rule.matches(&subject, now()));
+    let classes = crate::clv::ValueClasses {
+        r: 5,
+        f: 4,
+        m: 2,
+        segment: crate::value_class::RfmSegment::Champions,
+        abc: crate::value_class::AbcClass::B,
+        as_of: now().date_naive(),
+    };
+    let classified = Subject {
+        classes: Some(&classes),
+        ..subject
+    };
+    let rule = CompiledRule::new(&parse(r#"rfm_segment = "champions" and abc_class in ["A", "B"] and r_score >= 5 and m_score < 3"#).unwrap(), &s).unwrap();
+    assert!(rule.matches(&classified, now()));
+    assert_eq!(
+        rule.evaluate(&subject, now()),
+        None,
+        "unclassified: unknown"
+    );
 }
 
 #[test]
