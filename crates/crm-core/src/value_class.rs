@@ -142,23 +142,29 @@ pub struct RfmRow<K> {
     pub segment: RfmSegment,
 }
 
-/// `1 + floor(5 * w / n)` for every value, where `w` counts values strictly worse; `better`
-/// says whether `a` is better than `b`.
+/// `1 + floor(5 * w / n)` for every value, where `w` counts the values strictly worse.
 fn scores<T: Copy + Ord>(values: &[T], larger_is_better: bool) -> Vec<u8> {
     let n = values.len();
-    let mut sorted: Vec<T> = values.to_vec();
-    sorted.sort_unstable();
-    values
+    // Worst first; `w` of a value is the position where its run of equal values starts.
+    let mut order: Vec<(T, u32)> = values
         .iter()
-        .map(|v| {
-            let worse = if larger_is_better {
-                sorted.partition_point(|x| x < v)
-            } else {
-                n - sorted.partition_point(|x| x <= v)
-            };
-            (1 + 5 * worse / n) as u8
-        })
-        .collect()
+        .enumerate()
+        .map(|(i, v)| (*v, i as u32))
+        .collect();
+    if larger_is_better {
+        order.sort_unstable();
+    } else {
+        order.sort_unstable_by(|a, b| b.cmp(a));
+    }
+    let mut out = vec![0u8; n];
+    let mut run_start = 0;
+    for (pos, (v, i)) in order.iter().enumerate() {
+        if pos > 0 && order[pos - 1].0 != *v {
+            run_start = pos;
+        }
+        out[*i as usize] = (1 + 5 * run_start / n) as u8;
+    }
+    out
 }
 
 /// RFM over a purchase log as of a date: one row per customer with a purchase on or before
@@ -303,7 +309,8 @@ pub fn abc<K: Ord + Clone>(
     limits.validate()?;
     let total: Decimal = revenue.iter().map(|(_, r)| *r).sum();
     let mut order: Vec<usize> = (0..revenue.len()).collect();
-    order.sort_by(|&i, &j| {
+    // Ties are ordered by customer, so an unstable sort gives one answer.
+    order.sort_unstable_by(|&i, &j| {
         revenue[j]
             .1
             .cmp(&revenue[i].1)
