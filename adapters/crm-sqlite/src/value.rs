@@ -7,7 +7,8 @@ use crm_core::value_class::{AbcClass, RfmSegment};
 use crm_core::{
     CustomerId, Money, Result, TenantId, ValueClasses, ValueModel, ValueScores, ValueStore,
 };
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension, TransactionBehavior};
 use rust_decimal::Decimal;
 
 use crate::codec::{corrupt, from_micros, json, micros, to_json, write_error};
@@ -41,6 +42,35 @@ fn exists(conn: &rusqlite::Connection, tenant: &[u8], id: CustomerId) -> Result<
         .map_err(storage)
 }
 
+impl SqliteStore {
+    /// Upserts one row per customer with `sql`, in one transaction; an unknown customer
+    /// rolls everything back with `NotFound`.
+    async fn upsert_each<V: Send + 'static>(
+        &self,
+        tenant: TenantId,
+        rows: Vec<(CustomerId, V)>,
+        sql: &'static str,
+        values: fn(&[u8], CustomerId, &V) -> Vec<Value>,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let t = tenant.as_bytes().as_slice();
+            for (customer, row) in &rows {
+                if !exists(&tx, t, *customer)? {
+                    return Err(crm_core::Error::not_found("customer", customer));
+                }
+                tx.prepare_cached(sql)
+                    .and_then(|mut st| st.execute(params_from_iter(values(t, *customer, row))))
+                    .map_err(storage)?;
+            }
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl ValueStore for SqliteStore {
     async fn set_value_scores(
@@ -48,30 +78,16 @@ impl ValueStore for SqliteStore {
         tenant: TenantId,
         scores: Vec<(CustomerId, ValueScores)>,
     ) -> Result<()> {
-        self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(storage)?;
-            let t = tenant.as_bytes().as_slice();
-            for (customer, s) in &scores {
-                if !exists(&tx, t, *customer)? {
-                    return Err(crm_core::Error::not_found("customer", customer));
-                }
-                tx.prepare_cached(UPSERT_SCORES)
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            t,
-                            customer.as_bytes().as_slice(),
-                            s.p_alive,
-                            s.expected_purchases_90d,
-                            s.predicted_clv.amount.to_string(),
-                            s.predicted_clv.currency.code(),
-                            micros(s.scored_at)
-                        ])
-                    })
-                    .map_err(storage)?;
-            }
-            tx.commit().map_err(storage)
+        self.upsert_each(tenant, scores, UPSERT_SCORES, |t, customer, s| {
+            vec![
+                Value::Blob(t.to_vec()),
+                Value::Blob(customer.as_bytes().to_vec()),
+                Value::Real(s.p_alive),
+                Value::Real(s.expected_purchases_90d),
+                Value::Text(s.predicted_clv.amount.to_string()),
+                Value::Text(s.predicted_clv.currency.code().to_string()),
+                Value::Integer(micros(s.scored_at)),
+            ]
         })
         .await
     }
@@ -130,31 +146,17 @@ impl ValueStore for SqliteStore {
         tenant: TenantId,
         classes: Vec<(CustomerId, ValueClasses)>,
     ) -> Result<()> {
-        self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(storage)?;
-            let t = tenant.as_bytes().as_slice();
-            for (customer, c) in &classes {
-                if !exists(&tx, t, *customer)? {
-                    return Err(crm_core::Error::not_found("customer", customer));
-                }
-                tx.prepare_cached(UPSERT_CLASSES)
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            t,
-                            customer.as_bytes().as_slice(),
-                            c.r,
-                            c.f,
-                            c.m,
-                            c.segment.as_str(),
-                            c.abc.as_str(),
-                            c.as_of.format("%Y-%m-%d").to_string()
-                        ])
-                    })
-                    .map_err(storage)?;
-            }
-            tx.commit().map_err(storage)
+        self.upsert_each(tenant, classes, UPSERT_CLASSES, |t, customer, c| {
+            vec![
+                Value::Blob(t.to_vec()),
+                Value::Blob(customer.as_bytes().to_vec()),
+                Value::Integer(i64::from(c.r)),
+                Value::Integer(i64::from(c.f)),
+                Value::Integer(i64::from(c.m)),
+                Value::Text(c.segment.as_str().to_string()),
+                Value::Text(c.abc.as_str().to_string()),
+                Value::Text(c.as_of.format("%Y-%m-%d").to_string()),
+            ]
         })
         .await
     }

@@ -256,16 +256,7 @@ impl Crm {
         tenant: TenantId,
         scores: Vec<(CustomerId, ValueScores)>,
     ) -> Result<()> {
-        if scores.len() > MAX_BATCH {
-            return Err(Error::validation(
-                "scores",
-                format!("at most {MAX_BATCH} per call, got {}", scores.len()),
-            ));
-        }
-        for (i, (_, s)) in scores.iter().enumerate() {
-            s.validate()
-                .map_err(|e| e.in_field(&format!("scores[{i}]")))?;
-        }
+        check_entries("scores", &scores, ValueScores::validate)?;
         self.storage.set_value_scores(tenant, scores).await
     }
 
@@ -287,16 +278,7 @@ impl Crm {
         tenant: TenantId,
         classes: Vec<(CustomerId, ValueClasses)>,
     ) -> Result<()> {
-        if classes.len() > MAX_BATCH {
-            return Err(Error::validation(
-                "classes",
-                format!("at most {MAX_BATCH} per call, got {}", classes.len()),
-            ));
-        }
-        for (i, (_, c)) in classes.iter().enumerate() {
-            c.validate()
-                .map_err(|e| e.in_field(&format!("classes[{i}]")))?;
-        }
+        check_entries("classes", &classes, ValueClasses::validate)?;
         self.storage.set_value_classes(tenant, classes).await
     }
 
@@ -453,6 +435,25 @@ impl Crm {
     ) -> Result<Vec<SegmentId>> {
         self.storage.segments_of(tenant, customer).await
     }
+}
+
+/// Checks a per-customer batch: at most [`MAX_BATCH`] entries, each valid (errors name the
+/// entry, like `scores[3].p_alive`).
+fn check_entries<T>(
+    field: &str,
+    entries: &[(CustomerId, T)],
+    validate: impl Fn(&T) -> Result<()>,
+) -> Result<()> {
+    if entries.len() > MAX_BATCH {
+        return Err(Error::validation(
+            field,
+            format!("at most {MAX_BATCH} per call, got {}", entries.len()),
+        ));
+    }
+    for (i, (_, v)) in entries.iter().enumerate() {
+        validate(v).map_err(|e| e.in_field(&format!("{field}[{i}]")))?;
+    }
+    Ok(())
 }
 
 fn check_version(current: &Customer, expected: u64) -> Result<()> {

@@ -61,6 +61,17 @@ fn not_found(id: CustomerId) -> Error {
 }
 
 impl State {
+    /// NotFound for the first entry whose customer the tenant does not have.
+    fn check_customers<T>(&self, tenant: TenantId, entries: &[(CustomerId, T)]) -> Result<()> {
+        match entries
+            .iter()
+            .find(|(c, _)| !self.customers.contains_key(&(tenant, *c)))
+        {
+            Some((missing, _)) => Err(not_found(*missing)),
+            None => Ok(()),
+        }
+    }
+
     /// Ids of the tenant's customers the rule is true for, in id order.
     fn matching(
         &self,
@@ -327,15 +338,9 @@ impl ValueStore for MemoryStore {
         scores: Vec<(CustomerId, ValueScores)>,
     ) -> Result<()> {
         let mut s = self.lock();
-        if let Some((missing, _)) = scores
-            .iter()
-            .find(|(c, _)| !s.customers.contains_key(&(tenant, *c)))
-        {
-            return Err(not_found(*missing));
-        }
-        for (c, v) in scores {
-            s.scores.insert((tenant, c), v);
-        }
+        s.check_customers(tenant, &scores)?;
+        s.scores
+            .extend(scores.into_iter().map(|(c, v)| ((tenant, c), v)));
         Ok(())
     }
 
@@ -370,15 +375,9 @@ impl ValueStore for MemoryStore {
         classes: Vec<(CustomerId, ValueClasses)>,
     ) -> Result<()> {
         let mut s = self.lock();
-        if let Some((missing, _)) = classes
-            .iter()
-            .find(|(c, _)| !s.customers.contains_key(&(tenant, *c)))
-        {
-            return Err(not_found(*missing));
-        }
-        for (c, v) in classes {
-            s.classes.insert((tenant, c), v);
-        }
+        s.check_customers(tenant, &classes)?;
+        s.classes
+            .extend(classes.into_iter().map(|(c, v)| ((tenant, c), v)));
         Ok(())
     }
 
