@@ -55,8 +55,51 @@ fn read_profile(conn: &Connection, tenant: &[u8], id: CustomerId) -> Result<Opti
     raw.map(decode_profile).transpose()
 }
 
-/// Counts, timestamps and JSON maps of a profile row, before decoding.
-type RawProfile = ([i64; 4], [Option<i64>; 6], [String; 3]);
+/// Counts, timestamps, the JSON maps and the packed contacts of a profile row, before
+/// decoding.
+type RawProfile = (
+    [i64; 4],
+    [Option<i64>; 6],
+    [String; 2],
+    rusqlite::types::Value,
+);
+
+/// Bytes per packed contact: the user id, then microseconds as a big-endian i64.
+const CONTACT_BYTES: usize = 24;
+
+/// Packs "last contact per staff member" compactly: this map is most of a profile row, and
+/// every batch rewrites the rows of the customers it touches, so its size is write volume.
+fn pack_contacts(map: &BTreeMap<UserId, chrono::DateTime<chrono::Utc>>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(map.len() * CONTACT_BYTES);
+    for (user, at) in map {
+        out.extend_from_slice(user.as_bytes());
+        out.extend_from_slice(&micros(*at).to_be_bytes());
+    }
+    out
+}
+
+fn unpack_contacts(
+    v: rusqlite::types::Value,
+) -> Result<BTreeMap<UserId, chrono::DateTime<chrono::Utc>>> {
+    match v {
+        rusqlite::types::Value::Blob(bytes) if bytes.len() % CONTACT_BYTES == 0 => bytes
+            .chunks_exact(CONTACT_BYTES)
+            .map(|c| {
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&c[..16]);
+                let mut us = [0u8; 8];
+                us.copy_from_slice(&c[16..]);
+                Ok((UserId::from_bytes(id), from_micros(i64::from_be_bytes(us))?))
+            })
+            .collect(),
+        // Rows written before contacts were packed hold JSON.
+        rusqlite::types::Value::Text(text) => json(&text, "profile contacts"),
+        other => Err(corrupt(format!(
+            "profile contacts of type {:?}",
+            other.data_type()
+        ))),
+    }
+}
 
 fn raw_profile(r: &Row<'_>) -> rusqlite::Result<RawProfile> {
     Ok((
@@ -69,13 +112,14 @@ fn raw_profile(r: &Row<'_>) -> rusqlite::Result<RawProfile> {
             r.get(6)?,
             r.get(7)?,
         ],
-        [r.get(10)?, r.get(11)?, r.get(12)?],
+        [r.get(10)?, r.get(11)?],
+        r.get(12)?,
     ))
 }
 
 fn decode_profile(raw: RawProfile) -> Result<Profile> {
     {
-        let (counts, times, maps) = raw;
+        let (counts, times, maps, contacts) = raw;
         let count = |n: i64| u64::try_from(n).map_err(|_| corrupt(format!("count {n}")));
         Ok(Profile {
             interaction_count: count(counts[0])?,
@@ -90,7 +134,7 @@ fn decode_profile(raw: RawProfile) -> Result<Profile> {
             service_request_count: count(counts[3])?,
             revenue: json(&maps[0], "profile revenue")?,
             channel_counts: json(&maps[1], "profile channel counts")?,
-            last_contact_by: json(&maps[2], "profile contacts")?,
+            last_contact_by: unpack_contacts(contacts)?,
         })
     }
 }
@@ -99,7 +143,7 @@ fn write_profile(conn: &Connection, tenant: &[u8], id: CustomerId, p: &Profile) 
     let opt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(micros);
     let revenue = to_json(&p.revenue)?;
     let channels = to_json(&p.channel_counts)?;
-    let contacts = to_json(&p.last_contact_by)?;
+    let contacts = pack_contacts(&p.last_contact_by);
     conn.prepare_cached(UPDATE_PROFILE)
         .and_then(|mut s| {
             s.execute(params![
