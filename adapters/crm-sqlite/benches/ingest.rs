@@ -100,14 +100,18 @@ fn main() {
     let setup = Instant::now();
     let customers: Vec<CustomerId> = runtime.block_on(async {
         let mut ids = Vec::with_capacity(n_customers);
-        for _ in 0..n_customers {
+        let mut batch = Vec::with_capacity(10_000);
+        for i in 0..n_customers {
             let mut c = gen.customer();
             c.version = 1;
-            store
-                .insert_customer(tenant, &c)
-                .await
-                .expect("insert customer");
             ids.push(c.id);
+            batch.push(c);
+            if batch.len() == 10_000 || i + 1 == n_customers {
+                store
+                    .insert_customers(tenant, std::mem::take(&mut batch))
+                    .await
+                    .expect("insert customers");
+            }
         }
         ids
     });

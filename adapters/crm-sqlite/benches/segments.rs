@@ -132,8 +132,11 @@ fn main() {
     let tenant = TenantId::new();
     let t = Instant::now();
     runtime.block_on(async {
-        for c in &customers {
-            store.insert_customer(tenant, c).await.expect("insert");
+        for chunk in customers.chunks(10_000) {
+            store
+                .insert_customers(tenant, chunk.to_vec())
+                .await
+                .expect("insert");
         }
         let crm = Crm::new(Arc::new(store.clone()));
         let mut batch = Vec::new();

@@ -112,31 +112,36 @@ fn customer_exists(conn: &Connection, tenant: &[u8], id: CustomerId) -> Result<b
 #[async_trait]
 impl CustomerStore for SqliteStore {
     async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()> {
-        let c = customer.clone();
-        let record = to_json(&c)?;
+        self.insert_customers(tenant, vec![customer.clone()]).await
+    }
+
+    async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()> {
+        let records = customers.iter().map(to_json).collect::<Result<Vec<_>>>()?;
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage)?;
             let t = tenant.as_bytes().as_slice();
-            let id = c.id.as_bytes().as_slice();
-            tx.prepare_cached(INSERT_CUSTOMER)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        t,
-                        id,
-                        c.name.search_key(),
-                        c.lifecycle.as_str(),
-                        c.owner.as_ref().map(|o| o.as_bytes().as_slice()),
-                        c.version as i64,
-                        record
-                    ])
-                })
-                .map_err(|e| write_error(e, "customer", || format!("id {}", c.id)))?;
-            tx.prepare_cached(INSERT_PROFILE)
-                .and_then(|mut s| s.execute(params![t, id]))
-                .map_err(storage)?;
-            index_rows(&tx, t, &c)?;
+            for (c, record) in customers.iter().zip(records) {
+                let id = c.id.as_bytes().as_slice();
+                tx.prepare_cached(INSERT_CUSTOMER)
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            t,
+                            id,
+                            c.name.search_key(),
+                            c.lifecycle.as_str(),
+                            c.owner.as_ref().map(|o| o.as_bytes().as_slice()),
+                            c.version as i64,
+                            record
+                        ])
+                    })
+                    .map_err(|e| write_error(e, "customer", || format!("id {}", c.id)))?;
+                tx.prepare_cached(INSERT_PROFILE)
+                    .and_then(|mut s| s.execute(params![t, id]))
+                    .map_err(storage)?;
+                index_rows(&tx, t, c)?;
+            }
             tx.commit().map_err(storage)
         })
         .await

@@ -34,6 +34,11 @@ pub trait CustomerStore: Send + Sync {
     /// is already used in the tenant.
     async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()>;
 
+    /// Stores many new customers (and their empty profiles) in one transaction, all or
+    /// nothing. Errors: [`Duplicate`](crate::Error::Duplicate) if any id or external id is
+    /// already used in the tenant or repeated in the batch (nothing is written).
+    async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()>;
+
     /// Reads a customer. Errors: [`NotFound`](crate::Error::NotFound).
     async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
 

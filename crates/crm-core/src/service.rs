@@ -71,6 +71,35 @@ impl Crm {
         Ok(customer)
     }
 
+    /// Registers many customers in one transaction, all or nothing (for imports). Each is
+    /// checked first (errors name it, like `customers[7].emails[1]`), then stamped like
+    /// [`Crm::register`]. Errors also: [`Error::Duplicate`].
+    #[instrument(skip_all, fields(tenant = %tenant, rows = customers.len()))]
+    pub async fn register_many(
+        &self,
+        tenant: TenantId,
+        mut customers: Vec<Customer>,
+    ) -> Result<Vec<Customer>> {
+        if customers.len() > MAX_BATCH {
+            return Err(Error::validation(
+                "customers",
+                format!("at most {MAX_BATCH} per batch, got {}", customers.len()),
+            ));
+        }
+        let now = self.clock.now();
+        for (i, c) in customers.iter_mut().enumerate() {
+            c.validate()
+                .map_err(|e| e.in_field(&format!("customers[{i}]")))?;
+            c.version = 1;
+            c.created_at = now;
+            c.updated_at = now;
+        }
+        self.storage
+            .insert_customers(tenant, customers.clone())
+            .await?;
+        Ok(customers)
+    }
+
     /// Reads a customer. Errors: [`Error::NotFound`].
     #[instrument(skip(self))]
     pub async fn customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer> {
@@ -486,6 +515,7 @@ mod tests {
         #[async_trait]
         impl CustomerStore for Store {
             async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()>;
+            async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()>;
             async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
             async fn update_customer(&self, tenant: TenantId, customer: &Customer, expected_version: u64, ownership: Option<OwnershipChange>) -> Result<()>;
             async fn list_customers(&self, tenant: TenantId, query: &CustomerQuery, page: &PageRequest) -> Result<Page<Customer>>;

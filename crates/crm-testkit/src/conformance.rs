@@ -1143,4 +1143,35 @@ cases! {
         assert_eq!(crm.value_classes(tenant, a.id).await.unwrap(), Some(newer), "nothing half-written");
         assert_not_found(store.value_classes(other, a.id).await, "other tenant");
     }
+
+    /// Bulk registration stores every customer or none.
+    async fn bulk_registration_is_all_or_nothing(store) {
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let mut gen = Generator::new(17);
+        let batch: Vec<Customer> = (0..25).map(|_| gen.customer()).collect();
+        let stored = crm.register_many(tenant, batch).await.unwrap();
+        for c in &stored {
+            assert_eq!(store.get_customer(tenant, c.id).await.unwrap(), *c);
+            assert_eq!(c.version, 1);
+            assert_eq!(store.get_profile(tenant, c.id).await.unwrap(), Profile::default());
+        }
+        let fresh = simple("Fresh");
+        let mut clash = simple("Clash");
+        clash.id = stored[3].id;
+        let r = crm.register_many(tenant, vec![fresh.clone(), clash]).await;
+        assert!(matches!(r, Err(Error::Duplicate { .. })), "existing id: {r:?}");
+        assert_not_found(store.get_customer(tenant, fresh.id).await, "nothing half-written");
+        let a = Customer::person("A").external_id("erp", "same").build().unwrap();
+        let b = Customer::person("B").external_id("erp", "same").build().unwrap();
+        let r = crm.register_many(tenant, vec![a.clone(), b]).await;
+        assert!(matches!(r, Err(Error::Duplicate { .. })), "repeated external id: {r:?}");
+        assert_not_found(store.get_customer(tenant, a.id).await, "nothing half-written");
+        let mut bad = simple("Bad");
+        let email = EmailAddress::parse("x@y.example").unwrap();
+        bad.emails = vec![email.clone(), email];
+        let r = crm.register_many(tenant, vec![simple("Ok"), bad]).await;
+        assert_eq!(r.unwrap_err().field(), Some("customers[1].emails[1]"));
+        assert_eq!(list_all(&store, tenant, &CustomerQuery::all(), 100).await.len(), 25);
+    }
 }

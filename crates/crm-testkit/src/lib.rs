@@ -149,6 +149,7 @@ pub const CASE_NAMES: &[&str] = &[
     "static_segments_are_hand_picked",
     "segments_are_tenant_isolated",
     "value_classes_round_trip",
+    "bulk_registration_is_all_or_nothing",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -206,7 +207,8 @@ macro_rules! conformance_tests {
             segment_refresh_reports_entered_and_left,
             static_segments_are_hand_picked,
             segments_are_tenant_isolated,
-            value_classes_round_trip
+            value_classes_round_trip,
+            bulk_registration_is_all_or_nothing
         );
     };
 }

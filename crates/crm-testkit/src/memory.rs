@@ -156,6 +156,38 @@ impl CustomerStore for MemoryStore {
         Ok(())
     }
 
+    async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()> {
+        let mut s = self.lock();
+        // Check everything against the store and the batch itself before writing.
+        let mut ids = BTreeSet::new();
+        let mut refs = BTreeSet::new();
+        for c in &customers {
+            if s.customers.contains_key(&(tenant, c.id)) || !ids.insert(c.id) {
+                return Err(Error::Duplicate {
+                    entity: "customer",
+                    key: format!("id {}", c.id),
+                });
+            }
+            s.check_refs_free(tenant, c)?;
+            for r in &c.external_ids {
+                if !refs.insert(r.clone()) {
+                    return Err(Error::Duplicate {
+                        entity: "customer",
+                        key: format!("external id {r}"),
+                    });
+                }
+            }
+        }
+        for c in customers {
+            for r in &c.external_ids {
+                s.customer_refs.insert((tenant, r.clone()), c.id);
+            }
+            s.profiles.insert((tenant, c.id), Profile::default());
+            s.customers.insert((tenant, c.id), c);
+        }
+        Ok(())
+    }
+
     async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer> {
         self.lock()
             .customers

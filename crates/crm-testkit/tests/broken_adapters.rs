@@ -48,6 +48,9 @@ impl CustomerStore for Broken {
     async fn insert_customer(&self, t: TenantId, c: &Customer) -> Result<()> {
         self.inner.insert_customer(self.tenant(t), c).await
     }
+    async fn insert_customers(&self, t: TenantId, c: Vec<Customer>) -> Result<()> {
+        self.inner.insert_customers(self.tenant(t), c).await
+    }
     async fn get_customer(&self, t: TenantId, id: CustomerId) -> Result<Customer> {
         self.inner.get_customer(self.tenant(t), id).await
     }
