@@ -5,7 +5,8 @@
 //! - [`conformance`]: the conformance suite, one public async function per case, and
 //!   [`conformance_tests!`] to turn them into one named `#[test]` each;
 //! - [`MemoryStore`]: the in-memory reference implementation, which passes the whole suite;
-//! - [`Generator`]: seedable generators of realistic customers and interactions.
+//! - [`Generator`]: seedable generators of realistic customers and interactions;
+//! - `postgres` (unix): a throwaway PostgreSQL cluster for adapter tests.
 //!
 //! An adapter's `tests/conformance.rs` is its setup function plus one macro call:
 //!
@@ -34,6 +35,8 @@
 pub mod conformance;
 mod generate;
 mod memory;
+#[cfg(unix)]
+pub mod postgres;
 pub mod rules;
 
 use std::any::Any;

@@ -1,0 +1,220 @@
+//! A throwaway PostgreSQL server for tests, from the local server binaries.
+//!
+//! [`postgres_for_tests`] picks, in order: the server named by `CRM_TEST_POSTGRES_URL`; a
+//! new cluster made with `initdb` and started with `pg_ctl` (found on `PATH` or under
+//! `/usr/lib/postgresql/*/bin`) in a temporary directory, listening only on a unix socket,
+//! stopped and removed when dropped, even when a test fails; or nothing, after printing one
+//! line saying why the PostgreSQL tests are skipped. With `CRM_REQUIRE_POSTGRES=1` that skip
+//! is a failure instead.
+//!
+//! PostgreSQL refuses to run as root: when the current user is root, `initdb` and `pg_ctl`
+//! run as the `postgres` system user (through `runuser`), in a directory that user owns.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where PostgreSQL tests run.
+#[derive(Debug)]
+pub enum PostgresTarget {
+    /// A cluster started for these tests, removed when dropped.
+    Throwaway(PostgresServer),
+    /// An existing server, from `CRM_TEST_POSTGRES_URL`.
+    External(String),
+}
+
+impl PostgresTarget {
+    /// A libpq connection string for database `dbname` (an external URL is returned as
+    /// given: create and name databases on it yourself).
+    pub fn connection_string(&self, dbname: &str) -> String {
+        match self {
+            PostgresTarget::Throwaway(s) => s.connection_string(dbname),
+            PostgresTarget::External(url) => url.clone(),
+        }
+    }
+}
+
+/// A running throwaway cluster.
+#[derive(Debug)]
+pub struct PostgresServer {
+    root: tempfile::TempDir,
+    bin: PathBuf,
+    run_as: Option<String>,
+    port: u16,
+}
+
+fn command(run_as: &Option<String>, program: &Path) -> Command {
+    match run_as {
+        Some(user) => {
+            let mut c = Command::new("runuser");
+            c.arg("-u").arg(user).arg("--").arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+fn run(c: &mut Command, what: &str) -> Result<String, String> {
+    let out = c.output().map_err(|e| format!("{what}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(format!(
+            "{what} failed: {}",
+            err.lines().last().unwrap_or("no output")
+        ))
+    }
+}
+
+/// The directory holding `initdb` and `pg_ctl`.
+fn find_binaries() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .find(|p| p.join("initdb").is_file() && p.join("pg_ctl").is_file())
+    });
+    on_path.or_else(|| {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").is_file())
+            .collect();
+        versions.sort_by_key(|p| {
+            p.parent()
+                .and_then(|v| v.file_name())
+                .and_then(|v| v.to_str())
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0)
+        });
+        versions.pop()
+    })
+}
+
+fn is_root() -> bool {
+    run(Command::new("id").arg("-u"), "id -u").is_ok_and(|s| s.trim() == "0")
+}
+
+impl PostgresServer {
+    /// Makes and starts a new cluster, or says why it could not.
+    pub fn start() -> Result<PostgresServer, String> {
+        let bin = find_binaries().ok_or("no initdb/pg_ctl on PATH or under /usr/lib/postgresql")?;
+        let run_as = is_root().then(|| "postgres".to_string());
+        let root = tempfile::Builder::new()
+            .prefix("crm-pg-")
+            .tempdir()
+            .map_err(|e| format!("temporary directory: {e}"))?;
+        if let Some(user) = &run_as {
+            let id = |flag: &str| -> Result<u32, String> {
+                run(Command::new("id").arg(flag).arg(user), "id")?
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("no uid for {user}"))
+            };
+            let (uid, gid) = (id("-u")?, id("-g")?);
+            std::os::unix::fs::chown(root.path(), Some(uid), Some(gid))
+                .map_err(|e| format!("chown {}: {e}", root.path().display()))?;
+        }
+        let data = root.path().join("data");
+        let mut initdb = command(&run_as, &bin.join("initdb"));
+        initdb.arg("-D").arg(&data).args([
+            "--auth=trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ]);
+        run(&mut initdb, "initdb")?;
+        let server = PostgresServer {
+            root,
+            bin,
+            run_as,
+            port: 5432,
+        };
+        let options = format!(
+            "-c listen_addresses='' -k {} -p {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            server.socket_dir().display(),
+            server.port
+        );
+        let mut start = command(&server.run_as, &server.bin.join("pg_ctl"));
+        start
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(server.root.path().join("server.log"))
+            .args(["-w", "-o", &options, "start"]);
+        run(&mut start, "pg_ctl start")?;
+        Ok(server)
+    }
+
+    /// The directory of the server's unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The port number naming the socket.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A libpq connection string for database `dbname` as user `postgres`.
+    pub fn connection_string(&self, dbname: &str) -> String {
+        format!(
+            "host={} port={} user=postgres dbname={dbname}",
+            self.socket_dir().display(),
+            self.port
+        )
+    }
+
+    /// Runs SQL through `psql` (if installed) and returns its unaligned output.
+    pub fn psql(&self, dbname: &str, sql: &str) -> Result<String, String> {
+        let mut c = Command::new("psql");
+        c.arg("-X")
+            .arg("-At")
+            .arg("-h")
+            .arg(self.socket_dir())
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                dbname,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ]);
+        run(&mut c, "psql")
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let mut stop = command(&self.run_as, &self.bin.join("pg_ctl"));
+        stop.arg("-D")
+            .arg(self.root.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"]);
+        let _ = stop.output();
+    }
+}
+
+/// The PostgreSQL server tests should use, or `None` after printing why they are skipped.
+///
+/// # Panics
+///
+/// When no server can be had and `CRM_REQUIRE_POSTGRES=1`.
+pub fn postgres_for_tests() -> Option<PostgresTarget> {
+    if let Ok(url) = std::env::var("CRM_TEST_POSTGRES_URL") {
+        return Some(PostgresTarget::External(url));
+    }
+    match PostgresServer::start() {
+        Ok(server) => Some(PostgresTarget::Throwaway(server)),
+        Err(why) => {
+            if std::env::var("CRM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("CRM_REQUIRE_POSTGRES=1 but no PostgreSQL server: {why}");
+            }
+            eprintln!("PostgreSQL tests skipped: {why}");
+            None
+        }
+    }
+}
