@@ -1,0 +1,326 @@
+//! Customer records, their search index tables and ownership history.
+
+use async_trait::async_trait;
+use crm_core::{
+    Cursor, Customer, CustomerId, CustomerQuery, CustomerStore, Error, OwnershipChange, Page,
+    PageRequest, Result, TenantId, UserId,
+};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Transaction;
+
+use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
+use crate::{storage, PostgresStore};
+
+const INSERT_CUSTOMER: &str = "INSERT INTO customers \
+    (tenant_id, id, name_key, lifecycle, owner_id, version, record) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)";
+const UPDATE_CUSTOMER: &str = "UPDATE customers SET name_key = $3, lifecycle = $4, owner_id = $5, \
+    version = $6, record = $7::text::jsonb WHERE tenant_id = $1 AND id = $2 AND version = $8";
+const INSERT_PROFILE: &str = "INSERT INTO profiles (tenant_id, customer_id) VALUES ($1, $2)";
+const SELECT_RECORD: &str = "SELECT record::text FROM customers WHERE tenant_id = $1 AND id = $2";
+const SELECT_VERSION: &str = "SELECT version FROM customers WHERE tenant_id = $1 AND id = $2";
+const INSERT_EMAIL: &str = "INSERT INTO customer_emails (tenant_id, email_key, customer_id) \
+    VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+const INSERT_PHONE: &str = "INSERT INTO customer_phones (tenant_id, phone, customer_id) \
+    VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+const INSERT_TAG: &str =
+    "INSERT INTO customer_tags (tenant_id, tag, customer_id) VALUES ($1, $2, $3)";
+const INSERT_EXTERNAL: &str = "INSERT INTO customer_external_ids \
+    (tenant_id, source, external_id, customer_id) VALUES ($1, $2, $3, $4)";
+const DELETE_INDEX_ROWS: [&str; 4] = [
+    "DELETE FROM customer_emails WHERE tenant_id = $1 AND customer_id = $2",
+    "DELETE FROM customer_phones WHERE tenant_id = $1 AND customer_id = $2",
+    "DELETE FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2",
+    "DELETE FROM customer_external_ids WHERE tenant_id = $1 AND customer_id = $2",
+];
+const INSERT_OWNERSHIP: &str = "INSERT INTO ownership_changes \
+    (tenant_id, customer_id, version, from_owner, to_owner, changed_by, reason, at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const SELECT_OWNERSHIP: &str = "SELECT version, from_owner, to_owner, changed_by, reason, at \
+    FROM ownership_changes WHERE tenant_id = $1 AND customer_id = $2 ORDER BY version DESC";
+
+fn not_found(id: CustomerId) -> Error {
+    Error::not_found("customer", id)
+}
+
+fn b(id: &[u8; 16]) -> Vec<u8> {
+    id.to_vec()
+}
+
+async fn index_rows(tx: &Transaction<'_>, tenant: &[u8], c: &Customer) -> Result<()> {
+    let id = b(c.id.as_bytes());
+    for e in &c.emails {
+        tx.execute(INSERT_EMAIL, &[&tenant, &e.search_key(), &id])
+            .await
+            .map_err(storage)?;
+    }
+    for p in &c.phones {
+        tx.execute(INSERT_PHONE, &[&tenant, &p.as_str(), &id])
+            .await
+            .map_err(storage)?;
+    }
+    for t in &c.tags {
+        tx.execute(INSERT_TAG, &[&tenant, &t.as_str(), &id])
+            .await
+            .map_err(storage)?;
+    }
+    for r in &c.external_ids {
+        tx.execute(
+            INSERT_EXTERNAL,
+            &[&tenant, &r.source().as_str(), &r.external_id(), &id],
+        )
+        .await
+        .map_err(|e| write_error(e, "customer", || format!("external id {r}")))?;
+    }
+    Ok(())
+}
+
+fn opt_user(bytes: Option<Vec<u8>>) -> Result<Option<UserId>> {
+    bytes
+        .map(|b| id_bytes(b).map(UserId::from_bytes))
+        .transpose()
+}
+
+pub(crate) async fn customer_exists(
+    client: &impl deadpool_postgres::GenericClient,
+    tenant: &[u8],
+    id: CustomerId,
+) -> Result<bool> {
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM profiles WHERE tenant_id = $1 AND customer_id = $2",
+            &[&tenant, &b(id.as_bytes())],
+        )
+        .await
+        .map_err(storage)?;
+    Ok(row.is_some())
+}
+
+#[async_trait]
+impl CustomerStore for PostgresStore {
+    async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()> {
+        self.insert_customers(tenant, vec![customer.clone()]).await
+    }
+
+    async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()> {
+        let records = customers.iter().map(to_json).collect::<Result<Vec<_>>>()?;
+        let t = b(tenant.as_bytes());
+        self.retrying(|| async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            for (c, record) in customers.iter().zip(&records) {
+                let id = b(c.id.as_bytes());
+                let owner = c.owner.map(|o| b(o.as_bytes()));
+                tx.execute(
+                    INSERT_CUSTOMER,
+                    &[
+                        &t,
+                        &id,
+                        &c.name.search_key(),
+                        &c.lifecycle.as_str(),
+                        &owner,
+                        &(c.version as i64),
+                        record,
+                    ],
+                )
+                .await
+                .map_err(|e| write_error(e, "customer", || format!("id {}", c.id)))?;
+                tx.execute(INSERT_PROFILE, &[&t, &id])
+                    .await
+                    .map_err(storage)?;
+                index_rows(&tx, &t, c).await?;
+            }
+            tx.commit().await.map_err(storage)
+        })
+        .await
+    }
+
+    async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(SELECT_RECORD, &[&b(tenant.as_bytes()), &b(id.as_bytes())])
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| not_found(id))?;
+        json(row.get::<_, &str>(0), "customer record")
+    }
+
+    async fn update_customer(
+        &self,
+        tenant: TenantId,
+        customer: &Customer,
+        expected_version: u64,
+        ownership: Option<OwnershipChange>,
+    ) -> Result<()> {
+        let record = to_json(customer)?;
+        let (t, id) = (b(tenant.as_bytes()), b(customer.id.as_bytes()));
+        let c = customer;
+        self.retrying(|| async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            let owner = c.owner.map(|o| b(o.as_bytes()));
+            let changed = tx
+                .execute(
+                    UPDATE_CUSTOMER,
+                    &[
+                        &t,
+                        &id,
+                        &c.name.search_key(),
+                        &c.lifecycle.as_str(),
+                        &owner,
+                        &(c.version as i64),
+                        &record,
+                        &(expected_version as i64),
+                    ],
+                )
+                .await
+                .map_err(storage)?;
+            if changed == 0 {
+                let actual = tx
+                    .query_opt(SELECT_VERSION, &[&t, &id])
+                    .await
+                    .map_err(storage)?;
+                return Err(match actual {
+                    None => not_found(c.id),
+                    Some(row) => Error::Conflict {
+                        entity: "customer",
+                        id: c.id.to_string(),
+                        expected: expected_version,
+                        actual: row.get::<_, i64>(0) as u64,
+                    },
+                });
+            }
+            for sql in DELETE_INDEX_ROWS {
+                tx.execute(sql, &[&t, &id]).await.map_err(storage)?;
+            }
+            index_rows(&tx, &t, c).await?;
+            if let Some(o) = &ownership {
+                let (from, to, by) = (
+                    o.from.map(|u| b(u.as_bytes())),
+                    o.to.map(|u| b(u.as_bytes())),
+                    o.changed_by.map(|u| b(u.as_bytes())),
+                );
+                tx.execute(
+                    INSERT_OWNERSHIP,
+                    &[
+                        &t,
+                        &id,
+                        &(o.version as i64),
+                        &from,
+                        &to,
+                        &by,
+                        &o.reason,
+                        &micros(o.at),
+                    ],
+                )
+                .await
+                .map_err(|e| {
+                    write_error(e, "ownership change", || format!("version {}", o.version))
+                })?;
+            }
+            tx.commit().await.map_err(storage)
+        })
+        .await
+    }
+
+    async fn list_customers(
+        &self,
+        tenant: TenantId,
+        query: &CustomerQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Customer>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(b(tenant.as_bytes()))];
+        let mut sql = String::from("SELECT c.record::text FROM customers c WHERE c.tenant_id = $1");
+        let mut arg = |sql: &mut String, fragment: &str, v: Box<dyn ToSql + Sync + Send>| {
+            args.push(v);
+            sql.push_str(&fragment.replace('#', &format!("${}", args.len())));
+        };
+        if let Some(a) = after {
+            arg(&mut sql, " AND c.id > #", Box::new(b(a.as_bytes())));
+        }
+        if let Some(p) = &query.name_prefix {
+            arg(
+                &mut sql,
+                " AND left(c.name_key, char_length(#::text)) = ",
+                Box::new(p.to_lowercase()),
+            );
+            arg(&mut sql, "#", Box::new(p.to_lowercase()));
+        }
+        if let Some(o) = query.owner {
+            arg(&mut sql, " AND c.owner_id = #", Box::new(b(o.as_bytes())));
+        }
+        if let Some(l) = query.lifecycle {
+            arg(
+                &mut sql,
+                " AND c.lifecycle = #",
+                Box::new(l.as_str().to_string()),
+            );
+        }
+        if let Some(e) = &query.email {
+            arg(&mut sql, " AND EXISTS (SELECT 1 FROM customer_emails x WHERE x.tenant_id = c.tenant_id AND x.email_key = # AND x.customer_id = c.id)", Box::new(e.search_key()));
+        }
+        if let Some(p) = &query.phone {
+            arg(&mut sql, " AND EXISTS (SELECT 1 FROM customer_phones x WHERE x.tenant_id = c.tenant_id AND x.phone = # AND x.customer_id = c.id)", Box::new(p.as_str().to_string()));
+        }
+        if let Some(t) = &query.tag {
+            arg(&mut sql, " AND EXISTS (SELECT 1 FROM customer_tags x WHERE x.tenant_id = c.tenant_id AND x.tag = # AND x.customer_id = c.id)", Box::new(t.as_str().to_string()));
+        }
+        if let Some(r) = &query.external_id {
+            arg(&mut sql, " AND EXISTS (SELECT 1 FROM customer_external_ids x WHERE x.tenant_id = c.tenant_id AND x.source = #", Box::new(r.source().as_str().to_string()));
+            arg(
+                &mut sql,
+                " AND x.external_id = # AND x.customer_id = c.id)",
+                Box::new(r.external_id().to_string()),
+            );
+        }
+        arg(
+            &mut sql,
+            " ORDER BY c.id LIMIT #",
+            Box::new(i64::from(page.limit) + 1),
+        );
+        let client = self.client().await?;
+        let refs: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = client.query(&sql, &refs).await.map_err(storage)?;
+        let customers = rows
+            .iter()
+            .map(|r| json::<Customer>(r.get::<_, &str>(0), "customer record"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetch(customers, page.limit, |c| {
+            Cursor::customer(c.id)
+        }))
+    }
+
+    async fn ownership_history(
+        &self,
+        tenant: TenantId,
+        id: CustomerId,
+    ) -> Result<Vec<OwnershipChange>> {
+        let client = self.client().await?;
+        let t = b(tenant.as_bytes());
+        if !customer_exists(&client, &t, id).await? {
+            return Err(not_found(id));
+        }
+        let rows = client
+            .query(SELECT_OWNERSHIP, &[&t, &b(id.as_bytes())])
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|r| {
+                Ok(OwnershipChange {
+                    customer: id,
+                    from: opt_user(r.get(1))?,
+                    to: opt_user(r.get(2))?,
+                    changed_by: opt_user(r.get(3))?,
+                    reason: r.get(4),
+                    at: from_micros(r.get(5))?,
+                    version: r.get::<_, i64>(0) as u64,
+                })
+            })
+            .collect()
+    }
+}

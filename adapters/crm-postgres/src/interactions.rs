@@ -1,0 +1,376 @@
+//! The interaction log, timelines and profiles (maintained in the batch's transaction).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crm_core::profile::deltas;
+use crm_core::{
+    Attributes, BatchReport, CaseId, Channel, Cursor, CustomerId, Direction, Error, ExternalRef,
+    Interaction, InteractionId, InteractionKind, InteractionStore, Money, Page, PageRequest,
+    Profile, ProfileStore, Result, TenantId, UserId,
+};
+use rust_decimal::Decimal;
+use tokio_postgres::Row;
+
+use crate::codec::{corrupt, from_micros, id_bytes, json, micros, opt_from_micros, to_json};
+use crate::{storage, PostgresStore};
+
+/// The keys of a batch that the tenant already has.
+const KNOWN_KEYS: &str = "SELECT i.source, i.external_id FROM interactions i \
+    JOIN UNNEST($2::text[], $3::text[]) AS k(source, external_id) \
+    ON i.source = k.source AND i.external_id = k.external_id WHERE i.tenant_id = $1";
+/// New rows go in by binary COPY. A key stored by a concurrent batch after the check above
+/// makes the COPY fail with a unique violation on `interactions_by_key`; the whole batch is
+/// then retried, and the check skips that key.
+const COPY_ROWS: &str = "COPY interactions (tenant_id, id, customer_id, channel, direction, \
+    kind, handled_by, occurred_at, subject, body, amount, currency, duration_secs, wait_secs, \
+    case_id, attributes, source, external_id, recorded_at) FROM STDIN (FORMAT binary)";
+
+async fn copy_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &[u8],
+    rows: &[&Interaction],
+) -> Result<()> {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::{ToSql, Type};
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let types = [
+        Type::BYTEA,
+        Type::BYTEA,
+        Type::BYTEA,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::BYTEA,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+        Type::BYTEA,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+    ];
+    let sink = tx.copy_in(COPY_ROWS).await.map_err(copy_error)?;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
+    for i in rows {
+        let attributes = if i.attributes.is_empty() {
+            None
+        } else {
+            Some(to_json(&i.attributes)?)
+        };
+        let row: [&(dyn ToSql + Sync); 19] = [
+            &tenant,
+            &i.id.as_bytes().as_slice(),
+            &i.customer.as_bytes().as_slice(),
+            &i.channel.as_str(),
+            &i.direction.as_str(),
+            &i.kind.as_str(),
+            &i.handled_by.as_ref().map(|u| u.as_bytes().as_slice()),
+            &micros(i.occurred_at),
+            &i.subject,
+            &i.body,
+            &i.amount.map(|m| m.amount.to_string()),
+            &i.amount.map(|m| m.currency.code().to_string()),
+            &i.duration_secs.map(i64::from),
+            &i.wait_secs.map(i64::from),
+            &i.case.as_ref().map(|c| c.as_bytes().as_slice()),
+            &attributes,
+            &i.key.source().as_str(),
+            &i.key.external_id(),
+            &micros(i.recorded_at),
+        ];
+        writer.as_mut().write(&row).await.map_err(copy_error)?;
+    }
+    writer.finish().await.map_err(copy_error)?;
+    Ok(())
+}
+
+/// A reused interaction id is `Duplicate`; a key stored concurrently is a serialization
+/// failure in effect, retried by the caller; anything else is `Storage`.
+fn copy_error(e: tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) if db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+            if db.constraint() == Some("interactions_by_key") {
+                crate::RetryableConflict::error()
+            } else {
+                Error::Duplicate {
+                    entity: "interaction",
+                    key: "id already used under another key".to_string(),
+                }
+            }
+        }
+        _ => storage(e),
+    }
+}
+const COLUMNS: &str = "id, customer_id, channel, direction, kind, handled_by, occurred_at, \
+    subject, body, amount, currency, duration_secs, wait_secs, case_id, attributes, source, \
+    external_id, recorded_at";
+const PROFILE_COLUMNS: &str = "customer_id, interaction_count, first_contact_at, last_contact_at, \
+    last_inbound_at, last_outbound_at, purchase_count, first_purchase_at, last_purchase_at, \
+    complaint_count, service_request_count, revenue::text, channel_counts::text, last_contact_by";
+const UPDATE_PROFILES: &str = "UPDATE profiles p SET interaction_count = u.ic, \
+    first_contact_at = u.fc, last_contact_at = u.lc, last_inbound_at = u.li, \
+    last_outbound_at = u.lo, purchase_count = u.pc, first_purchase_at = u.fp, \
+    last_purchase_at = u.lp, complaint_count = u.cc, service_request_count = u.sr, \
+    revenue = u.rev::jsonb, channel_counts = u.ch::jsonb, last_contact_by = u.lcb \
+    FROM UNNEST($2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], \
+    $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], $14::text[], \
+    $15::bytea[]) AS u(id, ic, fc, lc, li, lo, pc, fp, lp, cc, sr, rev, ch, lcb) \
+    WHERE p.tenant_id = $1 AND p.customer_id = u.id";
+
+fn not_found(id: CustomerId) -> Error {
+    Error::not_found("customer", id)
+}
+
+const CONTACT_BYTES: usize = 24;
+
+fn pack_contacts(map: &BTreeMap<UserId, DateTime<Utc>>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(map.len() * CONTACT_BYTES);
+    for (user, at) in map {
+        out.extend_from_slice(user.as_bytes());
+        out.extend_from_slice(&micros(*at).to_be_bytes());
+    }
+    out
+}
+
+fn unpack_contacts(bytes: &[u8]) -> Result<BTreeMap<UserId, DateTime<Utc>>> {
+    if !bytes.len().is_multiple_of(CONTACT_BYTES) {
+        return Err(corrupt("profile contacts"));
+    }
+    bytes
+        .chunks_exact(CONTACT_BYTES)
+        .map(|c| {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&c[..16]);
+            let mut us = [0u8; 8];
+            us.copy_from_slice(&c[16..]);
+            Ok((UserId::from_bytes(id), from_micros(i64::from_be_bytes(us))?))
+        })
+        .collect()
+}
+
+fn decode_profile(r: &Row) -> Result<(CustomerId, Profile)> {
+    let count = |i: usize| u64::try_from(r.get::<_, i64>(i)).map_err(|_| corrupt("negative count"));
+    let id = CustomerId::from_bytes(id_bytes(r.get(0))?);
+    Ok((
+        id,
+        Profile {
+            interaction_count: count(1)?,
+            first_contact_at: opt_from_micros(r.get(2))?,
+            last_contact_at: opt_from_micros(r.get(3))?,
+            last_inbound_at: opt_from_micros(r.get(4))?,
+            last_outbound_at: opt_from_micros(r.get(5))?,
+            purchase_count: count(6)?,
+            first_purchase_at: opt_from_micros(r.get(7))?,
+            last_purchase_at: opt_from_micros(r.get(8))?,
+            complaint_count: count(9)?,
+            service_request_count: count(10)?,
+            revenue: json(r.get::<_, &str>(11), "profile revenue")?,
+            channel_counts: json(r.get::<_, &str>(12), "profile channel counts")?,
+            last_contact_by: unpack_contacts(r.get::<_, &[u8]>(13))?,
+        },
+    ))
+}
+
+fn decode_interaction(r: &Row) -> Result<Interaction> {
+    let bad = |e: Error| corrupt(format!("interaction: {e}"));
+    let amount = match (
+        r.get::<_, Option<String>>(9),
+        r.get::<_, Option<String>>(10),
+    ) {
+        (Some(a), Some(c)) => {
+            let value = Decimal::from_str(&a).map_err(|e| corrupt(format!("amount: {e}")))?;
+            Some(Money::new(value, &c).map_err(bad)?)
+        }
+        _ => None,
+    };
+    let secs = |i: usize| {
+        r.get::<_, Option<i64>>(i)
+            .map(|v| u32::try_from(v).map_err(|_| corrupt("seconds")))
+            .transpose()
+    };
+    Ok(Interaction {
+        id: InteractionId::from_bytes(id_bytes(r.get(0))?),
+        customer: CustomerId::from_bytes(id_bytes(r.get(1))?),
+        channel: Channel::parse(r.get(2)).map_err(bad)?,
+        direction: Direction::parse(r.get(3)).map_err(bad)?,
+        kind: InteractionKind::parse(r.get(4)).map_err(bad)?,
+        handled_by: r
+            .get::<_, Option<Vec<u8>>>(5)
+            .map(|b| id_bytes(b).map(UserId::from_bytes))
+            .transpose()?,
+        occurred_at: from_micros(r.get(6))?,
+        subject: r.get(7),
+        body: r.get(8),
+        amount,
+        duration_secs: secs(11)?,
+        wait_secs: secs(12)?,
+        case: r
+            .get::<_, Option<Vec<u8>>>(13)
+            .map(|b| id_bytes(b).map(CaseId::from_bytes))
+            .transpose()?,
+        attributes: match r.get::<_, Option<&str>>(14) {
+            Some(a) => json::<Attributes>(a, "interaction attributes")?,
+            None => Attributes::new(),
+        },
+        key: ExternalRef::new(r.get(15), r.get(16)).map_err(bad)?,
+        recorded_at: from_micros(r.get(17))?,
+    })
+}
+
+#[async_trait]
+impl InteractionStore for PostgresStore {
+    async fn append_interactions(
+        &self,
+        tenant: TenantId,
+        batch: Vec<Interaction>,
+    ) -> Result<BatchReport> {
+        if batch.is_empty() {
+            return Ok(BatchReport::default());
+        }
+        let t = tenant.as_bytes().to_vec();
+        let sources: Vec<&str> = batch.iter().map(|i| i.key.source().as_str()).collect();
+        let external_ids: Vec<&str> = batch.iter().map(|i| i.key.external_id()).collect();
+        let customers: Vec<Vec<u8>> = batch
+            .iter()
+            .map(|i| i.customer)
+            .collect::<BTreeSet<_>>()
+            .iter()
+            .map(|c| c.as_bytes().to_vec())
+            .collect();
+        self.retrying(|| async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            // Lock the profiles of every customer in the batch, in key order (no deadlocks
+            // between batches); a missing one is an unknown customer: nothing is written.
+            let locked = tx
+                .query(
+                    &format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 AND customer_id = ANY($2) ORDER BY customer_id FOR UPDATE"),
+                    &[&t, &customers],
+                )
+                .await
+                .map_err(storage)?;
+            let mut profiles: BTreeMap<CustomerId, Profile> = locked.iter().map(decode_profile).collect::<Result<_>>()?;
+            if profiles.len() != customers.len() {
+                let missing = batch.iter().find(|i| !profiles.contains_key(&i.customer)).map(|i| i.customer);
+                return Err(not_found(missing.unwrap_or_default()));
+            }
+            // Keys the tenant already has; then the first row of every other key is new.
+            let known = tx
+                .query(KNOWN_KEYS, &[&t, &sources, &external_ids])
+                .await
+                .map_err(storage)?;
+            let mut seen: HashSet<(String, String)> = known.iter().map(|r| (r.get(0), r.get(1))).collect();
+            let fresh: Vec<&Interaction> = batch
+                .iter()
+                .filter(|i| seen.insert((i.key.source().as_str().to_string(), i.key.external_id().to_string())))
+                .collect();
+            copy_rows(&tx, &t, &fresh).await?;
+            let changed = deltas(fresh.iter().copied());
+            let mut u = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let opt = |t: Option<DateTime<Utc>>| t.map(micros);
+            for (customer, delta) in &changed {
+                let Some(p) = profiles.get_mut(customer) else { continue };
+                p.merge(delta);
+                u.0.push(customer.as_bytes().to_vec());
+                u.1.push(p.interaction_count as i64);
+                u.2.push(opt(p.first_contact_at));
+                u.3.push(opt(p.last_contact_at));
+                u.4.push(opt(p.last_inbound_at));
+                u.5.push(opt(p.last_outbound_at));
+                u.6.push(p.purchase_count as i64);
+                u.7.push(opt(p.first_purchase_at));
+                u.8.push(opt(p.last_purchase_at));
+                u.9.push(p.complaint_count as i64);
+                u.10.push(p.service_request_count as i64);
+                u.11.push(to_json(&p.revenue)?);
+                u.12.push(to_json(&p.channel_counts)?);
+                u.13.push(pack_contacts(&p.last_contact_by));
+            }
+            if !u.0.is_empty() {
+                tx.execute(UPDATE_PROFILES, &[&t, &u.0, &u.1, &u.2, &u.3, &u.4, &u.5, &u.6, &u.7, &u.8, &u.9, &u.10, &u.11, &u.12, &u.13])
+                    .await
+                    .map_err(storage)?;
+            }
+            tx.commit().await.map_err(storage)?;
+            Ok(BatchReport { inserted: fresh.len(), duplicates: batch.len() - fresh.len() })
+        })
+        .await
+    }
+
+    async fn timeline(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_timeline).transpose()?;
+        let (t, c) = (tenant.as_bytes().to_vec(), customer.as_bytes().to_vec());
+        let fetch = i64::from(page.limit) + 1;
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await
+            .map_err(storage)?;
+        if tx
+            .query_opt(
+                "SELECT 1 FROM profiles WHERE tenant_id = $1 AND customer_id = $2",
+                &[&t, &c],
+            )
+            .await
+            .map_err(storage)?
+            .is_none()
+        {
+            return Err(not_found(customer));
+        }
+        let rows = match after {
+            None => tx
+                .query(&format!("SELECT {COLUMNS} FROM interactions WHERE tenant_id = $1 AND customer_id = $2 ORDER BY occurred_at DESC, id DESC LIMIT $3"), &[&t, &c, &fetch])
+                .await,
+            Some((at, id)) => tx
+                .query(
+                    &format!("SELECT {COLUMNS} FROM interactions WHERE tenant_id = $1 AND customer_id = $2 AND (occurred_at, id) < ($4, $5) ORDER BY occurred_at DESC, id DESC LIMIT $3"),
+                    &[&t, &c, &fetch, &micros(at), &id.as_bytes().to_vec()],
+                )
+                .await,
+        }
+        .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        let items = rows
+            .iter()
+            .map(decode_interaction)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.limit, |i| {
+            Cursor::timeline(i.occurred_at, i.id)
+        }))
+    }
+}
+
+#[async_trait]
+impl ProfileStore for PostgresStore {
+    async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 AND customer_id = $2"),
+                &[&tenant.as_bytes().to_vec(), &customer.as_bytes().to_vec()],
+            )
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| not_found(customer))?;
+        Ok(decode_profile(&row)?.1)
+    }
+}

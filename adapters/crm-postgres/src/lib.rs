@@ -1,0 +1,259 @@
+//! # crm-postgres
+//!
+//! Storage for [`crm_core`] on PostgreSQL (14 or newer), for hosts that outgrow one
+//! embedded database. Same semantics as `crm-sqlite`: the conformance suite of
+//! `crm-testkit` runs against a real server.
+//!
+//! ```no_run
+//! # async fn demo() -> crm_core::Result<()> {
+//! use std::sync::Arc;
+//! use crm_core::Crm;
+//! use crm_postgres::PostgresStore;
+//!
+//! let store = PostgresStore::builder("host=/run/postgresql user=crm dbname=crm")
+//!     .max_connections(16)
+//!     .connect()
+//!     .await?;
+//! store.migrate().await?;
+//! let crm = Crm::new(Arc::new(store));
+//! # Ok(()) }
+//! ```
+//!
+//! ## Connection options
+//!
+//! [`PostgresStore::builder`] takes a libpq-style connection string or URL
+//! (`host=... port=... user=... password=... dbname=...`, or `postgres://...`), parsed by
+//! `tokio-postgres`; [`PostgresOptions::max_connections`] sizes the `deadpool-postgres` pool.
+//! Connections use no TLS in this version (use a unix socket or a private network).
+//!
+//! ## Migrations
+//!
+//! The schema is embedded (`src/sql/V*.sql`) and applied by [`PostgresStore::migrate`] with
+//! `refinery`, which records applied versions in `refinery_schema_history`. The call holds a
+//! PostgreSQL advisory lock for its whole run, so several processes may migrate at once:
+//! the first applies, the others wait and then find nothing to do.
+//!
+//! ## Distributing by tenant (Citus)
+//!
+//! Every table's primary key and every index lead with `tenant_id`, and every statement
+//! filters by it, so each tenant's rows live together. To spread tenants over a Citus
+//! cluster, distribute every table by `tenant_id` and co-locate them:
+//!
+//! ```sql
+//! SELECT create_distributed_table('customers', 'tenant_id');
+//! SELECT create_distributed_table(t, 'tenant_id', colocate_with => 'customers')
+//!   FROM unnest(ARRAY['customer_emails', 'customer_phones', 'customer_tags',
+//!     'customer_external_ids', 'ownership_changes', 'interactions', 'profiles',
+//!     'value_scores', 'value_models', 'value_classes', 'segments', 'segment_members']) t;
+//! ```
+//!
+//! No table is a reference table: nothing is shared between tenants. Joins (customers with
+//! profiles, scores and classes in segment rules) are on `(tenant_id, customer_id)` and stay
+//! on one node.
+//!
+//! ## Row-level security
+//!
+//! Tenant isolation is enforced by every statement. As a second line of defence a host may
+//! turn on row-level security per table and connect with a role that is not the table owner:
+//!
+//! ```sql
+//! ALTER TABLE customers ENABLE ROW LEVEL SECURITY;
+//! CREATE POLICY tenant_isolation ON customers
+//!   USING (tenant_id = decode(current_setting('crm.tenant_id'), 'hex'));
+//! ```
+//!
+//! and set `crm.tenant_id` for each session; this adapter does not set it itself yet.
+//!
+//! ## Errors
+//!
+//! Unique violations are [`Error::Duplicate`], stale versions [`Error::Conflict`], and
+//! everything else [`Error::Storage`] with the driver error as its source. Serialization
+//! failures and deadlocks are retried up to three times before they are reported.
+//!
+//! ## Why these dependencies
+//!
+//! - `tokio-postgres`: the maintained async PostgreSQL driver; `deadpool-postgres`: its
+//!   small, widely used connection pool.
+//! - `refinery`: versioned embedded migrations for `tokio-postgres`.
+//! - `serde_json`: customer, segment and model records as JSON.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod codec;
+mod customers;
+mod interactions;
+mod segment;
+mod value;
+
+use std::future::Future;
+use std::str::FromStr;
+
+use crm_core::{Error, Result};
+use deadpool_postgres::{Manager, Pool};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+pub(crate) const BACKEND: &str = "postgres";
+
+mod embedded {
+    refinery::embed_migrations!("src/sql");
+}
+
+/// Key of the advisory lock held while migrating.
+const MIGRATION_LOCK: i64 = 0x63_72_6d_5f_6d_69_67; // "crm_mig"
+
+/// Options for connecting a [`PostgresStore`].
+#[derive(Clone, Debug)]
+#[must_use = "call connect() to connect"]
+pub struct PostgresOptions {
+    config: String,
+    max_connections: usize,
+    migrate: bool,
+}
+
+impl PostgresOptions {
+    /// Most connections in the pool (default 8).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Applies pending migrations when connecting (default: no; call
+    /// [`PostgresStore::migrate`] yourself, for example from a deploy step).
+    pub fn migrate_on_connect(mut self, yes: bool) -> Self {
+        self.migrate = yes;
+        self
+    }
+
+    /// Builds the pool and checks that a connection can be made (and migrates, if asked).
+    pub async fn connect(self) -> Result<PostgresStore> {
+        let config = tokio_postgres::Config::from_str(&self.config)
+            .map_err(|e| Error::validation("connection", e.to_string()))?;
+        let manager = Manager::new(config, NoTls);
+        let pool = Pool::builder(manager)
+            .max_size(self.max_connections)
+            .build()
+            .map_err(|e| Error::storage(BACKEND, e))?;
+        let store = PostgresStore { pool };
+        drop(store.client().await?);
+        if self.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+}
+
+/// Every storage port of `crm-core` on one PostgreSQL database. Cheap to clone.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("max_connections", &self.pool.status().max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn storage(e: tokio_postgres::Error) -> Error {
+    Error::storage(BACKEND, e)
+}
+
+/// A key stored by a concurrent transaction between our check and our write.
+#[derive(Debug)]
+pub(crate) struct RetryableConflict;
+
+impl RetryableConflict {
+    pub(crate) fn error() -> Error {
+        Error::storage(BACKEND, RetryableConflict)
+    }
+}
+
+impl std::fmt::Display for RetryableConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a concurrent transaction stored the same idempotency key")
+    }
+}
+
+impl std::error::Error for RetryableConflict {}
+
+/// Whether an error is worth retrying the whole transaction for.
+fn transient(e: &Error) -> bool {
+    let Error::Storage { source, .. } = e else {
+        return false;
+    };
+    if source.downcast_ref::<RetryableConflict>().is_some() {
+        return true;
+    }
+    source
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.code())
+        .is_some_and(|c| {
+            *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        })
+}
+
+impl PostgresStore {
+    /// Options for the server named by a libpq connection string or URL.
+    pub fn builder(config: &str) -> PostgresOptions {
+        PostgresOptions {
+            config: config.to_string(),
+            max_connections: 8,
+            migrate: false,
+        }
+    }
+
+    /// Connects with default options.
+    pub async fn connect(config: &str) -> Result<PostgresStore> {
+        Self::builder(config).connect().await
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| Error::storage(BACKEND, e))
+    }
+
+    /// Applies every embedded migration not applied yet, holding an advisory lock so that
+    /// concurrent callers apply each migration once.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(storage)?;
+        let result = embedded::migrations::runner()
+            .run_async(&mut **client)
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::storage(BACKEND, e));
+        let unlocked = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(storage);
+        result.and(unlocked.map(|_| ()))
+    }
+
+    /// Runs `op` again (up to three tries in all) when it fails with a serialization failure
+    /// or a deadlock.
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match op().await {
+                Err(e) if tries < 3 && transient(&e) => {
+                    tracing::debug!(tries, "retrying a transient PostgreSQL failure");
+                }
+                other => return other,
+            }
+        }
+    }
+}

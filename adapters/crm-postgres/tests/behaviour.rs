@@ -1,0 +1,199 @@
+//! PostgreSQL-specific behaviour: concurrent migrations, and batches cut off by a dropped
+//! connection. Against a throwaway cluster (skipped, with a message, where none can be had
+//! unless `CRM_REQUIRE_POSTGRES=1`).
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use crm_core::{Crm, CustomerStore, InteractionStore, ProfileStore, TenantId};
+use crm_postgres::PostgresStore;
+use crm_testkit::postgres::{postgres_for_tests, PostgresTarget};
+use crm_testkit::Generator;
+
+fn server() -> Option<crm_testkit::postgres::PostgresServer> {
+    match postgres_for_tests()? {
+        PostgresTarget::Throwaway(s) => Some(s),
+        PostgresTarget::External(_) => {
+            eprintln!("behaviour tests need a throwaway cluster; CRM_TEST_POSTGRES_URL is set");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_apply_once() {
+    let Some(server) = server() else { return };
+    let url = server.connection_string("postgres");
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            // Separate pools: as separate processes would be.
+            let store = PostgresStore::connect(&url).await.expect("connect");
+            store.migrate().await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("every concurrent migrate succeeds");
+    }
+    let applied = server
+        .psql("postgres", "SELECT count(*) FROM refinery_schema_history")
+        .unwrap();
+    assert_eq!(applied.trim(), "1", "the one migration is recorded once");
+    assert_eq!(
+        server
+            .psql("postgres", "SELECT count(*) FROM customers")
+            .unwrap()
+            .trim(),
+        "0"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_cut_off_by_a_dropped_connection_leaves_nothing() {
+    let Some(server) = server() else { return };
+    let store = PostgresStore::builder(&server.connection_string("postgres"))
+        .migrate_on_connect(true)
+        .connect()
+        .await
+        .unwrap();
+    let tenant = TenantId::new();
+    let mut gen = Generator::new(8);
+    let customers: Vec<_> = (0..200).map(|_| gen.customer()).collect();
+    let ids: Vec<_> = customers.iter().map(|c| c.id).collect();
+    store.insert_customers(tenant, customers).await.unwrap();
+    let crm = Crm::new(Arc::new(store.clone()));
+    let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let mut cut_off = 0;
+    for round in 0..20 {
+        let batch = gen.interactions(
+            &ids,
+            20_000,
+            start + Duration::days(round),
+            Duration::days(1),
+        );
+        let writer = {
+            let crm = crm.clone();
+            tokio::spawn(async move { crm.log_batch(tenant, batch).await })
+        };
+        // Kill every other backend while the batch is (probably) in flight.
+        tokio::time::sleep(std::time::Duration::from_millis(30 + 10 * round as u64)).await;
+        server
+            .psql(
+                "postgres",
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE pid <> pg_backend_pid() AND datname = 'postgres' AND backend_type = 'client backend'",
+            )
+            .unwrap();
+        let result = writer.await.unwrap();
+        let stored: i64 = server
+            .psql("postgres", "SELECT count(*) FROM interactions")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        match result {
+            Ok(report) => assert_eq!(stored % 20_000, 0, "a finished batch is whole ({report:?})"),
+            Err(e) => {
+                cut_off += 1;
+                assert!(
+                    matches!(e, crm_core::Error::Storage { .. }),
+                    "a lost connection is a storage error, got {e:?}"
+                );
+                assert_eq!(stored % 20_000, 0, "an interrupted batch left rows behind");
+            }
+        }
+        // Profiles still equal a rebuild of what was stored.
+        let profile = store.get_profile(tenant, ids[0]).await.unwrap();
+        let history = crm_testkit::conformance::full_timeline(
+            &(Arc::new(store.clone()) as Arc<dyn crm_core::Storage>),
+            tenant,
+            ids[0],
+            1000,
+        )
+        .await;
+        assert_eq!(profile, crm_core::Profile::rebuild(&history));
+        if cut_off >= 3 {
+            break;
+        }
+    }
+    assert!(
+        cut_off > 0,
+        "no batch was cut off; the test did not exercise the failure"
+    );
+    let _ = store
+        .timeline(tenant, ids[0], &crm_core::PageRequest::first(1))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_batches_with_the_same_keys_store_each_once() {
+    let Some(server) = server() else { return };
+    let store = PostgresStore::builder(&server.connection_string("postgres"))
+        .migrate_on_connect(true)
+        .connect()
+        .await
+        .unwrap();
+    let tenant = TenantId::new();
+    let mut gen = Generator::new(9);
+    let customers: Vec<_> = (0..50).map(|_| gen.customer()).collect();
+    let ids: Vec<_> = customers.iter().map(|c| c.id).collect();
+    store.insert_customers(tenant, customers).await.unwrap();
+    let crm = Crm::new(Arc::new(store.clone()));
+    let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    for round in 0..5 {
+        let batch = gen.interactions(
+            &ids,
+            2_000,
+            start + Duration::days(round),
+            Duration::days(1),
+        );
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let (crm, batch) = (crm.clone(), batch.clone());
+                // Same keys, fresh ids: only the keys make them the same.
+                let batch = batch
+                    .into_iter()
+                    .map(|mut i| {
+                        i.id = crm_core::InteractionId::new();
+                        i
+                    })
+                    .collect();
+                tokio::spawn(async move { crm.log_batch(tenant, batch).await })
+            })
+            .collect();
+        let mut inserted = 0;
+        for t in tasks {
+            let report = t
+                .await
+                .unwrap()
+                .expect("racing batches succeed (retried if needed)");
+            assert_eq!(report.inserted + report.duplicates, 2_000);
+            inserted += report.inserted;
+        }
+        assert_eq!(
+            inserted, 2_000,
+            "round {round}: each key stored exactly once"
+        );
+    }
+    let total: i64 = server
+        .psql("postgres", "SELECT count(*) FROM interactions")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(total, 10_000);
+    for id in &ids {
+        let history = crm_testkit::conformance::full_timeline(
+            &(Arc::new(store.clone()) as Arc<dyn crm_core::Storage>),
+            tenant,
+            *id,
+            1000,
+        )
+        .await;
+        assert_eq!(
+            store.get_profile(tenant, *id).await.unwrap(),
+            crm_core::Profile::rebuild(&history)
+        );
+    }
+}
