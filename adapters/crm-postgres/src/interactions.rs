@@ -17,10 +17,12 @@ use tokio_postgres::Row;
 use crate::codec::{corrupt, from_micros, id_bytes, json, micros, opt_from_micros, to_json};
 use crate::{storage, PostgresStore};
 
-/// The keys of a batch that the tenant already has.
-const KNOWN_KEYS: &str = "SELECT i.source, i.external_id FROM interactions i \
-    JOIN UNNEST($2::text[], $3::text[]) AS k(source, external_id) \
-    ON i.source = k.source AND i.external_id = k.external_id WHERE i.tenant_id = $1";
+/// The keys of a batch that the tenant already has: one index probe per key (a lateral
+/// lookup, so the planner cannot pick a scan of the whole table).
+const KNOWN_KEYS: &str = "SELECT k.source, k.external_id \
+    FROM UNNEST($2::text[], $3::text[]) AS k(source, external_id) \
+    CROSS JOIN LATERAL (SELECT 1 FROM interactions i WHERE i.tenant_id = $1 \
+    AND i.source = k.source AND i.external_id = k.external_id LIMIT 1) AS hit";
 /// New rows go in by binary COPY. A key stored by a concurrent batch after the check above
 /// makes the COPY fail with a unique violation on `interactions_by_key`; the whole batch is
 /// then retried, and the check skips that key.
