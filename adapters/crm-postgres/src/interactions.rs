@@ -118,12 +118,12 @@ const COLUMNS: &str = "id, customer_id, channel, direction, kind, handled_by, oc
     external_id, recorded_at";
 const PROFILE_COLUMNS: &str = "customer_id, interaction_count, first_contact_at, last_contact_at, \
     last_inbound_at, last_outbound_at, purchase_count, first_purchase_at, last_purchase_at, \
-    complaint_count, service_request_count, revenue::text, channel_counts::text, last_contact_by";
+    complaint_count, service_request_count, revenue, channel_counts, last_contact_by";
 const UPDATE_PROFILES: &str = "UPDATE profiles p SET interaction_count = u.ic, \
     first_contact_at = u.fc, last_contact_at = u.lc, last_inbound_at = u.li, \
     last_outbound_at = u.lo, purchase_count = u.pc, first_purchase_at = u.fp, \
     last_purchase_at = u.lp, complaint_count = u.cc, service_request_count = u.sr, \
-    revenue = u.rev::jsonb, channel_counts = u.ch::jsonb, last_contact_by = u.lcb \
+    revenue = u.rev, channel_counts = u.ch, last_contact_by = u.lcb \
     FROM UNNEST($2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], \
     $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], $14::text[], \
     $15::bytea[]) AS u(id, ic, fc, lc, li, lo, pc, fp, lp, cc, sr, rev, ch, lcb) \

@@ -128,7 +128,7 @@ impl Compiler<'_> {
             Builtin::DaysSinceLastContact => self.days_since("p.last_contact_at"),
             Builtin::DaysSinceFirstPurchase => self.days_since("p.first_purchase_at"),
             Builtin::Revenue => {
-                self.push("COALESCE((p.revenue ->> ");
+                self.push("COALESCE((p.revenue::jsonb ->> ");
                 self.bind(Box::new(self.schema.currency.code().to_string()), "text");
                 self.push(")::float8, 0)");
             }

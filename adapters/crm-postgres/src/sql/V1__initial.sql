@@ -76,8 +76,8 @@ CREATE TABLE profiles (
     last_purchase_at      bigint,
     complaint_count       bigint NOT NULL DEFAULT 0,
     service_request_count bigint NOT NULL DEFAULT 0,
-    revenue               jsonb  NOT NULL DEFAULT '{}',
-    channel_counts        jsonb  NOT NULL DEFAULT '{}',
+    revenue               text   NOT NULL DEFAULT '{}',  -- JSON: currency -> decimal text
+    channel_counts        text   NOT NULL DEFAULT '{}',  -- JSON: channel -> count
     last_contact_by       bytea  NOT NULL DEFAULT '',   -- 16-byte user id + 8-byte micros each
     PRIMARY KEY (tenant_id, customer_id)
 ) WITH (fillfactor = 70);  -- room on each page for HOT updates: every batch rewrites rows
