@@ -11,12 +11,8 @@ use tokio_postgres::Transaction;
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
 use crate::{storage, PostgresStore};
 
-const INSERT_CUSTOMER: &str = "INSERT INTO customers \
-    (tenant_id, id, name_key, lifecycle, owner_id, version, record) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)";
 const UPDATE_CUSTOMER: &str = "UPDATE customers SET name_key = $3, lifecycle = $4, owner_id = $5, \
     version = $6, record = $7::text::jsonb WHERE tenant_id = $1 AND id = $2 AND version = $8";
-const INSERT_PROFILE: &str = "INSERT INTO profiles (tenant_id, customer_id) VALUES ($1, $2)";
 const SELECT_RECORD: &str = "SELECT record::text FROM customers WHERE tenant_id = $1 AND id = $2";
 const SELECT_VERSION: &str = "SELECT version FROM customers WHERE tenant_id = $1 AND id = $2";
 const INSERT_EMAIL: &str = "INSERT INTO customer_emails (tenant_id, email_key, customer_id) \
@@ -103,33 +99,83 @@ impl CustomerStore for PostgresStore {
     }
 
     async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()> {
-        let records = customers.iter().map(to_json).collect::<Result<Vec<_>>>()?;
+        // One statement per table for the whole batch, over arrays.
         let t = b(tenant.as_bytes());
+        let mut ids = Vec::with_capacity(customers.len());
+        let (mut names, mut stages, mut owners, mut versions, mut records) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut email_ids, mut emails, mut phone_ids, mut phones, mut tag_ids, mut tags) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        let (mut ref_ids, mut sources, mut externals) = (Vec::new(), Vec::new(), Vec::new());
+        for c in &customers {
+            let id = b(c.id.as_bytes());
+            names.push(c.name.search_key());
+            stages.push(c.lifecycle.as_str());
+            owners.push(c.owner.map(|o| b(o.as_bytes())));
+            versions.push(c.version as i64);
+            records.push(to_json(c)?);
+            for e in &c.emails {
+                email_ids.push(id.clone());
+                emails.push(e.search_key());
+            }
+            for p in &c.phones {
+                phone_ids.push(id.clone());
+                phones.push(p.as_str().to_string());
+            }
+            for tag in &c.tags {
+                tag_ids.push(id.clone());
+                tags.push(tag.as_str().to_string());
+            }
+            for r in &c.external_ids {
+                ref_ids.push(id.clone());
+                sources.push(r.source().as_str().to_string());
+                externals.push(r.external_id().to_string());
+            }
+            ids.push(id);
+        }
         self.retrying(|| async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(storage)?;
-            for (c, record) in customers.iter().zip(&records) {
-                let id = b(c.id.as_bytes());
-                let owner = c.owner.map(|o| b(o.as_bytes()));
-                tx.execute(
-                    INSERT_CUSTOMER,
-                    &[
-                        &t,
-                        &id,
-                        &c.name.search_key(),
-                        &c.lifecycle.as_str(),
-                        &owner,
-                        &(c.version as i64),
-                        record,
-                    ],
-                )
+            tx.execute(
+                "INSERT INTO customers (tenant_id, id, name_key, lifecycle, owner_id, version, record) \
+                 SELECT $1, u.id, u.n, u.l, u.o, u.v, u.r::jsonb FROM UNNEST($2::bytea[], $3::text[], $4::text[], $5::bytea[], $6::int8[], $7::text[]) AS u(id, n, l, o, v, r)",
+                &[&t, &ids, &names, &stages, &owners, &versions, &records],
+            )
+            .await
+            .map_err(|e| write_error(e, "customer", || "id already used".to_string()))?;
+            tx.execute("INSERT INTO profiles (tenant_id, customer_id) SELECT $1, * FROM UNNEST($2::bytea[])", &[&t, &ids])
                 .await
-                .map_err(|e| write_error(e, "customer", || format!("id {}", c.id)))?;
-                tx.execute(INSERT_PROFILE, &[&t, &id])
-                    .await
-                    .map_err(storage)?;
-                index_rows(&tx, &t, c).await?;
-            }
+                .map_err(storage)?;
+            tx.execute(
+                "INSERT INTO customer_emails (tenant_id, customer_id, email_key) SELECT $1, * FROM UNNEST($2::bytea[], $3::text[]) ON CONFLICT DO NOTHING",
+                &[&t, &email_ids, &emails],
+            )
+            .await
+            .map_err(storage)?;
+            tx.execute(
+                "INSERT INTO customer_phones (tenant_id, customer_id, phone) SELECT $1, * FROM UNNEST($2::bytea[], $3::text[]) ON CONFLICT DO NOTHING",
+                &[&t, &phone_ids, &phones],
+            )
+            .await
+            .map_err(storage)?;
+            tx.execute(
+                "INSERT INTO customer_tags (tenant_id, customer_id, tag) SELECT $1, * FROM UNNEST($2::bytea[], $3::text[])",
+                &[&t, &tag_ids, &tags],
+            )
+            .await
+            .map_err(storage)?;
+            tx.execute(
+                "INSERT INTO customer_external_ids (tenant_id, customer_id, source, external_id) SELECT $1, * FROM UNNEST($2::bytea[], $3::text[], $4::text[])",
+                &[&t, &ref_ids, &sources, &externals],
+            )
+            .await
+            .map_err(|e| write_error(e, "customer", || "external id already used".to_string()))?;
             tx.commit().await.map_err(storage)
         })
         .await
