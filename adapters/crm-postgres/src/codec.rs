@@ -6,20 +6,8 @@ use tokio_postgres::error::SqlState;
 
 use crate::BACKEND;
 
-/// A stored value that cannot be decoded (the database was changed outside this adapter).
-#[derive(Debug)]
-pub(crate) struct CorruptRow(pub String);
-
-impl std::fmt::Display for CorruptRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "corrupt row: {}", self.0)
-    }
-}
-
-impl std::error::Error for CorruptRow {}
-
 pub(crate) fn corrupt(what: impl Into<String>) -> Error {
-    Error::storage(BACKEND, CorruptRow(what.into()))
+    crm_core::stored::corrupt(BACKEND, what)
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
@@ -27,7 +15,7 @@ pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, Error> {
-    DateTime::from_timestamp_micros(us).ok_or_else(|| corrupt(format!("timestamp {us}")))
+    crm_core::stored::from_micros(BACKEND, us)
 }
 
 pub(crate) fn opt_from_micros(us: Option<i64>) -> Result<Option<DateTime<Utc>>, Error> {
@@ -35,8 +23,7 @@ pub(crate) fn opt_from_micros(us: Option<i64>) -> Result<Option<DateTime<Utc>>, 
 }
 
 pub(crate) fn id_bytes(blob: Vec<u8>) -> Result<[u8; 16], Error> {
-    blob.try_into()
-        .map_err(|b: Vec<u8>| corrupt(format!("id of {} bytes", b.len())))
+    crm_core::stored::id_bytes(BACKEND, blob)
 }
 
 pub(crate) fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Error> {

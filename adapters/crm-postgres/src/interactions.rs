@@ -133,33 +133,6 @@ fn not_found(id: CustomerId) -> Error {
     Error::not_found("customer", id)
 }
 
-const CONTACT_BYTES: usize = 24;
-
-fn pack_contacts(map: &BTreeMap<UserId, DateTime<Utc>>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(map.len() * CONTACT_BYTES);
-    for (user, at) in map {
-        out.extend_from_slice(user.as_bytes());
-        out.extend_from_slice(&micros(*at).to_be_bytes());
-    }
-    out
-}
-
-fn unpack_contacts(bytes: &[u8]) -> Result<BTreeMap<UserId, DateTime<Utc>>> {
-    if !bytes.len().is_multiple_of(CONTACT_BYTES) {
-        return Err(corrupt("profile contacts"));
-    }
-    bytes
-        .chunks_exact(CONTACT_BYTES)
-        .map(|c| {
-            let mut id = [0u8; 16];
-            id.copy_from_slice(&c[..16]);
-            let mut us = [0u8; 8];
-            us.copy_from_slice(&c[16..]);
-            Ok((UserId::from_bytes(id), from_micros(i64::from_be_bytes(us))?))
-        })
-        .collect()
-}
-
 fn decode_profile(r: &Row) -> Result<(CustomerId, Profile)> {
     let count = |i: usize| u64::try_from(r.get::<_, i64>(i)).map_err(|_| corrupt("negative count"));
     let id = CustomerId::from_bytes(id_bytes(r.get(0))?);
@@ -178,7 +151,10 @@ fn decode_profile(r: &Row) -> Result<(CustomerId, Profile)> {
             service_request_count: count(10)?,
             revenue: json(r.get::<_, &str>(11), "profile revenue")?,
             channel_counts: json(r.get::<_, &str>(12), "profile channel counts")?,
-            last_contact_by: unpack_contacts(r.get::<_, &[u8]>(13))?,
+            last_contact_by: crm_core::stored::unpack_contacts(
+                crate::BACKEND,
+                r.get::<_, &[u8]>(13),
+            )?,
         },
     ))
 }
@@ -296,7 +272,7 @@ impl InteractionStore for PostgresStore {
                 u.10.push(p.service_request_count as i64);
                 u.11.push(to_json(&p.revenue)?);
                 u.12.push(to_json(&p.channel_counts)?);
-                u.13.push(pack_contacts(&p.last_contact_by));
+                u.13.push(crm_core::stored::pack_contacts(&p.last_contact_by));
             }
             if !u.0.is_empty() {
                 tx.execute(UPDATE_PROFILES, &[&t, &u.0, &u.1, &u.2, &u.3, &u.4, &u.5, &u.6, &u.7, &u.8, &u.9, &u.10, &u.11, &u.12, &u.13])

@@ -64,34 +64,13 @@ type RawProfile = (
     rusqlite::types::Value,
 );
 
-/// Bytes per packed contact: the user id, then microseconds as a big-endian i64.
-const CONTACT_BYTES: usize = 24;
-
-/// Packs "last contact per staff member" compactly: this map is most of a profile row, and
-/// every batch rewrites the rows of the customers it touches, so its size is write volume.
-fn pack_contacts(map: &BTreeMap<UserId, chrono::DateTime<chrono::Utc>>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(map.len() * CONTACT_BYTES);
-    for (user, at) in map {
-        out.extend_from_slice(user.as_bytes());
-        out.extend_from_slice(&micros(*at).to_be_bytes());
-    }
-    out
-}
-
 fn unpack_contacts(
     v: rusqlite::types::Value,
 ) -> Result<BTreeMap<UserId, chrono::DateTime<chrono::Utc>>> {
     match v {
-        rusqlite::types::Value::Blob(bytes) if bytes.len() % CONTACT_BYTES == 0 => bytes
-            .chunks_exact(CONTACT_BYTES)
-            .map(|c| {
-                let mut id = [0u8; 16];
-                id.copy_from_slice(&c[..16]);
-                let mut us = [0u8; 8];
-                us.copy_from_slice(&c[16..]);
-                Ok((UserId::from_bytes(id), from_micros(i64::from_be_bytes(us))?))
-            })
-            .collect(),
+        rusqlite::types::Value::Blob(bytes) => {
+            crm_core::stored::unpack_contacts(crate::BACKEND, &bytes)
+        }
         // Rows written before contacts were packed hold JSON.
         rusqlite::types::Value::Text(text) => json(&text, "profile contacts"),
         other => Err(corrupt(format!(
@@ -143,7 +122,7 @@ fn write_profile(conn: &Connection, tenant: &[u8], id: CustomerId, p: &Profile) 
     let opt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(micros);
     let revenue = to_json(&p.revenue)?;
     let channels = to_json(&p.channel_counts)?;
-    let contacts = pack_contacts(&p.last_contact_by);
+    let contacts = crm_core::stored::pack_contacts(&p.last_contact_by);
     conn.prepare_cached(UPDATE_PROFILE)
         .and_then(|mut s| {
             s.execute(params![

@@ -50,6 +50,7 @@ pub mod ports;
 pub mod profile;
 pub mod segment;
 pub mod service;
+pub mod stored;
 pub mod value;
 pub mod value_class;
 

@@ -4,7 +4,8 @@
 //! it, and a tenant never sees or changes another tenant's rows. The traits are
 //! `#[async_trait]`, `Send + Sync` and object-safe, so a host can hold `Arc<dyn Storage>`.
 //! With the `mock` feature, `mockall` mocks (`MockCustomerStore`, `MockInteractionStore`,
-//! `MockProfileStore`, `MockNotifier`) are generated for host tests.
+//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockNotifier`) are generated
+//! for host tests.
 //!
 //! The conformance suite in `crm-testkit` states the exact behaviour every adapter must
 //! have; an adapter of your own runs it with a few lines.

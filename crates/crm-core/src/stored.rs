@@ -1,0 +1,102 @@
+//! Helpers for storage adapters: decoding what a backend stored, with errors that say what
+//! is corrupt, and the compact encoding of a profile's last-contact-per-staff map.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::id::UserId;
+
+/// A stored value that cannot be decoded (the database was changed outside the adapter).
+#[derive(Debug)]
+pub struct CorruptValue(pub String);
+
+impl std::fmt::Display for CorruptValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "corrupt stored value: {}", self.0)
+    }
+}
+
+impl std::error::Error for CorruptValue {}
+
+/// A [`Error::Storage`] of `backend` saying `what` is corrupt.
+pub fn corrupt(backend: &'static str, what: impl Into<String>) -> Error {
+    Error::storage(backend, CorruptValue(what.into()))
+}
+
+/// An instant from microseconds since the Unix epoch.
+pub fn from_micros(backend: &'static str, us: i64) -> Result<DateTime<Utc>, Error> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| corrupt(backend, format!("timestamp {us}")))
+}
+
+/// The 16 bytes of a stored id.
+pub fn id_bytes(backend: &'static str, blob: Vec<u8>) -> Result<[u8; 16], Error> {
+    blob.try_into()
+        .map_err(|b: Vec<u8>| corrupt(backend, format!("id of {} bytes", b.len())))
+}
+
+/// Bytes per packed contact: the user id, then microseconds as a big-endian i64.
+pub const CONTACT_BYTES: usize = 24;
+
+/// Packs a profile's "last contact per staff member" compactly. This map is most of a
+/// profile row, and every batch rewrites the rows of the customers it touches, so its size
+/// is write volume.
+pub fn pack_contacts(map: &BTreeMap<UserId, DateTime<Utc>>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(map.len() * CONTACT_BYTES);
+    for (user, at) in map {
+        out.extend_from_slice(user.as_bytes());
+        out.extend_from_slice(&at.timestamp_micros().to_be_bytes());
+    }
+    out
+}
+
+/// The inverse of [`pack_contacts`].
+pub fn unpack_contacts(
+    backend: &'static str,
+    bytes: &[u8],
+) -> Result<BTreeMap<UserId, DateTime<Utc>>, Error> {
+    if !bytes.len().is_multiple_of(CONTACT_BYTES) {
+        return Err(corrupt(
+            backend,
+            format!("contacts of {} bytes", bytes.len()),
+        ));
+    }
+    bytes
+        .chunks_exact(CONTACT_BYTES)
+        .map(|c| {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&c[..16]);
+            let mut us = [0u8; 8];
+            us.copy_from_slice(&c[16..]);
+            Ok((
+                UserId::from_bytes(id),
+                from_micros(backend, i64::from_be_bytes(us))?,
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contacts_round_trip_and_bad_lengths_are_errors() {
+        let map: BTreeMap<UserId, DateTime<Utc>> = (0..3)
+            .map(|i| {
+                (
+                    UserId::new(),
+                    DateTime::from_timestamp_micros(1_700_000_000_000_000 + i).unwrap(),
+                )
+            })
+            .collect();
+        let packed = pack_contacts(&map);
+        assert_eq!(packed.len(), 3 * CONTACT_BYTES);
+        assert_eq!(unpack_contacts("test", &packed).unwrap(), map);
+        assert!(unpack_contacts("test", &packed[1..]).is_err());
+        assert!(unpack_contacts("test", &[]).unwrap().is_empty());
+        assert!(id_bytes("test", vec![1, 2]).is_err());
+        assert!(from_micros("test", i64::MAX).is_err());
+    }
+}
