@@ -83,6 +83,7 @@
 mod codec;
 mod customers;
 mod interactions;
+mod outbox;
 mod segment;
 mod value;
 
@@ -99,6 +100,9 @@ pub(crate) const BACKEND: &str = "postgres";
 mod embedded {
     refinery::embed_migrations!("src/sql");
 }
+
+/// The number of embedded migrations: the schema version this release migrates to.
+pub const SCHEMA_VERSION: usize = 2;
 
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x63_72_6d_5f_6d_69_67; // "crm_mig"
@@ -255,5 +259,14 @@ impl PostgresStore {
                 other => return other,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_version_counts_the_embedded_migrations() {
+        let runner = super::embedded::migrations::runner();
+        assert_eq!(runner.get_migrations().len(), super::SCHEMA_VERSION);
     }
 }

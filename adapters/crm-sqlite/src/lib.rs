@@ -39,6 +39,7 @@
 mod codec;
 mod customers;
 mod interactions;
+mod outbox;
 mod segment;
 mod value;
 
@@ -60,6 +61,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/002_value.sql")),
     M::up(include_str!("sql/003_segments.sql")),
     M::up(include_str!("sql/004_value_classes.sql")),
+    M::up(include_str!("sql/005_outbox.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

@@ -65,8 +65,11 @@ pub enum Error {
         source: BoxError,
     },
     /// A notification could not be delivered; the transport error is kept as the source.
-    #[error("notification delivery failed")]
+    #[error("notification delivery failed ({})", if *permanent { "permanent" } else { "transient" })]
     Notify {
+        /// Whether retrying cannot help (an SMTP 5xx reply, a missing template); transient
+        /// failures (a 4xx reply, a refused connection, a timeout) are retried.
+        permanent: bool,
         /// The underlying transport error.
         #[source]
         source: BoxError,
@@ -96,6 +99,32 @@ impl Error {
             backend,
             source: source.into(),
         }
+    }
+
+    /// A [`Error::Notify`], permanent or transient, wrapping a transport error.
+    pub fn notify(permanent: bool, source: impl Into<BoxError>) -> Self {
+        Error::Notify {
+            permanent,
+            source: source.into(),
+        }
+    }
+
+    /// Whether trying the same operation again later may succeed: a transient delivery
+    /// failure, a storage failure, or a concurrent change.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Notify {
+                permanent: false,
+                ..
+            } | Error::Storage { .. }
+                | Error::Conflict { .. }
+        )
+    }
+
+    /// Whether trying again cannot help (the opposite of [`Error::is_transient`]).
+    pub fn is_permanent(&self) -> bool {
+        !self.is_transient()
     }
 
     /// Prefixes the field path of a validation error (`name` becomes `customers[2].name`);

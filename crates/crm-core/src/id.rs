@@ -110,6 +110,10 @@ uuid_id!(
     /// A service case (complaint, service request, inquiry).
     CaseId, "case_id"
 );
+uuid_id!(
+    /// A notification in the outbox.
+    MessageId, "message_id"
+);
 
 #[cfg(test)]
 mod tests {

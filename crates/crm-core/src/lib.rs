@@ -2,8 +2,10 @@
 //!
 //! The pure domain core of an embeddable CRM: customers, their interactions on every
 //! channel, per-customer profiles kept as mergeable deltas, the ports (traits) that storage
-//! and messaging adapters implement, and the [`Crm`] use-case facade. No I/O happens here:
-//! no database, SMTP or async-runtime dependency.
+//! and messaging adapters implement, notifications with their outbox and dispatcher
+//! ([`notify`]), and the [`Crm`] use-case facade. No database, SMTP or async-runtime
+//! dependency: the only output is the development [`notify::LogNotifier`], which writes
+//! to a writer the host gives it.
 //!
 //! ```
 //! use crm_core::{Customer, Lifecycle, Error};
@@ -33,6 +35,7 @@
 //! - `phonenumber`: E.164 normalisation and per-country validation from libphonenumber's
 //!   metadata; a hand-written check cannot know every numbering plan.
 //! - `iso_currency`: the ISO 4217 table, generated from the standard's data.
+//! - `serde_json`: the data of notification templates is free-form JSON.
 //! - `tracing`: spans around every use case, free when no subscriber is installed.
 //! - `mockall` (feature `mock` only): mocks of every port for host tests.
 
@@ -45,6 +48,7 @@ pub mod customer;
 pub mod error;
 pub mod id;
 pub mod interaction;
+pub mod notify;
 pub mod page;
 pub mod ports;
 pub mod profile;
@@ -61,15 +65,13 @@ pub use customer::{
     PartyKind,
 };
 pub use error::{BoxError, Error, Result};
-pub use id::{CaseId, CustomerId, InteractionId, SegmentId, TeamId, TenantId, UserId};
+pub use id::{CaseId, CustomerId, InteractionId, MessageId, SegmentId, TeamId, TenantId, UserId};
 pub use interaction::{
     BatchReport, Channel, Direction, Interaction, InteractionBuilder, InteractionKind,
 };
+pub use notify::{Notification, Notifier, OutboxStore, Recipient};
 pub use page::{Cursor, Page, PageRequest};
-pub use ports::{
-    CustomerStore, InteractionStore, Notification, Notifier, ProfileStore, Recipient, SegmentStore,
-    Storage, ValueStore,
-};
+pub use ports::{CustomerStore, InteractionStore, ProfileStore, SegmentStore, Storage, ValueStore};
 pub use profile::Profile;
 pub use service::Crm;
 pub use value::{

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::id::{CustomerId, InteractionId};
+use crate::id::{CustomerId, InteractionId, MessageId};
 
 /// Where a page starts: after `after` (or at the beginning), at most `limit` items.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +107,20 @@ impl Cursor {
             .strip_prefix("c:")
             .ok_or_else(|| Error::validation("cursor", "not a customer-listing cursor"))?;
         CustomerId::parse_field(rest, "cursor")
+    }
+
+    /// The cursor after outbox message `id` in a listing ordered by id.
+    pub fn message(id: MessageId) -> Self {
+        Cursor(format!("m:{id}"))
+    }
+
+    /// The message id inside a message-listing cursor.
+    pub fn as_message(&self) -> Result<MessageId, Error> {
+        let rest = self
+            .0
+            .strip_prefix("m:")
+            .ok_or_else(|| Error::validation("cursor", "not a message-listing cursor"))?;
+        MessageId::parse_field(rest, "cursor")
     }
 
     /// The cursor after an interaction in a timeline (ordered by time, then id, newest first).

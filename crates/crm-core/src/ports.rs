@@ -4,7 +4,8 @@
 //! it, and a tenant never sees or changes another tenant's rows. The traits are
 //! `#[async_trait]`, `Send + Sync` and object-safe, so a host can hold `Arc<dyn Storage>`.
 //! With the `mock` feature, `mockall` mocks (`MockCustomerStore`, `MockInteractionStore`,
-//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockNotifier`) are generated
+//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, and in [`crate::notify`]
+//! `MockOutboxStore`, `MockDirectory`, `MockNotifier`) are generated
 //! for host tests.
 //!
 //! The conformance suite in `crm-testkit` states the exact behaviour every adapter must
@@ -12,17 +13,16 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
-use crate::id::{CustomerId, TenantId, UserId};
+use crate::id::{CustomerId, TenantId};
 use crate::interaction::{BatchReport, Interaction};
+use crate::notify::OutboxStore;
 use crate::page::{Page, PageRequest};
 use crate::profile::Profile;
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
-use crate::value::EmailAddress;
 
 /// Customer records.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -239,44 +239,17 @@ pub trait SegmentStore: Send + Sync {
 /// Everything the service needs from storage, as one object-safe trait; implemented for
 /// every type that implements all the stores.
 pub trait Storage:
-    CustomerStore + InteractionStore + ProfileStore + ValueStore + SegmentStore
+    CustomerStore + InteractionStore + ProfileStore + ValueStore + SegmentStore + OutboxStore
 {
 }
 
 impl<T> Storage for T where
-    T: CustomerStore + InteractionStore + ProfileStore + ValueStore + SegmentStore + ?Sized
+    T: CustomerStore
+        + InteractionStore
+        + ProfileStore
+        + ValueStore
+        + SegmentStore
+        + OutboxStore
+        + ?Sized
 {
-}
-
-/// Who a notification is for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Recipient {
-    /// A staff member, resolved to an address by the notifier.
-    User(UserId),
-    /// A customer, reached at their primary address.
-    Customer(CustomerId),
-    /// A literal address.
-    Email(EmailAddress),
-}
-
-/// A message to deliver.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notification {
-    /// Who it is for.
-    pub recipient: Recipient,
-    /// Subject line.
-    pub subject: String,
-    /// Plain-text body.
-    pub body: String,
-    /// Identifies the message across retries, so a receiver can drop repeats.
-    pub idempotency_key: String,
-}
-
-/// Delivers notifications (email, chat, SMS...).
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
-#[async_trait]
-pub trait Notifier: Send + Sync {
-    /// Delivers one notification. Errors: [`Notify`](crate::Error::Notify).
-    async fn notify(&self, tenant: TenantId, notification: &Notification) -> Result<()>;
 }

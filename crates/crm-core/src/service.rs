@@ -9,8 +9,9 @@ use crate::clock::{truncate_to_micros, Clock, SystemClock};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
-use crate::id::{CustomerId, TenantId, UserId};
+use crate::id::{CustomerId, MessageId, TenantId, UserId};
 use crate::interaction::{BatchReport, Interaction};
+use crate::notify::{EnqueueReport, Notification, OutboxMessage};
 use crate::page::{Page, PageRequest};
 use crate::ports::Storage;
 use crate::profile::Profile;
@@ -464,6 +465,49 @@ impl Crm {
     ) -> Result<Vec<SegmentId>> {
         self.storage.segments_of(tenant, customer).await
     }
+
+    /// Puts notifications in the outbox, due at their `not_before` or now; ones whose
+    /// idempotency key the tenant already has are skipped and counted. Each is checked
+    /// first (errors name it, like `notifications[2].data`). Deliver them with a
+    /// [`Dispatcher`](crate::notify::Dispatcher).
+    #[instrument(skip_all, fields(tenant = %tenant, rows = notifications.len()))]
+    pub async fn notify(
+        &self,
+        tenant: TenantId,
+        notifications: Vec<Notification>,
+    ) -> Result<EnqueueReport> {
+        if notifications.len() > MAX_BATCH {
+            return Err(Error::validation(
+                "notifications",
+                format!("at most {MAX_BATCH} per call, got {}", notifications.len()),
+            ));
+        }
+        let now = self.clock.now();
+        let mut messages = Vec::with_capacity(notifications.len());
+        for (i, n) in notifications.into_iter().enumerate() {
+            n.validate()
+                .map_err(|e| e.in_field(&format!("notifications[{i}]")))?;
+            messages.push(OutboxMessage::new(n, now));
+        }
+        self.storage.enqueue(tenant, messages).await
+    }
+
+    /// Dead letters, oldest first, one page at a time.
+    #[instrument(skip(self))]
+    pub async fn dead_letters(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<OutboxMessage>> {
+        page.validate()?;
+        self.storage.dead_letters(tenant, page).await
+    }
+
+    /// Puts a dead letter back in the queue, due now, its attempts reset.
+    #[instrument(skip(self))]
+    pub async fn requeue(&self, tenant: TenantId, id: MessageId) -> Result<()> {
+        self.storage.requeue(tenant, id, self.clock.now()).await
+    }
 }
 
 /// Checks a per-customer batch: at most [`MAX_BATCH`] entries, each valid (errors name the
@@ -504,6 +548,7 @@ mod tests {
     use crate::clv::{ValueModel, ValueScores};
     use crate::customer::Lifecycle;
     use crate::interaction::{Channel, InteractionKind};
+    use crate::notify::{Claimed, Lease, OutboxStore};
     use crate::ports::{CustomerStore, InteractionStore, ProfileStore, SegmentStore, ValueStore};
     use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
     use async_trait::async_trait;
@@ -551,6 +596,18 @@ mod tests {
             async fn segment_members(&self, tenant: TenantId, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>>;
             async fn is_member(&self, tenant: TenantId, id: SegmentId, customer: CustomerId) -> Result<bool>;
             async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
+        }
+        #[async_trait]
+        impl OutboxStore for Store {
+            async fn enqueue(&self, tenant: TenantId, messages: Vec<OutboxMessage>) -> Result<EnqueueReport>;
+            async fn claim(&self, tenant: TenantId, now: DateTime<Utc>, lease: Lease, limit: u32) -> Result<Vec<Claimed>>;
+            async fn mark_sent(&self, tenant: TenantId, id: MessageId, lease: Lease, at: DateTime<Utc>) -> Result<()>;
+            async fn mark_failed(&self, tenant: TenantId, id: MessageId, lease: Lease, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<()>;
+            async fn release(&self, tenant: TenantId, id: MessageId, lease: Lease) -> Result<()>;
+            async fn outbox_message(&self, tenant: TenantId, id: MessageId) -> Result<OutboxMessage>;
+            async fn dead_letters(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<OutboxMessage>>;
+            async fn requeue(&self, tenant: TenantId, id: MessageId, now: DateTime<Utc>) -> Result<()>;
+            async fn pending_count(&self, tenant: TenantId) -> Result<u64>;
         }
     }
 

@@ -169,6 +169,14 @@ pub const CASE_NAMES: &[&str] = &[
     "segments_are_tenant_isolated",
     "value_classes_round_trip",
     "bulk_registration_is_all_or_nothing",
+    "outbox_enqueue_round_trips_and_skips_repeated_keys",
+    "outbox_claims_due_messages_in_priority_order",
+    "outbox_lease_guards_every_outcome",
+    "outbox_failures_retry_then_dead_letter_and_requeue",
+    "outbox_concurrent_claims_never_share_a_message",
+    "outbox_is_tenant_isolated",
+    "dispatcher_resolves_recipients_and_respects_consent",
+    "dispatcher_retries_transient_and_buries_permanent_failures",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -227,7 +235,15 @@ macro_rules! conformance_tests {
             static_segments_are_hand_picked,
             segments_are_tenant_isolated,
             value_classes_round_trip,
-            bulk_registration_is_all_or_nothing
+            bulk_registration_is_all_or_nothing,
+            outbox_enqueue_round_trips_and_skips_repeated_keys,
+            outbox_claims_due_messages_in_priority_order,
+            outbox_lease_guards_every_outcome,
+            outbox_failures_retry_then_dead_letter_and_requeue,
+            outbox_concurrent_claims_never_share_a_message,
+            outbox_is_tenant_isolated,
+            dispatcher_resolves_recipients_and_respects_consent,
+            dispatcher_retries_transient_and_buries_permanent_failures
         );
     };
 }

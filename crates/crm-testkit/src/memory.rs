@@ -1,17 +1,18 @@
 //! [`MemoryStore`]: the in-memory reference implementation of every storage port.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use crm_core::notify::{Claimed, EnqueueReport, Lease, MessageState, OutboxMessage};
 use crm_core::profile::deltas;
 use crm_core::segment::{CompiledRule, FieldSchema, MembershipChange, Rule, Segment, Subject};
 use crm_core::{
     BatchReport, Cursor, Customer, CustomerId, CustomerQuery, CustomerStore, Error, ExternalRef,
-    Interaction, InteractionId, InteractionStore, OwnershipChange, Page, PageRequest, Profile,
-    ProfileStore, Result, SegmentId, SegmentStore, TenantId, ValueClasses, ValueModel, ValueScores,
-    ValueStore,
+    Interaction, InteractionId, InteractionStore, MessageId, OutboxStore, OwnershipChange, Page,
+    PageRequest, Profile, ProfileStore, Result, SegmentId, SegmentStore, TenantId, ValueClasses,
+    ValueModel, ValueScores, ValueStore,
 };
 
 type Key<T> = (TenantId, T);
@@ -30,6 +31,8 @@ struct State {
     models: BTreeMap<Key<DateTime<Utc>>, ValueModel>,
     segments: BTreeMap<Key<SegmentId>, Segment>,
     members: BTreeMap<Key<SegmentId>, BTreeSet<CustomerId>>,
+    outbox: BTreeMap<Key<MessageId>, (OutboxMessage, Option<Lease>)>,
+    outbox_keys: HashSet<Key<String>>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -586,5 +589,203 @@ impl SegmentStore for MemoryStore {
             .filter(|((t, _), m)| *t == tenant && m.contains(&customer))
             .map(|((_, id), _)| *id)
             .collect())
+    }
+}
+
+impl State {
+    /// The message under a lease that is still `lease`: Conflict when another claim (or
+    /// none) holds it now.
+    fn leased_message(
+        &mut self,
+        tenant: TenantId,
+        id: MessageId,
+        lease: Lease,
+    ) -> Result<&mut OutboxMessage> {
+        let (message, held) = self
+            .outbox
+            .get_mut(&(tenant, id))
+            .ok_or_else(|| Error::not_found("message", id))?;
+        if *held != Some(lease) || message.state != MessageState::Pending {
+            return Err(Error::Conflict {
+                entity: "message",
+                id: id.to_string(),
+                expected: 0,
+                actual: 0,
+            });
+        }
+        *held = None;
+        Ok(message)
+    }
+}
+
+#[async_trait]
+impl OutboxStore for MemoryStore {
+    async fn enqueue(
+        &self,
+        tenant: TenantId,
+        messages: Vec<OutboxMessage>,
+    ) -> Result<EnqueueReport> {
+        for (i, m) in messages.iter().enumerate() {
+            m.notification
+                .validate()
+                .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
+        }
+        let mut state = self.lock();
+        if let Some(m) = messages
+            .iter()
+            .find(|m| state.outbox.contains_key(&(tenant, m.id)))
+        {
+            return Err(Error::Duplicate {
+                entity: "message",
+                key: format!("id {}", m.id),
+            });
+        }
+        let mut report = EnqueueReport::default();
+        for m in messages {
+            if !state
+                .outbox_keys
+                .insert((tenant, m.notification.idempotency_key.clone()))
+            {
+                report.duplicates += 1;
+                continue;
+            }
+            state.outbox.insert((tenant, m.id), (m, None));
+            report.enqueued += 1;
+        }
+        Ok(report)
+    }
+
+    async fn claim(
+        &self,
+        tenant: TenantId,
+        now: DateTime<Utc>,
+        lease: Lease,
+        limit: u32,
+    ) -> Result<Vec<Claimed>> {
+        let mut state = self.lock();
+        let mut due: Vec<_> = state
+            .outbox
+            .iter()
+            .filter(|((t, _), (m, held))| {
+                *t == tenant
+                    && m.state == MessageState::Pending
+                    && m.next_attempt_at <= now
+                    && held.is_none_or(|l| l.until <= now)
+            })
+            .map(|((_, id), (m, _))| {
+                (
+                    std::cmp::Reverse(m.notification.priority),
+                    m.next_attempt_at,
+                    *id,
+                )
+            })
+            .collect();
+        due.sort();
+        due.truncate(limit as usize);
+        Ok(due
+            .into_iter()
+            .map(|(_, _, id)| {
+                let entry = state.outbox.get_mut(&(tenant, id)).expect("listed above");
+                entry.1 = Some(lease);
+                Claimed {
+                    message: entry.0.clone(),
+                    lease,
+                }
+            })
+            .collect())
+    }
+
+    async fn mark_sent(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        lease: Lease,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        let message = state.leased_message(tenant, id, lease)?;
+        message.state = MessageState::Sent;
+        message.sent_at = Some(at);
+        Ok(())
+    }
+
+    async fn mark_failed(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        lease: Lease,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        let message = state.leased_message(tenant, id, lease)?;
+        message.attempts = message.attempts.saturating_add(1);
+        message.last_error = Some(error.to_string());
+        match retry_at {
+            Some(at) => message.next_attempt_at = at,
+            None => message.state = MessageState::Dead,
+        }
+        Ok(())
+    }
+
+    async fn release(&self, tenant: TenantId, id: MessageId, lease: Lease) -> Result<()> {
+        self.lock().leased_message(tenant, id, lease).map(|_| ())
+    }
+
+    async fn outbox_message(&self, tenant: TenantId, id: MessageId) -> Result<OutboxMessage> {
+        self.lock()
+            .outbox
+            .get(&(tenant, id))
+            .map(|(m, _)| m.clone())
+            .ok_or_else(|| Error::not_found("message", id))
+    }
+
+    async fn dead_letters(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<OutboxMessage>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_message).transpose()?;
+        let state = self.lock();
+        let rows: Vec<OutboxMessage> = state
+            .outbox
+            .range((tenant, after.unwrap_or(MessageId::from_bytes([0; 16])))..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .filter(|((_, id), (m, _))| m.state == MessageState::Dead && Some(*id) != after)
+            .take(page.limit as usize + 1)
+            .map(|(_, (m, _))| m.clone())
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |m| {
+            Cursor::message(m.id)
+        }))
+    }
+
+    async fn requeue(&self, tenant: TenantId, id: MessageId, now: DateTime<Utc>) -> Result<()> {
+        let mut state = self.lock();
+        let (message, held) = state
+            .outbox
+            .get_mut(&(tenant, id))
+            .ok_or_else(|| Error::not_found("message", id))?;
+        if message.state != MessageState::Dead {
+            return Err(Error::validation(
+                "state",
+                format!("message {id} is {}, not dead", message.state.as_str()),
+            ));
+        }
+        message.state = MessageState::Pending;
+        message.attempts = 0;
+        message.next_attempt_at = now;
+        *held = None;
+        Ok(())
+    }
+
+    async fn pending_count(&self, tenant: TenantId) -> Result<u64> {
+        Ok(self
+            .lock()
+            .outbox
+            .iter()
+            .filter(|((t, _), (m, _))| *t == tenant && m.state == MessageState::Pending)
+            .count() as u64)
     }
 }

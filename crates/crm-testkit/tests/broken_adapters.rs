@@ -5,7 +5,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use crm_core::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore};
 use crm_core::segment::{FieldSchema, MembershipChange, Rule, Segment};
+use crm_core::MessageId;
 use crm_core::{
     BatchReport, Customer, CustomerId, CustomerQuery, CustomerStore, Interaction, InteractionStore,
     OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, SegmentId, SegmentStore,
@@ -26,6 +28,8 @@ enum Flaw {
     SkipsProfiles,
     /// Timelines come back oldest first.
     OldestFirst,
+    /// Claims ignore due times and leases: every pending message is handed out.
+    IgnoresLeases,
 }
 
 struct Broken {
@@ -217,6 +221,54 @@ impl SegmentStore for Broken {
     }
 }
 
+type Instant = chrono::DateTime<chrono::Utc>;
+
+#[async_trait]
+impl OutboxStore for Broken {
+    async fn enqueue(&self, t: TenantId, m: Vec<OutboxMessage>) -> Result<EnqueueReport> {
+        self.inner.enqueue(self.tenant(t), m).await
+    }
+    async fn claim(&self, t: TenantId, now: Instant, lease: Lease, n: u32) -> Result<Vec<Claimed>> {
+        let t = self.tenant(t);
+        if self.flaw != Flaw::IgnoresLeases {
+            return self.inner.claim(t, now, lease, n).await;
+        }
+        // Every pending message, leased or not, due or not.
+        let far = now + chrono::Duration::days(365_000);
+        let mut out = self.inner.claim(t, far, lease, u32::MAX).await?;
+        out.truncate(n as usize);
+        Ok(out)
+    }
+    async fn mark_sent(&self, t: TenantId, id: MessageId, l: Lease, at: Instant) -> Result<()> {
+        self.inner.mark_sent(self.tenant(t), id, l, at).await
+    }
+    async fn mark_failed(
+        &self,
+        t: TenantId,
+        id: MessageId,
+        l: Lease,
+        e: &str,
+        at: Option<Instant>,
+    ) -> Result<()> {
+        self.inner.mark_failed(self.tenant(t), id, l, e, at).await
+    }
+    async fn release(&self, t: TenantId, id: MessageId, l: Lease) -> Result<()> {
+        self.inner.release(self.tenant(t), id, l).await
+    }
+    async fn outbox_message(&self, t: TenantId, id: MessageId) -> Result<OutboxMessage> {
+        self.inner.outbox_message(self.tenant(t), id).await
+    }
+    async fn dead_letters(&self, t: TenantId, p: &PageRequest) -> Result<Page<OutboxMessage>> {
+        self.inner.dead_letters(self.tenant(t), p).await
+    }
+    async fn requeue(&self, t: TenantId, id: MessageId, now: Instant) -> Result<()> {
+        self.inner.requeue(self.tenant(t), id, now).await
+    }
+    async fn pending_count(&self, t: TenantId) -> Result<u64> {
+        self.inner.pending_count(self.tenant(t)).await
+    }
+}
+
 fn fails(flaw: Flaw, case: CaseFn) -> bool {
     let setup = move || async move {
         let store: Arc<dyn Storage> = Arc::new(Broken {
@@ -293,6 +345,16 @@ fn adapter_without_profiles_or_atomic_batches_fails() {
 #[test]
 fn oldest_first_timeline_fails_the_order_case() {
     assert!(fails(Flaw::OldestFirst, case("timeline_is_newest_first")));
+}
+
+#[test]
+fn lease_blind_outbox_fails_the_claim_cases() {
+    for must in [
+        "outbox_claims_due_messages_in_priority_order",
+        "outbox_concurrent_claims_never_share_a_message",
+    ] {
+        assert!(fails(Flaw::IgnoresLeases, case(must)), "{must} passed");
+    }
 }
 
 #[test]

@@ -1,0 +1,326 @@
+//! The transactional outbox.
+//!
+//! A claim selects the due rows `FOR UPDATE SKIP LOCKED` and sets their lease in the same
+//! statement, so dispatchers claiming at the same moment take disjoint batches without
+//! waiting for each other.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crm_core::notify::{
+    Claimed, EnqueueReport, Lease, MessageState, Notification, OutboxMessage, OutboxStore,
+};
+use crm_core::{Cursor, Error, MessageId, Page, PageRequest, Result, TenantId};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row};
+
+use crate::codec::{
+    corrupt, from_micros, id_bytes, json, micros, opt_from_micros, to_json, write_error,
+};
+use crate::{storage, PostgresStore};
+
+const COLUMNS: &str = "id, state, attempts, next_attempt_at, enqueued_at, last_error, \
+    sent_at, notification";
+const INSERT: &str = "INSERT INTO outbox (tenant_id, id, idempotency_key, priority, state, \
+    attempts, next_attempt_at, enqueued_at, last_error, sent_at, notification) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING";
+const CLAIM: &str = "UPDATE outbox o SET lease_token = $4, lease_until = $5 FROM ( \
+    SELECT id FROM outbox WHERE tenant_id = $1 AND state = 'pending' \
+    AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
+    ORDER BY priority DESC, next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) due \
+    WHERE o.tenant_id = $1 AND o.id = due.id \
+    RETURNING o.id, o.state, o.attempts, o.next_attempt_at, o.enqueued_at, o.last_error, \
+    o.sent_at, o.notification, o.priority";
+
+fn message(row: &Row) -> Result<OutboxMessage> {
+    let get_err = |e: tokio_postgres::Error| storage(e);
+    let notification: Notification =
+        json(row.try_get::<_, &str>(7).map_err(get_err)?, "notification")?;
+    let state: &str = row.try_get(1).map_err(get_err)?;
+    let attempts: i64 = row.try_get(2).map_err(get_err)?;
+    Ok(OutboxMessage {
+        id: MessageId::from_bytes(id_bytes(row.try_get(0).map_err(get_err)?)?),
+        notification,
+        state: MessageState::parse(state).map_err(|e| corrupt(e.to_string()))?,
+        attempts: u32::try_from(attempts).map_err(|_| corrupt("attempts out of range"))?,
+        next_attempt_at: from_micros(row.try_get(3).map_err(get_err)?)?,
+        enqueued_at: from_micros(row.try_get(4).map_err(get_err)?)?,
+        last_error: row.try_get(5).map_err(get_err)?,
+        sent_at: opt_from_micros(row.try_get(6).map_err(get_err)?)?,
+    })
+}
+
+async fn select_one(
+    client: &impl GenericClient,
+    tenant: &[u8],
+    id: MessageId,
+) -> Result<OutboxMessage> {
+    let sql = format!("SELECT {COLUMNS} FROM outbox WHERE tenant_id = $1 AND id = $2");
+    let row = client
+        .query_opt(&sql, &[&tenant, &id.as_bytes().as_slice()])
+        .await
+        .map_err(storage)?
+        .ok_or_else(|| Error::not_found("message", id))?;
+    message(&row)
+}
+
+fn lost_lease(id: MessageId) -> Error {
+    Error::Conflict {
+        entity: "message",
+        id: id.to_string(),
+        expected: 0,
+        actual: 0,
+    }
+}
+
+impl PostgresStore {
+    /// Runs `sql` (which clears the lease; `$1` tenant, `$2` id, `$3` lease token, then
+    /// `extra`) on a message whose lease is still `lease`.
+    async fn with_lease(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        lease: Lease,
+        sql: &str,
+        extra: &[&(dyn ToSql + Sync)],
+    ) -> Result<()> {
+        let t = tenant.as_bytes().as_slice();
+        let m = id.as_bytes().as_slice();
+        let token = lease.token.as_bytes().as_slice();
+        let client = self.client().await?;
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&t, &m, &token];
+        args.extend_from_slice(extra);
+        let n = client.execute(sql, &args).await.map_err(storage)?;
+        if n == 1 {
+            return Ok(());
+        }
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM outbox WHERE tenant_id = $1 AND id = $2",
+                &[&t, &m],
+            )
+            .await
+            .map_err(storage)?;
+        match exists {
+            Some(_) => Err(lost_lease(id)),
+            None => Err(Error::not_found("message", id)),
+        }
+    }
+}
+
+const HELD: &str = "tenant_id = $1 AND id = $2 AND lease_token = $3 AND state = 'pending'";
+
+#[async_trait]
+impl OutboxStore for PostgresStore {
+    async fn enqueue(
+        &self,
+        tenant: TenantId,
+        messages: Vec<OutboxMessage>,
+    ) -> Result<EnqueueReport> {
+        let mut rows = Vec::with_capacity(messages.len());
+        for (i, m) in messages.iter().enumerate() {
+            m.notification
+                .validate()
+                .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
+            rows.push(to_json(&m.notification)?);
+        }
+        let t = tenant.as_bytes().as_slice();
+        self.retrying(|| async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            let stmt = tx.prepare(INSERT).await.map_err(storage)?;
+            let mut report = EnqueueReport::default();
+            for (m, notification) in messages.iter().zip(&rows) {
+                let n = tx
+                    .execute(
+                        &stmt,
+                        &[
+                            &t,
+                            &m.id.as_bytes().as_slice(),
+                            &m.notification.idempotency_key,
+                            &m.notification.priority.rank(),
+                            &m.state.as_str(),
+                            &i64::from(m.attempts),
+                            &micros(m.next_attempt_at),
+                            &micros(m.enqueued_at),
+                            &m.last_error,
+                            &m.sent_at.map(micros),
+                            notification,
+                        ],
+                    )
+                    .await
+                    .map_err(|e| write_error(e, "message", || format!("id {}", m.id)))?;
+                if n == 1 {
+                    report.enqueued += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+            tx.commit().await.map_err(storage)?;
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn claim(
+        &self,
+        tenant: TenantId,
+        now: DateTime<Utc>,
+        lease: Lease,
+        limit: u32,
+    ) -> Result<Vec<Claimed>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                CLAIM,
+                &[
+                    &tenant.as_bytes().as_slice(),
+                    &micros(now),
+                    &i64::from(limit),
+                    &lease.token.as_bytes().as_slice(),
+                    &micros(lease.until),
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                let priority: i64 = row.try_get(8).map_err(storage)?;
+                Ok((priority, message(row)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING does not keep the subquery's order.
+        claimed.sort_by(|(pa, a), (pb, b)| {
+            pb.cmp(pa)
+                .then(a.next_attempt_at.cmp(&b.next_attempt_at))
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(claimed
+            .into_iter()
+            .map(|(_, message)| Claimed { message, lease })
+            .collect())
+    }
+
+    async fn mark_sent(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        lease: Lease,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE outbox SET state = 'sent', sent_at = $4, lease_token = NULL, \
+             lease_until = NULL WHERE {HELD}"
+        );
+        self.with_lease(tenant, id, lease, &sql, &[&micros(at)])
+            .await
+    }
+
+    async fn mark_failed(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        lease: Lease,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $4, \
+             next_attempt_at = COALESCE($5, next_attempt_at), \
+             state = CASE WHEN $5::bigint IS NULL THEN 'dead' ELSE 'pending' END, \
+             lease_token = NULL, lease_until = NULL WHERE {HELD}"
+        );
+        let retry = retry_at.map(micros);
+        self.with_lease(tenant, id, lease, &sql, &[&error, &retry])
+            .await
+    }
+
+    async fn release(&self, tenant: TenantId, id: MessageId, lease: Lease) -> Result<()> {
+        let sql = format!("UPDATE outbox SET lease_token = NULL, lease_until = NULL WHERE {HELD}");
+        self.with_lease(tenant, id, lease, &sql, &[]).await
+    }
+
+    async fn outbox_message(&self, tenant: TenantId, id: MessageId) -> Result<OutboxMessage> {
+        let client = self.client().await?;
+        select_one(&**client, tenant.as_bytes().as_slice(), id).await
+    }
+
+    async fn dead_letters(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<OutboxMessage>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_message).transpose()?;
+        let after = after.map_or([0u8; 16], |id| *id.as_bytes());
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE tenant_id = $1 AND state = 'dead' \
+             AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &sql,
+                &[
+                    &tenant.as_bytes().as_slice(),
+                    &after.as_slice(),
+                    &(i64::from(page.limit) + 1),
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        let items = rows.iter().map(message).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.limit, |m| {
+            Cursor::message(m.id)
+        }))
+    }
+
+    async fn requeue(&self, tenant: TenantId, id: MessageId, now: DateTime<Utc>) -> Result<()> {
+        let t = tenant.as_bytes().as_slice();
+        let m = id.as_bytes().as_slice();
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $3, \
+                 lease_token = NULL, lease_until = NULL \
+                 WHERE tenant_id = $1 AND id = $2 AND state = 'dead'",
+                &[&t, &m, &micros(now)],
+            )
+            .await
+            .map_err(storage)?;
+        if n == 1 {
+            return Ok(());
+        }
+        let state = client
+            .query_opt(
+                "SELECT state FROM outbox WHERE tenant_id = $1 AND id = $2",
+                &[&t, &m],
+            )
+            .await
+            .map_err(storage)?;
+        match state {
+            None => Err(Error::not_found("message", id)),
+            Some(row) => {
+                let state: &str = row.try_get(0).map_err(storage)?;
+                Err(Error::validation(
+                    "state",
+                    format!("message {id} is {state}, not dead"),
+                ))
+            }
+        }
+    }
+
+    async fn pending_count(&self, tenant: TenantId) -> Result<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM outbox WHERE tenant_id = $1 AND state = 'pending'",
+                &[&tenant.as_bytes().as_slice()],
+            )
+            .await
+            .map_err(storage)?;
+        let n: i64 = row.try_get(0).map_err(storage)?;
+        Ok(n as u64)
+    }
+}

@@ -1,0 +1,168 @@
+//! Notifications: a follow-up reminder for a customer's owner and a KPI-breach notice for
+//! the owner's team lead go into the outbox, and a dispatcher delivers them.
+//!
+//! `cargo run --example notify -- --smtp HOST:PORT` sends them to a local SMTP server
+//! (unencrypted: for a development server such as `python3 -m aiosmtpd -n -l
+//! localhost:2525`); without `--smtp` the log notifier prints each message as one JSON
+//! line instead.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use crm_core::notify::{
+    Dispatcher, LogNotifier, Notification, Notifier, Priority, Recipient, StaffMember,
+    StaticDirectory,
+};
+use crm_core::{Crm, Customer, EmailAddress, Lifecycle, SystemClock, TeamId, TenantId, UserId};
+use crm_email::{SmtpConfig, SmtpNotifier, TemplateParts, Templates};
+use crm_sqlite::SqliteStore;
+
+fn templates() -> crm_core::Result<Templates> {
+    let mut t = Templates::new();
+    t.add(
+        None,
+        "reminder.follow_up",
+        None,
+        TemplateParts::new(
+            "Follow up with {{ customer }}",
+            "Hello {{ recipient.name }},\n\nplease contact {{ customer }} by {{ due }}: {{ note }}",
+        )
+        .html("<p>Hello {{ recipient.name }},</p><p>please contact <b>{{ customer }}</b> by {{ due }}: {{ note }}</p>"),
+    )?;
+    t.add(
+        None,
+        "kpi.breach",
+        None,
+        TemplateParts::new(
+            "Service standard breached: {{ rule }}",
+            "{{ rule }} was breached for {{ customer }} ({{ assignee }}): {{ detail }}.",
+        ),
+    )?;
+    t.add(
+        None,
+        "kpi.breach",
+        Some("zh"),
+        TemplateParts::new(
+            "服务标准未达成：{{ rule }}",
+            "{{ customer }}（负责人 {{ assignee }}）：{{ detail }}。",
+        ),
+    )?;
+    Ok(t)
+}
+
+fn notifier(smtp: Option<&str>) -> Result<Arc<dyn Notifier>, Box<dyn std::error::Error>> {
+    let Some(address) = smtp else {
+        println!("no --smtp given: printing messages instead of sending them");
+        return Ok(Arc::new(LogNotifier::stderr()));
+    };
+    let (host, port) = address.rsplit_once(':').ok_or("--smtp wants HOST:PORT")?;
+    let config = SmtpConfig::plain_dangerous(host, port.parse()?, "CRM", "crm@example.com")?;
+    println!("sending through the SMTP server at {host}:{port}");
+    Ok(Arc::new(SmtpNotifier::new(config, templates()?)?))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let smtp = args
+        .iter()
+        .position(|a| a == "--smtp")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+
+    let store = Arc::new(SqliteStore::open_in_memory()?);
+    let crm = Crm::new(store.clone());
+    let tenant = TenantId::new();
+    let (owner, lead) = (UserId::new(), UserId::new());
+    let directory = Arc::new(StaticDirectory::new());
+    let team = TeamId::new();
+    directory.insert(
+        tenant,
+        StaffMember {
+            id: owner,
+            name: "Sarah Klein".into(),
+            email: EmailAddress::parse("sarah@example.com")?,
+            locale: None,
+            team: Some(team),
+            team_lead: Some(lead),
+        },
+    );
+    directory.insert(
+        tenant,
+        StaffMember {
+            id: lead,
+            name: "李娜".into(),
+            email: EmailAddress::parse("li.na@example.com")?,
+            locale: Some(crm_core::notify::Locale::parse("zh-CN")?),
+            team: Some(team),
+            team_lead: None,
+        },
+    );
+    let customer = crm
+        .register(
+            tenant,
+            Customer::organization("Müller Maschinenbau GmbH")
+                .email("einkauf@mueller.example")
+                .lifecycle(Lifecycle::Active)
+                .owner(owner)
+                .build()?,
+        )
+        .await?;
+
+    let due = (chrono::Utc::now() + Duration::days(2)).format("%Y-%m-%d");
+    let reminder = Notification::builder(
+        Recipient::User(owner),
+        "reminder.follow_up",
+        &format!("reminder:{}:1", customer.id),
+    )
+    .data(serde_json::json!({
+        "customer": customer.name.as_str(),
+        "due": due.to_string(),
+        "note": "quarterly review of the service contract",
+    }))
+    .priority(Priority::High)
+    .build()?;
+    let breach = Notification::builder(
+        Recipient::TeamLeadOf(owner),
+        "kpi.breach",
+        &format!("kpi:complaint-reply-24h:{}", customer.id),
+    )
+    .data(serde_json::json!({
+        "rule": "reply to a complaint within 24 hours",
+        "customer": customer.name.as_str(),
+        "assignee": "Sarah Klein",
+        "detail": "no reply after 26 business hours",
+    }))
+    .priority(Priority::Urgent)
+    .build()?;
+    let queued = crm.notify(tenant, vec![reminder, breach]).await?;
+    println!("queued {} notifications", queued.enqueued);
+
+    let dispatcher = Dispatcher::new(
+        tenant,
+        store.clone(),
+        notifier(smtp)?,
+        directory,
+        Arc::new(SystemClock),
+    );
+    let report = dispatcher.run_once(chrono::Utc::now()).await?;
+    println!(
+        "dispatched: {} sent, {} to retry, {} dead letters",
+        report.sent, report.retried, report.dead
+    );
+    for dead in crm
+        .dead_letters(tenant, &crm_core::PageRequest::first(10))
+        .await?
+        .items
+    {
+        println!(
+            "dead letter {}: {}",
+            dead.notification.idempotency_key,
+            dead.last_error.unwrap_or_default()
+        );
+    }
+    if report.retried > 0 {
+        println!("the server did not take every message; they stay queued for a later run");
+    }
+    Ok(())
+}
