@@ -1,5 +1,8 @@
 //! Notifications: a follow-up reminder for a customer's owner and a KPI-breach notice for
-//! the owner's team lead go into the outbox, and a dispatcher delivers them.
+//! the owner's team lead go into the outbox, and a dispatcher delivers them. Domain events
+//! are on: registering the customer and handing it to its owner (which also queues the
+//! reminder, in the same transaction) publish events, written as JSON lines to standard
+//! output by the example sink.
 //!
 //! `cargo run --example notify -- --smtp HOST:PORT` sends them to a local SMTP server
 //! (unencrypted: for a development server such as `python3 -m aiosmtpd -n -l
@@ -10,10 +13,12 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use crm_core::notify::{
-    Dispatcher, LogNotifier, Notification, Notifier, Priority, Recipient, StaffMember,
-    StaticDirectory,
+    Dispatcher, JsonLinesSink, LogNotifier, Notification, Notifier, Priority, Recipient,
+    StaffMember, StaticDirectory,
 };
-use crm_core::{Crm, Customer, EmailAddress, Lifecycle, SystemClock, TeamId, TenantId, UserId};
+use crm_core::{
+    Crm, Customer, EmailAddress, Lifecycle, SystemClock, TeamId, TenantId, Transfer, UserId,
+};
 use crm_email::{SmtpConfig, SmtpNotifier, TemplateParts, Templates};
 use crm_sqlite::SqliteStore;
 
@@ -71,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(String::as_str);
 
     let store = Arc::new(SqliteStore::open_in_memory()?);
-    let crm = Crm::new(store.clone());
+    let crm = Crm::new(store.clone()).with_events(true);
     let tenant = TenantId::new();
     let (owner, lead) = (UserId::new(), UserId::new());
     let directory = Arc::new(StaticDirectory::new());
@@ -104,7 +109,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Customer::organization("Müller Maschinenbau GmbH")
                 .email("einkauf@mueller.example")
                 .lifecycle(Lifecycle::Active)
-                .owner(owner)
                 .build()?,
         )
         .await?;
@@ -122,6 +126,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }))
     .priority(Priority::High)
     .build()?;
+    // The transfer and the reminder to the new owner commit together.
+    let transfer = Transfer {
+        new_owner: Some(owner),
+        expected_version: customer.version,
+        actor: None,
+        reason: Some("key account"),
+    };
+    let customer = crm
+        .change_owner_notifying(tenant, customer.id, transfer, vec![reminder])
+        .await?;
     let breach = Notification::builder(
         Recipient::TeamLeadOf(owner),
         "kpi.breach",
@@ -135,8 +149,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }))
     .priority(Priority::Urgent)
     .build()?;
-    let queued = crm.notify(tenant, vec![reminder, breach]).await?;
-    println!("queued {} notifications", queued.enqueued);
+    crm.notify(tenant, vec![breach]).await?;
+    println!(
+        "queued {} messages (notifications and events) for {}",
+        crm.storage().pending_count(tenant).await?,
+        customer.name
+    );
 
     let dispatcher = Dispatcher::new(
         tenant,
@@ -144,8 +162,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         notifier(smtp)?,
         directory,
         Arc::new(SystemClock),
-    );
-    let report = dispatcher.run_once(chrono::Utc::now()).await?;
+    )
+    .with_event_sink(Arc::new(JsonLinesSink::new(std::io::stdout())));
+    let mut report = dispatcher.run_once(chrono::Utc::now()).await?;
+    // Events of one customer go out one at a time, in order: a few rounds.
+    loop {
+        let round = dispatcher.run_once(chrono::Utc::now()).await?;
+        if round.claimed == 0 {
+            break;
+        }
+        report += round;
+    }
     println!(
         "dispatched: {} sent, {} to retry, {} dead letters",
         report.sent, report.retried, report.dead

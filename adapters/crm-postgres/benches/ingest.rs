@@ -149,7 +149,7 @@ async fn main() {
         chunk.push(c);
         if chunk.len() == 10_000 || i + 1 == n_customers {
             store
-                .insert_customers(tenant, std::mem::take(&mut chunk))
+                .insert_customers(tenant, std::mem::take(&mut chunk), Vec::new())
                 .await
                 .expect("customers");
         }

@@ -9,7 +9,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
+use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, PostgresStore};
+use crm_core::notify::OutboxMessage;
 
 const UPDATE_CUSTOMER: &str = "UPDATE customers SET name_key = $3, lifecycle = $4, owner_id = $5, \
     version = $6, record = $7::text::jsonb WHERE tenant_id = $1 AND id = $2 AND version = $8";
@@ -94,11 +96,23 @@ pub(crate) async fn customer_exists(
 
 #[async_trait]
 impl CustomerStore for PostgresStore {
-    async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()> {
-        self.insert_customers(tenant, vec![customer.clone()]).await
+    async fn insert_customer(
+        &self,
+        tenant: TenantId,
+        customer: &Customer,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        self.insert_customers(tenant, vec![customer.clone()], outbox)
+            .await
     }
 
-    async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()> {
+    async fn insert_customers(
+        &self,
+        tenant: TenantId,
+        customers: Vec<Customer>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        check_outbox(&outbox)?;
         // One statement per table for the whole batch, over arrays.
         let t = b(tenant.as_bytes());
         let mut ids = Vec::with_capacity(customers.len());
@@ -176,6 +190,7 @@ impl CustomerStore for PostgresStore {
             )
             .await
             .map_err(|e| write_error(e, "customer", || "external id already used".to_string()))?;
+            write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
         })
         .await
@@ -197,7 +212,9 @@ impl CustomerStore for PostgresStore {
         customer: &Customer,
         expected_version: u64,
         ownership: Option<OwnershipChange>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
+        check_outbox(&outbox)?;
         let record = to_json(customer)?;
         let (t, id) = (b(tenant.as_bytes()), b(customer.id.as_bytes()));
         let c = customer;
@@ -264,6 +281,7 @@ impl CustomerStore for PostgresStore {
                     write_error(e, "ownership change", || format!("version {}", o.version))
                 })?;
             }
+            write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
         })
         .await

@@ -15,7 +15,9 @@ use rust_decimal::Decimal;
 use tokio_postgres::Row;
 
 use crate::codec::{corrupt, from_micros, id_bytes, json, micros, opt_from_micros, to_json};
+use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, PostgresStore};
+use crm_core::notify::OutboxMessage;
 
 /// The keys of a batch that the tenant already has: one index probe per key (a lateral
 /// lookup, so the planner cannot pick a scan of the whole table).
@@ -211,10 +213,12 @@ impl InteractionStore for PostgresStore {
         &self,
         tenant: TenantId,
         batch: Vec<Interaction>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<BatchReport> {
-        if batch.is_empty() {
+        if batch.is_empty() && outbox.is_empty() {
             return Ok(BatchReport::default());
         }
+        check_outbox(&outbox)?;
         let t = tenant.as_bytes().to_vec();
         let sources: Vec<&str> = batch.iter().map(|i| i.key.source().as_str()).collect();
         let external_ids: Vec<&str> = batch.iter().map(|i| i.key.external_id()).collect();
@@ -279,6 +283,7 @@ impl InteractionStore for PostgresStore {
                     .await
                     .map_err(storage)?;
             }
+            write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)?;
             Ok(BatchReport { inserted: fresh.len(), duplicates: batch.len() - fresh.len() })
         })

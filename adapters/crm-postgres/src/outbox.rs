@@ -19,18 +19,25 @@ use crate::codec::{
 use crate::{storage, PostgresStore};
 
 const COLUMNS: &str = "id, state, attempts, next_attempt_at, enqueued_at, last_error, \
-    sent_at, notification";
+    sent_at, notification, seq, ordering_key";
+/// One statement for a whole set of messages, inserted in the given order (so `seq`
+/// follows it).
 const INSERT: &str = "INSERT INTO outbox (tenant_id, id, idempotency_key, priority, state, \
-    attempts, next_attempt_at, enqueued_at, last_error, sent_at, notification) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING";
+    attempts, next_attempt_at, enqueued_at, last_error, sent_at, notification, ordering_key) \
+    SELECT $1, id, k, p, s, a, n, e, l, t, j, o FROM UNNEST($2::bytea[], $3::text[], \
+    $4::int8[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int8[], \
+    $11::text[], $12::text[]) WITH ORDINALITY AS u(id, k, p, s, a, n, e, l, t, j, o, ord) \
+    ORDER BY ord ON CONFLICT (tenant_id, idempotency_key) DO NOTHING";
 const CLAIM: &str = "UPDATE outbox o SET lease_token = $4, lease_until = $5 FROM ( \
-    SELECT id FROM outbox WHERE tenant_id = $1 AND state = 'pending' \
+    SELECT id FROM outbox c WHERE tenant_id = $1 AND state = 'pending' \
     AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
-    ORDER BY priority DESC, next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) due \
+    AND (ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e \
+        WHERE e.tenant_id = c.tenant_id AND e.ordering_key = c.ordering_key \
+        AND e.state = 'pending' AND e.seq < c.seq)) \
+    ORDER BY priority DESC, next_attempt_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED) due \
     WHERE o.tenant_id = $1 AND o.id = due.id \
     RETURNING o.id, o.state, o.attempts, o.next_attempt_at, o.enqueued_at, o.last_error, \
-    o.sent_at, o.notification, o.priority";
+    o.sent_at, o.notification, o.seq, o.ordering_key, o.priority";
 
 fn message(row: &Row) -> Result<OutboxMessage> {
     let get_err = |e: tokio_postgres::Error| storage(e);
@@ -47,6 +54,72 @@ fn message(row: &Row) -> Result<OutboxMessage> {
         enqueued_at: from_micros(row.try_get(4).map_err(get_err)?)?,
         last_error: row.try_get(5).map_err(get_err)?,
         sent_at: opt_from_micros(row.try_get(6).map_err(get_err)?)?,
+        seq: row.try_get::<_, i64>(8).map_err(get_err)? as u64,
+        ordering_key: row.try_get(9).map_err(get_err)?,
+    })
+}
+
+/// Checks messages before they are written (errors name `messages[i]`).
+pub(crate) fn check_outbox(messages: &[OutboxMessage]) -> Result<()> {
+    for (i, m) in messages.iter().enumerate() {
+        m.notification
+            .validate()
+            .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
+    }
+    Ok(())
+}
+
+/// Writes checked messages inside the caller's transaction with one statement, skipping
+/// idempotency keys the tenant already has.
+pub(crate) async fn write_outbox(
+    tx: &tokio_postgres::Transaction<'_>,
+    tenant: TenantId,
+    messages: &[OutboxMessage],
+) -> Result<EnqueueReport> {
+    if messages.is_empty() {
+        return Ok(EnqueueReport::default());
+    }
+    let mut cols = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for m in messages {
+        cols.0.push(m.id.as_bytes().to_vec());
+        cols.1.push(m.notification.idempotency_key.clone());
+        cols.2.push(m.notification.priority.rank());
+        cols.3.push(m.state.as_str());
+        cols.4.push(i64::from(m.attempts));
+        cols.5.push(micros(m.next_attempt_at));
+        cols.6.push(micros(m.enqueued_at));
+        cols.7.push(m.last_error.clone());
+        cols.8.push(m.sent_at.map(micros));
+        cols.9.push(to_json(&m.notification)?);
+        cols.10.push(m.ordering_key.clone());
+    }
+    let t = tenant.as_bytes().as_slice();
+    let n = tx
+        .execute(
+            INSERT,
+            &[
+                &t, &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6, &cols.7,
+                &cols.8, &cols.9, &cols.10,
+            ],
+        )
+        .await
+        .map_err(|e| write_error(e, "message", || "id already used".to_string()))?;
+    let enqueued = n as usize;
+    Ok(EnqueueReport {
+        enqueued,
+        duplicates: messages.len() - enqueued,
     })
 }
 
@@ -117,45 +190,11 @@ impl OutboxStore for PostgresStore {
         tenant: TenantId,
         messages: Vec<OutboxMessage>,
     ) -> Result<EnqueueReport> {
-        let mut rows = Vec::with_capacity(messages.len());
-        for (i, m) in messages.iter().enumerate() {
-            m.notification
-                .validate()
-                .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
-            rows.push(to_json(&m.notification)?);
-        }
-        let t = tenant.as_bytes().as_slice();
+        check_outbox(&messages)?;
         self.retrying(|| async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(storage)?;
-            let stmt = tx.prepare(INSERT).await.map_err(storage)?;
-            let mut report = EnqueueReport::default();
-            for (m, notification) in messages.iter().zip(&rows) {
-                let n = tx
-                    .execute(
-                        &stmt,
-                        &[
-                            &t,
-                            &m.id.as_bytes().as_slice(),
-                            &m.notification.idempotency_key,
-                            &m.notification.priority.rank(),
-                            &m.state.as_str(),
-                            &i64::from(m.attempts),
-                            &micros(m.next_attempt_at),
-                            &micros(m.enqueued_at),
-                            &m.last_error,
-                            &m.sent_at.map(micros),
-                            notification,
-                        ],
-                    )
-                    .await
-                    .map_err(|e| write_error(e, "message", || format!("id {}", m.id)))?;
-                if n == 1 {
-                    report.enqueued += 1;
-                } else {
-                    report.duplicates += 1;
-                }
-            }
+            let report = write_outbox(&tx, tenant, &messages).await?;
             tx.commit().await.map_err(storage)?;
             Ok(report)
         })
@@ -186,7 +225,7 @@ impl OutboxStore for PostgresStore {
         let mut claimed = rows
             .iter()
             .map(|row| {
-                let priority: i64 = row.try_get(8).map_err(storage)?;
+                let priority: i64 = row.try_get(10).map_err(storage)?;
                 Ok((priority, message(row)?))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -194,7 +233,7 @@ impl OutboxStore for PostgresStore {
         claimed.sort_by(|(pa, a), (pb, b)| {
             pb.cmp(pa)
                 .then(a.next_attempt_at.cmp(&b.next_attempt_at))
-                .then(a.id.cmp(&b.id))
+                .then(a.seq.cmp(&b.seq))
         });
         Ok(claimed
             .into_iter()

@@ -23,7 +23,9 @@ use tokio_postgres::types::ToSql;
 
 use crate::codec::{id_bytes, json, to_json, write_error};
 use crate::customers::customer_exists;
+use crate::outbox::write_outbox;
 use crate::{storage, PostgresStore};
+use crm_core::notify::events::membership_events;
 
 const FROM: &str = " FROM customers c \
     JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.id \
@@ -515,6 +517,7 @@ impl SegmentStore for PostgresStore {
         id: SegmentId,
         schema: &FieldSchema,
         now: DateTime<Utc>,
+        events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
         self.retrying(|| async {
             let mut client = self.client().await?;
@@ -533,6 +536,9 @@ impl SegmentStore for PostgresStore {
             let now_members: BTreeSet<CustomerId> =
                 query_ids(&tx, &sql, &params).await?.into_iter().collect();
             let change = replace_members(&tx, tenant, id, now_members).await?;
+            if let Some(at) = events_at {
+                write_outbox(&tx, tenant, &membership_events(id, &change, at)?).await?;
+            }
             tx.commit().await.map_err(storage)?;
             Ok(change)
         })
@@ -545,6 +551,7 @@ impl SegmentStore for PostgresStore {
         id: SegmentId,
         add: Vec<CustomerId>,
         remove: Vec<CustomerId>,
+        events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
         let t = tenant.as_bytes().to_vec();
         self.retrying(|| async {
@@ -573,6 +580,9 @@ impl SegmentStore for PostgresStore {
             }
             next.extend(add.iter().copied());
             let change = replace_members(&tx, tenant, id, next).await?;
+            if let Some(at) = events_at {
+                write_outbox(&tx, tenant, &membership_events(id, &change, at)?).await?;
+            }
             tx.commit().await.map_err(storage)?;
             Ok(change)
         })

@@ -65,7 +65,10 @@ async fn a_batch_cut_off_by_a_dropped_connection_leaves_nothing() {
     let mut gen = Generator::new(8);
     let customers: Vec<_> = (0..200).map(|_| gen.customer()).collect();
     let ids: Vec<_> = customers.iter().map(|c| c.id).collect();
-    store.insert_customers(tenant, customers).await.unwrap();
+    store
+        .insert_customers(tenant, customers, Vec::new())
+        .await
+        .unwrap();
     let crm = Crm::new(Arc::new(store.clone()));
     let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let mut cut_off = 0;
@@ -142,7 +145,10 @@ async fn racing_batches_with_the_same_keys_store_each_once() {
     let mut gen = Generator::new(9);
     let customers: Vec<_> = (0..50).map(|_| gen.customer()).collect();
     let ids: Vec<_> = customers.iter().map(|c| c.id).collect();
-    store.insert_customers(tenant, customers).await.unwrap();
+    store
+        .insert_customers(tenant, customers, Vec::new())
+        .await
+        .unwrap();
     let crm = Crm::new(Arc::new(store.clone()));
     let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     for round in 0..5 {

@@ -108,7 +108,7 @@ fn main() {
             batch.push(c);
             if batch.len() == 10_000 || i + 1 == n_customers {
                 store
-                    .insert_customers(tenant, std::mem::take(&mut batch))
+                    .insert_customers(tenant, std::mem::take(&mut batch), Vec::new())
                     .await
                     .expect("insert customers");
             }

@@ -134,7 +134,7 @@ fn main() {
     runtime.block_on(async {
         for chunk in customers.chunks(10_000) {
             store
-                .insert_customers(tenant, chunk.to_vec())
+                .insert_customers(tenant, chunk.to_vec(), Vec::new())
                 .await
                 .expect("insert");
         }

@@ -9,7 +9,9 @@ use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
+use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, SqliteStore};
+use crm_core::notify::OutboxMessage;
 
 const INSERT_CUSTOMER: &str = "INSERT INTO customers \
     (tenant_id, id, name_key, lifecycle, owner_id, version, record) \
@@ -111,11 +113,23 @@ fn customer_exists(conn: &Connection, tenant: &[u8], id: CustomerId) -> Result<b
 
 #[async_trait]
 impl CustomerStore for SqliteStore {
-    async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()> {
-        self.insert_customers(tenant, vec![customer.clone()]).await
+    async fn insert_customer(
+        &self,
+        tenant: TenantId,
+        customer: &Customer,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        self.insert_customers(tenant, vec![customer.clone()], outbox)
+            .await
     }
 
-    async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()> {
+    async fn insert_customers(
+        &self,
+        tenant: TenantId,
+        customers: Vec<Customer>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        check_outbox(&outbox)?;
         let records = customers.iter().map(to_json).collect::<Result<Vec<_>>>()?;
         self.write(move |conn| {
             let tx = conn
@@ -142,6 +156,7 @@ impl CustomerStore for SqliteStore {
                     .map_err(storage)?;
                 index_rows(&tx, t, c)?;
             }
+            write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
         })
         .await
@@ -158,7 +173,9 @@ impl CustomerStore for SqliteStore {
         customer: &Customer,
         expected_version: u64,
         ownership: Option<OwnershipChange>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
+        check_outbox(&outbox)?;
         let c = customer.clone();
         let record = to_json(&c)?;
         self.write(move |conn| {
@@ -221,6 +238,7 @@ impl CustomerStore for SqliteStore {
                         write_error(e, "ownership change", || format!("version {}", o.version))
                     })?;
             }
+            write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
         })
         .await

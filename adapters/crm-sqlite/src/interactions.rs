@@ -16,7 +16,9 @@ use rust_decimal::Decimal;
 use crate::codec::{
     corrupt, from_micros, id_bytes, json, micros, opt_from_micros, to_json, write_error,
 };
+use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, SqliteStore};
+use crm_core::notify::OutboxMessage;
 
 const INSERT_INTERACTION: &str = "INSERT INTO interactions (tenant_id, id, customer_id, channel, \
     direction, kind, handled_by, occurred_at, subject, body, amount, currency, duration_secs, \
@@ -245,10 +247,12 @@ impl InteractionStore for SqliteStore {
         &self,
         tenant: TenantId,
         batch: Vec<Interaction>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<BatchReport> {
-        if batch.is_empty() {
+        if batch.is_empty() && outbox.is_empty() {
             return Ok(BatchReport::default());
         }
+        check_outbox(&outbox)?;
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -278,6 +282,7 @@ impl InteractionStore for SqliteStore {
                 inserted: fresh.len(),
                 duplicates: batch.len() - fresh.len(),
             };
+            write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)?;
             Ok(report)
         })

@@ -15,14 +15,18 @@ use crate::codec::{from_micros, id_bytes, json, micros, opt_from_micros, to_json
 use crate::{storage, SqliteStore};
 
 const COLUMNS: &str = "id, state, attempts, next_attempt_at, enqueued_at, last_error, \
-    sent_at, notification";
+    sent_at, notification, seq, ordering_key";
 const INSERT: &str = "INSERT INTO outbox (tenant_id, id, idempotency_key, priority, state, \
-    attempts, next_attempt_at, enqueued_at, last_error, sent_at, notification) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+    attempts, next_attempt_at, enqueued_at, last_error, sent_at, notification, seq, \
+    ordering_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING";
-const DUE: &str = "SELECT id FROM outbox WHERE tenant_id = ?1 AND state = 'pending' \
+const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE tenant_id = ?1";
+const DUE: &str = "SELECT id FROM outbox o WHERE tenant_id = ?1 AND state = 'pending' \
     AND next_attempt_at <= ?2 AND (lease_until IS NULL OR lease_until <= ?2) \
-    ORDER BY priority DESC, next_attempt_at, id LIMIT ?3";
+    AND (ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e \
+        WHERE e.tenant_id = o.tenant_id AND e.ordering_key = o.ordering_key \
+        AND e.state = 'pending' AND e.seq < o.seq)) \
+    ORDER BY priority DESC, next_attempt_at, seq LIMIT ?3";
 const TAKE_LEASE: &str =
     "UPDATE outbox SET lease_token = ?3, lease_until = ?4 WHERE tenant_id = ?1 AND id = ?2";
 const HOLDS_LEASE: &str = "SELECT 1 FROM outbox WHERE tenant_id = ?1 AND id = ?2 \
@@ -43,7 +47,65 @@ fn message(row: &Row<'_>) -> Result<OutboxMessage> {
         enqueued_at: from_micros(row.get(4).map_err(storage)?)?,
         last_error: row.get(5).map_err(storage)?,
         sent_at: opt_from_micros(row.get(6).map_err(storage)?)?,
+        seq: row.get::<_, i64>(8).map_err(storage)? as u64,
+        ordering_key: row.get(9).map_err(storage)?,
     })
+}
+
+/// Checks messages before they are written (errors name `messages[i]`).
+pub(crate) fn check_outbox(messages: &[OutboxMessage]) -> Result<()> {
+    for (i, m) in messages.iter().enumerate() {
+        m.notification
+            .validate()
+            .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
+    }
+    Ok(())
+}
+
+/// Writes checked messages inside the caller's transaction, numbering them after the
+/// tenant's last `seq` and skipping idempotency keys the tenant already has.
+pub(crate) fn write_outbox(
+    tx: &Connection,
+    tenant: TenantId,
+    messages: &[OutboxMessage],
+) -> Result<EnqueueReport> {
+    let mut report = EnqueueReport::default();
+    if messages.is_empty() {
+        return Ok(report);
+    }
+    let t = tenant.as_bytes().as_slice();
+    let mut seq: i64 = tx
+        .prepare_cached(LAST_SEQ)
+        .and_then(|mut st| st.query_row(params![t], |r| r.get(0)))
+        .map_err(storage)?;
+    let mut st = tx.prepare_cached(INSERT).map_err(storage)?;
+    for m in messages {
+        let notification = to_json(&m.notification)?;
+        let n = st
+            .execute(params![
+                t,
+                m.id.as_bytes().as_slice(),
+                m.notification.idempotency_key,
+                m.notification.priority.rank(),
+                m.state.as_str(),
+                m.attempts,
+                micros(m.next_attempt_at),
+                micros(m.enqueued_at),
+                m.last_error,
+                m.sent_at.map(micros),
+                notification,
+                seq + 1,
+                m.ordering_key,
+            ])
+            .map_err(|e| write_error(e, "message", || format!("id {}", m.id)))?;
+        if n == 1 {
+            seq += 1;
+            report.enqueued += 1;
+        } else {
+            report.duplicates += 1;
+        }
+    }
+    Ok(report)
 }
 
 fn storage_ty(e: rusqlite::types::FromSqlError) -> Error {
@@ -126,44 +188,12 @@ impl OutboxStore for SqliteStore {
         tenant: TenantId,
         messages: Vec<OutboxMessage>,
     ) -> Result<EnqueueReport> {
-        let mut rows = Vec::with_capacity(messages.len());
-        for (i, m) in messages.iter().enumerate() {
-            m.notification
-                .validate()
-                .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
-            rows.push((m.clone(), to_json(&m.notification)?));
-        }
+        check_outbox(&messages)?;
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage)?;
-            let t = tenant.as_bytes().as_slice();
-            let mut report = EnqueueReport::default();
-            {
-                let mut st = tx.prepare_cached(INSERT).map_err(storage)?;
-                for (m, notification) in &rows {
-                    let n = st
-                        .execute(params![
-                            t,
-                            m.id.as_bytes().as_slice(),
-                            m.notification.idempotency_key,
-                            m.notification.priority.rank(),
-                            m.state.as_str(),
-                            m.attempts,
-                            micros(m.next_attempt_at),
-                            micros(m.enqueued_at),
-                            m.last_error,
-                            m.sent_at.map(micros),
-                            notification,
-                        ])
-                        .map_err(|e| write_error(e, "message", || format!("id {}", m.id)))?;
-                    if n == 1 {
-                        report.enqueued += 1;
-                    } else {
-                        report.duplicates += 1;
-                    }
-                }
-            }
+            let report = write_outbox(&tx, tenant, &messages)?;
             tx.commit().map_err(storage)?;
             Ok(report)
         })

@@ -23,7 +23,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::codec::{id_bytes, json, to_json, write_error};
+use crate::outbox::write_outbox;
 use crate::{storage, SqliteStore};
+use crm_core::notify::events::membership_events;
 
 const FROM: &str = " FROM customers c \
     JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.id \
@@ -428,6 +430,20 @@ fn replace_members(
     Ok(change)
 }
 
+/// Stores the entered and left events of a membership change, when asked for.
+fn write_membership_events(
+    tx: &Connection,
+    tenant: TenantId,
+    id: SegmentId,
+    change: &MembershipChange,
+    events_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    if let Some(at) = events_at {
+        write_outbox(tx, tenant, &membership_events(id, change, at)?)?;
+    }
+    Ok(())
+}
+
 fn customer_exists(conn: &Connection, tenant: TenantId, id: CustomerId) -> Result<bool> {
     conn.prepare_cached("SELECT 1 FROM profiles WHERE tenant_id = ?1 AND customer_id = ?2")
         .and_then(|mut s| {
@@ -527,6 +543,7 @@ impl SegmentStore for SqliteStore {
         id: SegmentId,
         schema: &FieldSchema,
         now: DateTime<Utc>,
+        events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
         let schema = schema.clone();
         self.write(move |conn| {
@@ -542,6 +559,7 @@ impl SegmentStore for SqliteStore {
                 .into_iter()
                 .collect();
             let change = replace_members(&tx, tenant, id, now_members)?;
+            write_membership_events(&tx, tenant, id, &change, events_at)?;
             tx.commit().map_err(storage)?;
             Ok(change)
         })
@@ -554,6 +572,7 @@ impl SegmentStore for SqliteStore {
         id: SegmentId,
         add: Vec<CustomerId>,
         remove: Vec<CustomerId>,
+        events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
         self.write(move |conn| {
             let tx = conn
@@ -576,6 +595,7 @@ impl SegmentStore for SqliteStore {
             }
             next.extend(add);
             let change = replace_members(&tx, tenant, id, next)?;
+            write_membership_events(&tx, tenant, id, &change, events_at)?;
             tx.commit().map_err(storage)?;
             Ok(change)
         })

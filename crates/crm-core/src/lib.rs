@@ -73,7 +73,7 @@ pub use notify::{Notification, Notifier, OutboxStore, Recipient};
 pub use page::{Cursor, Page, PageRequest};
 pub use ports::{CustomerStore, InteractionStore, ProfileStore, SegmentStore, Storage, ValueStore};
 pub use profile::Profile;
-pub use service::Crm;
+pub use service::{Crm, Transfer};
 pub use value::{
     AttrKey, AttrValue, Attributes, Currency, DisplayName, EmailAddress, ExternalRef, Money,
     PhoneNumber, SourceSystem, Tag,

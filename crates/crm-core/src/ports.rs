@@ -19,7 +19,7 @@ use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
 use crate::id::{CustomerId, TenantId};
 use crate::interaction::{BatchReport, Interaction};
-use crate::notify::OutboxStore;
+use crate::notify::{OutboxMessage, OutboxStore};
 use crate::page::{Page, PageRequest};
 use crate::profile::Profile;
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
@@ -33,12 +33,28 @@ pub trait CustomerStore: Send + Sync {
     ///
     /// Errors: [`Duplicate`](crate::Error::Duplicate) if the id, or one of its external ids,
     /// is already used in the tenant.
-    async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()>;
+    ///
+    /// `outbox`: notifications and domain events caused by the change, stored in the same
+    /// transaction as [`OutboxStore::enqueue`] stores them (repeated keys skipped).
+    async fn insert_customer(
+        &self,
+        tenant: TenantId,
+        customer: &Customer,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()>;
 
     /// Stores many new customers (and their empty profiles) in one transaction, all or
     /// nothing. Errors: [`Duplicate`](crate::Error::Duplicate) if any id or external id is
     /// already used in the tenant or repeated in the batch (nothing is written).
-    async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()>;
+    ///
+    /// `outbox`: notifications and domain events caused by the change, stored in the same
+    /// transaction as [`OutboxStore::enqueue`] stores them (repeated keys skipped).
+    async fn insert_customers(
+        &self,
+        tenant: TenantId,
+        customers: Vec<Customer>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()>;
 
     /// Reads a customer. Errors: [`NotFound`](crate::Error::NotFound).
     async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
@@ -49,12 +65,16 @@ pub trait CustomerStore: Send + Sync {
     ///
     /// Errors: [`NotFound`](crate::Error::NotFound), [`Conflict`](crate::Error::Conflict) on
     /// a stale version, [`Duplicate`](crate::Error::Duplicate) if a new external id is taken.
+    ///
+    /// `outbox`: notifications and domain events caused by the change, stored in the same
+    /// transaction as [`OutboxStore::enqueue`] stores them (repeated keys skipped).
     async fn update_customer(
         &self,
         tenant: TenantId,
         customer: &Customer,
         expected_version: u64,
         ownership: Option<OwnershipChange>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<()>;
 
     /// Customers matching every filter of `query` (semantics of [`CustomerQuery::matches`]),
@@ -86,10 +106,14 @@ pub trait InteractionStore: Send + Sync {
     /// Errors: [`NotFound`](crate::Error::NotFound) if a customer does not exist in the
     /// tenant (nothing is written); [`Duplicate`](crate::Error::Duplicate) if an interaction
     /// id is already used under a different key.
+    ///
+    /// `outbox`: notifications and domain events caused by the change, stored in the same
+    /// transaction as [`OutboxStore::enqueue`] stores them (repeated keys skipped).
     async fn append_interactions(
         &self,
         tenant: TenantId,
         batch: Vec<Interaction>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<BatchReport>;
 
     /// A customer's interactions, newest first (ties broken by id, descending).
@@ -197,23 +221,31 @@ pub trait SegmentStore: Send + Sync {
     /// Replaces a dynamic segment's members with the customers its rule is true for at
     /// `now`, in one transaction, and says who entered and who left since the last refresh.
     /// Errors: [`NotFound`](crate::Error::NotFound); validation if the segment is static.
+    ///
+    /// `events_at`: when given, a domain event per customer who entered or left
+    /// ([`crate::notify::events::membership_events`]) is stored in the same transaction.
     async fn refresh_segment(
         &self,
         tenant: TenantId,
         id: SegmentId,
         schema: &FieldSchema,
         now: DateTime<Utc>,
+        events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange>;
 
     /// Adds and removes members of a static segment in one transaction.
     /// Errors: [`NotFound`](crate::Error::NotFound) for an unknown segment or customer
     /// (nothing is written); validation if the segment is dynamic.
+    ///
+    /// `events_at`: when given, a domain event per customer who entered or left
+    /// ([`crate::notify::events::membership_events`]) is stored in the same transaction.
     async fn change_static_members(
         &self,
         tenant: TenantId,
         id: SegmentId,
         add: Vec<CustomerId>,
         remove: Vec<CustomerId>,
+        events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange>;
 
     /// A segment's members, by id, one page at a time.

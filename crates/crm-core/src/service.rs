@@ -11,7 +11,9 @@ use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, MessageId, TenantId, UserId};
 use crate::interaction::{BatchReport, Interaction};
-use crate::notify::{EnqueueReport, Notification, OutboxMessage};
+use crate::notify::{
+    DomainEvent, EnqueueReport, EntityRef, EventKind, Notification, OutboxMessage,
+};
 use crate::page::{Page, PageRequest};
 use crate::ports::Storage;
 use crate::profile::Profile;
@@ -29,6 +31,7 @@ pub const MAX_BATCH: usize = 100_000;
 pub struct Crm {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
+    events: bool,
 }
 
 impl std::fmt::Debug for Crm {
@@ -45,7 +48,17 @@ impl Crm {
         Crm {
             storage,
             clock: Arc::new(SystemClock),
+            events: false,
         }
+    }
+
+    /// Writes a domain event ([`crate::notify::events`]) into the outbox with every
+    /// change, in the change's transaction: customer created, updated and owner changed,
+    /// interaction logged, segment entered and left. Off by default; turn it on when a
+    /// [`Dispatcher`](crate::notify::Dispatcher) with an event sink delivers them.
+    pub fn with_events(mut self, on: bool) -> Self {
+        self.events = on;
+        self
     }
 
     /// Replaces the clock (for tests and simulations).
@@ -68,7 +81,10 @@ impl Crm {
         customer.version = 1;
         customer.created_at = now;
         customer.updated_at = now;
-        self.storage.insert_customer(tenant, &customer).await?;
+        let outbox = self.customer_events(&customer, None)?;
+        self.storage
+            .insert_customer(tenant, &customer, outbox)
+            .await?;
         Ok(customer)
     }
 
@@ -95,8 +111,12 @@ impl Crm {
             c.created_at = now;
             c.updated_at = now;
         }
+        let mut outbox = Vec::new();
+        for c in &customers {
+            outbox.extend(self.customer_events(c, None)?);
+        }
         self.storage
-            .insert_customers(tenant, customers.clone())
+            .insert_customers(tenant, customers.clone(), outbox)
             .await?;
         Ok(customers)
     }
@@ -136,8 +156,9 @@ impl Crm {
             at: customer.updated_at,
             version: customer.version,
         });
+        let outbox = self.customer_events(&customer, ownership.as_ref())?;
         self.storage
-            .update_customer(tenant, &customer, expected, ownership)
+            .update_customer(tenant, &customer, expected, ownership, outbox)
             .await?;
         Ok(customer)
     }
@@ -146,7 +167,6 @@ impl Crm {
     /// did it and why. `expected_version` is the version the caller last saw.
     ///
     /// Errors: [`Error::NotFound`], [`Error::Conflict`], validation of `reason`.
-    #[instrument(skip(self, reason))]
     pub async fn change_owner(
         &self,
         tenant: TenantId,
@@ -156,6 +176,35 @@ impl Crm {
         actor: Option<UserId>,
         reason: Option<&str>,
     ) -> Result<Customer> {
+        let transfer = Transfer {
+            new_owner,
+            expected_version,
+            actor,
+            reason,
+        };
+        self.change_owner_notifying(tenant, id, transfer, Vec::new())
+            .await
+    }
+
+    /// [`Crm::change_owner`], storing `notifications` (to the new owner, say) in the same
+    /// transaction as the transfer: they are sent if and only if the transfer happened.
+    ///
+    /// Errors: as [`Crm::change_owner`]; validation naming `notifications[i]`.
+    #[instrument(skip(self, transfer, notifications))]
+    pub async fn change_owner_notifying(
+        &self,
+        tenant: TenantId,
+        id: CustomerId,
+        transfer: Transfer<'_>,
+        notifications: Vec<Notification>,
+    ) -> Result<Customer> {
+        let Transfer {
+            new_owner,
+            expected_version,
+            actor,
+            reason,
+        } = transfer;
+        let mut outbox = self.outbox_of(notifications)?;
         if let Some(r) = reason {
             if r.chars().count() > 1000 || r.chars().any(|c| c.is_control() && c != '\n') {
                 return Err(Error::validation(
@@ -179,8 +228,9 @@ impl Crm {
         customer.owner = new_owner;
         customer.version = expected_version + 1;
         customer.updated_at = now;
+        outbox.extend(self.customer_events(&customer, Some(&change))?);
         self.storage
-            .update_customer(tenant, &customer, expected_version, Some(change))
+            .update_customer(tenant, &customer, expected_version, Some(change), outbox)
             .await?;
         Ok(customer)
     }
@@ -222,11 +272,22 @@ impl Crm {
     /// name the row, like `interactions[3].subject`); then the adapter stores the batch and
     /// its profile deltas in one transaction, skipping and counting rows whose idempotency
     /// key is already known. `recorded_at` is set to now.
-    #[instrument(skip_all, fields(tenant = %tenant, rows = batch.len()))]
     pub async fn log_batch(
         &self,
         tenant: TenantId,
+        batch: Vec<Interaction>,
+    ) -> Result<BatchReport> {
+        self.log_batch_notifying(tenant, batch, Vec::new()).await
+    }
+
+    /// [`Crm::log_batch`], storing `notifications` in the same transaction as the batch.
+    /// Errors: as [`Crm::log_batch`]; validation naming `notifications[i]`.
+    #[instrument(skip_all, fields(tenant = %tenant, rows = batch.len()))]
+    pub async fn log_batch_notifying(
+        &self,
+        tenant: TenantId,
         mut batch: Vec<Interaction>,
+        notifications: Vec<Notification>,
     ) -> Result<BatchReport> {
         if batch.len() > MAX_BATCH {
             return Err(Error::validation(
@@ -234,9 +295,10 @@ impl Crm {
                 format!("at most {MAX_BATCH} per batch, got {}", batch.len()),
             ));
         }
-        if batch.is_empty() {
+        if batch.is_empty() && notifications.is_empty() {
             return Ok(BatchReport::default());
         }
+        let mut outbox = self.outbox_of(notifications)?;
         let now = self.clock.now();
         let mut ids = BTreeSet::new();
         for (i, row) in batch.iter_mut().enumerate() {
@@ -251,7 +313,15 @@ impl Crm {
             row.occurred_at = truncate_to_micros(row.occurred_at);
             row.recorded_at = now;
         }
-        let report = self.storage.append_interactions(tenant, batch).await?;
+        if self.events {
+            for row in &batch {
+                outbox.push(interaction_event(row)?);
+            }
+        }
+        let report = self
+            .storage
+            .append_interactions(tenant, batch, outbox)
+            .await?;
         tracing::debug!(
             inserted = report.inserted,
             duplicates = report.duplicates,
@@ -408,8 +478,9 @@ impl Crm {
                 ))
             }
         }
+        let now = self.clock.now();
         self.storage
-            .refresh_segment(tenant, id, schema, self.clock.now())
+            .refresh_segment(tenant, id, schema, now, self.events.then_some(now))
             .await
     }
 
@@ -428,8 +499,9 @@ impl Crm {
                 format!("at most {MAX_BATCH} changes per call"),
             ));
         }
+        let at = self.events.then(|| self.clock.now());
         self.storage
-            .change_static_members(tenant, id, add, remove)
+            .change_static_members(tenant, id, add, remove, at)
             .await
     }
 
@@ -482,14 +554,67 @@ impl Crm {
                 format!("at most {MAX_BATCH} per call, got {}", notifications.len()),
             ));
         }
-        let now = self.clock.now();
-        let mut messages = Vec::with_capacity(notifications.len());
-        for (i, n) in notifications.into_iter().enumerate() {
-            n.validate()
-                .map_err(|e| e.in_field(&format!("notifications[{i}]")))?;
-            messages.push(OutboxMessage::new(n, now));
-        }
+        let messages = self.outbox_of(notifications)?;
         self.storage.enqueue(tenant, messages).await
+    }
+
+    /// Checks notifications and makes them outbox messages due at their `not_before` or now.
+    fn outbox_of(&self, notifications: Vec<Notification>) -> Result<Vec<OutboxMessage>> {
+        let now = self.clock.now();
+        notifications
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                n.validate()
+                    .map_err(|e| e.in_field(&format!("notifications[{i}]")))?;
+                Ok(OutboxMessage::new(n, now))
+            })
+            .collect()
+    }
+
+    /// The events of a stored customer change (none when events are off): created (at
+    /// version 1) or updated, and owner changed when `ownership` is given.
+    fn customer_events(
+        &self,
+        customer: &Customer,
+        ownership: Option<&OwnershipChange>,
+    ) -> Result<Vec<OutboxMessage>> {
+        if !self.events {
+            return Ok(Vec::new());
+        }
+        let entity = EntityRef::customer(customer.id);
+        let (id, version, at) = (customer.id, customer.version, customer.updated_at);
+        let record = serde_json::to_value(customer)
+            .map_err(|e| Error::validation("customer", e.to_string()))?;
+        let kind = if version == 1 && ownership.is_none() {
+            EventKind::CustomerCreated
+        } else {
+            EventKind::CustomerUpdated
+        };
+        let key = |kind: EventKind| format!("{}:{id}:{version}", kind.as_str());
+        let mut out = vec![DomainEvent::message(
+            kind,
+            entity.clone(),
+            &entity,
+            version,
+            at,
+            record,
+            key(kind),
+        )?];
+        if let Some(change) = ownership {
+            let data = serde_json::to_value(change)
+                .map_err(|e| Error::validation("ownership", e.to_string()))?;
+            out.push(DomainEvent::message(
+                EventKind::OwnerChanged,
+                entity.clone(),
+                &entity,
+                version,
+                at,
+                data,
+                key(EventKind::OwnerChanged),
+            )?);
+        }
+        Ok(out)
     }
 
     /// Dead letters, oldest first, one page at a time.
@@ -529,6 +654,39 @@ fn check_entries<T>(
     Ok(())
 }
 
+/// The parts of an ownership transfer (see [`Crm::change_owner`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Transfer<'a> {
+    /// The new owner (`None`: back to the shared pool).
+    pub new_owner: Option<UserId>,
+    /// The version the caller last saw.
+    pub expected_version: u64,
+    /// Who made the transfer.
+    pub actor: Option<UserId>,
+    /// Why.
+    pub reason: Option<&'a str>,
+}
+
+/// The `interaction.logged` event of an interaction, keyed by its idempotency key (so a
+/// re-sent interaction adds no event) and ordered with its customer's events.
+fn interaction_event(row: &Interaction) -> Result<OutboxMessage> {
+    let key = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, row.key.to_string().as_bytes());
+    let data =
+        serde_json::to_value(row).map_err(|e| Error::validation("interaction", e.to_string()))?;
+    DomainEvent::message(
+        EventKind::InteractionLogged,
+        EntityRef {
+            kind: "interaction".into(),
+            id: row.id.as_uuid(),
+        },
+        &EntityRef::customer(row.customer),
+        1,
+        row.recorded_at,
+        data,
+        format!("{}:{key}", EventKind::InteractionLogged.as_str()),
+    )
+}
+
 fn check_version(current: &Customer, expected: u64) -> Result<()> {
     if current.version != expected {
         return Err(Error::Conflict {
@@ -559,16 +717,16 @@ mod tests {
         Store {}
         #[async_trait]
         impl CustomerStore for Store {
-            async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()>;
-            async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()>;
+            async fn insert_customer(&self, tenant: TenantId, customer: &Customer, outbox: Vec<OutboxMessage>) -> Result<()>;
+            async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>, outbox: Vec<OutboxMessage>) -> Result<()>;
             async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
-            async fn update_customer(&self, tenant: TenantId, customer: &Customer, expected_version: u64, ownership: Option<OwnershipChange>) -> Result<()>;
+            async fn update_customer(&self, tenant: TenantId, customer: &Customer, expected_version: u64, ownership: Option<OwnershipChange>, outbox: Vec<OutboxMessage>) -> Result<()>;
             async fn list_customers(&self, tenant: TenantId, query: &CustomerQuery, page: &PageRequest) -> Result<Page<Customer>>;
             async fn ownership_history(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>>;
         }
         #[async_trait]
         impl InteractionStore for Store {
-            async fn append_interactions(&self, tenant: TenantId, batch: Vec<Interaction>) -> Result<BatchReport>;
+            async fn append_interactions(&self, tenant: TenantId, batch: Vec<Interaction>, outbox: Vec<OutboxMessage>) -> Result<BatchReport>;
             async fn timeline(&self, tenant: TenantId, customer: CustomerId, page: &PageRequest) -> Result<Page<Interaction>>;
         }
         #[async_trait]
@@ -591,8 +749,8 @@ mod tests {
             async fn save_segment(&self, tenant: TenantId, segment: &Segment) -> Result<()>;
             async fn get_segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment>;
             async fn list_segments(&self, tenant: TenantId) -> Result<Vec<Segment>>;
-            async fn refresh_segment(&self, tenant: TenantId, id: SegmentId, schema: &FieldSchema, now: DateTime<Utc>) -> Result<MembershipChange>;
-            async fn change_static_members(&self, tenant: TenantId, id: SegmentId, add: Vec<CustomerId>, remove: Vec<CustomerId>) -> Result<MembershipChange>;
+            async fn refresh_segment(&self, tenant: TenantId, id: SegmentId, schema: &FieldSchema, now: DateTime<Utc>, events_at: Option<DateTime<Utc>>) -> Result<MembershipChange>;
+            async fn change_static_members(&self, tenant: TenantId, id: SegmentId, add: Vec<CustomerId>, remove: Vec<CustomerId>, events_at: Option<DateTime<Utc>>) -> Result<MembershipChange>;
             async fn segment_members(&self, tenant: TenantId, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>>;
             async fn is_member(&self, tenant: TenantId, id: SegmentId, customer: CustomerId) -> Result<bool>;
             async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
@@ -631,11 +789,15 @@ mod tests {
         let mut store = MockStore::new();
         store
             .expect_insert_customer()
-            .withf(move |t, c| {
-                *t == tenant && c.version == 1 && c.created_at == now() && c.updated_at == now()
+            .withf(move |t, c, outbox| {
+                *t == tenant
+                    && c.version == 1
+                    && c.created_at == now()
+                    && c.updated_at == now()
+                    && outbox.is_empty()
             })
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(()));
         let c = crm(store).register(tenant, stored(0)).await.unwrap();
         assert_eq!(c.version, 1);
     }
@@ -684,9 +846,13 @@ mod tests {
         let mut store = MockStore::new();
         store
             .expect_append_interactions()
-            .withf(|_, batch| batch.len() == 2 && batch.iter().all(|i| i.recorded_at == now()))
+            .withf(|_, batch, outbox| {
+                batch.len() == 2
+                    && batch.iter().all(|i| i.recorded_at == now())
+                    && outbox.is_empty()
+            })
             .times(1)
-            .returning(|_, b| {
+            .returning(|_, b, _| {
                 Ok(BatchReport {
                     inserted: b.len(),
                     duplicates: 0,
@@ -744,9 +910,9 @@ mod tests {
             .expect_update_customer()
             .with(always(), function(|c: &Customer| c.version == 2 && c.updated_at == now()), eq(1), function(move |o: &Option<OwnershipChange>| {
                 matches!(o, Some(ch) if ch.from.is_none() && ch.to == Some(new_owner) && ch.changed_by == Some(actor) && ch.version == 2)
-            }))
+            }), function(|outbox: &Vec<OutboxMessage>| outbox.is_empty()))
             .times(1)
-            .returning(|_, _, _, _| Ok(()));
+            .returning(|_, _, _, _, _| Ok(()));
         let mut next = current.clone();
         next.owner = Some(new_owner);
         next.lifecycle = Lifecycle::Active;
@@ -755,6 +921,79 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(saved.version, 2);
+    }
+
+    #[tokio::test]
+    async fn a_transfer_with_events_hands_events_and_notices_to_one_write() {
+        let current = stored(1);
+        let new_owner = UserId::new();
+        let mut store = MockStore::new();
+        let c2 = current.clone();
+        store
+            .expect_get_customer()
+            .returning(move |_, _| Ok(c2.clone()));
+        store
+            .expect_update_customer()
+            .withf(move |_, c, expected, o, outbox| {
+                let kinds: Vec<&str> = outbox
+                    .iter()
+                    .map(|m| m.notification.template.as_str())
+                    .collect();
+                c.owner == Some(new_owner)
+                    && *expected == 1
+                    && o.is_some()
+                    && kinds
+                        == [
+                            "owner.assigned",
+                            "customer.updated",
+                            "customer.owner_changed",
+                        ]
+                    && outbox[1].ordering_key == outbox[2].ordering_key
+            })
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(()));
+        let notice = Notification::builder(
+            crate::notify::Recipient::User(new_owner),
+            "owner.assigned",
+            "assigned:1",
+        )
+        .build()
+        .unwrap();
+        let transfer = Transfer {
+            new_owner: Some(new_owner),
+            expected_version: 1,
+            actor: None,
+            reason: None,
+        };
+        crm(store)
+            .with_events(true)
+            .change_owner_notifying(TenantId::new(), current.id, transfer, vec![notice])
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_bad_notification_stops_the_transfer_before_storage() {
+        let store = MockStore::new();
+        let mut bad = Notification::builder(
+            crate::notify::Recipient::User(UserId::new()),
+            "owner.assigned",
+            "k",
+        )
+        .build()
+        .unwrap();
+        bad.data = serde_json::json!(1);
+        let transfer = Transfer {
+            new_owner: None,
+            expected_version: 1,
+            actor: None,
+            reason: None,
+        };
+        let e = crm(store)
+            .change_owner_notifying(TenantId::new(), CustomerId::new(), transfer, vec![bad])
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("notifications[0].data"));
     }
 
     #[tokio::test]
@@ -767,9 +1006,9 @@ mod tests {
             .returning(move |_, _| Ok(c2.clone()));
         store
             .expect_update_customer()
-            .withf(|_, _, _, o| o.is_none())
+            .withf(|_, _, _, o, _| o.is_none())
             .times(1)
-            .returning(|_, _, _, _| Ok(()));
+            .returning(|_, _, _, _, _| Ok(()));
         crm(store)
             .update(TenantId::new(), current, None)
             .await

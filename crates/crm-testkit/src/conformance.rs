@@ -23,8 +23,9 @@ use rust_decimal::Decimal;
 use crate::generate::Generator;
 use crate::rules::segment_schema;
 use crm_core::notify::{
-    Claimed, DeliveryChannel, Dispatcher, Lease, MessageState, Notification, OutboxMessage,
-    Priority, Purpose, Recipient, RecordingNotifier, RetryPolicy, StaffMember, StaticDirectory,
+    Claimed, DeliveryChannel, Dispatcher, DomainEvent, EventKind, Lease, MessageState,
+    Notification, OutboxMessage, Priority, Purpose, Recipient, RecordingNotifier, RecordingSink,
+    RetryPolicy, StaffMember, StaticDirectory,
 };
 use crm_core::segment::{parse, CompiledRule, Segment, Subject};
 use crm_core::MessageId;
@@ -214,6 +215,27 @@ fn keys_of(claimed: &[Claimed]) -> Vec<String> {
         .collect()
 }
 
+/// Every event the tenant's outbox holds (pending or not), by sequence number.
+async fn drain_events(store: &Arc<dyn Storage>, tenant: TenantId) -> Vec<DomainEvent> {
+    let sink = Arc::new(RecordingSink::new());
+    let dispatcher = Dispatcher::new(
+        tenant,
+        store.clone(),
+        Arc::new(RecordingNotifier::new()),
+        Arc::new(StaticDirectory::new()),
+        Arc::new(ManualClock::new(t0())),
+    )
+    .with_event_sink(sink.clone());
+    let far = t0() + Duration::days(3650);
+    while dispatcher.run_once(far).await.expect("dispatch").claimed > 0 {}
+    sink.events()
+}
+
+fn crm_with_events(store: &Arc<dyn Storage>) -> (Crm, Arc<ManualClock>) {
+    let (crm, clock) = crm(store);
+    (crm.with_events(true), clock)
+}
+
 macro_rules! cases {
     ($($(#[$doc:meta])* async fn $name:ident($store:ident) $body:block)*) => {
         $(
@@ -330,7 +352,7 @@ cases! {
         assert!(matches!(r, Err(Error::Conflict { expected: 1, actual: 2, .. })), "got {r:?}");
         // The store itself checks the version, not only the service.
         stale.version = 2;
-        let r = store.update_customer(tenant, &stale, 1, None).await;
+        let r = store.update_customer(tenant, &stale, 1, None, Vec::new()).await;
         assert!(matches!(r, Err(Error::Conflict { .. })), "store: got {r:?}");
         assert_eq!(store.get_customer(tenant, c.id).await.unwrap(), stored);
     }
@@ -346,7 +368,7 @@ cases! {
             let mut next = c.clone();
             next.name = crm_core::DisplayName::parse(&format!("Ann {i}")).unwrap();
             next.version = 2;
-            tasks.push(tokio::spawn(async move { store.update_customer(tenant, &next, 1, None).await }));
+            tasks.push(tokio::spawn(async move { store.update_customer(tenant, &next, 1, None, Vec::new()).await }));
         }
         let mut wins = 0;
         for t in tasks {
@@ -365,7 +387,7 @@ cases! {
         let tenant = TenantId::new();
         let mut c = simple("Ghost");
         c.version = 2;
-        assert_not_found(store.update_customer(tenant, &c, 1, None).await, "update");
+        assert_not_found(store.update_customer(tenant, &c, 1, None, Vec::new()).await, "update");
     }
 
     /// Owner changes are recorded, newest first, with who, why and the version.
@@ -851,7 +873,7 @@ cases! {
         theirs.lifecycle = Lifecycle::Churned;
         assert_not_found(crm.update(b, theirs.clone(), None).await, "update");
         theirs.version = 2;
-        assert_not_found(store.update_customer(b, &theirs, 1, None).await, "store update");
+        assert_not_found(store.update_customer(b, &theirs, 1, None, Vec::new()).await, "store update");
         assert_not_found(crm.change_owner(b, c.id, Some(UserId::new()), 1, None, None).await, "change owner");
         assert_not_found(crm.log(b, event(c.id, InteractionKind::Purchase, t0(), "x")).await, "log");
         assert_eq!(store.get_customer(a, c.id).await.unwrap(), c);
@@ -907,7 +929,7 @@ cases! {
         let tenant = TenantId::new();
         let r = crm.log_batch(tenant, Vec::new()).await.unwrap();
         assert_eq!((r.inserted, r.duplicates), (0, 0));
-        let r = store.append_interactions(tenant, Vec::new()).await.unwrap();
+        let r = store.append_interactions(tenant, Vec::new(), Vec::new()).await.unwrap();
         assert_eq!((r.inserted, r.duplicates), (0, 0));
     }
 
@@ -1146,7 +1168,7 @@ cases! {
         let r = crm.refresh_segment(tenant, fair.id, &schema).await;
         assert!(r.unwrap_err().is_validation());
         let dynamic = crm.create_segment(tenant, Segment::dynamic("All", parse("purchase_count >= 0").unwrap()).unwrap(), &schema).await.unwrap();
-        let r = store.change_static_members(tenant, dynamic.id, vec![a.id], vec![]).await;
+        let r = store.change_static_members(tenant, dynamic.id, vec![a.id], vec![], None).await;
         assert!(r.unwrap_err().is_validation());
         assert_not_found(crm.refresh_segment(tenant, crm_core::SegmentId::new(), &schema).await, "unknown segment");
     }
@@ -1235,7 +1257,9 @@ cases! {
         let first = OutboxMessage::new(note("a", Priority::High), t0());
         let report = store.enqueue(tenant, vec![first.clone()]).await.unwrap();
         assert_eq!((report.enqueued, report.duplicates), (1, 0));
-        assert_eq!(store.outbox_message(tenant, first.id).await.unwrap(), first);
+        let back = store.outbox_message(tenant, first.id).await.unwrap();
+        assert!(back.seq > 0, "the store assigns a sequence number");
+        assert_eq!(back, OutboxMessage { seq: back.seq, ..first.clone() });
         let again = OutboxMessage::new(note("a", Priority::Low), t0());
         let fresh = OutboxMessage::new(note("b", Priority::Low), t0());
         let twice = OutboxMessage::new(note("b", Priority::Low), t0());
@@ -1261,7 +1285,10 @@ cases! {
         );
         assert_eq!(later.next_attempt_at, not_before);
         store.enqueue(tenant, vec![later.clone()]).await.unwrap();
-        assert_eq!(store.outbox_message(tenant, later.id).await.unwrap(), later);
+        let back_later = store.outbox_message(tenant, later.id).await.unwrap();
+        assert_eq!(back_later, OutboxMessage { seq: back_later.seq, ..later });
+        let back_fresh = store.outbox_message(tenant, fresh.id).await.unwrap();
+        assert!(back.seq < back_fresh.seq && back_fresh.seq < back_later.seq, "seq increases");
     }
 
     /// Claims take due messages only, highest priority first, then by due time, up to the
@@ -1502,4 +1529,163 @@ cases! {
         assert_eq!(dispatcher.run_once(t0() + Duration::days(30)).await.unwrap().claimed, 0);
     }
 
+
+    /// A change and the outbox messages it causes commit together: a change that fails
+    /// leaves no message behind, and a re-sent batch adds no event.
+    async fn changes_and_their_outbox_messages_commit_together(store) {
+        let (crm, _) = crm_with_events(&store);
+        let tenant = TenantId::new();
+        let ann = register(&crm, tenant, simple("Ann")).await;
+        assert_eq!(store.pending_count(tenant).await.unwrap(), 1, "customer.created");
+        let mut clash = simple("Clash");
+        clash.id = ann.id;
+        assert!(crm.register(tenant, clash).await.is_err());
+        assert_eq!(store.pending_count(tenant).await.unwrap(), 1, "failed insert: no event");
+        let owner = UserId::new();
+        let welcome = Notification::builder(Recipient::User(owner), "owner.assigned", "assigned:ann:2").build().unwrap();
+        let transfer = |v| crm_core::Transfer { new_owner: Some(owner), expected_version: v, actor: None, reason: Some("territory") };
+        let stale = crm.change_owner_notifying(tenant, ann.id, transfer(7), vec![welcome.clone()]).await;
+        assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
+        assert_eq!(store.pending_count(tenant).await.unwrap(), 1, "failed transfer: nothing queued");
+        crm.change_owner_notifying(tenant, ann.id, transfer(1), vec![welcome]).await.unwrap();
+        assert_eq!(store.pending_count(tenant).await.unwrap(), 4, "updated + owner changed + notice");
+        let orphan = event(CustomerId::new(), InteractionKind::Note, t0(), "orphan");
+        let note = Notification::builder(Recipient::User(owner), "t", "batch-note").build().unwrap();
+        assert_not_found(crm.log_batch_notifying(tenant, vec![event(ann.id, InteractionKind::Note, t0(), "ok"), orphan], vec![note.clone()]).await, "batch");
+        assert_eq!(store.pending_count(tenant).await.unwrap(), 4, "failed batch: nothing queued");
+        let batch = vec![event(ann.id, InteractionKind::Note, t0(), "n1"), event(ann.id, InteractionKind::Call, t0(), "n2")];
+        crm.log_batch_notifying(tenant, batch.clone(), vec![note]).await.unwrap();
+        assert_eq!(store.pending_count(tenant).await.unwrap(), 7, "two interaction events + notice");
+        let resent: Vec<Interaction> = batch.iter().map(|i| Interaction { id: crm_core::InteractionId::new(), ..i.clone() }).collect();
+        assert_eq!(crm.log_batch(tenant, resent).await.unwrap().duplicates, 2);
+        assert_eq!(store.pending_count(tenant).await.unwrap(), 7, "re-sent batch: no new event");
+        let events = drain_events(&store, tenant).await;
+        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::CustomerCreated, EventKind::CustomerUpdated, EventKind::OwnerChanged, EventKind::InteractionLogged, EventKind::InteractionLogged]);
+        let quiet = TenantId::new();
+        let crm_off = Crm::new(store.clone());
+        register(&crm_off, quiet, simple("Quiet")).await;
+        assert_eq!(store.pending_count(quiet).await.unwrap(), 0, "events are off by default");
+    }
+
+    /// Events carry the tenant, increasing sequence numbers and the entity's version, and
+    /// an entity's events are handed out one at a time, in order, even across retries.
+    async fn events_are_delivered_in_order_per_entity(store) {
+        let (crm, clock) = crm_with_events(&store);
+        let tenant = TenantId::new();
+        let a = register(&crm, tenant, simple("A")).await;
+        let b = register(&crm, tenant, simple("B")).await;
+        let mut a2 = a.clone();
+        a2.lifecycle = Lifecycle::Active;
+        clock.advance(Duration::minutes(1));
+        let a2 = crm.update(tenant, a2, None).await.unwrap();
+        let mut a3 = a2.clone();
+        a3.tags.insert(Tag::parse("vip").unwrap());
+        crm.update(tenant, a3, None).await.unwrap();
+        crm.log(tenant, event(a.id, InteractionKind::Call, t0(), "call-a")).await.unwrap();
+        let sink = Arc::new(RecordingSink::new());
+        let notifier = Arc::new(RecordingNotifier::new());
+        let dispatcher = Dispatcher::new(tenant, store.clone(), notifier, Arc::new(StaticDirectory::new()), Arc::new(ManualClock::new(t0())))
+            .with_event_sink(sink.clone())
+            .with_config(crm_core::notify::DispatchConfig::default().with_retry(RetryPolicy { base: std::time::Duration::from_secs(60), max_delay: std::time::Duration::from_secs(60), max_attempts: 5, jitter: 0.0 }));
+        let now = t0() + Duration::hours(1);
+        let first = dispatcher.run_once(now).await.unwrap();
+        assert_eq!(first.claimed, 2, "one event per entity at a time: {first:?}");
+        let mut rounds = 1;
+        while dispatcher.run_once(now).await.unwrap().claimed > 0 {
+            rounds += 1;
+        }
+        assert_eq!(rounds, 4, "A has four events");
+        let events = sink.events();
+        assert_eq!(events.len(), 5);
+        assert!(events.iter().all(|e| e.tenant == tenant));
+        let of = |id: CustomerId| events.iter().filter(|e| e.entity == crm_core::notify::EntityRef::customer(id) || e.data["customer"] == serde_json::json!(id)).collect::<Vec<_>>();
+        let a_events = of(a.id);
+        let a_kinds: Vec<(EventKind, u64)> = a_events.iter().map(|e| (e.kind, e.version)).collect();
+        assert_eq!(a_kinds, [(EventKind::CustomerCreated, 1), (EventKind::CustomerUpdated, 2), (EventKind::CustomerUpdated, 3), (EventKind::InteractionLogged, 1)]);
+        assert!(a_events.windows(2).all(|w| w[0].seq < w[1].seq), "in order");
+        assert_eq!(of(b.id).len(), 1);
+        let keys: BTreeSet<&str> = events.iter().map(|e| e.idempotency_key.as_str()).collect();
+        assert_eq!(keys.len(), 5, "distinct idempotency keys");
+        assert_eq!(events[0].data["name"], "A");
+
+        // A failing first event holds back the entity's later events until it is delivered.
+        let c = register(&crm, tenant, simple("C")).await;
+        let mut c2 = c.clone();
+        c2.lifecycle = Lifecycle::Active;
+        crm.update(tenant, c2, None).await.unwrap();
+        let flaky = Arc::new(FlakySink { inner: RecordingSink::new(), failures: std::sync::Mutex::new(1) });
+        let dispatcher = Dispatcher::new(tenant, store.clone(), Arc::new(RecordingNotifier::new()), Arc::new(StaticDirectory::new()), Arc::new(ManualClock::new(t0())))
+            .with_event_sink(flaky.clone())
+            .with_config(crm_core::notify::DispatchConfig::default().with_retry(RetryPolicy { base: std::time::Duration::from_secs(60), max_delay: std::time::Duration::from_secs(60), max_attempts: 5, jitter: 0.0 }));
+        let r = dispatcher.run_once(now).await.unwrap();
+        assert_eq!((r.claimed, r.retried), (1, 1));
+        assert_eq!(dispatcher.run_once(now).await.unwrap().claimed, 0, "the update waits for the creation");
+        let later = now + Duration::minutes(1);
+        assert_eq!(dispatcher.run_once(later).await.unwrap().sent, 1);
+        assert_eq!(dispatcher.run_once(later).await.unwrap().sent, 1);
+        let got: Vec<EventKind> = flaky.inner.events().iter().map(|e| e.kind).collect();
+        assert_eq!(got, [EventKind::CustomerCreated, EventKind::CustomerUpdated]);
+    }
+
+    /// Refreshing a segment and changing a static one store an event per customer who
+    /// entered or left, in the same transaction.
+    async fn segment_changes_emit_entered_and_left_events(store) {
+        let (crm, clock) = crm_with_events(&store);
+        let tenant = TenantId::new();
+        let schema = segment_schema();
+        let a = register(&crm, tenant, Customer::person("A").lifecycle(Lifecycle::Active).build().unwrap()).await;
+        let b = register(&crm, tenant, Customer::person("B").lifecycle(Lifecycle::Lead).build().unwrap()).await;
+        let seg = crm.create_segment(tenant, Segment::dynamic("Active", parse(r#"lifecycle = "active""#).unwrap()).unwrap(), &schema).await.unwrap();
+        crm.refresh_segment(tenant, seg.id, &schema).await.unwrap();
+        let mut a2 = store.get_customer(tenant, a.id).await.unwrap();
+        a2.lifecycle = Lifecycle::Churned;
+        crm.update(tenant, a2, None).await.unwrap();
+        let mut b2 = store.get_customer(tenant, b.id).await.unwrap();
+        b2.lifecycle = Lifecycle::Active;
+        crm.update(tenant, b2, None).await.unwrap();
+        clock.advance(Duration::days(1));
+        crm.refresh_segment(tenant, seg.id, &schema).await.unwrap();
+        crm.refresh_segment(tenant, seg.id, &schema).await.unwrap();
+        let fixed = crm.create_segment(tenant, Segment::fixed("Hand-picked").unwrap(), &schema).await.unwrap();
+        crm.change_static_members(tenant, fixed.id, vec![a.id, b.id], vec![]).await.unwrap();
+        crm.change_static_members(tenant, fixed.id, vec![], vec![a.id]).await.unwrap();
+        let moves: Vec<(EventKind, crm_core::SegmentId, CustomerId)> = drain_events(&store, tenant).await.into_iter()
+            .filter(|e| matches!(e.kind, EventKind::SegmentEntered | EventKind::SegmentLeft))
+            .map(|e| (e.kind, serde_json::from_value(e.data["segment"].clone()).unwrap(), serde_json::from_value(e.data["customer"].clone()).unwrap()))
+            .collect();
+        let mut expected = vec![
+            (EventKind::SegmentEntered, seg.id, a.id),
+            (EventKind::SegmentEntered, seg.id, b.id),
+            (EventKind::SegmentLeft, seg.id, a.id),
+            (EventKind::SegmentEntered, fixed.id, a.id),
+            (EventKind::SegmentEntered, fixed.id, b.id),
+            (EventKind::SegmentLeft, fixed.id, a.id),
+        ];
+        let mut got = moves.clone();
+        got.sort_by_key(|m| (m.1, m.2, format!("{:?}", m.0)));
+        expected.sort_by_key(|m| (m.1, m.2, format!("{:?}", m.0)));
+        assert_eq!(got, expected, "no event for an unchanged refresh");
+    }
+
+}
+
+/// A sink that fails transiently a given number of times, then records.
+struct FlakySink {
+    inner: RecordingSink,
+    failures: std::sync::Mutex<usize>,
+}
+
+#[async_trait::async_trait]
+impl crm_core::notify::EventSink for FlakySink {
+    async fn deliver(&self, event: &DomainEvent) -> crm_core::Result<()> {
+        {
+            let mut left = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            if *left > 0 {
+                *left -= 1;
+                return Err(Error::notify(false, "sink unavailable"));
+            }
+        }
+        self.inner.deliver(event).await
+    }
 }

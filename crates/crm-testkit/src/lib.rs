@@ -177,6 +177,9 @@ pub const CASE_NAMES: &[&str] = &[
     "outbox_is_tenant_isolated",
     "dispatcher_resolves_recipients_and_respects_consent",
     "dispatcher_retries_transient_and_buries_permanent_failures",
+    "changes_and_their_outbox_messages_commit_together",
+    "events_are_delivered_in_order_per_entity",
+    "segment_changes_emit_entered_and_left_events",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -243,7 +246,10 @@ macro_rules! conformance_tests {
             outbox_concurrent_claims_never_share_a_message,
             outbox_is_tenant_isolated,
             dispatcher_resolves_recipients_and_respects_consent,
-            dispatcher_retries_transient_and_buries_permanent_failures
+            dispatcher_retries_transient_and_buries_permanent_failures,
+            changes_and_their_outbox_messages_commit_together,
+            events_are_delivered_in_order_per_entity,
+            segment_changes_emit_entered_and_left_events
         );
     };
 }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use crm_core::notify::events::membership_events;
 use crm_core::notify::{Claimed, EnqueueReport, Lease, MessageState, OutboxMessage};
 use crm_core::profile::deltas;
 use crm_core::segment::{CompiledRule, FieldSchema, MembershipChange, Rule, Segment, Subject};
@@ -33,6 +34,7 @@ struct State {
     members: BTreeMap<Key<SegmentId>, BTreeSet<CustomerId>>,
     outbox: BTreeMap<Key<MessageId>, (OutboxMessage, Option<Lease>)>,
     outbox_keys: HashSet<Key<String>>,
+    outbox_seq: HashMap<TenantId, u64>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -142,8 +144,14 @@ impl State {
 
 #[async_trait]
 impl CustomerStore for MemoryStore {
-    async fn insert_customer(&self, tenant: TenantId, customer: &Customer) -> Result<()> {
+    async fn insert_customer(
+        &self,
+        tenant: TenantId,
+        customer: &Customer,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
         let mut s = self.lock();
+        s.check_outbox(tenant, &outbox)?;
         if s.customers.contains_key(&(tenant, customer.id)) {
             return Err(Error::Duplicate {
                 entity: "customer",
@@ -156,11 +164,18 @@ impl CustomerStore for MemoryStore {
         }
         s.customers.insert((tenant, customer.id), customer.clone());
         s.profiles.insert((tenant, customer.id), Profile::default());
+        s.write_outbox(tenant, outbox);
         Ok(())
     }
 
-    async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>) -> Result<()> {
+    async fn insert_customers(
+        &self,
+        tenant: TenantId,
+        customers: Vec<Customer>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
         let mut s = self.lock();
+        s.check_outbox(tenant, &outbox)?;
         // Check everything against the store and the batch itself before writing.
         let mut ids = BTreeSet::new();
         let mut refs = BTreeSet::new();
@@ -188,6 +203,7 @@ impl CustomerStore for MemoryStore {
             s.profiles.insert((tenant, c.id), Profile::default());
             s.customers.insert((tenant, c.id), c);
         }
+        s.write_outbox(tenant, outbox);
         Ok(())
     }
 
@@ -205,8 +221,10 @@ impl CustomerStore for MemoryStore {
         customer: &Customer,
         expected_version: u64,
         ownership: Option<OwnershipChange>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         let mut s = self.lock();
+        s.check_outbox(tenant, &outbox)?;
         let current = s
             .customers
             .get(&(tenant, customer.id))
@@ -234,6 +252,7 @@ impl CustomerStore for MemoryStore {
                 .or_default()
                 .push(change);
         }
+        s.write_outbox(tenant, outbox);
         Ok(())
     }
 
@@ -283,8 +302,10 @@ impl InteractionStore for MemoryStore {
         &self,
         tenant: TenantId,
         batch: Vec<Interaction>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<BatchReport> {
         let mut s = self.lock();
+        s.check_outbox(tenant, &outbox)?;
         // Check everything before changing anything: all or nothing.
         let total = batch.len();
         let mut seen_keys = BTreeSet::new();
@@ -324,6 +345,7 @@ impl InteractionStore for MemoryStore {
                 .insert((row.occurred_at, row.id));
             s.interactions.insert((tenant, row.id), row);
         }
+        s.write_outbox(tenant, outbox);
         Ok(report)
     }
 
@@ -514,6 +536,7 @@ impl SegmentStore for MemoryStore {
         id: SegmentId,
         schema: &FieldSchema,
         now: DateTime<Utc>,
+        events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
         let mut s = self.lock();
         let rule = s.segment(tenant, id)?.rule().cloned().ok_or_else(|| {
@@ -523,7 +546,7 @@ impl SegmentStore for MemoryStore {
             .matching(tenant, &rule, schema, now)?
             .into_iter()
             .collect();
-        Ok(s.replace_members(tenant, id, members))
+        s.replace_members_with_events(tenant, id, members, events_at)
     }
 
     async fn change_static_members(
@@ -532,6 +555,7 @@ impl SegmentStore for MemoryStore {
         id: SegmentId,
         add: Vec<CustomerId>,
         remove: Vec<CustomerId>,
+        events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
         let mut s = self.lock();
         if s.segment(tenant, id)?.rule().is_some() {
@@ -551,7 +575,7 @@ impl SegmentStore for MemoryStore {
             members.remove(c);
         }
         members.extend(add);
-        Ok(s.replace_members(tenant, id, members))
+        s.replace_members_with_events(tenant, id, members, events_at)
     }
 
     async fn segment_members(
@@ -593,6 +617,66 @@ impl SegmentStore for MemoryStore {
 }
 
 impl State {
+    /// Duplicate for an outbox message whose id the tenant already has.
+    fn check_outbox(&self, tenant: TenantId, messages: &[OutboxMessage]) -> Result<()> {
+        let mut ids = BTreeSet::new();
+        match messages
+            .iter()
+            .find(|m| self.outbox.contains_key(&(tenant, m.id)) || !ids.insert(m.id))
+        {
+            Some(m) => Err(Error::Duplicate {
+                entity: "message",
+                key: format!("id {}", m.id),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Stores checked messages with the next sequence numbers, skipping known keys.
+    fn write_outbox(&mut self, tenant: TenantId, messages: Vec<OutboxMessage>) -> EnqueueReport {
+        let mut report = EnqueueReport::default();
+        for mut m in messages {
+            if !self
+                .outbox_keys
+                .insert((tenant, m.notification.idempotency_key.clone()))
+            {
+                report.duplicates += 1;
+                continue;
+            }
+            let seq = self.outbox_seq.entry(tenant).or_default();
+            *seq += 1;
+            m.seq = *seq;
+            self.outbox.insert((tenant, m.id), (m, None));
+            report.enqueued += 1;
+        }
+        report
+    }
+
+    /// Replaces a segment's members and, when `events_at` is given, stores the entered
+    /// and left events.
+    fn replace_members_with_events(
+        &mut self,
+        tenant: TenantId,
+        id: SegmentId,
+        members: BTreeSet<CustomerId>,
+        events_at: Option<DateTime<Utc>>,
+    ) -> Result<MembershipChange> {
+        let before = self.members.get(&(tenant, id)).cloned().unwrap_or_default();
+        let preview = MembershipChange {
+            entered: members.difference(&before).copied().collect(),
+            left: before.difference(&members).copied().collect(),
+            members: members.len() as u64,
+        };
+        let events = match events_at {
+            Some(at) => membership_events(id, &preview, at)?,
+            None => Vec::new(),
+        };
+        self.check_outbox(tenant, &events)?;
+        let change = self.replace_members(tenant, id, members);
+        self.write_outbox(tenant, events);
+        Ok(change)
+    }
+
     /// The message under a lease that is still `lease`: Conflict when another claim (or
     /// none) holds it now.
     fn leased_message(
@@ -631,28 +715,8 @@ impl OutboxStore for MemoryStore {
                 .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
         }
         let mut state = self.lock();
-        if let Some(m) = messages
-            .iter()
-            .find(|m| state.outbox.contains_key(&(tenant, m.id)))
-        {
-            return Err(Error::Duplicate {
-                entity: "message",
-                key: format!("id {}", m.id),
-            });
-        }
-        let mut report = EnqueueReport::default();
-        for m in messages {
-            if !state
-                .outbox_keys
-                .insert((tenant, m.notification.idempotency_key.clone()))
-            {
-                report.duplicates += 1;
-                continue;
-            }
-            state.outbox.insert((tenant, m.id), (m, None));
-            report.enqueued += 1;
-        }
-        Ok(report)
+        state.check_outbox(tenant, &messages)?;
+        Ok(state.write_outbox(tenant, messages))
     }
 
     async fn claim(
@@ -671,11 +735,20 @@ impl OutboxStore for MemoryStore {
                     && m.state == MessageState::Pending
                     && m.next_attempt_at <= now
                     && held.is_none_or(|l| l.until <= now)
+                    && m.ordering_key.as_ref().is_none_or(|k| {
+                        !state.outbox.iter().any(|((t2, _), (e, _))| {
+                            *t2 == tenant
+                                && e.state == MessageState::Pending
+                                && e.ordering_key.as_ref() == Some(k)
+                                && e.seq < m.seq
+                        })
+                    })
             })
             .map(|((_, id), (m, _))| {
                 (
                     std::cmp::Reverse(m.notification.priority),
                     m.next_attempt_at,
+                    m.seq,
                     *id,
                 )
             })
@@ -684,7 +757,7 @@ impl OutboxStore for MemoryStore {
         due.truncate(limit as usize);
         Ok(due
             .into_iter()
-            .map(|(_, _, id)| {
+            .map(|(_, _, _, id)| {
                 let entry = state.outbox.get_mut(&(tenant, id)).expect("listed above");
                 entry.1 = Some(lease);
                 Claimed {

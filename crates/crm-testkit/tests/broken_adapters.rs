@@ -30,6 +30,8 @@ enum Flaw {
     OldestFirst,
     /// Claims ignore due times and leases: every pending message is handed out.
     IgnoresLeases,
+    /// Outbox messages of a change are written before it, outside its transaction.
+    OutboxOutsideTransaction,
 }
 
 struct Broken {
@@ -38,6 +40,15 @@ struct Broken {
 }
 
 impl Broken {
+    /// The outbox to pass on: all of it, or (flawed) none after writing it separately.
+    async fn outbox(&self, t: TenantId, outbox: Vec<OutboxMessage>) -> Result<Vec<OutboxMessage>> {
+        if self.flaw != Flaw::OutboxOutsideTransaction {
+            return Ok(outbox);
+        }
+        self.inner.enqueue(self.tenant(t), outbox).await?;
+        Ok(Vec::new())
+    }
+
     fn tenant(&self, t: TenantId) -> TenantId {
         if self.flaw == Flaw::IgnoresTenant {
             TenantId::from_bytes([7; 16])
@@ -49,11 +60,23 @@ impl Broken {
 
 #[async_trait]
 impl CustomerStore for Broken {
-    async fn insert_customer(&self, t: TenantId, c: &Customer) -> Result<()> {
-        self.inner.insert_customer(self.tenant(t), c).await
+    async fn insert_customer(
+        &self,
+        t: TenantId,
+        c: &Customer,
+        o: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let o = self.outbox(t, o).await?;
+        self.inner.insert_customer(self.tenant(t), c, o).await
     }
-    async fn insert_customers(&self, t: TenantId, c: Vec<Customer>) -> Result<()> {
-        self.inner.insert_customers(self.tenant(t), c).await
+    async fn insert_customers(
+        &self,
+        t: TenantId,
+        c: Vec<Customer>,
+        o: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let o = self.outbox(t, o).await?;
+        self.inner.insert_customers(self.tenant(t), c, o).await
     }
     async fn get_customer(&self, t: TenantId, id: CustomerId) -> Result<Customer> {
         self.inner.get_customer(self.tenant(t), id).await
@@ -64,14 +87,16 @@ impl CustomerStore for Broken {
         c: &Customer,
         expected: u64,
         o: Option<OwnershipChange>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
+        let outbox = self.outbox(t, outbox).await?;
         let expected = if self.flaw == Flaw::IgnoresVersion {
             self.inner.get_customer(self.tenant(t), c.id).await?.version
         } else {
             expected
         };
         self.inner
-            .update_customer(self.tenant(t), c, expected, o)
+            .update_customer(self.tenant(t), c, expected, o, outbox)
             .await
     }
     async fn list_customers(
@@ -93,13 +118,21 @@ impl InteractionStore for Broken {
         &self,
         t: TenantId,
         batch: Vec<Interaction>,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<BatchReport> {
+        let outbox = self.outbox(t, outbox).await?;
         if self.flaw != Flaw::SkipsProfiles {
-            return self.inner.append_interactions(self.tenant(t), batch).await;
+            return self
+                .inner
+                .append_interactions(self.tenant(t), batch, outbox)
+                .await;
         }
         let mut report = BatchReport::default();
         for row in batch {
-            let r = self.inner.append_interactions(t, vec![row]).await?;
+            let r = self
+                .inner
+                .append_interactions(t, vec![row], Vec::new())
+                .await?;
             report.inserted += r.inserted;
             report.duplicates += r.duplicates;
         }
@@ -191,8 +224,11 @@ impl SegmentStore for Broken {
         id: SegmentId,
         s: &FieldSchema,
         now: chrono::DateTime<chrono::Utc>,
+        at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<MembershipChange> {
-        self.inner.refresh_segment(self.tenant(t), id, s, now).await
+        self.inner
+            .refresh_segment(self.tenant(t), id, s, now, at)
+            .await
     }
     async fn change_static_members(
         &self,
@@ -200,9 +236,10 @@ impl SegmentStore for Broken {
         id: SegmentId,
         add: Vec<CustomerId>,
         remove: Vec<CustomerId>,
+        at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<MembershipChange> {
         self.inner
-            .change_static_members(self.tenant(t), id, add, remove)
+            .change_static_members(self.tenant(t), id, add, remove, at)
             .await
     }
     async fn segment_members(
@@ -355,6 +392,14 @@ fn lease_blind_outbox_fails_the_claim_cases() {
     ] {
         assert!(fails(Flaw::IgnoresLeases, case(must)), "{must} passed");
     }
+}
+
+#[test]
+fn outbox_outside_the_transaction_fails_the_commit_case() {
+    assert!(fails(
+        Flaw::OutboxOutsideTransaction,
+        case("changes_and_their_outbox_messages_commit_together")
+    ));
 }
 
 #[test]

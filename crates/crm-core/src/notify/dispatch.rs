@@ -10,8 +10,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Addressee, Claimed, DeliveryChannel, Directory, Envelope, Lease, Notifier, OutboxStore,
-    Purpose, Recipient,
+    Addressee, Claimed, DeliveryChannel, Directory, DomainEvent, Envelope, EventSink, Lease,
+    Notifier, OutboxMessage, OutboxStore, Purpose, Recipient,
 };
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -193,6 +193,7 @@ pub struct Dispatcher<S: ?Sized> {
     directory: Arc<dyn Directory>,
     clock: Arc<dyn Clock>,
     config: DispatchConfig,
+    events: Option<Arc<dyn EventSink>>,
 }
 
 impl<S: ?Sized> std::fmt::Debug for Dispatcher<S> {
@@ -254,7 +255,16 @@ where
             directory,
             clock,
             config: DispatchConfig::default(),
+            events: None,
         }
+    }
+
+    /// Delivers domain events (messages on [`DeliveryChannel::Event`]) to `sink`. Without
+    /// a sink, an event is a dead letter ("no event sink"), to be re-queued once one is
+    /// configured: only enable events in [`Crm`](crate::Crm) when a dispatcher has a sink.
+    pub fn with_event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.events = Some(sink);
+        self
     }
 
     /// Replaces the configuration.
@@ -357,19 +367,10 @@ where
     ) -> Result<()> {
         let Claimed { message, lease } = claimed;
         let id = message.id;
-        let outcome = match self.resolve(&message.notification).await {
-            Ok(to) => {
-                let envelope = Envelope {
-                    message_id: id,
-                    notification: message.notification,
-                    to,
-                };
-                self.notifier
-                    .notify(self.tenant, &envelope)
-                    .await
-                    .map_err(Failure::from)
-            }
-            Err(failure) => Err(failure),
+        let outcome = if message.notification.channel == DeliveryChannel::Event {
+            self.publish(&message).await
+        } else {
+            self.send(&message).await
         };
         let recorded = match outcome {
             Ok(()) => {
@@ -418,6 +419,31 @@ where
         }
     }
 
+    /// Hands a domain event to the sink.
+    async fn publish(&self, message: &OutboxMessage) -> Result<(), Failure> {
+        let sink = self
+            .events
+            .as_ref()
+            .ok_or_else(|| Failure::permanent("no event sink configured"))?;
+        let event = DomainEvent::from_message(self.tenant, message)
+            .map_err(|e| Failure::permanent(format!("not a readable event: {e}")))?;
+        sink.deliver(&event).await.map_err(Failure::from)
+    }
+
+    /// Resolves the recipient and hands the message to the notifier.
+    async fn send(&self, message: &OutboxMessage) -> Result<(), Failure> {
+        let to = self.resolve(&message.notification).await?;
+        let envelope = Envelope {
+            message_id: message.id,
+            notification: message.notification.clone(),
+            to,
+        };
+        self.notifier
+            .notify(self.tenant, &envelope)
+            .await
+            .map_err(Failure::from)
+    }
+
     /// The address a recipient is reached at, or why it cannot be reached.
     async fn resolve(&self, notification: &super::Notification) -> Result<Addressee, Failure> {
         let staff = |member: super::StaffMember| Addressee {
@@ -433,6 +459,9 @@ where
                 phone: None,
                 locale: None,
             }),
+            Recipient::Subscribers => Err(Failure::permanent(
+                "recipient: subscribers receive events only",
+            )),
             Recipient::User(user) => match self.directory.staff_member(self.tenant, *user).await? {
                 Some(member) => Ok(staff(member)),
                 None => Err(Failure::permanent(format!(
@@ -469,7 +498,7 @@ where
                     let consented = match notification.channel {
                         DeliveryChannel::Email => customer.consent.email,
                         DeliveryChannel::Sms => customer.consent.sms,
-                        DeliveryChannel::Chat => false,
+                        DeliveryChannel::Chat | DeliveryChannel::Event => false,
                     };
                     if !consented {
                         return Err(Failure::permanent(format!(

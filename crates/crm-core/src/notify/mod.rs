@@ -32,6 +32,7 @@
 //! ```
 
 mod dispatch;
+pub mod events;
 mod notifiers;
 
 use std::fmt;
@@ -46,6 +47,7 @@ use crate::page::{Page, PageRequest};
 use crate::value::{EmailAddress, PhoneNumber};
 
 pub use dispatch::{DispatchConfig, DispatchReport, Dispatcher, RetryPolicy, Shutdown};
+pub use events::{DomainEvent, EntityRef, EventKind, EventSink, JsonLinesSink, RecordingSink};
 pub use notifiers::{LogNotifier, RecordingNotifier, StaticDirectory};
 
 /// Who a notification is for.
@@ -61,6 +63,8 @@ pub enum Recipient {
     Customer(CustomerId),
     /// A literal address.
     Email(EmailAddress),
+    /// The host's [`EventSink`]: used by domain events.
+    Subscribers,
 }
 
 /// How a notification travels.
@@ -74,6 +78,8 @@ pub enum DeliveryChannel {
     Sms,
     /// A chat or in-app message.
     Chat,
+    /// A domain event for the host's [`EventSink`].
+    Event,
 }
 
 impl DeliveryChannel {
@@ -83,6 +89,7 @@ impl DeliveryChannel {
             DeliveryChannel::Email => "email",
             DeliveryChannel::Sms => "sms",
             DeliveryChannel::Chat => "chat",
+            DeliveryChannel::Event => "event",
         }
     }
 
@@ -92,6 +99,7 @@ impl DeliveryChannel {
             "email" => Ok(DeliveryChannel::Email),
             "sms" => Ok(DeliveryChannel::Sms),
             "chat" => Ok(DeliveryChannel::Chat),
+            "event" => Ok(DeliveryChannel::Event),
             other => Err(Error::validation(
                 "channel",
                 format!("unknown delivery channel {other:?}"),
@@ -412,11 +420,18 @@ impl MessageState {
     }
 }
 
-/// A notification in the outbox, with its delivery bookkeeping.
+/// A notification (or a domain event) in the outbox, with its delivery bookkeeping.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutboxMessage {
     /// The message's id.
     pub id: MessageId,
+    /// Assigned by the store when the message is enqueued: increases per tenant in the
+    /// order messages were stored (0 before that).
+    pub seq: u64,
+    /// Messages with the same key are delivered one at a time in `seq` order: a message
+    /// is not claimed while an earlier one with its key is pending. Domain events use the
+    /// entity; plain notifications have none.
+    pub ordering_key: Option<String>,
     /// What to send.
     pub notification: Notification,
     /// Pending, sent or dead.
@@ -439,6 +454,8 @@ impl OutboxMessage {
         let due = notification.not_before.map_or(now, |at| at.max(now));
         OutboxMessage {
             id: MessageId::new(),
+            seq: 0,
+            ordering_key: None,
             notification,
             state: MessageState::Pending,
             attempts: 0,
@@ -491,14 +508,18 @@ pub struct EnqueueReport {
 
 /// The transactional outbox: messages waiting for delivery, claimed under leases.
 ///
-/// Messages are claimed in order of priority (highest first), then due time, then id.
-/// Several dispatchers may claim at once: a message is handed to at most one of them while
-/// its lease holds (PostgreSQL uses `FOR UPDATE SKIP LOCKED`).
+/// Messages are claimed in order of priority (highest first), then due time, then `seq`.
+/// A message with an `ordering_key` is not claimed while an earlier message (lower `seq`)
+/// with the same key is pending. Several dispatchers may claim at once: a message is
+/// handed to at most one of them while its lease holds (PostgreSQL uses
+/// `FOR UPDATE SKIP LOCKED`).
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Stores new messages in one transaction, all or nothing; messages whose
-    /// idempotency key the tenant already has are skipped and counted.
+    /// Stores new messages in one transaction, all or nothing, assigning each its `seq`;
+    /// messages whose idempotency key the tenant already has are skipped and counted.
+    /// Storage write methods that take an `outbox` argument store it the same way, in the
+    /// transaction of their change.
     async fn enqueue(
         &self,
         tenant: TenantId,
