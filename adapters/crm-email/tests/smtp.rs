@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_core::notify::{
-    DispatchConfig, Dispatcher, MessageState, Notification, OutboxStore, Recipient, RetryPolicy,
-    Shutdown, StaffMember, StaticDirectory,
+    DispatchConfig, Dispatcher, MessageState, Notification, Recipient, RetryPolicy, Shutdown,
+    StaffMember, StaticDirectory,
 };
-use crm_core::{Crm, Customer, EmailAddress, ManualClock, TenantId, UserId};
+use crm_core::{Crm, Customer, EmailAddress, ManualClock, Storage, TenantId, UserId};
 use crm_email::{SmtpConfig, SmtpNotifier, TemplateParts, Templates};
+use crm_postgres::PostgresStore;
 use crm_sqlite::SqliteStore;
+use crm_testkit::postgres::{postgres_for_tests, PostgresTarget};
+use crm_testkit::MemoryStore;
 use support::{free_port, received, wait_for, SmtpSink};
 
 fn t0() -> DateTime<Utc> {
@@ -46,33 +49,62 @@ fn templates() -> Templates {
     t
 }
 
+/// Which outbox the dispatcher works on.
+#[derive(Clone, Copy)]
+enum Outbox {
+    Sqlite,
+    Memory,
+    Postgres,
+}
+
 struct World {
-    store: Arc<SqliteStore>,
+    _server: Option<PostgresTarget>,
+    store: Arc<dyn Storage>,
     crm: Crm,
     tenant: TenantId,
     directory: Arc<StaticDirectory>,
     notifier: Arc<SmtpNotifier>,
 }
 
-fn world(port: u16) -> World {
-    let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+/// The world on the chosen outbox, or `None` (after saying why) when PostgreSQL is wanted
+/// and cannot be had here (a failure under `CRM_REQUIRE_POSTGRES=1`).
+async fn world(port: u16, kind: Outbox) -> Option<World> {
+    let mut server = None;
+    let store: Arc<dyn Storage> = match kind {
+        Outbox::Sqlite => Arc::new(SqliteStore::open_in_memory().unwrap()),
+        Outbox::Memory => Arc::new(MemoryStore::new()),
+        Outbox::Postgres => {
+            let Some(target) = postgres_for_tests() else {
+                eprintln!("skipped: no PostgreSQL server for the outbox");
+                return None;
+            };
+            let store = PostgresStore::builder(&target.connection_string("postgres"))
+                .migrate_on_connect(true)
+                .connect()
+                .await
+                .expect("connect");
+            server = Some(target);
+            Arc::new(store)
+        }
+    };
     let clock = Arc::new(ManualClock::new(t0()));
     let crm = Crm::new(store.clone()).with_clock(clock);
     let config = SmtpConfig::plain_dangerous("127.0.0.1", port, "CRM 客服", "crm@example.com")
         .unwrap()
         .with_timeout(Duration::from_secs(5))
         .with_pool_size(2);
-    World {
+    Some(World {
+        _server: server,
         store,
         crm,
         tenant: TenantId::new(),
         directory: Arc::new(StaticDirectory::new()),
         notifier: Arc::new(SmtpNotifier::new(config, templates()).unwrap()),
-    }
+    })
 }
 
 impl World {
-    fn dispatcher(&self) -> Dispatcher<SqliteStore> {
+    fn dispatcher(&self) -> Dispatcher<dyn Storage> {
         let retry = RetryPolicy {
             base: Duration::from_secs(60),
             max_delay: Duration::from_secs(3600),
@@ -113,13 +145,14 @@ fn minutes(m: i64) -> DateTime<Utc> {
     t0() + TimeDelta::minutes(m)
 }
 
-#[tokio::test]
-async fn delivers_headers_encodings_both_parts_and_envelope() {
+async fn delivers_headers_encodings_both_parts_and_envelope(kind: Outbox) {
     let dir = tempfile::tempdir().unwrap();
     let Some(sink) = SmtpSink::start_or_skip(dir.path()) else {
         return;
     };
-    let w = world(sink.port);
+    let Some(w) = world(sink.port, kind).await else {
+        return;
+    };
     let customer = w
         .crm
         .register(
@@ -175,13 +208,14 @@ async fn delivers_headers_encodings_both_parts_and_envelope() {
     assert!(outbox.unwrap().items.is_empty());
 }
 
-#[tokio::test]
-async fn data_cannot_inject_headers() {
+async fn data_cannot_inject_headers(kind: Outbox) {
     let dir = tempfile::tempdir().unwrap();
     let Some(sink) = SmtpSink::start_or_skip(dir.path()) else {
         return;
     };
-    let w = world(sink.port);
+    let Some(w) = world(sink.port, kind).await else {
+        return;
+    };
     let mallory = UserId::new();
     w.directory.insert(
         w.tenant,
@@ -219,11 +253,12 @@ async fn data_cannot_inject_headers() {
     );
 }
 
-#[tokio::test]
-async fn server_down_keeps_mail_queued_and_delivers_once_when_back() {
+async fn server_down_keeps_mail_queued_and_delivers_once_when_back(kind: Outbox) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let w = world(port);
+    let Some(w) = world(port, kind).await else {
+        return;
+    };
     w.send_plain(&["a", "b", "c"]).await;
     let dispatcher = w.dispatcher();
     let report = dispatcher.run_once(t0()).await.unwrap();
@@ -259,13 +294,14 @@ async fn server_down_keeps_mail_queued_and_delivers_once_when_back() {
     );
 }
 
-#[tokio::test]
-async fn reply_451_is_retried_later() {
+async fn reply_451_is_retried_later(kind: Outbox) {
     let dir = tempfile::tempdir().unwrap();
     let Some(sink) = SmtpSink::start_or_skip(dir.path()) else {
         return;
     };
-    let w = world(sink.port);
+    let Some(w) = world(sink.port, kind).await else {
+        return;
+    };
     w.send_plain(&["deferred"]).await;
     sink.set_mode("451");
     let dispatcher = w.dispatcher();
@@ -284,13 +320,14 @@ async fn reply_451_is_retried_later() {
     assert_eq!(received(dir.path()).len(), 1);
 }
 
-#[tokio::test]
-async fn reply_550_is_a_dead_letter() {
+async fn reply_550_is_a_dead_letter(kind: Outbox) {
     let dir = tempfile::tempdir().unwrap();
     let Some(sink) = SmtpSink::start_or_skip(dir.path()) else {
         return;
     };
-    let w = world(sink.port);
+    let Some(w) = world(sink.port, kind).await else {
+        return;
+    };
     w.send_plain(&["refused"]).await;
     sink.set_mode("550");
     let report = w.dispatcher().run_once(t0()).await.unwrap();
@@ -311,13 +348,14 @@ async fn reply_550_is_a_dead_letter() {
     assert!(received(dir.path()).is_empty());
 }
 
-#[tokio::test]
-async fn a_dead_dispatchers_batch_is_delivered_once_after_its_lease() {
+async fn a_dead_dispatchers_batch_is_delivered_once_after_its_lease(kind: Outbox) {
     let dir = tempfile::tempdir().unwrap();
     let Some(sink) = SmtpSink::start_or_skip(dir.path()) else {
         return;
     };
-    let w = world(sink.port);
+    let Some(w) = world(sink.port, kind).await else {
+        return;
+    };
     w.send_plain(&["x", "y", "z"]).await;
     // A dispatcher claims the batch and dies before sending anything.
     let lease = crm_core::notify::Lease::new(minutes(5));
@@ -337,13 +375,14 @@ async fn a_dead_dispatchers_batch_is_delivered_once_after_its_lease() {
     drop(sink);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_running_loop_delivers_and_stops_gracefully() {
+async fn the_running_loop_delivers_and_stops_gracefully(kind: Outbox) {
     let dir = tempfile::tempdir().unwrap();
     let Some(sink) = SmtpSink::start_or_skip(dir.path()) else {
         return;
     };
-    let w = world(sink.port);
+    let Some(w) = world(sink.port, kind).await else {
+        return;
+    };
     let shutdown = Shutdown::new();
     let dispatcher = Arc::new(
         w.dispatcher()
@@ -363,4 +402,124 @@ async fn the_running_loop_delivers_and_stops_gracefully() {
     assert_eq!(got.len(), 5);
     assert_eq!(report.sent, 5, "{report:?}");
     assert_eq!(w.store.pending_count(w.tenant).await.unwrap(), 0);
+}
+
+mod sqlite {
+    //! Every SMTP case on the sqlite outbox.
+    use super::Outbox;
+
+    #[tokio::test]
+    async fn delivers_headers_encodings_both_parts_and_envelope() {
+        super::delivers_headers_encodings_both_parts_and_envelope(Outbox::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn data_cannot_inject_headers() {
+        super::data_cannot_inject_headers(Outbox::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn server_down_keeps_mail_queued_and_delivers_once_when_back() {
+        super::server_down_keeps_mail_queued_and_delivers_once_when_back(Outbox::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn reply_451_is_retried_later() {
+        super::reply_451_is_retried_later(Outbox::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn reply_550_is_a_dead_letter() {
+        super::reply_550_is_a_dead_letter(Outbox::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn a_dead_dispatchers_batch_is_delivered_once_after_its_lease() {
+        super::a_dead_dispatchers_batch_is_delivered_once_after_its_lease(Outbox::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_running_loop_delivers_and_stops_gracefully() {
+        super::the_running_loop_delivers_and_stops_gracefully(Outbox::Sqlite).await;
+    }
+}
+
+mod memory {
+    //! Every SMTP case on the memory outbox.
+    use super::Outbox;
+
+    #[tokio::test]
+    async fn delivers_headers_encodings_both_parts_and_envelope() {
+        super::delivers_headers_encodings_both_parts_and_envelope(Outbox::Memory).await;
+    }
+
+    #[tokio::test]
+    async fn data_cannot_inject_headers() {
+        super::data_cannot_inject_headers(Outbox::Memory).await;
+    }
+
+    #[tokio::test]
+    async fn server_down_keeps_mail_queued_and_delivers_once_when_back() {
+        super::server_down_keeps_mail_queued_and_delivers_once_when_back(Outbox::Memory).await;
+    }
+
+    #[tokio::test]
+    async fn reply_451_is_retried_later() {
+        super::reply_451_is_retried_later(Outbox::Memory).await;
+    }
+
+    #[tokio::test]
+    async fn reply_550_is_a_dead_letter() {
+        super::reply_550_is_a_dead_letter(Outbox::Memory).await;
+    }
+
+    #[tokio::test]
+    async fn a_dead_dispatchers_batch_is_delivered_once_after_its_lease() {
+        super::a_dead_dispatchers_batch_is_delivered_once_after_its_lease(Outbox::Memory).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_running_loop_delivers_and_stops_gracefully() {
+        super::the_running_loop_delivers_and_stops_gracefully(Outbox::Memory).await;
+    }
+}
+
+mod postgres {
+    //! Every SMTP case on the postgres outbox.
+    use super::Outbox;
+
+    #[tokio::test]
+    async fn delivers_headers_encodings_both_parts_and_envelope() {
+        super::delivers_headers_encodings_both_parts_and_envelope(Outbox::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn data_cannot_inject_headers() {
+        super::data_cannot_inject_headers(Outbox::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn server_down_keeps_mail_queued_and_delivers_once_when_back() {
+        super::server_down_keeps_mail_queued_and_delivers_once_when_back(Outbox::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn reply_451_is_retried_later() {
+        super::reply_451_is_retried_later(Outbox::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn reply_550_is_a_dead_letter() {
+        super::reply_550_is_a_dead_letter(Outbox::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn a_dead_dispatchers_batch_is_delivered_once_after_its_lease() {
+        super::a_dead_dispatchers_batch_is_delivered_once_after_its_lease(Outbox::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_running_loop_delivers_and_stops_gracefully() {
+        super::the_running_loop_delivers_and_stops_gracefully(Outbox::Postgres).await;
+    }
 }

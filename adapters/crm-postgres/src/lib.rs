@@ -44,12 +44,23 @@
 //! SELECT create_distributed_table(t, 'tenant_id', colocate_with => 'customers')
 //!   FROM unnest(ARRAY['customer_emails', 'customer_phones', 'customer_tags',
 //!     'customer_external_ids', 'ownership_changes', 'interactions', 'profiles',
-//!     'value_scores', 'value_models', 'value_classes', 'segments', 'segment_members']) t;
+//!     'value_scores', 'value_models', 'value_classes', 'segments', 'segment_members',
+//!     'outbox']) t;
 //! ```
 //!
 //! No table is a reference table: nothing is shared between tenants. Joins (customers with
 //! profiles, scores and classes in segment rules) are on `(tenant_id, customer_id)` and stay
 //! on one node.
+//!
+//! ## The outbox
+//!
+//! Notifications and domain events wait in the `outbox` table, written in the transaction
+//! of the change that caused them. Dispatchers claim due rows with
+//! `FOR UPDATE SKIP LOCKED` under a lease, so several can run at once without taking the
+//! same row; rows with an ordering key (an entity's events) are claimed one at a time in
+//! `seq` order. `seq` comes from an identity column: it increases per tenant in insert
+//! order, with gaps, and two concurrent transactions about different entities may commit
+//! out of `seq` order (events of one entity cannot: their writes lock the entity first).
 //!
 //! ## Row-level security
 //!

@@ -44,13 +44,17 @@ fn notification(i: usize, to: &EmailAddress) -> Notification {
 }
 
 const BARE_SCHEMA: &str = "CREATE TABLE outbox (tenant_id BLOB NOT NULL, id BLOB NOT NULL, \
-    idempotency_key TEXT NOT NULL, priority INTEGER NOT NULL, state TEXT NOT NULL, \
+    seq INTEGER NOT NULL, ordering_key TEXT, idempotency_key TEXT NOT NULL, \
+    priority INTEGER NOT NULL, state TEXT NOT NULL, \
     attempts INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL, \
     lease_token BLOB, lease_until INTEGER, last_error TEXT, sent_at INTEGER, \
     notification TEXT NOT NULL, PRIMARY KEY (tenant_id, id)) WITHOUT ROWID; \
     CREATE UNIQUE INDEX outbox_by_key ON outbox (tenant_id, idempotency_key); \
-    CREATE INDEX outbox_due ON outbox (tenant_id, priority DESC, next_attempt_at, id) \
-    WHERE state = 'pending';";
+    CREATE UNIQUE INDEX outbox_by_seq ON outbox (tenant_id, seq); \
+    CREATE INDEX outbox_due ON outbox (tenant_id, priority DESC, next_attempt_at, seq) \
+    WHERE state = 'pending'; \
+    CREATE INDEX outbox_ordered ON outbox (tenant_id, ordering_key, seq) \
+    WHERE state = 'pending' AND ordering_key IS NOT NULL;";
 
 /// The same rows through bare rusqlite: returns messages per second.
 fn bare(path: &std::path::Path, notes: &[Notification], call: usize, batch: usize) -> f64 {
@@ -61,25 +65,28 @@ fn bare(path: &std::path::Path, notes: &[Notification], call: usize, batch: usiz
     let tenant = TenantId::new();
     let t = tenant.as_bytes().to_vec();
     let start = Instant::now();
+    let mut seq = 0i64;
     for chunk in notes.chunks(call) {
         let tx = conn.transaction().expect("begin");
         {
             let mut st = tx
                 .prepare_cached(
-                    "INSERT INTO outbox (tenant_id, id, idempotency_key, priority, state, \
+                    "INSERT INTO outbox (tenant_id, id, seq, idempotency_key, priority, state, \
                      attempts, next_attempt_at, enqueued_at, notification) \
-                     VALUES (?1, ?2, ?3, 1, 'pending', 0, ?4, ?4, ?5)",
+                     VALUES (?1, ?2, ?6, ?3, 1, 'pending', 0, ?4, ?4, ?5)",
                 )
                 .expect("prepare");
             for n in chunk {
                 let json = serde_json::to_string(n).expect("json");
                 let id = uuid::Uuid::now_v7();
+                seq += 1;
                 st.execute(params![
                     t,
                     id.as_bytes().as_slice(),
                     n.idempotency_key,
                     0i64,
-                    json
+                    json,
+                    seq
                 ])
                 .expect("insert");
             }
@@ -91,8 +98,12 @@ fn bare(path: &std::path::Path, notes: &[Notification], call: usize, batch: usiz
         let rows: Vec<(Vec<u8>, String)> = {
             let mut st = tx
                 .prepare_cached(
-                    "SELECT id, notification FROM outbox WHERE tenant_id = ?1 \
-                     AND state = 'pending' ORDER BY priority DESC, next_attempt_at, id LIMIT ?2",
+                    "SELECT id, notification FROM outbox o WHERE tenant_id = ?1 \
+                     AND state = 'pending' AND (ordering_key IS NULL OR NOT EXISTS \
+                     (SELECT 1 FROM outbox e WHERE e.tenant_id = o.tenant_id \
+                     AND e.ordering_key = o.ordering_key AND e.state = 'pending' \
+                     AND e.seq < o.seq)) \
+                     ORDER BY priority DESC, next_attempt_at, seq LIMIT ?2",
                 )
                 .expect("prepare");
             st.query_map(params![t, batch as i64], |r| Ok((r.get(0)?, r.get(1)?)))

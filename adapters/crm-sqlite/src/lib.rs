@@ -21,6 +21,9 @@
 //!   connections; every call runs on tokio's blocking pool, never on the async executor.
 //! - Every batch of interactions is one transaction with its profile deltas applied in it;
 //!   every table's key starts with `tenant_id`.
+//! - The outbox (notifications and domain events) is a table written in the transaction of
+//!   the change that caused each message; a claim selects and leases due rows in one
+//!   immediate transaction, so two dispatchers never take the same row.
 //! - Unique violations map to [`Error::Duplicate`], stale
 //!   versions to [`Error::Conflict`], everything else to
 //!   [`Error::Storage`] with the driver error as its source.

@@ -4,7 +4,9 @@
 //!
 //! - [`conformance`]: the conformance suite, one public async function per case, and
 //!   [`conformance_tests!`] to turn them into one named `#[test]` each;
-//! - [`MemoryStore`]: the in-memory reference implementation, which passes the whole suite;
+//! - [`MemoryStore`]: the in-memory reference implementation, which passes the whole suite
+//!   (customers, interactions, profiles, value scores, segments, the outbox with its
+//!   leases and ordering, domain events);
 //! - [`Generator`]: seedable generators of realistic customers and interactions;
 //! - `postgres` (unix): a throwaway PostgreSQL cluster for adapter tests.
 //!
