@@ -7,7 +7,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::notify::{
-    Claimed, EnqueueReport, Lease, MessageState, Notification, OutboxMessage, OutboxStore,
+    lease_lost, not_dead, Claimed, EnqueueReport, Lease, MessageState, Notification, OutboxMessage,
+    OutboxStore,
 };
 use crm_core::{Cursor, Error, MessageId, Page, PageRequest, Result, TenantId};
 use tokio_postgres::types::ToSql;
@@ -59,15 +60,7 @@ fn message(row: &Row) -> Result<OutboxMessage> {
     })
 }
 
-/// Checks messages before they are written (errors name `messages[i]`).
-pub(crate) fn check_outbox(messages: &[OutboxMessage]) -> Result<()> {
-    for (i, m) in messages.iter().enumerate() {
-        m.notification
-            .validate()
-            .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
-    }
-    Ok(())
-}
+pub(crate) use crm_core::notify::check_messages as check_outbox;
 
 /// Writes checked messages inside the caller's transaction with one statement, skipping
 /// idempotency keys the tenant already has.
@@ -137,15 +130,6 @@ async fn select_one(
     message(&row)
 }
 
-fn lost_lease(id: MessageId) -> Error {
-    Error::Conflict {
-        entity: "message",
-        id: id.to_string(),
-        expected: 0,
-        actual: 0,
-    }
-}
-
 impl PostgresStore {
     /// Runs `sql` (which clears the lease; `$1` tenant, `$2` id, `$3` lease token, then
     /// `extra`) on a message whose lease is still `lease`.
@@ -175,7 +159,7 @@ impl PostgresStore {
             .await
             .map_err(storage)?;
         match exists {
-            Some(_) => Err(lost_lease(id)),
+            Some(_) => Err(lease_lost(id)),
             None => Err(Error::not_found("message", id)),
         }
     }
@@ -342,10 +326,7 @@ impl OutboxStore for PostgresStore {
             None => Err(Error::not_found("message", id)),
             Some(row) => {
                 let state: &str = row.try_get(0).map_err(storage)?;
-                Err(Error::validation(
-                    "state",
-                    format!("message {id} is {state}, not dead"),
-                ))
+                Err(not_dead(id, state))
             }
         }
     }

@@ -6,7 +6,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::notify::{
-    Claimed, EnqueueReport, Lease, MessageState, Notification, OutboxMessage, OutboxStore,
+    lease_lost, not_dead, Claimed, EnqueueReport, Lease, MessageState, Notification, OutboxMessage,
+    OutboxStore,
 };
 use crm_core::{Cursor, Error, MessageId, Page, PageRequest, Result, TenantId};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -52,15 +53,7 @@ fn message(row: &Row<'_>) -> Result<OutboxMessage> {
     })
 }
 
-/// Checks messages before they are written (errors name `messages[i]`).
-pub(crate) fn check_outbox(messages: &[OutboxMessage]) -> Result<()> {
-    for (i, m) in messages.iter().enumerate() {
-        m.notification
-            .validate()
-            .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
-    }
-    Ok(())
-}
+pub(crate) use crm_core::notify::check_messages as check_outbox;
 
 /// Writes checked messages inside the caller's transaction, numbering them after the
 /// tenant's last `seq` and skipping idempotency keys the tenant already has.
@@ -144,12 +137,7 @@ fn check_lease(conn: &Connection, tenant: TenantId, id: MessageId, lease: Lease)
     if !exists {
         return Err(Error::not_found("message", id));
     }
-    Err(Error::Conflict {
-        entity: "message",
-        id: id.to_string(),
-        expected: 0,
-        actual: 0,
-    })
+    Err(lease_lost(id))
 }
 
 impl SqliteStore {
@@ -351,12 +339,7 @@ impl OutboxStore for SqliteStore {
             match state.as_deref() {
                 None => return Err(Error::not_found("message", id)),
                 Some("dead") => {}
-                Some(other) => {
-                    return Err(Error::validation(
-                        "state",
-                        format!("message {id} is {other}, not dead"),
-                    ))
-                }
+                Some(other) => return Err(not_dead(id, other)),
             }
             tx.execute(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?3, \

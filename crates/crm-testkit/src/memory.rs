@@ -6,7 +6,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::notify::events::membership_events;
-use crm_core::notify::{Claimed, EnqueueReport, Lease, MessageState, OutboxMessage};
+use crm_core::notify::{
+    check_messages, lease_lost, not_dead, Claimed, EnqueueReport, Lease, MessageState,
+    OutboxMessage,
+};
 use crm_core::profile::deltas;
 use crm_core::segment::{CompiledRule, FieldSchema, MembershipChange, Rule, Segment, Subject};
 use crm_core::{
@@ -617,8 +620,9 @@ impl SegmentStore for MemoryStore {
 }
 
 impl State {
-    /// Duplicate for an outbox message whose id the tenant already has.
+    /// Validation for a bad message, Duplicate for one whose id the tenant already has.
     fn check_outbox(&self, tenant: TenantId, messages: &[OutboxMessage]) -> Result<()> {
+        check_messages(messages)?;
         let mut ids = BTreeSet::new();
         match messages
             .iter()
@@ -690,12 +694,7 @@ impl State {
             .get_mut(&(tenant, id))
             .ok_or_else(|| Error::not_found("message", id))?;
         if *held != Some(lease) || message.state != MessageState::Pending {
-            return Err(Error::Conflict {
-                entity: "message",
-                id: id.to_string(),
-                expected: 0,
-                actual: 0,
-            });
+            return Err(lease_lost(id));
         }
         *held = None;
         Ok(message)
@@ -709,11 +708,6 @@ impl OutboxStore for MemoryStore {
         tenant: TenantId,
         messages: Vec<OutboxMessage>,
     ) -> Result<EnqueueReport> {
-        for (i, m) in messages.iter().enumerate() {
-            m.notification
-                .validate()
-                .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
-        }
         let mut state = self.lock();
         state.check_outbox(tenant, &messages)?;
         Ok(state.write_outbox(tenant, messages))
@@ -841,10 +835,7 @@ impl OutboxStore for MemoryStore {
             .get_mut(&(tenant, id))
             .ok_or_else(|| Error::not_found("message", id))?;
         if message.state != MessageState::Dead {
-            return Err(Error::validation(
-                "state",
-                format!("message {id} is {}, not dead", message.state.as_str()),
-            ));
+            return Err(not_dead(id, message.state.as_str()));
         }
         message.state = MessageState::Pending;
         message.attempts = 0;

@@ -583,6 +583,33 @@ pub trait OutboxStore: Send + Sync {
     async fn pending_count(&self, tenant: TenantId) -> Result<u64>;
 }
 
+/// Checks messages before an adapter writes them (errors name `messages[i]`).
+pub fn check_messages(messages: &[OutboxMessage]) -> Result<()> {
+    for (i, m) in messages.iter().enumerate() {
+        m.notification
+            .validate()
+            .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
+    }
+    Ok(())
+}
+
+/// The error an adapter returns when a lease is no longer the message's lease (it lapsed
+/// and the message was claimed again, or the message is no longer pending). The versions
+/// are 0: leases are not numbered.
+pub fn lease_lost(id: MessageId) -> Error {
+    Error::Conflict {
+        entity: "message",
+        id: id.to_string(),
+        expected: 0,
+        actual: 0,
+    }
+}
+
+/// The error an adapter returns when asked to re-queue a message that is not dead.
+pub fn not_dead(id: MessageId, state: &str) -> Error {
+    Error::validation("state", format!("message {id} is {state}, not dead"))
+}
+
 /// A staff member as the host's directory knows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffMember {
