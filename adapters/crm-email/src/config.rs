@@ -5,6 +5,7 @@ use std::time::Duration;
 use crm_core::{EmailAddress, Error, Result};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
 
 /// How the connection to the server is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +43,7 @@ pub struct SmtpConfig {
     /// The domain part of Message-IDs (default: the sender's domain).
     pub message_id_domain: String,
     credentials: Option<(String, String)>,
+    extra_roots: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SmtpConfig {
@@ -55,6 +57,7 @@ impl std::fmt::Debug for SmtpConfig {
             .field("password", &self.credentials.as_ref().map(|_| "<hidden>"))
             .field("timeout", &self.timeout)
             .field("pool_size", &self.pool_size)
+            .field("extra_roots", &self.extra_roots.len())
             .finish()
     }
 }
@@ -80,6 +83,7 @@ impl SmtpConfig {
             pool_size: 4,
             message_id_domain: domain,
             credentials: None,
+            extra_roots: Vec::new(),
         })
     }
 
@@ -129,6 +133,29 @@ impl SmtpConfig {
     pub fn with_message_id_domain(mut self, domain: &str) -> Self {
         self.message_id_domain = domain.to_string();
         self
+    }
+
+    /// Also trusts the certificate authority in `pem` (a company's own CA, a test CA), on
+    /// top of the Mozilla roots. Errors: validation on `root_certificate` if it is not a
+    /// PEM certificate.
+    pub fn with_root_certificate(mut self, pem: &[u8]) -> Result<Self> {
+        Certificate::from_pem(pem)
+            .map_err(|e| Error::validation("root_certificate", e.to_string()))?;
+        self.extra_roots.push(pem.to_vec());
+        Ok(self)
+    }
+
+    /// The TLS parameters: the host name to verify and the roots to trust.
+    pub(crate) fn tls_parameters(&self) -> Result<TlsParameters> {
+        let mut builder = TlsParameters::builder(self.host.clone());
+        for pem in &self.extra_roots {
+            let cert = Certificate::from_pem(pem)
+                .map_err(|e| Error::validation("root_certificate", e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        builder
+            .build_rustls()
+            .map_err(|e| Error::validation("host", e.to_string()))
     }
 
     pub(crate) fn lettre_credentials(&self) -> Option<Credentials> {

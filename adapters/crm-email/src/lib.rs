@@ -45,11 +45,22 @@
 //!   every retry of one notification carries the same Message-ID and a receiver can drop
 //!   repeats.
 //!
+//! ## Connections
+//!
+//! [`SmtpConfig::starttls`] (port 587) and [`SmtpConfig::implicit_tls`] (port 465) verify
+//! the server's certificate against the Mozilla roots, plus any authority added with
+//! [`SmtpConfig::with_root_certificate`] (a company's own CA). Only
+//! [`SmtpConfig::plain_dangerous`] sends without encryption, for a local development
+//! server. Credentials are sent with SMTP AUTH (PLAIN or LOGIN). Connections are pooled
+//! and every step has a timeout. The crate's tests run all of this against a real SMTP
+//! server process (aiosmtpd) with a throwaway CA.
+//!
 //! ## Failures
 //!
-//! An SMTP 5xx reply is a permanent failure (the dispatcher makes a dead letter); a 4xx
-//! reply, a refused or dropped connection, a TLS failure or a timeout is transient (retried
-//! with backoff). The password never appears in `Debug` output or logs.
+//! An SMTP 5xx reply is a permanent failure (the dispatcher makes a dead letter): a refused
+//! recipient, a rejected login (535). A 4xx reply, a refused or dropped connection, a TLS
+//! failure (an untrusted certificate, too) or a timeout is transient: retried with backoff,
+//! so mail waits while an operator fixes the server. The password never appears in `Debug` output or logs.
 //!
 //! ## Why these dependencies
 //!
@@ -69,6 +80,7 @@ use crm_core::notify::{DeliveryChannel, Envelope, Notifier};
 use crm_core::{Error, Result, TenantId};
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::client::Tls;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -115,16 +127,14 @@ impl SmtpNotifier {
     ///
     /// Errors: validation if the configuration cannot make a transport.
     pub fn new(config: SmtpConfig, templates: Templates) -> Result<Self> {
-        let builder = match config.security {
-            Security::ImplicitTls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host),
-            Security::StartTls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
-            }
-            Security::PlainDangerous => Ok(
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
-            ),
-        }
-        .map_err(|e| Error::validation("host", e.to_string()))?;
+        let tls = match config.security {
+            Security::ImplicitTls => Tls::Wrapper(config.tls_parameters()?),
+            Security::StartTls => Tls::Required(config.tls_parameters()?),
+            Security::PlainDangerous => Tls::None,
+        };
+        // `builder_dangerous` only means "no TLS preset": the TLS mode is set right here.
+        let builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host).tls(tls);
         let mut builder = builder
             .port(config.port)
             .timeout(Some(config.timeout))

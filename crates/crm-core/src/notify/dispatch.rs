@@ -225,8 +225,12 @@ impl From<Error> for Failure {
         let mut reason = error.to_string();
         let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {
-            reason.push_str(": ");
-            reason.push_str(&cause.to_string());
+            // Many errors repeat their source in their own message: keep each text once.
+            let text = cause.to_string();
+            if !reason.contains(&text) {
+                reason.push_str(": ");
+                reason.push_str(&text);
+            }
             source = cause.source();
         }
         Failure {
@@ -522,4 +526,68 @@ where
 fn random_fraction() -> f64 {
     let bits = uuid::Uuid::new_v4().as_u128() >> 75; // 53 random bits
     bits as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(jitter: f64) -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_secs(30),
+            max_delay: Duration::from_secs(600),
+            max_attempts: 4,
+            jitter,
+        }
+    }
+
+    #[test]
+    fn delays_double_up_to_the_cap() {
+        let p = policy(0.0);
+        let secs: Vec<u64> = (1..=7).map(|a| p.delay(a, 0.7).as_secs()).collect();
+        assert_eq!(secs, [30, 60, 120, 240, 480, 600, 600]);
+        assert_eq!(
+            p.delay(u32::MAX, 0.5),
+            Duration::from_secs(600),
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_its_fraction() {
+        let p = policy(0.5);
+        assert_eq!(p.delay(2, 0.0), Duration::from_secs(60));
+        assert_eq!(p.delay(2, 1.0), Duration::from_secs(30));
+        for i in 0..100 {
+            let r = f64::from(i) / 100.0;
+            let d = p.delay(3, r).as_secs_f64();
+            assert!((60.0..=120.0).contains(&d), "{d}");
+        }
+        let r = random_fraction();
+        assert!((0.0..1.0).contains(&r));
+    }
+
+    #[test]
+    fn the_last_attempt_has_no_next() {
+        let p = policy(0.0);
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert_eq!(
+            p.next_attempt(1, now, 0.0),
+            Some(now + TimeDelta::seconds(30))
+        );
+        assert_eq!(
+            p.next_attempt(3, now, 0.0),
+            Some(now + TimeDelta::seconds(120))
+        );
+        assert_eq!(p.next_attempt(4, now, 0.0), None);
+        let forever = RetryPolicy {
+            max_delay: Duration::MAX,
+            max_attempts: u32::MAX,
+            ..p
+        };
+        assert!(
+            forever.next_attempt(60, now, 0.0).is_some(),
+            "saturates, no panic"
+        );
+    }
 }
