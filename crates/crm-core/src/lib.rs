@@ -30,6 +30,7 @@
 //!
 //! - `serde`, `thiserror`, `async-trait`, `chrono`, `rust_decimal`: the project's chosen
 //!   building blocks for serialisation, errors, object-safe async ports, time and exact money.
+//! - `chrono-tz`: the IANA time zone database, for business calendars across DST changes.
 //! - `uuid` (v7): time-ordered ids, so keys arrive in index order and pages sort by creation.
 //! - `email_address`: RFC 5321/5322 address syntax, small and dependency-free.
 //! - `phonenumber`: E.164 normalisation and per-country validation from libphonenumber's
@@ -42,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod calendar;
 pub mod clock;
 pub mod clv;
 pub mod customer;
