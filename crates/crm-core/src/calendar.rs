@@ -479,16 +479,18 @@ impl BusinessCalendar {
     /// The first instant after `from` (and before `to`) whose offset differs from
     /// `offset`, to the second, by bisection.
     fn next_change(&self, from: DateTime<Utc>, to: DateTime<Utc>, offset: i32) -> DateTime<Utc> {
-        let (mut lo, mut hi) = (from, to);
-        while hi - lo > Duration::seconds(1) {
+        // Offsets change on whole seconds: bisect on whole seconds.
+        let (mut lo, mut hi) = (from.timestamp(), to.timestamp());
+        let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or(to);
+        while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if self.offset_at(mid) == offset {
+            if self.offset_at(at(mid)) == offset {
                 lo = mid;
             } else {
                 hi = mid;
             }
         }
-        hi
+        at(hi)
     }
 
     /// The working spans of every local date from `first` to `last`, in order.
