@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod calendar;
+pub mod case;
 pub mod clock;
 pub mod clv;
 pub mod customer;
@@ -56,6 +57,7 @@ pub mod ports;
 pub mod profile;
 pub mod segment;
 pub mod service;
+pub mod sla;
 pub mod stored;
 pub mod value;
 pub mod value_class;
