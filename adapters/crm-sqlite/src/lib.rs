@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cases;
 mod codec;
 mod customers;
 mod interactions;
@@ -65,6 +66,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/003_segments.sql")),
     M::up(include_str!("sql/004_value_classes.sql")),
     M::up(include_str!("sql/005_outbox.sql")),
+    M::up(include_str!("sql/006_cases.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

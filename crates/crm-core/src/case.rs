@@ -157,6 +157,26 @@ pub struct CaseEvent {
     pub kind: CaseEventKind,
 }
 
+/// Filters for listing cases; `None` fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseQuery {
+    /// Cases of this customer.
+    pub customer: Option<CustomerId>,
+    /// Cases assigned to this user.
+    pub assignee: Option<UserId>,
+    /// Only cases not yet resolved or closed.
+    pub open_only: bool,
+}
+
+impl CaseQuery {
+    /// Whether `case` passes every filter.
+    pub fn matches(&self, case: &Case) -> bool {
+        self.customer.is_none_or(|c| c == case.customer)
+            && self.assignee.is_none_or(|a| Some(a) == case.assignee)
+            && (!self.open_only || !case.status.is_done())
+    }
+}
+
 /// The longest subject, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 300;
 

@@ -75,7 +75,9 @@ pub use interaction::{
 };
 pub use notify::{Notification, Notifier, OutboxStore, Recipient};
 pub use page::{Cursor, Page, PageRequest};
-pub use ports::{CustomerStore, InteractionStore, ProfileStore, SegmentStore, Storage, ValueStore};
+pub use ports::{
+    CaseStore, CustomerStore, InteractionStore, ProfileStore, SegmentStore, Storage, ValueStore,
+};
 pub use profile::Profile;
 pub use service::{Crm, Transfer};
 pub use value::{

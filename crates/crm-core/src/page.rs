@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::id::{CustomerId, InteractionId, MessageId};
+use crate::id::{CaseId, CustomerId, InteractionId, MessageId};
 
 /// Where a page starts: after `after` (or at the beginning), at most `limit` items.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +107,20 @@ impl Cursor {
             .strip_prefix("c:")
             .ok_or_else(|| Error::validation("cursor", "not a customer-listing cursor"))?;
         CustomerId::parse_field(rest, "cursor")
+    }
+
+    /// The cursor after case `id` in a listing ordered by id.
+    pub fn case(id: CaseId) -> Self {
+        Cursor(format!("k:{id}"))
+    }
+
+    /// The case id inside a case-listing cursor.
+    pub fn as_case(&self) -> Result<CaseId, Error> {
+        let rest = self
+            .0
+            .strip_prefix("k:")
+            .ok_or_else(|| Error::validation("cursor", "not a case-listing cursor"))?;
+        CaseId::parse_field(rest, "cursor")
     }
 
     /// The cursor after outbox message `id` in a listing ordered by id.

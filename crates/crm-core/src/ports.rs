@@ -4,7 +4,8 @@
 //! it, and a tenant never sees or changes another tenant's rows. The traits are
 //! `#[async_trait]`, `Send + Sync` and object-safe, so a host can hold `Arc<dyn Storage>`.
 //! With the `mock` feature, `mockall` mocks (`MockCustomerStore`, `MockInteractionStore`,
-//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, and in [`crate::notify`]
+//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, and in
+//! [`crate::notify`]
 //! `MockOutboxStore`, `MockDirectory`, `MockNotifier`) are generated
 //! for host tests.
 //!
@@ -14,10 +15,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::case::{Case, CaseQuery};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
-use crate::id::{CustomerId, TenantId};
+use crate::id::{CaseId, CustomerId, TenantId};
 use crate::interaction::{BatchReport, Interaction};
 use crate::notify::{OutboxMessage, OutboxStore};
 use crate::page::{Page, PageRequest};
@@ -268,10 +270,58 @@ pub trait SegmentStore: Send + Sync {
     async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
 }
 
+/// Service cases, with optimistic concurrency.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait CaseStore: Send + Sync {
+    /// Stores a new case (with its version and events as given) and `outbox`, in one
+    /// transaction.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound) if its customer does not exist in the
+    /// tenant; [`Duplicate`](crate::Error::Duplicate) if its id is taken.
+    async fn insert_case(
+        &self,
+        tenant: TenantId,
+        case: &Case,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()>;
+
+    /// Reads a case. Errors: [`NotFound`](crate::Error::NotFound).
+    async fn get_case(&self, tenant: TenantId, id: CaseId) -> Result<Case>;
+
+    /// Replaces a case if its stored version is still `expected_version` (`case` carries
+    /// the new version), storing `outbox` in the same transaction.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound); [`Conflict`](crate::Error::Conflict)
+    /// on a stale version.
+    async fn update_case(
+        &self,
+        tenant: TenantId,
+        case: &Case,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()>;
+
+    /// Cases matching every filter of `query` ([`CaseQuery::matches`]), ordered by id, one
+    /// page at a time.
+    async fn list_cases(
+        &self,
+        tenant: TenantId,
+        query: &CaseQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Case>>;
+}
+
 /// Everything the service needs from storage, as one object-safe trait; implemented for
 /// every type that implements all the stores.
 pub trait Storage:
-    CustomerStore + InteractionStore + ProfileStore + ValueStore + SegmentStore + OutboxStore
+    CustomerStore
+    + InteractionStore
+    + ProfileStore
+    + ValueStore
+    + SegmentStore
+    + OutboxStore
+    + CaseStore
 {
 }
 
@@ -282,6 +332,7 @@ impl<T> Storage for T where
         + ValueStore
         + SegmentStore
         + OutboxStore
+        + CaseStore
         + ?Sized
 {
 }

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
+use crate::case::{Case, CaseEvent, CaseEventKind, CaseQuery, CaseStatus};
 use crate::clock::{truncate_to_micros, Clock, SystemClock};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
-use crate::id::{CustomerId, MessageId, TenantId, UserId};
+use crate::id::{CaseId, CustomerId, MessageId, TenantId, UserId};
 use crate::interaction::{BatchReport, Interaction};
 use crate::notify::{
     DomainEvent, EnqueueReport, EntityRef, EventKind, Notification, OutboxMessage,
@@ -558,6 +559,116 @@ impl Crm {
         self.storage.enqueue(tenant, messages).await
     }
 
+    /// Opens a case: stamps it opened now (its `Opened` event too) at version 1, and stores
+    /// it with its `case.opened` event when events are on.
+    /// Errors: validation; [`Error::NotFound`] for an unknown customer; [`Error::Duplicate`].
+    #[instrument(skip_all, fields(tenant = %tenant, case = %case.id))]
+    pub async fn open_case(&self, tenant: TenantId, mut case: Case) -> Result<Case> {
+        let now = self.clock.now();
+        case.opened_at = now;
+        case.version = 1;
+        case.events = vec![CaseEvent {
+            at: now,
+            kind: CaseEventKind::Opened,
+        }];
+        let outbox = self.case_events(&case)?;
+        self.storage.insert_case(tenant, &case, outbox).await?;
+        Ok(case)
+    }
+
+    /// A case. Errors: [`Error::NotFound`].
+    #[instrument(skip(self))]
+    pub async fn case(&self, tenant: TenantId, id: CaseId) -> Result<Case> {
+        self.storage.get_case(tenant, id).await
+    }
+
+    /// Cases matching `query`, by id.
+    #[instrument(skip(self))]
+    pub async fn cases(
+        &self,
+        tenant: TenantId,
+        query: &CaseQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Case>> {
+        page.validate()?;
+        self.storage.list_cases(tenant, query, page).await
+    }
+
+    /// Records what happened on a case now (a reply, a status change, a reassignment),
+    /// with `notifications` in the same transaction. `expected_version` is the version
+    /// the caller last saw.
+    ///
+    /// Errors: validation (see [`Case::record`]); [`Error::NotFound`];
+    /// [`Error::Conflict`] if the case changed since.
+    #[instrument(skip(self, kind, notifications))]
+    pub async fn record_case_event(
+        &self,
+        tenant: TenantId,
+        id: CaseId,
+        expected_version: u64,
+        kind: CaseEventKind,
+        notifications: Vec<Notification>,
+    ) -> Result<Case> {
+        let mut outbox = self.outbox_of(notifications)?;
+        let mut case = self.storage.get_case(tenant, id).await?;
+        if case.version != expected_version {
+            return Err(Error::Conflict {
+                entity: "case",
+                id: id.to_string(),
+                expected: expected_version,
+                actual: case.version,
+            });
+        }
+        let now = self
+            .clock
+            .now()
+            .max(case.events.last().map_or(now_floor(), |e| e.at));
+        case.record(now, kind)?;
+        case.version = expected_version + 1;
+        outbox.extend(self.case_events(&case)?);
+        self.storage
+            .update_case(tenant, &case, expected_version, outbox)
+            .await?;
+        Ok(case)
+    }
+
+    /// The event of a case's last change, when events are on: opened, resolved, or
+    /// breached (the last is raised by KPI rules).
+    fn case_events(&self, case: &Case) -> Result<Vec<OutboxMessage>> {
+        let Some(last) = case.events.last().filter(|_| self.events) else {
+            return Ok(Vec::new());
+        };
+        let kind = match last.kind {
+            CaseEventKind::Opened => EventKind::CaseOpened,
+            CaseEventKind::StatusChange {
+                to: CaseStatus::Resolved,
+                ..
+            } => EventKind::CaseResolved,
+            _ => return Ok(Vec::new()),
+        };
+        let entity = EntityRef {
+            kind: "case".into(),
+            id: case.id.as_uuid(),
+        };
+        let data = serde_json::json!({
+            "customer": case.customer,
+            "kind": case.kind,
+            "subject": case.subject,
+            "status": case.status,
+            "assignee": case.assignee,
+        });
+        let key = format!("{}:{}:{}", kind.as_str(), case.id, case.version);
+        Ok(vec![DomainEvent::message(
+            kind,
+            entity.clone(),
+            &entity,
+            case.version,
+            last.at,
+            data,
+            key,
+        )?])
+    }
+
     /// Checks notifications and makes them outbox messages due at their `not_before` or now.
     fn outbox_of(&self, notifications: Vec<Notification>) -> Result<Vec<OutboxMessage>> {
         let now = self.clock.now();
@@ -652,6 +763,11 @@ fn check_entries<T>(
         validate(v).map_err(|e| e.in_field(&format!("{field}[{i}]")))?;
     }
     Ok(())
+}
+
+/// The earliest instant, for a case without events.
+fn now_floor() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::<chrono::Utc>::MIN_UTC
 }
 
 /// The parts of an ownership transfer (see [`Crm::change_owner`]).
@@ -754,6 +870,13 @@ mod tests {
             async fn segment_members(&self, tenant: TenantId, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>>;
             async fn is_member(&self, tenant: TenantId, id: SegmentId, customer: CustomerId) -> Result<bool>;
             async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
+        }
+        #[async_trait]
+        impl crate::ports::CaseStore for Store {
+            async fn insert_case(&self, tenant: TenantId, case: &Case, outbox: Vec<OutboxMessage>) -> Result<()>;
+            async fn get_case(&self, tenant: TenantId, id: CaseId) -> Result<Case>;
+            async fn update_case(&self, tenant: TenantId, case: &Case, expected_version: u64, outbox: Vec<OutboxMessage>) -> Result<()>;
+            async fn list_cases(&self, tenant: TenantId, query: &CaseQuery, page: &PageRequest) -> Result<Page<Case>>;
         }
         #[async_trait]
         impl OutboxStore for Store {

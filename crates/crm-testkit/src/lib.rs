@@ -182,6 +182,9 @@ pub const CASE_NAMES: &[&str] = &[
     "changes_and_their_outbox_messages_commit_together",
     "events_are_delivered_in_order_per_entity",
     "segment_changes_emit_entered_and_left_events",
+    "cases_round_trip_with_their_timeline",
+    "cases_are_listed_by_customer_assignee_and_openness",
+    "concurrent_case_changes_exactly_one_wins",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -251,7 +254,10 @@ macro_rules! conformance_tests {
             dispatcher_retries_transient_and_buries_permanent_failures,
             changes_and_their_outbox_messages_commit_together,
             events_are_delivered_in_order_per_entity,
-            segment_changes_emit_entered_and_left_events
+            segment_changes_emit_entered_and_left_events,
+            cases_round_trip_with_their_timeline,
+            cases_are_listed_by_customer_assignee_and_openness,
+            concurrent_case_changes_exactly_one_wins
         );
     };
 }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use crm_core::case::{Case, CaseQuery};
 use crm_core::notify::events::membership_events;
 use crm_core::notify::{
     check_messages, lease_lost, not_dead, Claimed, EnqueueReport, Lease, MessageState,
@@ -13,10 +14,10 @@ use crm_core::notify::{
 use crm_core::profile::deltas;
 use crm_core::segment::{CompiledRule, FieldSchema, MembershipChange, Rule, Segment, Subject};
 use crm_core::{
-    BatchReport, Cursor, Customer, CustomerId, CustomerQuery, CustomerStore, Error, ExternalRef,
-    Interaction, InteractionId, InteractionStore, MessageId, OutboxStore, OwnershipChange, Page,
-    PageRequest, Profile, ProfileStore, Result, SegmentId, SegmentStore, TenantId, ValueClasses,
-    ValueModel, ValueScores, ValueStore,
+    BatchReport, CaseId, CaseStore, Cursor, Customer, CustomerId, CustomerQuery, CustomerStore,
+    Error, ExternalRef, Interaction, InteractionId, InteractionStore, MessageId, OutboxStore,
+    OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, SegmentId, SegmentStore,
+    TenantId, ValueClasses, ValueModel, ValueScores, ValueStore,
 };
 
 type Key<T> = (TenantId, T);
@@ -38,6 +39,7 @@ struct State {
     outbox: BTreeMap<Key<MessageId>, (OutboxMessage, Option<Lease>)>,
     outbox_keys: HashSet<Key<String>>,
     outbox_seq: HashMap<TenantId, u64>,
+    cases: BTreeMap<Key<CaseId>, Case>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -851,5 +853,86 @@ impl OutboxStore for MemoryStore {
             .iter()
             .filter(|((t, _), (m, _))| *t == tenant && m.state == MessageState::Pending)
             .count() as u64)
+    }
+}
+
+#[async_trait]
+impl CaseStore for MemoryStore {
+    async fn insert_case(
+        &self,
+        tenant: TenantId,
+        case: &Case,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        if !s.customers.contains_key(&(tenant, case.customer)) {
+            return Err(not_found(case.customer));
+        }
+        if s.cases.contains_key(&(tenant, case.id)) {
+            return Err(Error::Duplicate {
+                entity: "case",
+                key: format!("id {}", case.id),
+            });
+        }
+        s.check_outbox(tenant, &outbox)?;
+        s.cases.insert((tenant, case.id), case.clone());
+        s.write_outbox(tenant, outbox);
+        Ok(())
+    }
+
+    async fn get_case(&self, tenant: TenantId, id: CaseId) -> Result<Case> {
+        self.lock()
+            .cases
+            .get(&(tenant, id))
+            .cloned()
+            .ok_or_else(|| Error::not_found("case", id))
+    }
+
+    async fn update_case(
+        &self,
+        tenant: TenantId,
+        case: &Case,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        let current = s
+            .cases
+            .get(&(tenant, case.id))
+            .ok_or_else(|| Error::not_found("case", case.id))?;
+        if current.version != expected_version {
+            return Err(Error::Conflict {
+                entity: "case",
+                id: case.id.to_string(),
+                expected: expected_version,
+                actual: current.version,
+            });
+        }
+        s.check_outbox(tenant, &outbox)?;
+        s.cases.insert((tenant, case.id), case.clone());
+        s.write_outbox(tenant, outbox);
+        Ok(())
+    }
+
+    async fn list_cases(
+        &self,
+        tenant: TenantId,
+        query: &CaseQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Case>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_case).transpose()?;
+        let s = self.lock();
+        let rows: Vec<Case> = s
+            .cases
+            .range((tenant, after.unwrap_or(CaseId::from_bytes([0; 16])))..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .filter(|((_, id), c)| Some(*id) != after && query.matches(c))
+            .take(page.limit as usize + 1)
+            .map(|(_, c)| c.clone())
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |c| {
+            Cursor::case(c.id)
+        }))
     }
 }

@@ -5,6 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use crm_core::case::{Case, CaseQuery};
 use crm_core::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore};
 use crm_core::segment::{FieldSchema, MembershipChange, Rule, Segment};
 use crm_core::MessageId;
@@ -306,6 +307,35 @@ impl OutboxStore for Broken {
     }
 }
 
+#[async_trait]
+impl crm_core::CaseStore for Broken {
+    async fn insert_case(&self, t: TenantId, c: &Case, o: Vec<OutboxMessage>) -> Result<()> {
+        let o = self.outbox(t, o).await?;
+        self.inner.insert_case(self.tenant(t), c, o).await
+    }
+    async fn get_case(&self, t: TenantId, id: crm_core::CaseId) -> Result<Case> {
+        self.inner.get_case(self.tenant(t), id).await
+    }
+    async fn update_case(
+        &self,
+        t: TenantId,
+        c: &Case,
+        expected: u64,
+        o: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let o = self.outbox(t, o).await?;
+        let expected = if self.flaw == Flaw::IgnoresVersion {
+            self.inner.get_case(self.tenant(t), c.id).await?.version
+        } else {
+            expected
+        };
+        self.inner.update_case(self.tenant(t), c, expected, o).await
+    }
+    async fn list_cases(&self, t: TenantId, q: &CaseQuery, p: &PageRequest) -> Result<Page<Case>> {
+        self.inner.list_cases(self.tenant(t), q, p).await
+    }
+}
+
 fn fails(flaw: Flaw, case: CaseFn) -> bool {
     let setup = move || async move {
         let store: Arc<dyn Storage> = Arc::new(Broken {
@@ -360,6 +390,10 @@ fn version_blind_adapter_fails_the_concurrency_cases() {
     assert!(fails(
         Flaw::IgnoresVersion,
         case("concurrent_updates_exactly_one_wins")
+    ));
+    assert!(fails(
+        Flaw::IgnoresVersion,
+        case("concurrent_case_changes_exactly_one_wins")
     ));
 }
 
