@@ -19,6 +19,8 @@
 //! # Ok::<(), crm_core::Error>(())
 //! ```
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -205,6 +207,10 @@ pub struct Case {
     pub version: u64,
     /// What happened, oldest first.
     pub events: Vec<CaseEvent>,
+    /// Keys of the KPI warnings and breaches already raised on this case, so each is
+    /// raised once however often rules are evaluated.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub alerts: BTreeSet<String>,
 }
 
 impl Case {
@@ -246,6 +252,7 @@ impl Case {
                 at,
                 kind: CaseEventKind::Opened,
             }],
+            alerts: BTreeSet::new(),
         })
     }
 

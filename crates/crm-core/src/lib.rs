@@ -51,6 +51,7 @@ pub mod customer;
 pub mod error;
 pub mod id;
 pub mod interaction;
+pub mod kpi;
 pub mod notify;
 pub mod page;
 pub mod ports;

@@ -12,8 +12,10 @@ use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
 use crate::id::{CaseId, CustomerId, MessageId, TenantId, UserId};
 use crate::interaction::{BatchReport, Interaction};
+use crate::kpi::{new_alerts, Alert, KpiAction, KpiEngine, KpiReport, KpiRule};
 use crate::notify::{
-    DomainEvent, EnqueueReport, EntityRef, EventKind, Notification, OutboxMessage,
+    DomainEvent, EnqueueReport, EntityRef, EventKind, Notification, OutboxMessage, Priority,
+    Recipient,
 };
 use crate::page::{Page, PageRequest};
 use crate::ports::Storage;
@@ -630,6 +632,135 @@ impl Crm {
             .update_case(tenant, &case, expected_version, outbox)
             .await?;
         Ok(case)
+    }
+
+    /// Evaluates KPI rules on every case of the tenant at `now`, raising each new warning
+    /// and breach once: its notifications (to the assignee, to the team lead), its
+    /// reassignment and, with events on, its `case.breached` event are stored with the
+    /// alert's key on the case in one optimistic transaction, so running this every minute
+    /// raises nothing twice. A case changed concurrently is counted in `conflicts` and
+    /// handled by the next run.
+    ///
+    /// Errors: storage errors.
+    #[instrument(skip(self, engine))]
+    pub async fn evaluate_kpis(
+        &self,
+        tenant: TenantId,
+        engine: &KpiEngine,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<KpiReport> {
+        let mut report = KpiReport::default();
+        let mut page = PageRequest::first(500);
+        loop {
+            let batch = self
+                .storage
+                .list_cases(tenant, &CaseQuery::default(), &page)
+                .await?;
+            for case in &batch.items {
+                report.cases += 1;
+                let alerts = new_alerts(engine, case, now);
+                if alerts.is_empty() {
+                    continue;
+                }
+                let (next, outbox, warnings, breaches) = self.raise(case, &alerts, now)?;
+                match self
+                    .storage
+                    .update_case(tenant, &next, case.version, outbox)
+                    .await
+                {
+                    Ok(()) => {
+                        report.warnings += warnings;
+                        report.breaches += breaches;
+                    }
+                    Err(Error::Conflict { .. }) => report.conflicts += 1,
+                    Err(other) => return Err(other),
+                }
+            }
+            match batch.next {
+                Some(cursor) => page = PageRequest::after(cursor, 500),
+                None => return Ok(report),
+            }
+        }
+    }
+
+    /// The changed case and outbox messages that raise `alerts`, with the warnings and
+    /// breaches counted.
+    fn raise(
+        &self,
+        case: &Case,
+        alerts: &[(Alert, &KpiRule)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Case, Vec<OutboxMessage>, usize, usize)> {
+        let mut next = case.clone();
+        let mut outbox = Vec::new();
+        let (mut warnings, mut breaches) = (0, 0);
+        let at = now.max(case.events.last().map_or(now, |e| e.at));
+        for (alert, rule) in alerts {
+            let (actions, template, priority) = if alert.breach {
+                breaches += 1;
+                (&rule.on_breach, "kpi.breach", Priority::Urgent)
+            } else {
+                warnings += 1;
+                (&rule.on_warning, "kpi.warning", Priority::High)
+            };
+            let data = serde_json::json!({
+                "rule": rule.name,
+                "rule_key": rule.key,
+                "case": case.id,
+                "subject": case.subject,
+                "metric": alert.status.metric,
+                "elapsed_minutes": alert.status.elapsed.num_minutes(),
+                "target_minutes": rule.target.target().num_minutes(),
+                "breach_at": alert.status.breach_at,
+            });
+            for action in actions {
+                let recipient = match (action, case.assignee) {
+                    (KpiAction::NotifyAssignee, Some(a)) => Some((Recipient::User(a), "assignee")),
+                    (KpiAction::NotifyTeamLead, Some(a)) => {
+                        Some((Recipient::TeamLeadOf(a), "lead"))
+                    }
+                    (KpiAction::Reassign { to }, _) => {
+                        if next.assignee != Some(*to) {
+                            next.record(
+                                at,
+                                CaseEventKind::Assignment {
+                                    to: Some(*to),
+                                    by: None,
+                                    reason: Some(format!("KPI rule {} breached", rule.name)),
+                                },
+                            )?;
+                        }
+                        None
+                    }
+                    _ => None,
+                };
+                if let Some((to, who)) = recipient {
+                    let n = Notification::builder(to, template, &format!("{}:{who}", alert.key))
+                        .data(data.clone())
+                        .priority(priority)
+                        .build()?;
+                    outbox.push(OutboxMessage::new(n, self.clock.now()));
+                }
+            }
+            if alert.breach && self.events {
+                let entity = EntityRef {
+                    kind: "case".into(),
+                    id: case.id.as_uuid(),
+                };
+                outbox.push(DomainEvent::message(
+                    EventKind::CaseBreached,
+                    entity.clone(),
+                    &entity,
+                    case.version + 1,
+                    at,
+                    data,
+                    alert.key.clone(),
+                )?);
+            }
+            next.alerts.insert(alert.key.clone());
+        }
+        next.version = case.version + 1;
+        Ok((next, outbox, warnings, breaches))
     }
 
     /// The event of a case's last change, when events are on: opened, resolved, or

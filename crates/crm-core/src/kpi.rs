@@ -1,0 +1,511 @@
+//! KPI rules and staff scorecards: measurable service standards ("reply to a complaint
+//! within 24 business hours, 95% of the time") evaluated automatically and rolled up per
+//! person, team and tenant.
+//!
+//! A [`KpiRule`] is serde data a tenant stores and edits: a stable key and a name, an SLA
+//! target (metric, business time allowed, warning threshold) under a business calendar, a
+//! scope (case kinds, priorities, channels), a compliance goal, and actions on warning
+//! and on breach (notify the assignee, notify the team lead, reassign). A [`KpiEngine`]
+//! holds the rules with their calendars precomputed; [`Crm::evaluate_kpis`] raises each
+//! new warning and breach exactly once per rule, case and measurement, however often it
+//! runs: the raised alert is recorded on the case in the same optimistic transaction as
+//! its notifications and reassignment.
+//!
+//! [`scorecard`] rolls the measurements of a period up per rule and group: items
+//! measured, met, breached, compliance, median and 90th percentile, and a ranking of
+//! people.
+//!
+//! [`Crm::evaluate_kpis`]: crate::Crm::evaluate_kpis
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{BusinessCalendar, CompiledCalendar};
+use crate::case::{Case, CaseKind};
+use crate::error::{Error, Result};
+use crate::id::{TeamId, UserId};
+use crate::interaction::Channel;
+use crate::notify::{Priority, TemplateName};
+use crate::sla::{evaluate, SlaState, SlaStatus, SlaTarget};
+
+/// Which cases a rule applies to; an empty list does not filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiScope {
+    /// Case kinds.
+    #[serde(default)]
+    pub kinds: Vec<CaseKind>,
+    /// Priorities.
+    #[serde(default)]
+    pub priorities: Vec<Priority>,
+    /// Channels the case came in on.
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+}
+
+impl KpiScope {
+    /// Whether `case` is in scope.
+    pub fn matches(&self, case: &Case) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&case.kind))
+            && (self.priorities.is_empty() || self.priorities.contains(&case.priority))
+            && (self.channels.is_empty() || self.channels.contains(&case.channel))
+    }
+}
+
+/// What to do when a warning or breach is raised.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiAction {
+    /// Send the case's assignee a notice (template `kpi.warning` or `kpi.breach`).
+    NotifyAssignee,
+    /// Send the assignee's team lead a notice.
+    NotifyTeamLead,
+    /// Give the case to someone else (recorded on the case with the rule as the reason).
+    Reassign {
+        /// The new assignee.
+        to: UserId,
+    },
+}
+
+/// A measurable service standard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KpiRule {
+    /// Stable key (`complaint-first-reply`), part of every alert's idempotency key.
+    pub key: TemplateName,
+    /// Display name.
+    pub name: String,
+    /// Metric, business time allowed and warning threshold.
+    pub target: SlaTarget,
+    /// When the clock runs.
+    #[serde(default)]
+    pub calendar: BusinessCalendar,
+    /// Which cases it applies to.
+    #[serde(default)]
+    pub scope: KpiScope,
+    /// The share of items that should meet the target (for example 0.95).
+    pub compliance_goal: f64,
+    /// Actions when the warning threshold is reached.
+    #[serde(default)]
+    pub on_warning: Vec<KpiAction>,
+    /// Actions when the target is breached.
+    #[serde(default)]
+    pub on_breach: Vec<KpiAction>,
+}
+
+impl KpiRule {
+    /// Checks the rule (a deserialised one may be wrong). Errors name the field:
+    /// `name`, `compliance_goal`, or the target's.
+    pub fn validate(&self) -> Result<()> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::validation(
+                "name",
+                "must be 1 to 200 characters, no control characters",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.compliance_goal) {
+            return Err(Error::validation(
+                "compliance_goal",
+                "must be between 0 and 1",
+            ));
+        }
+        self.target.validate().map_err(|e| e.in_field("target"))
+    }
+}
+
+/// Rules ready to evaluate: validated, with their calendars precomputed around an instant
+/// (a year either side; beyond that the calendar answers by itself, more slowly).
+#[derive(Clone, Debug)]
+pub struct KpiEngine {
+    rules: Vec<(KpiRule, CompiledCalendar)>,
+}
+
+impl KpiEngine {
+    /// Checks every rule and compiles its calendar around `around`.
+    /// Errors: validation naming `rules[i]` and the field; duplicate keys.
+    pub fn new(rules: Vec<KpiRule>, around: DateTime<Utc>) -> Result<Self> {
+        let day = around.date_naive();
+        let (first, last) = (day - Duration::days(366), day + Duration::days(366));
+        let mut seen = std::collections::BTreeSet::new();
+        let mut compiled = Vec::with_capacity(rules.len());
+        for (i, rule) in rules.into_iter().enumerate() {
+            rule.validate()
+                .map_err(|e| e.in_field(&format!("rules[{i}]")))?;
+            if !seen.insert(rule.key.clone()) {
+                return Err(Error::validation(
+                    format!("rules[{i}].key"),
+                    format!("{} is used by an earlier rule", rule.key),
+                ));
+            }
+            let cal = CompiledCalendar::new(&rule.calendar, first, last);
+            compiled.push((rule, cal));
+        }
+        Ok(KpiEngine { rules: compiled })
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> impl Iterator<Item = &KpiRule> {
+        self.rules.iter().map(|(r, _)| r)
+    }
+
+    /// Each rule in scope of `case` with the case's status under it at `now`.
+    pub fn measure<'a>(
+        &'a self,
+        case: &'a Case,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = (&'a KpiRule, SlaStatus)> + 'a {
+        self.rules
+            .iter()
+            .filter(|(rule, _)| rule.scope.matches(case))
+            .map(move |(rule, cal)| (rule, evaluate(&case.events, &rule.target, cal, now)))
+    }
+}
+
+/// A warning or breach to raise.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// Unique per rule, case, measurement and level: recorded on the case once raised.
+    pub key: String,
+    /// Warning or breach.
+    pub breach: bool,
+    /// The rule's key.
+    pub rule: TemplateName,
+    /// The measurement.
+    pub status: SlaStatus,
+}
+
+/// The warnings and breaches `case` has at `now` that are not yet recorded on it.
+pub fn new_alerts<'a>(
+    engine: &'a KpiEngine,
+    case: &'a Case,
+    now: DateTime<Utc>,
+) -> Vec<(Alert, &'a KpiRule)> {
+    let mut out = Vec::new();
+    for (rule, status) in engine.measure(case, now) {
+        let Some(started) = status.started_at else {
+            continue;
+        };
+        let base = format!(
+            "kpi:{}:{}:{}",
+            rule.key,
+            case.id,
+            started.timestamp_micros()
+        );
+        let warned = status.warning_at.is_some_and(|w| w <= now);
+        let breached = status.state == SlaState::Breached;
+        for (level, raised) in [("warning", warned), ("breach", breached)] {
+            let key = format!("{base}:{level}");
+            if raised && !case.alerts.contains(&key) {
+                let alert = Alert {
+                    key,
+                    breach: level == "breach",
+                    rule: rule.key.clone(),
+                    status: status.clone(),
+                };
+                out.push((alert, rule));
+            }
+        }
+    }
+    out
+}
+
+/// What one evaluation did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiReport {
+    /// Cases looked at.
+    pub cases: usize,
+    /// Warnings raised now.
+    pub warnings: usize,
+    /// Breaches raised now.
+    pub breaches: usize,
+    /// Cases changed concurrently (their alerts are raised by the next evaluation).
+    pub conflicts: usize,
+}
+
+/// How to group a scorecard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grouping {
+    /// By the case's assignee.
+    Person,
+    /// By the assignee's team.
+    Team,
+    /// One group for the tenant.
+    Tenant,
+}
+
+/// A group in a scorecard.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// A person.
+    Person(UserId),
+    /// A team.
+    Team(TeamId),
+    /// Cases nobody is assigned to (or whose assignee has no team).
+    Unassigned,
+    /// The whole tenant.
+    Tenant,
+}
+
+/// One rule's results for one group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreLine {
+    /// The rule's key.
+    pub rule: TemplateName,
+    /// The group.
+    pub group: Group,
+    /// Finished measurements: met plus breached.
+    pub measured: u32,
+    /// Within target.
+    pub met: u32,
+    /// Over target.
+    pub breached: u32,
+    /// `met / measured` (1 when nothing was measured).
+    pub compliance: f64,
+    /// Whether compliance reaches the rule's goal.
+    pub goal_reached: bool,
+    /// Median business time of the measured items, in seconds.
+    pub median_secs: Option<i64>,
+    /// 90th percentile (nearest rank), in seconds.
+    pub p90_secs: Option<i64>,
+}
+
+/// A period's scorecard.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scorecard {
+    /// Per rule and group, by rule key then group.
+    pub lines: Vec<ScoreLine>,
+    /// People by compliance over every rule (highest first; ties: more measured first).
+    pub ranking: Vec<(UserId, f64)>,
+}
+
+/// The nearest-rank percentile `p` (0..=1) of sorted values.
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted.get(rank.min(sorted.len()) - 1).copied()
+}
+
+/// Rolls up the cases opened in `[from, to)`, measured at `now`: for each rule and group,
+/// the measurements that finished (met, or breached even if still running), their
+/// compliance and the median and 90th percentile of their business time. `team_of` says
+/// which team a person is in (for [`Grouping::Team`]).
+pub fn scorecard(
+    engine: &KpiEngine,
+    cases: &[Case],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+    grouping: Grouping,
+    team_of: &dyn Fn(UserId) -> Option<TeamId>,
+) -> Scorecard {
+    type Acc = (u32, u32, Vec<i64>);
+    let mut acc: BTreeMap<(TemplateName, Group), Acc> = BTreeMap::new();
+    let mut people: BTreeMap<UserId, (u32, u32)> = BTreeMap::new();
+    for case in cases
+        .iter()
+        .filter(|c| c.opened_at >= from && c.opened_at < to)
+    {
+        let group = match (grouping, case.assignee) {
+            (Grouping::Tenant, _) => Group::Tenant,
+            (_, None) => Group::Unassigned,
+            (Grouping::Person, Some(u)) => Group::Person(u),
+            (Grouping::Team, Some(u)) => team_of(u).map_or(Group::Unassigned, Group::Team),
+        };
+        for (rule, status) in engine.measure(case, now) {
+            let met = status.state == SlaState::Met;
+            let breached = status.state == SlaState::Breached;
+            if !(met || breached) {
+                continue;
+            }
+            let entry = acc.entry((rule.key.clone(), group.clone())).or_default();
+            entry.0 += u32::from(met);
+            entry.1 += u32::from(breached);
+            entry.2.push(status.elapsed.num_seconds());
+            if let Some(u) = case.assignee {
+                let p = people.entry(u).or_default();
+                p.0 += u32::from(met);
+                p.1 += u32::from(breached);
+            }
+        }
+    }
+    let goals: BTreeMap<&TemplateName, f64> = engine
+        .rules()
+        .map(|r| (&r.key, r.compliance_goal))
+        .collect();
+    let lines = acc
+        .into_iter()
+        .map(|((rule, group), (met, breached, mut times))| {
+            times.sort_unstable();
+            let measured = met + breached;
+            let compliance = if measured == 0 {
+                1.0
+            } else {
+                f64::from(met) / f64::from(measured)
+            };
+            let goal = goals.get(&rule).copied().unwrap_or(1.0);
+            ScoreLine {
+                goal_reached: compliance >= goal,
+                rule,
+                group,
+                measured,
+                met,
+                breached,
+                compliance,
+                median_secs: percentile(&times, 0.5),
+                p90_secs: percentile(&times, 0.9),
+            }
+        })
+        .collect();
+    let mut ranking: Vec<(UserId, f64, u32)> = people
+        .into_iter()
+        .map(|(u, (met, breached))| {
+            let n = met + breached;
+            (u, f64::from(met) / f64::from(n.max(1)), n)
+        })
+        .collect();
+    ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
+    Scorecard {
+        lines,
+        ranking: ranking.into_iter().map(|(u, c, _)| (u, c)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::CaseEventKind;
+    use crate::id::CustomerId;
+    use crate::sla::SlaMetric;
+    use chrono::TimeZone;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+    }
+
+    fn rule(key: &str, hours: i64) -> KpiRule {
+        KpiRule {
+            key: TemplateName::parse(key).unwrap(),
+            name: "Reply to complaints within a day".into(),
+            target: SlaTarget::new(SlaMetric::FirstReply, Duration::hours(hours), 0.5).unwrap(),
+            calendar: BusinessCalendar::always(),
+            scope: KpiScope {
+                kinds: vec![CaseKind::Complaint],
+                ..KpiScope::default()
+            },
+            compliance_goal: 0.9,
+            on_warning: vec![KpiAction::NotifyAssignee],
+            on_breach: vec![KpiAction::NotifyTeamLead],
+        }
+    }
+
+    fn case_replied_after(agent: UserId, hours: i64) -> Case {
+        let mut c = Case::open(
+            CustomerId::new(),
+            CaseKind::Complaint,
+            "x",
+            Channel::Email,
+            Some(agent),
+            t0(),
+        )
+        .unwrap();
+        c.record(
+            t0() + Duration::hours(hours),
+            CaseEventKind::PublicReply { by: agent },
+        )
+        .unwrap();
+        c
+    }
+
+    #[test]
+    fn alerts_are_new_until_recorded() {
+        let engine = KpiEngine::new(vec![rule("reply", 4)], t0()).unwrap();
+        let mut c = case_replied_after(UserId::new(), 10);
+        assert!(new_alerts(&engine, &c, t0() + Duration::hours(1)).is_empty());
+        let both = new_alerts(&engine, &c, t0() + Duration::hours(5));
+        assert_eq!(
+            both.iter().map(|(a, _)| a.breach).collect::<Vec<_>>(),
+            [false, true]
+        );
+        let keys: Vec<String> = both.into_iter().map(|(a, _)| a.key).collect();
+        c.alerts.extend(keys);
+        assert!(new_alerts(&engine, &c, t0() + Duration::hours(50)).is_empty());
+        let inquiry = Case {
+            kind: CaseKind::Inquiry,
+            alerts: Default::default(),
+            ..c
+        };
+        assert!(
+            new_alerts(&engine, &inquiry, t0() + Duration::hours(50)).is_empty(),
+            "out of scope"
+        );
+    }
+
+    #[test]
+    fn scorecards_count_met_breached_and_percentiles() {
+        let engine = KpiEngine::new(vec![rule("reply", 4)], t0()).unwrap();
+        let (good, bad) = (UserId::new(), UserId::new());
+        let team = TeamId::new();
+        let mut cases: Vec<Case> = [1, 2, 3]
+            .iter()
+            .map(|h| case_replied_after(good, *h))
+            .collect();
+        cases.extend([2, 6, 9].iter().map(|h| case_replied_after(bad, *h)));
+        let now = t0() + Duration::days(1);
+        let card = scorecard(&engine, &cases, t0(), now, now, Grouping::Person, &|_| {
+            Some(team)
+        });
+        let line = |u| {
+            card.lines
+                .iter()
+                .find(|l| l.group == Group::Person(u))
+                .unwrap()
+        };
+        let g = line(good);
+        assert_eq!(
+            (g.measured, g.met, g.breached, g.compliance),
+            (3, 3, 0, 1.0)
+        );
+        assert_eq!((g.median_secs, g.p90_secs), (Some(7200), Some(10800)));
+        let b = line(bad);
+        assert_eq!((b.met, b.breached), (1, 2));
+        assert!(!b.goal_reached);
+        assert_eq!(
+            card.ranking.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+            [good, bad]
+        );
+        let by_team = scorecard(&engine, &cases, t0(), now, now, Grouping::Team, &|_| {
+            Some(team)
+        });
+        assert_eq!(by_team.lines.len(), 1);
+        assert_eq!((by_team.lines[0].measured, by_team.lines[0].met), (6, 4));
+        let empty = scorecard(
+            &engine,
+            &cases,
+            now,
+            now + Duration::days(1),
+            now,
+            Grouping::Tenant,
+            &|_| None,
+        );
+        assert!(empty.lines.is_empty());
+    }
+
+    #[test]
+    fn bad_rules_name_the_field() {
+        let mut r = rule("reply", 4);
+        r.compliance_goal = 1.5;
+        let e = KpiEngine::new(vec![rule("a", 1), r], t0()).unwrap_err();
+        assert_eq!(e.field(), Some("rules[1].compliance_goal"));
+        let e = KpiEngine::new(vec![rule("a", 1), rule("a", 2)], t0()).unwrap_err();
+        assert_eq!(e.field(), Some("rules[1].key"));
+        let json = serde_json::to_string(&rule("reply", 4)).unwrap();
+        let back: KpiRule = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rule("reply", 4));
+        assert_eq!(percentile(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9), Some(9));
+    }
+}

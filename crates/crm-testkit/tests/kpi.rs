@@ -1,0 +1,182 @@
+//! KPI evaluation run every minute over a simulated month raises each warning and breach
+//! exactly once, with its notifications and reassignment.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use crm_core::calendar::{BusinessCalendar, CompiledCalendar, Interval, Week};
+use crm_core::case::{Case, CaseEventKind, CaseKind, CaseQuery};
+use crm_core::kpi::{KpiAction, KpiEngine, KpiRule, KpiScope};
+use crm_core::notify::{OutboxStore, TemplateName};
+use crm_core::sla::{SlaMetric, SlaTarget};
+use crm_core::{
+    CaseId, CaseStore, Channel, Crm, Customer, ManualClock, PageRequest, TenantId, UserId,
+};
+use crm_testkit::MemoryStore;
+
+fn month_start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+}
+
+fn office() -> BusinessCalendar {
+    BusinessCalendar::new(
+        chrono_tz::Europe::Berlin,
+        Week::weekdays(&[Interval::parse("09:00", "17:00").unwrap()]),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_minute_for_a_month_raises_each_alert_once() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(month_start()));
+    let crm = Crm::new(store.clone())
+        .with_clock(clock.clone())
+        .with_events(true);
+    let tenant = TenantId::new();
+    let (agent, lead) = (UserId::new(), UserId::new());
+    let customer = crm
+        .register(tenant, Customer::person("Ann").build().unwrap())
+        .await
+        .unwrap();
+    let rule = KpiRule {
+        key: TemplateName::parse("complaint-first-reply").unwrap(),
+        name: "Answer complaints within 4 business hours".into(),
+        target: SlaTarget::new(SlaMetric::FirstReply, Duration::hours(4), 0.75).unwrap(),
+        calendar: office(),
+        scope: KpiScope {
+            kinds: vec![CaseKind::Complaint],
+            ..KpiScope::default()
+        },
+        compliance_goal: 0.9,
+        on_warning: vec![KpiAction::NotifyAssignee],
+        on_breach: vec![KpiAction::NotifyTeamLead, KpiAction::Reassign { to: lead }],
+    };
+    let engine = KpiEngine::new(vec![rule], month_start()).unwrap();
+
+    // A reproducible month: a complaint opened every ~17 hours, answered after 10 minutes
+    // to 3 days (some never), plus inquiries the rule does not cover.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut rand = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut opens: BTreeMap<i64, (CaseKind, Option<i64>)> = BTreeMap::new();
+    let mut minute = 30;
+    while minute < 29 * 24 * 60 {
+        let kind = if rand(5) == 0 {
+            CaseKind::Inquiry
+        } else {
+            CaseKind::Complaint
+        };
+        let reply = (rand(8) != 0).then(|| minute + 10 + rand(3 * 24 * 60) as i64);
+        opens.insert(minute, (kind, reply));
+        minute += 600 + rand(800) as i64;
+    }
+    let mut replies: BTreeMap<i64, Vec<CaseId>> = BTreeMap::new();
+    let mut opened: Vec<(CaseId, DateTime<Utc>, Option<DateTime<Utc>>, CaseKind)> = Vec::new();
+    let mut totals = (0, 0, 0);
+    let end = 31 * 24 * 60;
+    for m in 0..end {
+        let now = month_start() + Duration::minutes(m);
+        clock.set(now);
+        if let Some((kind, reply)) = opens.get(&m) {
+            let draft = Case::open(
+                customer.id,
+                kind.clone(),
+                "Complaint",
+                Channel::Email,
+                Some(agent),
+                now,
+            )
+            .unwrap();
+            let case = crm.open_case(tenant, draft).await.unwrap();
+            opened.push((
+                case.id,
+                now,
+                reply.map(|r| month_start() + Duration::minutes(r)),
+                kind.clone(),
+            ));
+            if let Some(r) = reply {
+                replies.entry(*r).or_default().push(case.id);
+            }
+        }
+        for id in replies.remove(&m).unwrap_or_default() {
+            let case = crm.case(tenant, id).await.unwrap();
+            crm.record_case_event(
+                tenant,
+                id,
+                case.version,
+                CaseEventKind::PublicReply { by: agent },
+                vec![],
+            )
+            .await
+            .unwrap();
+        }
+        let report = crm.evaluate_kpis(tenant, &engine, now).await.unwrap();
+        assert_eq!(report.conflicts, 0);
+        totals.0 += report.warnings;
+        totals.1 += report.breaches;
+        totals.2 += usize::from(report.warnings + report.breaches > 0);
+        if m % 997 == 0 {
+            let again = crm.evaluate_kpis(tenant, &engine, now).await.unwrap();
+            assert_eq!(
+                (again.warnings, again.breaches),
+                (0, 0),
+                "nothing twice at {now}"
+            );
+        }
+    }
+
+    // The expected alerts, from the calendar alone.
+    let cal = CompiledCalendar::new(
+        &office(),
+        month_start().date_naive(),
+        month_start().date_naive() + Duration::days(40),
+    );
+    let stop = month_start() + Duration::minutes(end - 1);
+    let (mut warnings, mut breaches) = (0, 0);
+    for (id, at, reply, kind) in &opened {
+        if *kind != CaseKind::Complaint {
+            continue;
+        }
+        let waited = cal.business_time(*at, reply.unwrap_or(stop).min(stop));
+        let (warned, breached) = (waited >= Duration::hours(3), waited > Duration::hours(4));
+        warnings += usize::from(warned);
+        breaches += usize::from(breached);
+        let case = store.get_case(tenant, *id).await.unwrap();
+        assert_eq!(
+            case.alerts.len(),
+            usize::from(warned) + usize::from(breached),
+            "case opened {at}"
+        );
+        let reassigned = case
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, CaseEventKind::Assignment { .. }))
+            .count();
+        assert_eq!(reassigned, usize::from(breached));
+        assert_eq!(case.assignee, Some(if breached { lead } else { agent }));
+    }
+    assert!(
+        breaches > 3 && warnings > breaches,
+        "a month with some of each: {warnings} {breaches}"
+    );
+    assert_eq!((totals.0, totals.1), (warnings, breaches));
+    // One notice per warning (assignee), one per breach (lead), one breach event each, and
+    // the opened/resolved events; every message once.
+    let cases = store
+        .list_cases(tenant, &CaseQuery::default(), &PageRequest::first(1000))
+        .await
+        .unwrap();
+    let opened_events = cases.items.len();
+    let pending = store.pending_count(tenant).await.unwrap() as usize;
+    assert_eq!(
+        pending,
+        1 + opened_events + warnings + 2 * breaches,
+        "customer.created, case.opened, notices, breach events"
+    );
+}
