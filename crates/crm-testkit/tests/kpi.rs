@@ -15,6 +15,9 @@ use crm_core::{
 };
 use crm_testkit::MemoryStore;
 
+/// A case the simulation opened: id, when, when it is answered, kind.
+type Opened = (CaseId, DateTime<Utc>, Option<DateTime<Utc>>, CaseKind);
+
 fn month_start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
 }
@@ -77,7 +80,7 @@ async fn every_minute_for_a_month_raises_each_alert_once() {
         minute += 600 + rand(800) as i64;
     }
     let mut replies: BTreeMap<i64, Vec<CaseId>> = BTreeMap::new();
-    let mut opened: Vec<(CaseId, DateTime<Utc>, Option<DateTime<Utc>>, CaseKind)> = Vec::new();
+    let mut opened: Vec<Opened> = Vec::new();
     let mut totals = (0, 0, 0);
     let end = 31 * 24 * 60;
     for m in 0..end {
