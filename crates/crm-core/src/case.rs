@@ -199,6 +199,9 @@ pub struct Case {
     pub channel: Channel,
     /// Who owns it to the end.
     pub assignee: Option<UserId>,
+    /// Who it was given to when opened (reassignments are in `events`).
+    #[serde(default)]
+    pub initial_assignee: Option<UserId>,
     /// Where it stands.
     pub status: CaseStatus,
     /// When it was opened.
@@ -245,6 +248,7 @@ impl Case {
             priority: Priority::Normal,
             channel,
             assignee,
+            initial_assignee: assignee,
             status: CaseStatus::New,
             opened_at: at,
             version: 1,
@@ -254,6 +258,18 @@ impl Case {
             }],
             alerts: BTreeSet::new(),
         })
+    }
+
+    /// Who held the case at `at`: the initial assignee, changed by every reassignment up to
+    /// and including `at`.
+    pub fn assignee_at(&self, at: DateTime<Utc>) -> Option<UserId> {
+        self.events
+            .iter()
+            .take_while(|e| e.at <= at)
+            .fold(self.initial_assignee, |holder, e| match e.kind {
+                CaseEventKind::Assignment { to, .. } => to,
+                _ => holder,
+            })
     }
 
     /// Appends an event and applies it (status, assignee).
@@ -374,6 +390,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.assignee, Some(b));
+        assert_eq!(c.assignee_at(t0()), Some(a));
+        assert_eq!(c.assignee_at(t0() + Duration::hours(1)), Some(b));
         let json = serde_json::to_string(&c).unwrap();
         let back: Case = serde_json::from_str(&json).unwrap();
         assert_eq!(back, c);

@@ -292,8 +292,10 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 
 /// Rolls up the cases opened in `[from, to)`, measured at `now`: for each rule and group,
 /// the measurements that finished (met, or breached even if still running), their
-/// compliance and the median and 90th percentile of their business time. `team_of` says
-/// which team a person is in (for [`Grouping::Team`]).
+/// compliance and the median and 90th percentile of their business time. Each
+/// measurement counts for the person who held the case when it was decided (when it
+/// breached or stopped). `team_of` says which team a person is in (for
+/// [`Grouping::Team`]).
 pub fn scorecard(
     engine: &KpiEngine,
     cases: &[Case],
@@ -310,23 +312,27 @@ pub fn scorecard(
         .iter()
         .filter(|c| c.opened_at >= from && c.opened_at < to)
     {
-        let group = match (grouping, case.assignee) {
-            (Grouping::Tenant, _) => Group::Tenant,
-            (_, None) => Group::Unassigned,
-            (Grouping::Person, Some(u)) => Group::Person(u),
-            (Grouping::Team, Some(u)) => team_of(u).map_or(Group::Unassigned, Group::Team),
-        };
         for (rule, status) in engine.measure(case, now) {
             let met = status.state == SlaState::Met;
             let breached = status.state == SlaState::Breached;
             if !(met || breached) {
                 continue;
             }
-            let entry = acc.entry((rule.key.clone(), group.clone())).or_default();
+            // The person who held the case when it was decided: when it breached, or when
+            // it stopped (a reassignment because of the breach does not move the blame).
+            let decided = status.breach_at.or(status.stopped_at).unwrap_or(now);
+            let holder = case.assignee_at(decided);
+            let group = match (grouping, holder) {
+                (Grouping::Tenant, _) => Group::Tenant,
+                (_, None) => Group::Unassigned,
+                (Grouping::Person, Some(u)) => Group::Person(u),
+                (Grouping::Team, Some(u)) => team_of(u).map_or(Group::Unassigned, Group::Team),
+            };
+            let entry = acc.entry((rule.key.clone(), group)).or_default();
             entry.0 += u32::from(met);
             entry.1 += u32::from(breached);
             entry.2.push(status.elapsed.num_seconds());
-            if let Some(u) = case.assignee {
+            if let Some(u) = holder {
                 let p = people.entry(u).or_default();
                 p.0 += u32::from(met);
                 p.1 += u32::from(breached);
@@ -493,6 +499,37 @@ mod tests {
             &|_| None,
         );
         assert!(empty.lines.is_empty());
+    }
+
+    #[test]
+    fn a_breach_counts_for_who_held_the_case_then() {
+        let engine = KpiEngine::new(vec![rule("reply", 4)], t0()).unwrap();
+        let (slow, lead) = (UserId::new(), UserId::new());
+        let mut c = Case::open(
+            CustomerId::new(),
+            CaseKind::Complaint,
+            "x",
+            Channel::Email,
+            Some(slow),
+            t0(),
+        )
+        .unwrap();
+        let moved = CaseEventKind::Assignment {
+            to: Some(lead),
+            by: None,
+            reason: None,
+        };
+        c.record(t0() + Duration::hours(5), moved).unwrap();
+        c.record(
+            t0() + Duration::hours(6),
+            CaseEventKind::PublicReply { by: lead },
+        )
+        .unwrap();
+        let now = t0() + Duration::days(1);
+        let card = scorecard(&engine, &[c], t0(), now, now, Grouping::Person, &|_| None);
+        assert_eq!(card.lines.len(), 1);
+        assert_eq!(card.lines[0].group, Group::Person(slow));
+        assert_eq!(card.lines[0].breached, 1);
     }
 
     #[test]
