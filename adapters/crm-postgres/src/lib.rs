@@ -45,7 +45,7 @@
 //!   FROM unnest(ARRAY['customer_emails', 'customer_phones', 'customer_tags',
 //!     'customer_external_ids', 'ownership_changes', 'interactions', 'profiles',
 //!     'value_scores', 'value_models', 'value_classes', 'segments', 'segment_members',
-//!     'outbox', 'cases']) t;
+//!     'outbox', 'cases', 'tasks']) t;
 //! ```
 //!
 //! No table is a reference table: nothing is shared between tenants. Joins (customers with
@@ -97,6 +97,7 @@ mod customers;
 mod interactions;
 mod outbox;
 mod segment;
+mod tasks;
 mod value;
 
 use std::future::Future;
@@ -114,7 +115,7 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 3;
+pub const SCHEMA_VERSION: usize = 4;
 
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x63_72_6d_5f_6d_69_67; // "crm_mig"

@@ -45,6 +45,7 @@ mod customers;
 mod interactions;
 mod outbox;
 mod segment;
+mod tasks;
 mod value;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +68,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/004_value_classes.sql")),
     M::up(include_str!("sql/005_outbox.sql")),
     M::up(include_str!("sql/006_cases.sql")),
+    M::up(include_str!("sql/007_tasks.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

@@ -111,6 +111,10 @@ uuid_id!(
     CaseId, "case_id"
 );
 uuid_id!(
+    /// A follow-up task or reminder.
+    TaskId, "task_id"
+);
+uuid_id!(
     /// A notification in the outbox.
     MessageId, "message_id"
 );

@@ -60,6 +60,7 @@ pub mod segment;
 pub mod service;
 pub mod sla;
 pub mod stored;
+pub mod task;
 pub mod value;
 pub mod value_class;
 
@@ -70,14 +71,17 @@ pub use customer::{
     PartyKind,
 };
 pub use error::{BoxError, Error, Result};
-pub use id::{CaseId, CustomerId, InteractionId, MessageId, SegmentId, TeamId, TenantId, UserId};
+pub use id::{
+    CaseId, CustomerId, InteractionId, MessageId, SegmentId, TaskId, TeamId, TenantId, UserId,
+};
 pub use interaction::{
     BatchReport, Channel, Direction, Interaction, InteractionBuilder, InteractionKind,
 };
 pub use notify::{Notification, Notifier, OutboxStore, Recipient};
 pub use page::{Cursor, Page, PageRequest};
 pub use ports::{
-    CaseStore, CustomerStore, InteractionStore, ProfileStore, SegmentStore, Storage, ValueStore,
+    CaseStore, CustomerStore, InteractionStore, ProfileStore, SegmentStore, Storage, TaskStore,
+    ValueStore,
 };
 pub use profile::Profile;
 pub use service::{Crm, Transfer};

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::id::{CaseId, CustomerId, InteractionId, MessageId};
+use crate::id::{CaseId, CustomerId, InteractionId, MessageId, TaskId};
 
 /// Where a page starts: after `after` (or at the beginning), at most `limit` items.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +121,20 @@ impl Cursor {
             .strip_prefix("k:")
             .ok_or_else(|| Error::validation("cursor", "not a case-listing cursor"))?;
         CaseId::parse_field(rest, "cursor")
+    }
+
+    /// The cursor after task `id` in a listing ordered by id.
+    pub fn task(id: TaskId) -> Self {
+        Cursor(format!("j:{id}"))
+    }
+
+    /// The task id inside a task-listing cursor.
+    pub fn as_task(&self) -> Result<TaskId, Error> {
+        let rest = self
+            .0
+            .strip_prefix("j:")
+            .ok_or_else(|| Error::validation("cursor", "not a task-listing cursor"))?;
+        TaskId::parse_field(rest, "cursor")
     }
 
     /// The cursor after outbox message `id` in a listing ordered by id.

@@ -4,7 +4,7 @@
 //! it, and a tenant never sees or changes another tenant's rows. The traits are
 //! `#[async_trait]`, `Send + Sync` and object-safe, so a host can hold `Arc<dyn Storage>`.
 //! With the `mock` feature, `mockall` mocks (`MockCustomerStore`, `MockInteractionStore`,
-//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, and in
+//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, and in
 //! [`crate::notify`]
 //! `MockOutboxStore`, `MockDirectory`, `MockNotifier`) are generated
 //! for host tests.
@@ -19,12 +19,13 @@ use crate::case::{Case, CaseQuery};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
-use crate::id::{CaseId, CustomerId, TenantId};
+use crate::id::{CaseId, CustomerId, TaskId, TenantId};
 use crate::interaction::{BatchReport, Interaction};
 use crate::notify::{OutboxMessage, OutboxStore};
 use crate::page::{Page, PageRequest};
 use crate::profile::Profile;
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
+use crate::task::{Task, TaskQuery};
 
 /// Customer records.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -312,6 +313,41 @@ pub trait CaseStore: Send + Sync {
     ) -> Result<Page<Case>>;
 }
 
+/// Follow-up tasks, with optimistic concurrency.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Stores a new task. Errors: [`NotFound`](crate::Error::NotFound) if its customer or
+    /// case does not exist in the tenant; [`Duplicate`](crate::Error::Duplicate) for a
+    /// taken id.
+    async fn insert_task(&self, tenant: TenantId, task: &Task) -> Result<()>;
+
+    /// Reads a task. Errors: [`NotFound`](crate::Error::NotFound).
+    async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task>;
+
+    /// Replaces a task if its stored version is still `expected_version` (`task` carries
+    /// the new version), storing `outbox` in the same transaction.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound); [`Conflict`](crate::Error::Conflict)
+    /// on a stale version.
+    async fn update_task(
+        &self,
+        tenant: TenantId,
+        task: &Task,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()>;
+
+    /// Tasks matching every filter of `query` ([`TaskQuery::matches`]), ordered by id, one
+    /// page at a time.
+    async fn list_tasks(
+        &self,
+        tenant: TenantId,
+        query: &TaskQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Task>>;
+}
+
 /// Everything the service needs from storage, as one object-safe trait; implemented for
 /// every type that implements all the stores.
 pub trait Storage:
@@ -322,6 +358,7 @@ pub trait Storage:
     + SegmentStore
     + OutboxStore
     + CaseStore
+    + TaskStore
 {
 }
 
@@ -333,6 +370,7 @@ impl<T> Storage for T where
         + SegmentStore
         + OutboxStore
         + CaseStore
+        + TaskStore
         + ?Sized
 {
 }

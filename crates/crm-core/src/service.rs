@@ -10,7 +10,7 @@ use crate::clock::{truncate_to_micros, Clock, SystemClock};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
-use crate::id::{CaseId, CustomerId, MessageId, TenantId, UserId};
+use crate::id::{CaseId, CustomerId, MessageId, TaskId, TenantId, UserId};
 use crate::interaction::{BatchReport, Interaction};
 use crate::kpi::{new_alerts, Alert, KpiAction, KpiEngine, KpiReport, KpiRule};
 use crate::notify::{
@@ -21,6 +21,7 @@ use crate::page::{Page, PageRequest};
 use crate::ports::Storage;
 use crate::profile::Profile;
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
+use crate::task::{Task, TaskQuery};
 
 /// Largest batch [`Crm::log_batch`] accepts; split bigger imports.
 pub const MAX_BATCH: usize = 100_000;
@@ -634,6 +635,142 @@ impl Crm {
         Ok(case)
     }
 
+    /// Creates a task (version 1). Errors: validation; [`Error::NotFound`] for an unknown
+    /// customer or case; [`Error::Duplicate`].
+    #[instrument(skip_all, fields(tenant = %tenant, task = %task.id))]
+    pub async fn create_task(&self, tenant: TenantId, mut task: Task) -> Result<Task> {
+        task.version = 1;
+        task.announced_for = None;
+        self.storage.insert_task(tenant, &task).await?;
+        Ok(task)
+    }
+
+    /// A task. Errors: [`Error::NotFound`].
+    #[instrument(skip(self))]
+    pub async fn task(&self, tenant: TenantId, id: TaskId) -> Result<Task> {
+        self.storage.get_task(tenant, id).await
+    }
+
+    /// Tasks matching `query`, by id.
+    #[instrument(skip(self))]
+    pub async fn tasks(
+        &self,
+        tenant: TenantId,
+        query: &TaskQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Task>> {
+        page.validate()?;
+        self.storage.list_tasks(tenant, query, page).await
+    }
+
+    /// Moves a task's due time to `until`. Errors: [`Error::NotFound`], [`Error::Conflict`],
+    /// validation on `until` if it is not after now.
+    #[instrument(skip(self))]
+    pub async fn snooze_task(
+        &self,
+        tenant: TenantId,
+        id: TaskId,
+        expected_version: u64,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Task> {
+        if until <= self.clock.now() {
+            return Err(Error::validation("until", "must be in the future"));
+        }
+        self.change_task(tenant, id, expected_version, |t| t.snooze(until))
+            .await
+    }
+
+    /// Completes a task now (a recurring one moves to its next due time).
+    /// Errors: [`Error::NotFound`], [`Error::Conflict`].
+    #[instrument(skip(self))]
+    pub async fn complete_task(
+        &self,
+        tenant: TenantId,
+        id: TaskId,
+        expected_version: u64,
+    ) -> Result<Task> {
+        let now = self.clock.now();
+        self.change_task(tenant, id, expected_version, |t| t.complete(now))
+            .await
+    }
+
+    async fn change_task(
+        &self,
+        tenant: TenantId,
+        id: TaskId,
+        expected_version: u64,
+        change: impl FnOnce(&mut Task),
+    ) -> Result<Task> {
+        let mut task = self.storage.get_task(tenant, id).await?;
+        if task.version != expected_version {
+            return Err(Error::Conflict {
+                entity: "task",
+                id: id.to_string(),
+                expected: expected_version,
+                actual: task.version,
+            });
+        }
+        change(&mut task);
+        task.version = expected_version + 1;
+        self.storage
+            .update_task(tenant, &task, expected_version, Vec::new())
+            .await?;
+        Ok(task)
+    }
+
+    /// Announces every task due by `now` exactly once per due time: a `task.due` reminder
+    /// to its assignee is queued in the same optimistic transaction that records the
+    /// announcement on the task, so concurrent or repeated calls never remind twice.
+    /// Returns the tasks announced now.
+    ///
+    /// Errors: storage errors.
+    #[instrument(skip(self))]
+    pub async fn remind_due(
+        &self,
+        tenant: TenantId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Task>> {
+        let query = TaskQuery {
+            needing_reminder_at: Some(now),
+            ..TaskQuery::default()
+        };
+        let mut announced = Vec::new();
+        let mut page = PageRequest::first(500);
+        loop {
+            let batch = self.storage.list_tasks(tenant, &query, &page).await?;
+            for task in &batch.items {
+                let mut next = task.clone();
+                next.announced_for = Some(task.due_at);
+                next.version = task.version + 1;
+                let key = format!("task:{}:{}", task.id, task.due_at.timestamp_micros());
+                let reminder =
+                    Notification::builder(Recipient::User(task.assignee), "task.due", &key)
+                        .data(serde_json::json!({
+                            "task": task.id,
+                            "title": task.title,
+                            "subject": task.subject,
+                            "due_at": task.due_at,
+                        }))
+                        .priority(Priority::High)
+                        .build()?;
+                let outbox = vec![OutboxMessage::new(reminder, self.clock.now())];
+                match self
+                    .storage
+                    .update_task(tenant, &next, task.version, outbox)
+                    .await
+                {
+                    Ok(()) => announced.push(next),
+                    Err(Error::Conflict { .. }) => {} // changed meanwhile: the next call decides
+                    Err(other) => return Err(other),
+                }
+            }
+            match batch.next {
+                Some(cursor) => page = PageRequest::after(cursor, 500),
+                None => return Ok(announced),
+            }
+        }
+    }
+
     /// Evaluates KPI rules on every case of the tenant at `now`, raising each new warning
     /// and breach once: its notifications (to the assignee, to the team lead), its
     /// reassignment and, with events on, its `case.breached` event are stored with the
@@ -1001,6 +1138,13 @@ mod tests {
             async fn segment_members(&self, tenant: TenantId, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>>;
             async fn is_member(&self, tenant: TenantId, id: SegmentId, customer: CustomerId) -> Result<bool>;
             async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
+        }
+        #[async_trait]
+        impl crate::ports::TaskStore for Store {
+            async fn insert_task(&self, tenant: TenantId, task: &Task) -> Result<()>;
+            async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task>;
+            async fn update_task(&self, tenant: TenantId, task: &Task, expected_version: u64, outbox: Vec<OutboxMessage>) -> Result<()>;
+            async fn list_tasks(&self, tenant: TenantId, query: &TaskQuery, page: &PageRequest) -> Result<Page<Task>>;
         }
         #[async_trait]
         impl crate::ports::CaseStore for Store {

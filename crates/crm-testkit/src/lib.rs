@@ -185,6 +185,8 @@ pub const CASE_NAMES: &[&str] = &[
     "cases_round_trip_with_their_timeline",
     "cases_are_listed_by_customer_assignee_and_openness",
     "concurrent_case_changes_exactly_one_wins",
+    "tasks_round_trip_snooze_and_complete",
+    "due_tasks_are_announced_once",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -257,7 +259,9 @@ macro_rules! conformance_tests {
             segment_changes_emit_entered_and_left_events,
             cases_round_trip_with_their_timeline,
             cases_are_listed_by_customer_assignee_and_openness,
-            concurrent_case_changes_exactly_one_wins
+            concurrent_case_changes_exactly_one_wins,
+            tasks_round_trip_snooze_and_complete,
+            due_tasks_are_announced_once
         );
     };
 }

@@ -13,11 +13,12 @@ use crm_core::notify::{
 };
 use crm_core::profile::deltas;
 use crm_core::segment::{CompiledRule, FieldSchema, MembershipChange, Rule, Segment, Subject};
+use crm_core::task::{Task, TaskQuery, TaskSubject};
 use crm_core::{
     BatchReport, CaseId, CaseStore, Cursor, Customer, CustomerId, CustomerQuery, CustomerStore,
     Error, ExternalRef, Interaction, InteractionId, InteractionStore, MessageId, OutboxStore,
     OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, SegmentId, SegmentStore,
-    TenantId, ValueClasses, ValueModel, ValueScores, ValueStore,
+    TaskId, TaskStore, TenantId, ValueClasses, ValueModel, ValueScores, ValueStore,
 };
 
 type Key<T> = (TenantId, T);
@@ -40,6 +41,7 @@ struct State {
     outbox_keys: HashSet<Key<String>>,
     outbox_seq: HashMap<TenantId, u64>,
     cases: BTreeMap<Key<CaseId>, Case>,
+    tasks: BTreeMap<Key<TaskId>, Task>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -933,6 +935,86 @@ impl CaseStore for MemoryStore {
             .collect();
         Ok(Page::from_overfetch(rows, page.limit, |c| {
             Cursor::case(c.id)
+        }))
+    }
+}
+
+#[async_trait]
+impl TaskStore for MemoryStore {
+    async fn insert_task(&self, tenant: TenantId, task: &Task) -> Result<()> {
+        let mut s = self.lock();
+        match task.subject {
+            TaskSubject::Customer(c) if !s.customers.contains_key(&(tenant, c)) => {
+                return Err(not_found(c))
+            }
+            TaskSubject::Case(c) if !s.cases.contains_key(&(tenant, c)) => {
+                return Err(Error::not_found("case", c))
+            }
+            _ => {}
+        }
+        if s.tasks.contains_key(&(tenant, task.id)) {
+            return Err(Error::Duplicate {
+                entity: "task",
+                key: format!("id {}", task.id),
+            });
+        }
+        s.tasks.insert((tenant, task.id), task.clone());
+        Ok(())
+    }
+
+    async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task> {
+        self.lock()
+            .tasks
+            .get(&(tenant, id))
+            .cloned()
+            .ok_or_else(|| Error::not_found("task", id))
+    }
+
+    async fn update_task(
+        &self,
+        tenant: TenantId,
+        task: &Task,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        let current = s
+            .tasks
+            .get(&(tenant, task.id))
+            .ok_or_else(|| Error::not_found("task", task.id))?;
+        if current.version != expected_version {
+            return Err(Error::Conflict {
+                entity: "task",
+                id: task.id.to_string(),
+                expected: expected_version,
+                actual: current.version,
+            });
+        }
+        s.check_outbox(tenant, &outbox)?;
+        s.tasks.insert((tenant, task.id), task.clone());
+        s.write_outbox(tenant, outbox);
+        Ok(())
+    }
+
+    async fn list_tasks(
+        &self,
+        tenant: TenantId,
+        query: &TaskQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Task>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_task).transpose()?;
+        let s = self.lock();
+        let rows: Vec<Task> = s
+            .tasks
+            .range((tenant, after.unwrap_or(TaskId::from_bytes([0; 16])))..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .filter(|((_, id), task)| Some(*id) != after && query.matches(task))
+            .take(page.limit as usize + 1)
+            .map(|(_, task)| task.clone())
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |t| {
+            Cursor::task(t.id)
         }))
     }
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crm_core::case::{Case, CaseQuery};
 use crm_core::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore};
 use crm_core::segment::{FieldSchema, MembershipChange, Rule, Segment};
+use crm_core::task::{Task, TaskQuery};
 use crm_core::MessageId;
 use crm_core::{
     BatchReport, Customer, CustomerId, CustomerQuery, CustomerStore, Interaction, InteractionStore,
@@ -333,6 +334,36 @@ impl crm_core::CaseStore for Broken {
     }
     async fn list_cases(&self, t: TenantId, q: &CaseQuery, p: &PageRequest) -> Result<Page<Case>> {
         self.inner.list_cases(self.tenant(t), q, p).await
+    }
+}
+
+#[async_trait]
+impl crm_core::TaskStore for Broken {
+    async fn insert_task(&self, t: TenantId, task: &Task) -> Result<()> {
+        self.inner.insert_task(self.tenant(t), task).await
+    }
+    async fn get_task(&self, t: TenantId, id: crm_core::TaskId) -> Result<Task> {
+        self.inner.get_task(self.tenant(t), id).await
+    }
+    async fn update_task(
+        &self,
+        t: TenantId,
+        task: &Task,
+        expected: u64,
+        o: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let o = self.outbox(t, o).await?;
+        let expected = if self.flaw == Flaw::IgnoresVersion {
+            self.inner.get_task(self.tenant(t), task.id).await?.version
+        } else {
+            expected
+        };
+        self.inner
+            .update_task(self.tenant(t), task, expected, o)
+            .await
+    }
+    async fn list_tasks(&self, t: TenantId, q: &TaskQuery, p: &PageRequest) -> Result<Page<Task>> {
+        self.inner.list_tasks(self.tenant(t), q, p).await
     }
 }
 

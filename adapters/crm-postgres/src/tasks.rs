@@ -1,0 +1,183 @@
+//! Follow-up tasks.
+
+use async_trait::async_trait;
+use crm_core::notify::OutboxMessage;
+use crm_core::task::{Task, TaskQuery, TaskSubject};
+use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
+use tokio_postgres::types::ToSql;
+
+use crate::codec::{json, micros, to_json, write_error};
+use crate::outbox::{check_outbox, write_outbox};
+use crate::{storage, PostgresStore};
+
+fn subject_key(subject: &TaskSubject) -> String {
+    match subject {
+        TaskSubject::Customer(c) => format!("customer:{c}"),
+        TaskSubject::Case(c) => format!("case:{c}"),
+    }
+}
+
+#[async_trait]
+impl TaskStore for PostgresStore {
+    async fn insert_task(&self, tenant: TenantId, task: &Task) -> Result<()> {
+        let record = to_json(task)?;
+        let t = tenant.as_bytes().to_vec();
+        let (table, subject_id, entity, shown) = match task.subject {
+            TaskSubject::Customer(c) => (
+                "customers",
+                c.as_bytes().to_vec(),
+                "customer",
+                c.to_string(),
+            ),
+            TaskSubject::Case(c) => ("cases", c.as_bytes().to_vec(), "case", c.to_string()),
+        };
+        let client = self.client().await?;
+        let known = client
+            .query_opt(
+                &format!("SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2"),
+                &[&t, &subject_id],
+            )
+            .await
+            .map_err(storage)?;
+        if known.is_none() {
+            return Err(Error::not_found(entity, shown));
+        }
+        client
+            .execute(
+                "INSERT INTO tasks (tenant_id, id, assignee, subject, open, due_at, announced, \
+                 version, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &t,
+                    &task.id.as_bytes().as_slice(),
+                    &task.assignee.as_bytes().as_slice(),
+                    &subject_key(&task.subject),
+                    &task.is_open(),
+                    &micros(task.due_at),
+                    &(task.announced_for == Some(task.due_at)),
+                    &(task.version as i64),
+                    &record,
+                ],
+            )
+            .await
+            .map_err(|e| write_error(e, "task", || format!("id {}", task.id)))?;
+        Ok(())
+    }
+
+    async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT record FROM tasks WHERE tenant_id = $1 AND id = $2",
+                &[&tenant.as_bytes().as_slice(), &id.as_bytes().as_slice()],
+            )
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| Error::not_found("task", id))?;
+        json(row.try_get(0).map_err(storage)?, "task record")
+    }
+
+    async fn update_task(
+        &self,
+        tenant: TenantId,
+        task: &Task,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        check_outbox(&outbox)?;
+        let record = to_json(task)?;
+        let t = tenant.as_bytes().to_vec();
+        let id = task.id.as_bytes().to_vec();
+        self.retrying(|| async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            let changed = tx
+                .execute(
+                    "UPDATE tasks SET assignee = $3, subject = $4, open = $5, due_at = $6, \
+                     announced = $7, version = $8, record = $9 \
+                     WHERE tenant_id = $1 AND id = $2 AND version = $10",
+                    &[
+                        &t,
+                        &id,
+                        &task.assignee.as_bytes().as_slice(),
+                        &subject_key(&task.subject),
+                        &task.is_open(),
+                        &micros(task.due_at),
+                        &(task.announced_for == Some(task.due_at)),
+                        &(task.version as i64),
+                        &record,
+                        &(expected_version as i64),
+                    ],
+                )
+                .await
+                .map_err(storage)?;
+            if changed == 0 {
+                let actual = tx
+                    .query_opt(
+                        "SELECT version FROM tasks WHERE tenant_id = $1 AND id = $2",
+                        &[&t, &id],
+                    )
+                    .await
+                    .map_err(storage)?;
+                return Err(match actual {
+                    None => Error::not_found("task", task.id),
+                    Some(row) => Error::Conflict {
+                        entity: "task",
+                        id: task.id.to_string(),
+                        expected: expected_version,
+                        actual: row.try_get::<_, i64>(0).map_err(storage)? as u64,
+                    },
+                });
+            }
+            write_outbox(&tx, tenant, &outbox).await?;
+            tx.commit().await.map_err(storage)
+        })
+        .await
+    }
+
+    async fn list_tasks(
+        &self,
+        tenant: TenantId,
+        query: &TaskQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Task>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_task).transpose()?;
+        let t = tenant.as_bytes().to_vec();
+        let after = after.map_or([0u8; 16], |a| *a.as_bytes()).to_vec();
+        let assignee = query.assignee.map(|a| a.as_bytes().to_vec());
+        let subject = query.subject.as_ref().map(subject_key);
+        let due = query.needing_reminder_at.map(micros);
+        let fetch = i64::from(page.limit) + 1;
+        let mut sql = String::from("SELECT record FROM tasks WHERE tenant_id = $1 AND id > $2");
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&t, &after];
+        if let Some(a) = &assignee {
+            args.push(a);
+            sql.push_str(&format!(" AND assignee = ${}", args.len()));
+        }
+        if let Some(s) = &subject {
+            args.push(s);
+            sql.push_str(&format!(" AND subject = ${}", args.len()));
+        }
+        if query.open_only {
+            sql.push_str(" AND open");
+        }
+        if let Some(d) = &due {
+            args.push(d);
+            sql.push_str(&format!(
+                " AND open AND NOT announced AND due_at <= ${}",
+                args.len()
+            ));
+        }
+        args.push(&fetch);
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", args.len()));
+        let client = self.client().await?;
+        let rows = client.query(&sql, &args).await.map_err(storage)?;
+        let tasks = rows
+            .iter()
+            .map(|r| json(r.try_get(0).map_err(storage)?, "task record"))
+            .collect::<Result<Vec<Task>>>()?;
+        Ok(Page::from_overfetch(tasks, page.limit, |t| {
+            Cursor::task(t.id)
+        }))
+    }
+}

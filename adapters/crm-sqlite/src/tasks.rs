@@ -1,0 +1,212 @@
+//! Follow-up tasks.
+
+use async_trait::async_trait;
+use crm_core::notify::OutboxMessage;
+use crm_core::task::{Task, TaskQuery, TaskSubject};
+use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension, TransactionBehavior};
+
+use crate::codec::{json, micros, to_json, write_error};
+use crate::outbox::{check_outbox, write_outbox};
+use crate::{storage, SqliteStore};
+
+/// The subject as the `subject` column holds it.
+pub(crate) fn subject_key(subject: &TaskSubject) -> String {
+    match subject {
+        TaskSubject::Customer(c) => format!("customer:{c}"),
+        TaskSubject::Case(c) => format!("case:{c}"),
+    }
+}
+
+/// The filter columns of a task: assignee, subject, open, due, announced.
+fn columns(t: &Task) -> (Vec<u8>, String, bool, i64, bool) {
+    (
+        t.assignee.as_bytes().to_vec(),
+        subject_key(&t.subject),
+        t.is_open(),
+        micros(t.due_at),
+        t.announced_for == Some(t.due_at),
+    )
+}
+
+#[async_trait]
+impl TaskStore for SqliteStore {
+    async fn insert_task(&self, tenant: TenantId, task: &Task) -> Result<()> {
+        let record = to_json(task)?;
+        let t = task.clone();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let tb = tenant.as_bytes().as_slice();
+            let (table, id, entity) = match t.subject {
+                TaskSubject::Customer(c) => {
+                    ("customers", *c.as_bytes(), ("customer", c.to_string()))
+                }
+                TaskSubject::Case(c) => ("cases", *c.as_bytes(), ("case", c.to_string())),
+            };
+            let known = tx
+                .prepare_cached(&format!(
+                    "SELECT 1 FROM {table} WHERE tenant_id = ?1 AND id = ?2"
+                ))
+                .and_then(|mut s| s.exists(params![tb, id.as_slice()]))
+                .map_err(storage)?;
+            if !known {
+                return Err(Error::not_found(entity.0, entity.1));
+            }
+            let (assignee, subject, open, due, announced) = columns(&t);
+            tx.prepare_cached(
+                "INSERT INTO tasks (tenant_id, id, assignee, subject, open, due_at, announced, \
+                 version, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    tb,
+                    t.id.as_bytes().as_slice(),
+                    assignee,
+                    subject,
+                    open,
+                    due,
+                    announced,
+                    t.version as i64,
+                    record
+                ])
+            })
+            .map_err(|e| write_error(e, "task", || format!("id {}", t.id)))?;
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task> {
+        self.read(move |conn| {
+            let record: Option<String> = conn
+                .prepare_cached("SELECT record FROM tasks WHERE tenant_id = ?1 AND id = ?2")
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![tenant.as_bytes().as_slice(), id.as_bytes().as_slice()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                })
+                .map_err(storage)?;
+            match record {
+                Some(text) => json(&text, "task record"),
+                None => Err(Error::not_found("task", id)),
+            }
+        })
+        .await
+    }
+
+    async fn update_task(
+        &self,
+        tenant: TenantId,
+        task: &Task,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        check_outbox(&outbox)?;
+        let record = to_json(task)?;
+        let t = task.clone();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let (tb, id) = (tenant.as_bytes().as_slice(), t.id.as_bytes().as_slice());
+            let (assignee, subject, open, due, announced) = columns(&t);
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE tasks SET assignee = ?3, subject = ?4, open = ?5, due_at = ?6, \
+                     announced = ?7, version = ?8, record = ?9 \
+                     WHERE tenant_id = ?1 AND id = ?2 AND version = ?10",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        tb,
+                        id,
+                        assignee,
+                        subject,
+                        open,
+                        due,
+                        announced,
+                        t.version as i64,
+                        record,
+                        expected_version as i64
+                    ])
+                })
+                .map_err(storage)?;
+            if changed == 0 {
+                let actual: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM tasks WHERE tenant_id = ?1 AND id = ?2",
+                        params![tb, id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(storage)?;
+                return Err(match actual {
+                    None => Error::not_found("task", t.id),
+                    Some(v) => Error::Conflict {
+                        entity: "task",
+                        id: t.id.to_string(),
+                        expected: expected_version,
+                        actual: v as u64,
+                    },
+                });
+            }
+            write_outbox(&tx, tenant, &outbox)?;
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn list_tasks(
+        &self,
+        tenant: TenantId,
+        query: &TaskQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Task>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_task).transpose()?;
+        let query = query.clone();
+        let limit = page.limit;
+        self.read(move |conn| {
+            let mut sql = String::from("SELECT record FROM tasks WHERE tenant_id = ?1 AND id > ?2");
+            let mut args: Vec<Value> = vec![
+                Value::Blob(tenant.as_bytes().to_vec()),
+                Value::Blob(after.map_or([0; 16], |a| *a.as_bytes()).to_vec()),
+            ];
+            if let Some(a) = query.assignee {
+                args.push(Value::Blob(a.as_bytes().to_vec()));
+                sql.push_str(&format!(" AND assignee = ?{}", args.len()));
+            }
+            if let Some(s) = &query.subject {
+                args.push(Value::Text(subject_key(s)));
+                sql.push_str(&format!(" AND subject = ?{}", args.len()));
+            }
+            if query.open_only {
+                sql.push_str(" AND open = 1");
+            }
+            if let Some(now) = query.needing_reminder_at {
+                args.push(Value::Integer(micros(now)));
+                sql.push_str(&format!(
+                    " AND open = 1 AND announced = 0 AND due_at <= ?{}",
+                    args.len()
+                ));
+            }
+            args.push(Value::Integer(i64::from(limit) + 1));
+            sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
+            let rows: Vec<String> = conn
+                .prepare_cached(&sql)
+                .and_then(|mut s| s.query_map(params_from_iter(args), |r| r.get(0))?.collect())
+                .map_err(storage)?;
+            let tasks = rows
+                .iter()
+                .map(|text| json(text, "task record"))
+                .collect::<Result<Vec<Task>>>()?;
+            Ok(Page::from_overfetch(tasks, limit, |t| Cursor::task(t.id)))
+        })
+        .await
+    }
+}
