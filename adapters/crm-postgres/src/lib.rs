@@ -45,7 +45,7 @@
 //!   FROM unnest(ARRAY['customer_emails', 'customer_phones', 'customer_tags',
 //!     'customer_external_ids', 'ownership_changes', 'interactions', 'profiles',
 //!     'value_scores', 'value_models', 'value_classes', 'segments', 'segment_members',
-//!     'outbox', 'cases', 'tasks']) t;
+//!     'outbox', 'cases', 'tasks', 'kpi_rules']) t;
 //! ```
 //!
 //! No table is a reference table: nothing is shared between tenants. Joins (customers with
@@ -95,6 +95,7 @@ mod cases;
 mod codec;
 mod customers;
 mod interactions;
+mod kpi_rules;
 mod outbox;
 mod segment;
 mod tasks;
@@ -115,7 +116,7 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 4;
+pub const SCHEMA_VERSION: usize = 5;
 
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x63_72_6d_5f_6d_69_67; // "crm_mig"

@@ -43,6 +43,7 @@ mod cases;
 mod codec;
 mod customers;
 mod interactions;
+mod kpi_rules;
 mod outbox;
 mod segment;
 mod tasks;
@@ -69,6 +70,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/005_outbox.sql")),
     M::up(include_str!("sql/006_cases.sql")),
     M::up(include_str!("sql/007_tasks.sql")),
+    M::up(include_str!("sql/008_kpi_rules.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

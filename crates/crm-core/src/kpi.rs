@@ -114,6 +114,15 @@ impl KpiRule {
     }
 }
 
+/// A rule as stored, with its optimistic-concurrency version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredKpiRule {
+    /// The rule.
+    pub rule: KpiRule,
+    /// Bumped by every stored change.
+    pub version: u64,
+}
+
 /// Rules ready to evaluate: validated, with their calendars precomputed around an instant
 /// (a year either side; beyond that the calendar answers by itself, more slowly).
 #[derive(Clone, Debug)]

@@ -80,8 +80,8 @@ pub use interaction::{
 pub use notify::{Notification, Notifier, OutboxStore, Recipient};
 pub use page::{Cursor, Page, PageRequest};
 pub use ports::{
-    CaseStore, CustomerStore, InteractionStore, ProfileStore, SegmentStore, Storage, TaskStore,
-    ValueStore,
+    CaseStore, CustomerStore, InteractionStore, KpiRuleStore, ProfileStore, SegmentStore, Storage,
+    TaskStore, ValueStore,
 };
 pub use profile::Profile;
 pub use service::{Crm, Transfer};

@@ -4,7 +4,7 @@
 //! it, and a tenant never sees or changes another tenant's rows. The traits are
 //! `#[async_trait]`, `Send + Sync` and object-safe, so a host can hold `Arc<dyn Storage>`.
 //! With the `mock` feature, `mockall` mocks (`MockCustomerStore`, `MockInteractionStore`,
-//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, and in
+//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, `MockKpiRuleStore`, and in
 //! [`crate::notify`]
 //! `MockOutboxStore`, `MockDirectory`, `MockNotifier`) are generated
 //! for host tests.
@@ -21,6 +21,8 @@ use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
 use crate::id::{CaseId, CustomerId, TaskId, TenantId};
 use crate::interaction::{BatchReport, Interaction};
+use crate::kpi::{KpiRule, StoredKpiRule};
+use crate::notify::TemplateName;
 use crate::notify::{OutboxMessage, OutboxStore};
 use crate::page::{Page, PageRequest};
 use crate::profile::Profile;
@@ -348,6 +350,32 @@ pub trait TaskStore: Send + Sync {
     ) -> Result<Page<Task>>;
 }
 
+/// A tenant's KPI rules, editable with optimistic concurrency.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait KpiRuleStore: Send + Sync {
+    /// Stores a new rule at version 1. Errors: [`Duplicate`](crate::Error::Duplicate) if the
+    /// tenant has a rule with its key.
+    async fn insert_kpi_rule(&self, tenant: TenantId, rule: &KpiRule) -> Result<()>;
+
+    /// Replaces the rule with the same key if its stored version is still
+    /// `expected_version`; it is stored at the next version.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound); [`Conflict`](crate::Error::Conflict).
+    async fn update_kpi_rule(
+        &self,
+        tenant: TenantId,
+        rule: &KpiRule,
+        expected_version: u64,
+    ) -> Result<()>;
+
+    /// Removes a rule. Errors: [`NotFound`](crate::Error::NotFound).
+    async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()>;
+
+    /// The tenant's rules, by key.
+    async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>>;
+}
+
 /// Everything the service needs from storage, as one object-safe trait; implemented for
 /// every type that implements all the stores.
 pub trait Storage:
@@ -359,6 +387,7 @@ pub trait Storage:
     + OutboxStore
     + CaseStore
     + TaskStore
+    + KpiRuleStore
 {
 }
 
@@ -371,6 +400,7 @@ impl<T> Storage for T where
         + OutboxStore
         + CaseStore
         + TaskStore
+        + KpiRuleStore
         + ?Sized
 {
 }

@@ -12,10 +12,10 @@ use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
 use crate::id::{CaseId, CustomerId, MessageId, TaskId, TenantId, UserId};
 use crate::interaction::{BatchReport, Interaction};
-use crate::kpi::{new_alerts, Alert, KpiAction, KpiEngine, KpiReport, KpiRule};
+use crate::kpi::{new_alerts, Alert, KpiAction, KpiEngine, KpiReport, KpiRule, StoredKpiRule};
 use crate::notify::{
     DomainEvent, EnqueueReport, EntityRef, EventKind, Notification, OutboxMessage, Priority,
-    Recipient,
+    Recipient, TemplateName,
 };
 use crate::page::{Page, PageRequest};
 use crate::ports::Storage;
@@ -771,6 +771,51 @@ impl Crm {
         }
     }
 
+    /// Stores a new KPI rule (checked first). Errors: validation; [`Error::Duplicate`] for
+    /// a key the tenant already uses.
+    #[instrument(skip(self, rule), fields(key = %rule.key))]
+    pub async fn add_kpi_rule(&self, tenant: TenantId, rule: KpiRule) -> Result<()> {
+        rule.validate()?;
+        self.storage.insert_kpi_rule(tenant, &rule).await
+    }
+
+    /// Replaces a KPI rule (same key) last seen at `expected_version`.
+    /// Errors: validation; [`Error::NotFound`]; [`Error::Conflict`].
+    #[instrument(skip(self, rule), fields(key = %rule.key))]
+    pub async fn update_kpi_rule(
+        &self,
+        tenant: TenantId,
+        rule: KpiRule,
+        expected_version: u64,
+    ) -> Result<()> {
+        rule.validate()?;
+        self.storage
+            .update_kpi_rule(tenant, &rule, expected_version)
+            .await
+    }
+
+    /// Removes a KPI rule. Errors: [`Error::NotFound`].
+    #[instrument(skip(self))]
+    pub async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()> {
+        self.storage.delete_kpi_rule(tenant, key).await
+    }
+
+    /// The tenant's KPI rules with their versions, by key.
+    #[instrument(skip(self))]
+    pub async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>> {
+        self.storage.kpi_rules(tenant).await
+    }
+
+    /// The tenant's stored rules, ready to evaluate around now.
+    /// Errors: storage errors; validation if a stored rule no longer validates.
+    pub async fn kpi_engine(&self, tenant: TenantId) -> Result<KpiEngine> {
+        let rules = self.storage.kpi_rules(tenant).await?;
+        KpiEngine::new(
+            rules.into_iter().map(|r| r.rule).collect(),
+            self.clock.now(),
+        )
+    }
+
     /// Evaluates KPI rules on every case of the tenant at `now`, raising each new warning
     /// and breach once: its notifications (to the assignee, to the team lead), its
     /// reassignment and, with events on, its `case.breached` event are stored with the
@@ -1138,6 +1183,13 @@ mod tests {
             async fn segment_members(&self, tenant: TenantId, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>>;
             async fn is_member(&self, tenant: TenantId, id: SegmentId, customer: CustomerId) -> Result<bool>;
             async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
+        }
+        #[async_trait]
+        impl crate::ports::KpiRuleStore for Store {
+            async fn insert_kpi_rule(&self, tenant: TenantId, rule: &KpiRule) -> Result<()>;
+            async fn update_kpi_rule(&self, tenant: TenantId, rule: &KpiRule, expected_version: u64) -> Result<()>;
+            async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()>;
+            async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>>;
         }
         #[async_trait]
         impl crate::ports::TaskStore for Store {

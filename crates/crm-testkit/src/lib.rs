@@ -187,6 +187,7 @@ pub const CASE_NAMES: &[&str] = &[
     "concurrent_case_changes_exactly_one_wins",
     "tasks_round_trip_snooze_and_complete",
     "due_tasks_are_announced_once",
+    "kpi_rules_are_stored_and_edited",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -261,7 +262,8 @@ macro_rules! conformance_tests {
             cases_are_listed_by_customer_assignee_and_openness,
             concurrent_case_changes_exactly_one_wins,
             tasks_round_trip_snooze_and_complete,
-            due_tasks_are_announced_once
+            due_tasks_are_announced_once,
+            kpi_rules_are_stored_and_edited
         );
     };
 }

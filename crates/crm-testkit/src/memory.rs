@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::case::{Case, CaseQuery};
+use crm_core::kpi::{KpiRule, StoredKpiRule};
 use crm_core::notify::events::membership_events;
+use crm_core::notify::TemplateName;
 use crm_core::notify::{
     check_messages, lease_lost, not_dead, Claimed, EnqueueReport, Lease, MessageState,
     OutboxMessage,
@@ -16,9 +18,9 @@ use crm_core::segment::{CompiledRule, FieldSchema, MembershipChange, Rule, Segme
 use crm_core::task::{Task, TaskQuery, TaskSubject};
 use crm_core::{
     BatchReport, CaseId, CaseStore, Cursor, Customer, CustomerId, CustomerQuery, CustomerStore,
-    Error, ExternalRef, Interaction, InteractionId, InteractionStore, MessageId, OutboxStore,
-    OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, SegmentId, SegmentStore,
-    TaskId, TaskStore, TenantId, ValueClasses, ValueModel, ValueScores, ValueStore,
+    Error, ExternalRef, Interaction, InteractionId, InteractionStore, KpiRuleStore, MessageId,
+    OutboxStore, OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, SegmentId,
+    SegmentStore, TaskId, TaskStore, TenantId, ValueClasses, ValueModel, ValueScores, ValueStore,
 };
 
 type Key<T> = (TenantId, T);
@@ -42,6 +44,7 @@ struct State {
     outbox_seq: HashMap<TenantId, u64>,
     cases: BTreeMap<Key<CaseId>, Case>,
     tasks: BTreeMap<Key<TaskId>, Task>,
+    kpi_rules: BTreeMap<Key<TemplateName>, StoredKpiRule>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -1016,5 +1019,69 @@ impl TaskStore for MemoryStore {
         Ok(Page::from_overfetch(rows, page.limit, |t| {
             Cursor::task(t.id)
         }))
+    }
+}
+
+#[async_trait]
+impl KpiRuleStore for MemoryStore {
+    async fn insert_kpi_rule(&self, tenant: TenantId, rule: &KpiRule) -> Result<()> {
+        let mut s = self.lock();
+        let key = (tenant, rule.key.clone());
+        if s.kpi_rules.contains_key(&key) {
+            return Err(Error::Duplicate {
+                entity: "kpi rule",
+                key: format!("key {}", rule.key),
+            });
+        }
+        let stored = StoredKpiRule {
+            rule: rule.clone(),
+            version: 1,
+        };
+        s.kpi_rules.insert(key, stored);
+        Ok(())
+    }
+
+    async fn update_kpi_rule(
+        &self,
+        tenant: TenantId,
+        rule: &KpiRule,
+        expected_version: u64,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        let stored = s
+            .kpi_rules
+            .get_mut(&(tenant, rule.key.clone()))
+            .ok_or_else(|| Error::not_found("kpi rule", &rule.key))?;
+        if stored.version != expected_version {
+            return Err(Error::Conflict {
+                entity: "kpi rule",
+                id: rule.key.to_string(),
+                expected: expected_version,
+                actual: stored.version,
+            });
+        }
+        *stored = StoredKpiRule {
+            rule: rule.clone(),
+            version: expected_version + 1,
+        };
+        Ok(())
+    }
+
+    async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()> {
+        self.lock()
+            .kpi_rules
+            .remove(&(tenant, key.clone()))
+            .map(|_| ())
+            .ok_or_else(|| Error::not_found("kpi rule", key))
+    }
+
+    async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>> {
+        Ok(self
+            .lock()
+            .kpi_rules
+            .iter()
+            .filter(|((t, _), _)| *t == tenant)
+            .map(|(_, r)| r.clone())
+            .collect())
     }
 }

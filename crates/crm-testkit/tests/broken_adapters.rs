@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use crm_core::case::{Case, CaseQuery};
+use crm_core::kpi::{KpiRule, StoredKpiRule};
+use crm_core::notify::TemplateName;
 use crm_core::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore};
 use crm_core::segment::{FieldSchema, MembershipChange, Rule, Segment};
 use crm_core::task::{Task, TaskQuery};
@@ -364,6 +366,31 @@ impl crm_core::TaskStore for Broken {
     }
     async fn list_tasks(&self, t: TenantId, q: &TaskQuery, p: &PageRequest) -> Result<Page<Task>> {
         self.inner.list_tasks(self.tenant(t), q, p).await
+    }
+}
+
+#[async_trait]
+impl crm_core::KpiRuleStore for Broken {
+    async fn insert_kpi_rule(&self, t: TenantId, r: &KpiRule) -> Result<()> {
+        self.inner.insert_kpi_rule(self.tenant(t), r).await
+    }
+    async fn update_kpi_rule(&self, t: TenantId, r: &KpiRule, v: u64) -> Result<()> {
+        let v = if self.flaw == Flaw::IgnoresVersion {
+            let key = r.key.clone();
+            let all = self.inner.kpi_rules(self.tenant(t)).await?;
+            all.into_iter()
+                .find(|s| s.rule.key == key)
+                .map_or(v, |s| s.version)
+        } else {
+            v
+        };
+        self.inner.update_kpi_rule(self.tenant(t), r, v).await
+    }
+    async fn delete_kpi_rule(&self, t: TenantId, key: &TemplateName) -> Result<()> {
+        self.inner.delete_kpi_rule(self.tenant(t), key).await
+    }
+    async fn kpi_rules(&self, t: TenantId) -> Result<Vec<StoredKpiRule>> {
+        self.inner.kpi_rules(self.tenant(t)).await
     }
 }
 
