@@ -54,6 +54,7 @@ pub mod interaction;
 pub mod kpi;
 pub mod notify;
 pub mod page;
+pub mod pool;
 pub mod ports;
 pub mod profile;
 pub mod segment;

@@ -76,6 +76,11 @@ impl Crm {
         &self.storage
     }
 
+    /// The clock's current instant.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// Registers a new customer: sets version 1 and both timestamps to now, then stores it.
     /// Errors: validation, [`Error::Duplicate`] (id or external id taken).
     #[instrument(skip_all, fields(tenant = %tenant, customer = %customer.id))]

@@ -1903,6 +1903,76 @@ cases! {
         assert_eq!(engine.rules().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["reply"]);
     }
 
+
+    /// Quiet customers return to the pool once, with warnings ahead and exemptions for
+    /// open cases; claims obey the daily limit, the holding limit and the block on the
+    /// previous owner, and one of two racing claims wins.
+    async fn the_pool_reclaims_and_limits_claims(store) {
+        use crm_core::pool::{ClaimLimits, PoolPolicy, PoolRule};
+        let (crm, clock) = crm(&store);
+        let tenant = TenantId::new();
+        let (x, y, z) = (UserId::new(), UserId::new(), UserId::new());
+        let active = |name: &str, owner: Option<UserId>| {
+            let b = Customer::person(name).lifecycle(Lifecycle::Active);
+            match owner { Some(o) => b.owner(o), None => b }.build().unwrap()
+        };
+        let a = register(&crm, tenant, active("A", Some(x))).await;
+        let b = register(&crm, tenant, active("B", Some(x))).await;
+        let c = register(&crm, tenant, active("C", Some(x))).await;
+        let lead = register(&crm, tenant, Customer::person("D").lifecycle(Lifecycle::Lead).owner(x).build().unwrap()).await;
+        let call = Interaction::builder(a.id, Channel::Phone, InteractionKind::Call).at(t0() + Duration::days(5)).handled_by(x).key("pool", "a-call").build().unwrap();
+        crm.log(tenant, call).await.unwrap();
+        crm.open_case(tenant, crm_core::case::Case::open(c.id, crm_core::case::CaseKind::Complaint, "Open", Channel::Email, Some(x), t0()).unwrap()).await.unwrap();
+        let policy = PoolPolicy {
+            rules: vec![PoolRule { lifecycles: vec![Lifecycle::Active], tag: None, no_contact_days: Some(30), no_purchase_days: None, notice_days: 7 }],
+            limits: ClaimLimits { per_day: 2, max_held: 3, reclaim_block_days: 14 },
+            exempt_open_cases: true,
+            time_zone: chrono_tz::Tz::UTC,
+        };
+        let day = |d: i64| t0() + Duration::days(d);
+        let r = { clock.set(day(24)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap();
+        assert_eq!((r.checked, r.warned, r.reclaimed.len()), (4, 2, 0), "B and C warned: {r:?}");
+        assert_eq!({ clock.set(day(24)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap().warned, 0, "warned once");
+        let r = { clock.set(day(31)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap();
+        assert_eq!((r.reclaimed.clone(), r.exempt), (vec![(b.id, x)], 1), "{r:?}");
+        assert_eq!({ clock.set(day(31)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap().reclaimed, vec![]);
+        assert_eq!(store.get_customer(tenant, b.id).await.unwrap().owner, None);
+        let history = store.ownership_history(tenant, b.id).await.unwrap();
+        assert_eq!((history[0].from, history[0].to), (Some(x), None));
+        assert!(history[0].reason.as_deref().unwrap_or("").contains("30 days"));
+        assert_eq!(store.get_customer(tenant, a.id).await.unwrap().owner, Some(x), "contacted on day 5");
+        assert_eq!(store.get_customer(tenant, lead.id).await.unwrap().owner, Some(x), "no rule for leads");
+        let r = { clock.set(day(36)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap();
+        assert_eq!(r.reclaimed, vec![(a.id, x)]);
+
+        clock.set(day(37));
+        let blocked = crm.claim_from_pool(tenant, b.id, x, &policy).await;
+        assert_eq!(blocked.unwrap_err().field(), Some("limits.reclaim_block_days"));
+        let taken = crm.claim_from_pool(tenant, b.id, y, &policy).await.unwrap();
+        assert_eq!(taken.owner, Some(y));
+        assert_eq!(crm.claim_from_pool(tenant, b.id, z, &policy).await.unwrap_err().field(), Some("customer"));
+        let mut pool = Vec::new();
+        for i in 0..4 {
+            pool.push(register(&crm, tenant, active(&format!("P{i}"), None)).await);
+        }
+        crm.claim_from_pool(tenant, pool[0].id, z, &policy).await.unwrap();
+        crm.claim_from_pool(tenant, pool[1].id, z, &policy).await.unwrap();
+        let third = crm.claim_from_pool(tenant, pool[2].id, z, &policy).await;
+        assert_eq!(third.unwrap_err().field(), Some("limits.per_day"));
+        clock.set(day(38));
+        crm.claim_from_pool(tenant, pool[2].id, z, &policy).await.unwrap();
+        let fourth = crm.claim_from_pool(tenant, pool[3].id, z, &policy).await;
+        assert_eq!(fourth.unwrap_err().field(), Some("limits.max_held"));
+        let (w1, w2) = (UserId::new(), UserId::new());
+        let (crm1, crm2, p1, p2) = (crm.clone(), crm.clone(), policy.clone(), policy.clone());
+        let id = pool[3].id;
+        let first = tokio::spawn(async move { crm1.claim_from_pool(tenant, id, w1, &p1).await });
+        let second = tokio::spawn(async move { crm2.claim_from_pool(tenant, id, w2, &p2).await });
+        let results = [first.await.unwrap(), second.await.unwrap()];
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        assert!(results.iter().any(|r| matches!(r, Err(Error::Conflict { .. }) | Err(Error::Validation { .. }))));
+    }
+
 }
 
 /// A sink that fails transiently a given number of times, then records.

@@ -188,6 +188,7 @@ pub const CASE_NAMES: &[&str] = &[
     "tasks_round_trip_snooze_and_complete",
     "due_tasks_are_announced_once",
     "kpi_rules_are_stored_and_edited",
+    "the_pool_reclaims_and_limits_claims",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -263,7 +264,8 @@ macro_rules! conformance_tests {
             concurrent_case_changes_exactly_one_wins,
             tasks_round_trip_snooze_and_complete,
             due_tasks_are_announced_once,
-            kpi_rules_are_stored_and_edited
+            kpi_rules_are_stored_and_edited,
+            the_pool_reclaims_and_limits_claims
         );
     };
 }
