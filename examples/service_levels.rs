@@ -1,7 +1,9 @@
 //! Service levels: a month of simulated complaints and service requests for a team of four
 //! in Shanghai (office hours 09:00-12:00 and 13:30-18:00, the October holidays and their
 //! make-up working day), two KPI rules evaluated every ten minutes, then each person's
-//! scorecard, each team's, and the breaches raised.
+//! scorecard, each team's, and the breaches raised. The team also owns forty customers;
+//! those an owner has not called for three weeks return to the public pool (checked
+//! every morning, with a warning five days ahead).
 //!
 //! `cargo run --example service_levels` (SQLite in memory; about a minute in a debug build,
 //! seconds with `--release`).
@@ -14,9 +16,11 @@ use crm_core::calendar::{BusinessCalendar, Interval, Week};
 use crm_core::case::{Case, CaseEventKind, CaseKind, CaseQuery, CaseStatus};
 use crm_core::kpi::{scorecard, Group, Grouping, KpiAction, KpiEngine, KpiRule, KpiScope};
 use crm_core::notify::TemplateName;
+use crm_core::pool::{ClaimLimits, PoolPolicy, PoolRule};
 use crm_core::sla::{SlaMetric, SlaTarget};
 use crm_core::{
-    CaseId, Channel, Crm, Customer, ManualClock, PageRequest, TeamId, TenantId, UserId,
+    CaseId, Channel, Crm, Customer, Interaction, InteractionKind, Lifecycle, ManualClock,
+    PageRequest, TeamId, TenantId, UserId,
 };
 use crm_sqlite::SqliteStore;
 
@@ -90,7 +94,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_many(
             tenant,
             (0..40)
-                .map(|i| Customer::person(&format!("Customer {i}")).build())
+                .map(|i| {
+                    Customer::person(&format!("Customer {i}"))
+                        .lifecycle(Lifecycle::Active)
+                        .owner(staff[i % 4])
+                        .build()
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         )
         .await?;
@@ -127,6 +136,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         minute += 120 + dice.roll(600) as i64;
     }
 
+    // Owners call their customers now and then; the slower colleagues less often.
+    let mut calls: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for i in 0..customers.len() {
+        let mut at = dice.roll(10 * 24 * 60) as i64;
+        let gap = (8 + 6 * (i % 4) as u64) * 24 * 60;
+        while at < 31 * 24 * 60 {
+            calls.entry(at - at % 10).or_default().push(i);
+            at += (gap / 2 + dice.roll(gap)) as i64;
+        }
+    }
+    let pool = PoolPolicy {
+        rules: vec![PoolRule {
+            lifecycles: vec![Lifecycle::Active],
+            tag: None,
+            no_contact_days: Some(21),
+            no_purchase_days: None,
+            notice_days: 5,
+        }],
+        limits: ClaimLimits {
+            per_day: 3,
+            max_held: 15,
+            reclaim_block_days: 30,
+        },
+        exempt_open_cases: true,
+        time_zone: chrono_tz::Asia::Shanghai,
+    };
+    let (mut warned, mut reclaimed) = (0, Vec::new());
+
     let mut ids: Vec<CaseId> = Vec::new();
     let (mut warnings, mut breaches) = (0, 0);
     let month = 31 * 24 * 60;
@@ -152,9 +189,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .await?;
             }
         }
+        for i in calls.get(&m).into_iter().flatten() {
+            let call =
+                Interaction::builder(customers[*i].id, Channel::Phone, InteractionKind::Call)
+                    .at(now)
+                    .handled_by(staff[*i % 4])
+                    .key("simulation", &format!("call-{i}-{m}"))
+                    .build()?;
+            crm.log(tenant, call).await?;
+        }
         let report = crm.evaluate_kpis(tenant, &engine, now).await?;
         warnings += report.warnings;
         breaches += report.breaches;
+        if m % (24 * 60) == 9 * 60 {
+            // 09:00 in Shanghai: the daily pool check.
+            let pool_run = crm.reclaim_to_pool(tenant, &pool).await?;
+            warned += pool_run.warned;
+            reclaimed.extend(
+                pool_run
+                    .reclaimed
+                    .into_iter()
+                    .map(|(c, owner)| (c, owner, now)),
+            );
+        }
     }
     let end = start + Duration::minutes(month);
 
@@ -237,6 +294,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .count();
     println!("\n{reassigned} cases were reassigned to the team lead by the resolution rule");
+    println!("\npublic pool: {warned} warnings to owners ahead; returned to the pool:");
+    for (customer, owner, at) in &reclaimed {
+        let name = customers
+            .iter()
+            .find(|c| c.id == *customer)
+            .map_or("?", |c| c.name.as_str());
+        println!(
+            "  {}  {name:<12} from {}",
+            at.with_timezone(&chrono_tz::Asia::Shanghai)
+                .format("%Y-%m-%d %H:%M Shanghai"),
+            name_of(*owner)
+        );
+    }
     println!(
         "{} notices wait in the outbox for the dispatcher",
         crm.storage().pending_count(tenant).await?

@@ -66,6 +66,10 @@ pub enum KpiAction {
         /// The new assignee.
         to: UserId,
     },
+    /// Return the case's customer to the public pool (its owner is cleared, with the rule
+    /// as the reason). Done right after the alert is recorded, in a transaction of its own
+    /// (retried on a concurrent change of the customer).
+    ReturnToPool,
 }
 
 /// A measurable service standard.
@@ -222,6 +226,8 @@ pub fn new_alerts<'a>(
 /// What one evaluation did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiReport {
+    /// Customers returned to the pool by rules.
+    pub returned_to_pool: usize,
     /// Cases looked at.
     pub cases: usize,
     /// Warnings raised now.

@@ -858,6 +858,17 @@ impl Crm {
                     Ok(()) => {
                         report.warnings += warnings;
                         report.breaches += breaches;
+                        let to_pool = alerts.iter().any(|(alert, rule)| {
+                            let actions = if alert.breach {
+                                &rule.on_breach
+                            } else {
+                                &rule.on_warning
+                            };
+                            actions.contains(&KpiAction::ReturnToPool)
+                        });
+                        if to_pool && self.return_to_pool(tenant, case.customer, &alerts).await? {
+                            report.returned_to_pool += 1;
+                        }
                     }
                     Err(Error::Conflict { .. }) => report.conflicts += 1,
                     Err(other) => return Err(other),
@@ -868,6 +879,39 @@ impl Crm {
                 None => return Ok(report),
             }
         }
+    }
+
+    /// Clears the owner of `customer` because of `alerts`, retrying on concurrent changes
+    /// (up to three tries). Whether it had an owner to clear.
+    async fn return_to_pool(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        alerts: &[(Alert, &KpiRule)],
+    ) -> Result<bool> {
+        let names: Vec<&str> = alerts.iter().map(|(_, r)| r.name.as_str()).collect();
+        let reason = format!("returned to the pool by KPI rule {}", names.join(", "));
+        for _ in 0..3 {
+            let current = self.storage.get_customer(tenant, customer).await?;
+            if current.owner.is_none() {
+                return Ok(false);
+            }
+            let transfer = Transfer {
+                new_owner: None,
+                expected_version: current.version,
+                actor: None,
+                reason: Some(&reason),
+            };
+            match self
+                .change_owner_notifying(tenant, customer, transfer, Vec::new())
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(Error::Conflict { .. }) => continue,
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(false)
     }
 
     /// The changed case and outbox messages that raise `alerts`, with the warnings and
@@ -919,7 +963,7 @@ impl Crm {
                         }
                         None
                     }
-                    _ => None,
+                    (KpiAction::ReturnToPool, _) | (_, None) => None,
                 };
                 if let Some((to, who)) = recipient {
                     let n = Notification::builder(to, template, &format!("{}:{who}", alert.key))

@@ -183,3 +183,65 @@ async fn every_minute_for_a_month_raises_each_alert_once() {
         "customer.created, case.opened, notices, breach events"
     );
 }
+
+#[tokio::test]
+async fn a_breach_can_return_the_customer_to_the_pool() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(month_start()));
+    let crm = Crm::new(store.clone()).with_clock(clock.clone());
+    let tenant = TenantId::new();
+    let owner = UserId::new();
+    let customer = crm
+        .register(
+            tenant,
+            Customer::person("Ann").owner(owner).build().unwrap(),
+        )
+        .await
+        .unwrap();
+    let rule = KpiRule {
+        key: TemplateName::parse("neglect").unwrap(),
+        name: "Answer within a day".into(),
+        target: SlaTarget::new(SlaMetric::FirstReply, Duration::hours(24), 0.5).unwrap(),
+        calendar: BusinessCalendar::always(),
+        scope: KpiScope::default(),
+        compliance_goal: 0.9,
+        on_warning: vec![],
+        on_breach: vec![KpiAction::ReturnToPool],
+    };
+    let engine = KpiEngine::new(vec![rule], month_start()).unwrap();
+    let draft = Case::open(
+        customer.id,
+        CaseKind::Complaint,
+        "Ignored",
+        Channel::Email,
+        Some(owner),
+        month_start(),
+    )
+    .unwrap();
+    crm.open_case(tenant, draft).await.unwrap();
+    let early = crm
+        .evaluate_kpis(tenant, &engine, month_start() + Duration::hours(20))
+        .await
+        .unwrap();
+    assert_eq!(early.returned_to_pool, 0);
+    for hours in [25, 26, 48] {
+        clock.set(month_start() + Duration::hours(hours));
+        let report = crm
+            .evaluate_kpis(tenant, &engine, month_start() + Duration::hours(hours))
+            .await
+            .unwrap();
+        assert_eq!(
+            report.returned_to_pool,
+            usize::from(hours == 25),
+            "at {hours} h"
+        );
+    }
+    assert_eq!(crm.customer(tenant, customer.id).await.unwrap().owner, None);
+    let history = crm.ownership_history(tenant, customer.id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert!(history[0]
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("KPI rule Answer within a day"));
+}
