@@ -14,7 +14,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use crm_core::calendar::{BusinessCalendar, Interval, Week};
 use crm_core::case::{Case, CaseEventKind, CaseKind, CaseQuery, CaseStatus};
-use crm_core::kpi::{scorecard, Group, Grouping, KpiAction, KpiEngine, KpiRule, KpiScope};
+use crm_core::kpi::{
+    scorecard, Group, Grouping, KpiAction, KpiEngine, KpiMetric, KpiRule, KpiScope,
+};
 use crm_core::notify::TemplateName;
 use crm_core::pool::{ClaimLimits, PoolPolicy, PoolRule};
 use crm_core::sla::{SlaMetric, SlaTarget};
@@ -40,7 +42,11 @@ fn rules(cal: &BusinessCalendar, lead: UserId) -> Result<Vec<KpiRule>, crm_core:
         KpiRule {
             key: TemplateName::parse("complaint-first-reply")?,
             name: "Answer a complaint within 4 business hours".into(),
-            target: SlaTarget::new(SlaMetric::FirstReply, Duration::hours(4), 0.75)?,
+            metric: KpiMetric::Case(SlaTarget::new(
+                SlaMetric::FirstReply,
+                Duration::hours(4),
+                0.75,
+            )?),
             calendar: cal.clone(),
             scope: KpiScope {
                 kinds: vec![CaseKind::Complaint],
@@ -53,7 +59,11 @@ fn rules(cal: &BusinessCalendar, lead: UserId) -> Result<Vec<KpiRule>, crm_core:
         KpiRule {
             key: TemplateName::parse("resolve-in-3-days")?,
             name: "Resolve within 3 business days".into(),
-            target: SlaTarget::new(SlaMetric::Resolution, Duration::minutes(3 * 450), 0.8)?,
+            metric: KpiMetric::Case(SlaTarget::new(
+                SlaMetric::Resolution,
+                Duration::minutes(3 * 450),
+                0.8,
+            )?),
             calendar: cal.clone(),
             scope: KpiScope::default(),
             compliance_goal: 0.9,
@@ -230,7 +240,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cases.len()
     );
     println!("\nper person (a measurement counts for whoever held the case when it was decided):");
-    let card = scorecard(&engine, &cases, start, end, end, Grouping::Person, &team_of);
+    let card = scorecard(
+        &engine,
+        &cases,
+        &Default::default(),
+        start,
+        end,
+        end,
+        Grouping::Person,
+        &team_of,
+    );
     println!(
         "{:<12} {:<24} {:>8} {:>5} {:>8} {:>10} {:>9} {:>9}",
         "person", "rule", "measured", "met", "breached", "compliance", "median", "p90"
@@ -269,7 +288,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("\nper team:");
-    let by_team = scorecard(&engine, &cases, start, end, end, Grouping::Team, &team_of);
+    let by_team = scorecard(
+        &engine,
+        &cases,
+        &Default::default(),
+        start,
+        end,
+        end,
+        Grouping::Team,
+        &team_of,
+    );
     for line in &by_team.lines {
         let team = match &line.group {
             Group::Team(t) => format!(

@@ -24,15 +24,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::{BusinessCalendar, CompiledCalendar};
 use crate::case::{Case, CaseKind};
+use crate::customer::{Customer, Lifecycle};
 use crate::error::{Error, Result};
-use crate::id::{TeamId, UserId};
+use crate::id::{CustomerId, TeamId, UserId};
 use crate::interaction::Channel;
 use crate::notify::{Priority, TemplateName};
 use crate::sla::{evaluate, SlaState, SlaStatus, SlaTarget};
+use crate::value::Tag;
 
-/// Which cases a rule applies to; an empty list does not filter.
+/// Which cases (or customers) a rule applies to; an empty list does not filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiScope {
+    /// Customers in these lifecycle stages.
+    #[serde(default)]
+    pub lifecycles: Vec<Lifecycle>,
+    /// Customers with at least one of these tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
     /// Case kinds.
     #[serde(default)]
     pub kinds: Vec<CaseKind>,
@@ -45,12 +53,39 @@ pub struct KpiScope {
 }
 
 impl KpiScope {
-    /// Whether `case` is in scope.
-    pub fn matches(&self, case: &Case) -> bool {
+    /// Whether the scope filters on the customer (lifecycle or tags).
+    pub fn needs_customer(&self) -> bool {
+        !(self.lifecycles.is_empty() && self.tags.is_empty())
+    }
+
+    /// Whether `customer` passes the customer filters.
+    pub fn matches_customer(&self, customer: &Customer) -> bool {
+        (self.lifecycles.is_empty() || self.lifecycles.contains(&customer.lifecycle))
+            && (self.tags.is_empty() || self.tags.iter().any(|t| customer.tags.contains(t)))
+    }
+
+    /// Whether `case` (of `customer`, when the scope filters on customers) is in scope.
+    pub fn matches(&self, case: &Case, customer: Option<&Customer>) -> bool {
         (self.kinds.is_empty() || self.kinds.contains(&case.kind))
             && (self.priorities.is_empty() || self.priorities.contains(&case.priority))
             && (self.channels.is_empty() || self.channels.contains(&case.channel))
+            && (!self.needs_customer() || customer.is_some_and(|c| self.matches_customer(c)))
     }
+}
+
+/// What a rule measures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiMetric {
+    /// An SLA metric of cases: first reply, next reply, resolution, requester wait.
+    Case(SlaTarget),
+    /// The follow-up gap: days since the owner last contacted the customer (or got it).
+    FollowUpGap {
+        /// The most days allowed.
+        max_days: u32,
+        /// Warn after this many days.
+        warn_days: u32,
+    },
 }
 
 /// What to do when a warning or breach is raised.
@@ -79,8 +114,8 @@ pub struct KpiRule {
     pub key: TemplateName,
     /// Display name.
     pub name: String,
-    /// Metric, business time allowed and warning threshold.
-    pub target: SlaTarget,
+    /// What is measured, the target and the warning threshold.
+    pub metric: KpiMetric,
     /// When the clock runs.
     #[serde(default)]
     pub calendar: BusinessCalendar,
@@ -114,7 +149,29 @@ impl KpiRule {
                 "must be between 0 and 1",
             ));
         }
-        self.target.validate().map_err(|e| e.in_field("target"))
+        match &self.metric {
+            KpiMetric::Case(target) => target.validate().map_err(|e| e.in_field("metric")),
+            KpiMetric::FollowUpGap {
+                max_days,
+                warn_days,
+            } => {
+                if *max_days == 0 || warn_days > max_days {
+                    return Err(Error::validation(
+                        "metric",
+                        "max_days must be at least 1 and warn_days at most max_days",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The SLA target of a case rule.
+    pub fn case_target(&self) -> Option<&SlaTarget> {
+        match &self.metric {
+            KpiMetric::Case(t) => Some(t),
+            KpiMetric::FollowUpGap { .. } => None,
+        }
     }
 }
 
@@ -162,16 +219,38 @@ impl KpiEngine {
         self.rules.iter().map(|(r, _)| r)
     }
 
-    /// Each rule in scope of `case` with the case's status under it at `now`.
+    /// Each case rule in scope of `case` (of `customer`, needed by rules that filter on
+    /// customers) with the case's status under it at `now`.
     pub fn measure<'a>(
         &'a self,
         case: &'a Case,
+        customer: Option<&'a Customer>,
         now: DateTime<Utc>,
     ) -> impl Iterator<Item = (&'a KpiRule, SlaStatus)> + 'a {
+        self.rules.iter().filter_map(move |(rule, cal)| {
+            let target = rule.case_target()?;
+            rule.scope
+                .matches(case, customer)
+                .then(|| (rule, evaluate(&case.events, target, cal, now)))
+        })
+    }
+
+    /// Whether any case rule filters on customers.
+    pub fn needs_customers(&self) -> bool {
         self.rules
             .iter()
-            .filter(|(rule, _)| rule.scope.matches(case))
-            .map(move |(rule, cal)| (rule, evaluate(&case.events, &rule.target, cal, now)))
+            .any(|(r, _)| r.case_target().is_some() && r.scope.needs_customer())
+    }
+
+    /// The follow-up gap rules.
+    pub fn gap_rules(&self) -> impl Iterator<Item = (&KpiRule, u32, u32)> {
+        self.rules.iter().filter_map(|(r, _)| match r.metric {
+            KpiMetric::FollowUpGap {
+                max_days,
+                warn_days,
+            } => Some((r, max_days, warn_days)),
+            KpiMetric::Case(_) => None,
+        })
     }
 }
 
@@ -192,10 +271,11 @@ pub struct Alert {
 pub fn new_alerts<'a>(
     engine: &'a KpiEngine,
     case: &'a Case,
+    customer: Option<&'a Customer>,
     now: DateTime<Utc>,
 ) -> Vec<(Alert, &'a KpiRule)> {
     let mut out = Vec::new();
-    for (rule, status) in engine.measure(case, now) {
+    for (rule, status) in engine.measure(case, customer, now) {
         let Some(started) = status.started_at else {
             continue;
         };
@@ -226,6 +306,8 @@ pub fn new_alerts<'a>(
 /// What one evaluation did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiReport {
+    /// Customers looked at by follow-up gap rules.
+    pub customers: usize,
     /// Customers returned to the pool by rules.
     pub returned_to_pool: usize,
     /// Cases looked at.
@@ -310,10 +392,13 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 /// compliance and the median and 90th percentile of their business time. Each
 /// measurement counts for the person who held the case when it was decided (when it
 /// breached or stopped). `team_of` says which team a person is in (for
-/// [`Grouping::Team`]).
+/// [`Grouping::Team`]); `customers` holds the cases' customers when a rule's scope
+/// filters on customers (it may be empty otherwise).
+#[allow(clippy::too_many_arguments)]
 pub fn scorecard(
     engine: &KpiEngine,
     cases: &[Case],
+    customers: &BTreeMap<CustomerId, Customer>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -327,7 +412,7 @@ pub fn scorecard(
         .iter()
         .filter(|c| c.opened_at >= from && c.opened_at < to)
     {
-        for (rule, status) in engine.measure(case, now) {
+        for (rule, status) in engine.measure(case, customers.get(&case.customer), now) {
             let met = status.state == SlaState::Met;
             let breached = status.state == SlaState::Breached;
             if !(met || breached) {
@@ -354,6 +439,56 @@ pub fn scorecard(
             }
         }
     }
+    finish(engine, acc, people)
+}
+
+/// The follow-up gap rules' scorecard at `now`: for each rule and group, the owned
+/// customers in scope (`owned` pairs each with when its current gap began, see
+/// [`Crm::follow_up_gaps`](crate::Crm::follow_up_gaps)), how many are within the allowed
+/// days (met) and beyond (breached), and the median and 90th percentile of the gaps.
+pub fn gap_scorecard(
+    engine: &KpiEngine,
+    owned: &[(Customer, DateTime<Utc>)],
+    now: DateTime<Utc>,
+    grouping: Grouping,
+    team_of: &dyn Fn(UserId) -> Option<TeamId>,
+) -> Scorecard {
+    type Acc = (u32, u32, Vec<i64>);
+    let mut acc: BTreeMap<(TemplateName, Group), Acc> = BTreeMap::new();
+    let mut people: BTreeMap<UserId, (u32, u32)> = BTreeMap::new();
+    for (customer, since) in owned {
+        let Some(owner) = customer.owner else {
+            continue;
+        };
+        let group = match grouping {
+            Grouping::Tenant => Group::Tenant,
+            Grouping::Person => Group::Person(owner),
+            Grouping::Team => team_of(owner).map_or(Group::Unassigned, Group::Team),
+        };
+        let gap = now - *since;
+        for (rule, max_days, _) in engine.gap_rules() {
+            if !rule.scope.matches_customer(customer) {
+                continue;
+            }
+            let met = gap.num_days() < i64::from(max_days);
+            let entry = acc.entry((rule.key.clone(), group.clone())).or_default();
+            entry.0 += u32::from(met);
+            entry.1 += u32::from(!met);
+            entry.2.push(gap.num_seconds());
+            let p = people.entry(owner).or_default();
+            p.0 += u32::from(met);
+            p.1 += u32::from(!met);
+        }
+    }
+    finish(engine, acc, people)
+}
+
+/// Turns accumulated counts into a scorecard.
+fn finish(
+    engine: &KpiEngine,
+    acc: BTreeMap<(TemplateName, Group), (u32, u32, Vec<i64>)>,
+    people: BTreeMap<UserId, (u32, u32)>,
+) -> Scorecard {
     let goals: BTreeMap<&TemplateName, f64> = engine
         .rules()
         .map(|r| (&r.key, r.compliance_goal))
@@ -412,7 +547,9 @@ mod tests {
         KpiRule {
             key: TemplateName::parse(key).unwrap(),
             name: "Reply to complaints within a day".into(),
-            target: SlaTarget::new(SlaMetric::FirstReply, Duration::hours(hours), 0.5).unwrap(),
+            metric: KpiMetric::Case(
+                SlaTarget::new(SlaMetric::FirstReply, Duration::hours(hours), 0.5).unwrap(),
+            ),
             calendar: BusinessCalendar::always(),
             scope: KpiScope {
                 kinds: vec![CaseKind::Complaint],
@@ -446,22 +583,22 @@ mod tests {
     fn alerts_are_new_until_recorded() {
         let engine = KpiEngine::new(vec![rule("reply", 4)], t0()).unwrap();
         let mut c = case_replied_after(UserId::new(), 10);
-        assert!(new_alerts(&engine, &c, t0() + Duration::hours(1)).is_empty());
-        let both = new_alerts(&engine, &c, t0() + Duration::hours(5));
+        assert!(new_alerts(&engine, &c, None, t0() + Duration::hours(1)).is_empty());
+        let both = new_alerts(&engine, &c, None, t0() + Duration::hours(5));
         assert_eq!(
             both.iter().map(|(a, _)| a.breach).collect::<Vec<_>>(),
             [false, true]
         );
         let keys: Vec<String> = both.into_iter().map(|(a, _)| a.key).collect();
         c.alerts.extend(keys);
-        assert!(new_alerts(&engine, &c, t0() + Duration::hours(50)).is_empty());
+        assert!(new_alerts(&engine, &c, None, t0() + Duration::hours(50)).is_empty());
         let inquiry = Case {
             kind: CaseKind::Inquiry,
             alerts: Default::default(),
             ..c
         };
         assert!(
-            new_alerts(&engine, &inquiry, t0() + Duration::hours(50)).is_empty(),
+            new_alerts(&engine, &inquiry, None, t0() + Duration::hours(50)).is_empty(),
             "out of scope"
         );
     }
@@ -477,9 +614,16 @@ mod tests {
             .collect();
         cases.extend([2, 6, 9].iter().map(|h| case_replied_after(bad, *h)));
         let now = t0() + Duration::days(1);
-        let card = scorecard(&engine, &cases, t0(), now, now, Grouping::Person, &|_| {
-            Some(team)
-        });
+        let card = scorecard(
+            &engine,
+            &cases,
+            &BTreeMap::new(),
+            t0(),
+            now,
+            now,
+            Grouping::Person,
+            &|_| Some(team),
+        );
         let line = |u| {
             card.lines
                 .iter()
@@ -499,14 +643,22 @@ mod tests {
             card.ranking.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
             [good, bad]
         );
-        let by_team = scorecard(&engine, &cases, t0(), now, now, Grouping::Team, &|_| {
-            Some(team)
-        });
+        let by_team = scorecard(
+            &engine,
+            &cases,
+            &BTreeMap::new(),
+            t0(),
+            now,
+            now,
+            Grouping::Team,
+            &|_| Some(team),
+        );
         assert_eq!(by_team.lines.len(), 1);
         assert_eq!((by_team.lines[0].measured, by_team.lines[0].met), (6, 4));
         let empty = scorecard(
             &engine,
             &cases,
+            &BTreeMap::new(),
             now,
             now + Duration::days(1),
             now,
@@ -541,7 +693,16 @@ mod tests {
         )
         .unwrap();
         let now = t0() + Duration::days(1);
-        let card = scorecard(&engine, &[c], t0(), now, now, Grouping::Person, &|_| None);
+        let card = scorecard(
+            &engine,
+            &[c],
+            &BTreeMap::new(),
+            t0(),
+            now,
+            now,
+            Grouping::Person,
+            &|_| None,
+        );
         assert_eq!(card.lines.len(), 1);
         assert_eq!(card.lines[0].group, Group::Person(slow));
         assert_eq!(card.lines[0].breached, 1);
@@ -553,6 +714,12 @@ mod tests {
         r.compliance_goal = 1.5;
         let e = KpiEngine::new(vec![rule("a", 1), r], t0()).unwrap_err();
         assert_eq!(e.field(), Some("rules[1].compliance_goal"));
+        let mut gap = rule("gap", 4);
+        gap.metric = KpiMetric::FollowUpGap {
+            max_days: 30,
+            warn_days: 40,
+        };
+        assert_eq!(gap.validate().unwrap_err().field(), Some("metric"));
         let e = KpiEngine::new(vec![rule("a", 1), rule("a", 2)], t0()).unwrap_err();
         assert_eq!(e.field(), Some("rules[1].key"));
         let json = serde_json::to_string(&rule("reply", 4)).unwrap();

@@ -1,6 +1,6 @@
 //! The use-case facade a host calls: [`Crm`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tracing::instrument;
@@ -837,6 +837,8 @@ impl Crm {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<KpiReport> {
         let mut report = KpiReport::default();
+        self.evaluate_gaps(tenant, engine, now, &mut report).await?;
+        let mut customers: BTreeMap<CustomerId, Customer> = BTreeMap::new();
         let mut page = PageRequest::first(500);
         loop {
             let batch = self
@@ -845,7 +847,11 @@ impl Crm {
                 .await?;
             for case in &batch.items {
                 report.cases += 1;
-                let alerts = new_alerts(engine, case, now);
+                if engine.needs_customers() && !customers.contains_key(&case.customer) {
+                    let c = self.storage.get_customer(tenant, case.customer).await?;
+                    customers.insert(case.customer, c);
+                }
+                let alerts = new_alerts(engine, case, customers.get(&case.customer), now);
                 if alerts.is_empty() {
                     continue;
                 }
@@ -877,6 +883,200 @@ impl Crm {
             match batch.next {
                 Some(cursor) => page = PageRequest::after(cursor, 500),
                 None => return Ok(report),
+            }
+        }
+    }
+
+    /// Every owned customer with when its current follow-up gap began: the owner's last
+    /// contact with it, or when the owner got it if later (for
+    /// [`gap_scorecard`](crate::kpi::gap_scorecard)).
+    pub async fn follow_up_gaps(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<(Customer, chrono::DateTime<chrono::Utc>)>> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(500);
+        loop {
+            let batch = self
+                .storage
+                .list_customers(tenant, &CustomerQuery::all(), &page)
+                .await?;
+            for customer in batch.items {
+                if customer.owner.is_none() {
+                    continue;
+                }
+                let since = self.gap_since(tenant, &customer).await?;
+                out.push((customer, since));
+            }
+            match batch.next {
+                Some(cursor) => page = PageRequest::after(cursor, 500),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// When the owner's current gap with `customer` began.
+    async fn gap_since(
+        &self,
+        tenant: TenantId,
+        customer: &Customer,
+    ) -> Result<chrono::DateTime<chrono::Utc>> {
+        let profile = self.storage.get_profile(tenant, customer.id).await?;
+        let history = self.storage.ownership_history(tenant, customer.id).await?;
+        let owned = history
+            .iter()
+            .find(|c| c.to == customer.owner)
+            .map_or(customer.created_at, |c| c.at);
+        Ok(customer
+            .owner
+            .and_then(|o| profile.last_contact_by.get(&o).copied())
+            .map_or(owned, |t| t.max(owned)))
+    }
+
+    /// Follow-up gap rules: each owned customer in scope whose owner has not contacted it
+    /// for the rule's days raises a warning and a breach, once per gap (keyed by when the
+    /// gap began): notices through the outbox, and reassignment or return to the pool as
+    /// one transfer with them.
+    async fn evaluate_gaps(
+        &self,
+        tenant: TenantId,
+        engine: &KpiEngine,
+        now: chrono::DateTime<chrono::Utc>,
+        report: &mut KpiReport,
+    ) -> Result<()> {
+        if engine.gap_rules().next().is_none() {
+            return Ok(());
+        }
+        let mut page = PageRequest::first(500);
+        loop {
+            let batch = self
+                .storage
+                .list_customers(tenant, &CustomerQuery::all(), &page)
+                .await?;
+            for customer in &batch.items {
+                let Some(owner) = customer.owner else {
+                    continue;
+                };
+                let rules: Vec<_> = engine
+                    .gap_rules()
+                    .filter(|(r, _, _)| r.scope.matches_customer(customer))
+                    .collect();
+                if rules.is_empty() {
+                    continue;
+                }
+                report.customers += 1;
+                let since = self.gap_since(tenant, customer).await?;
+                let days = (now - since).num_days();
+                for (rule, max_days, warn_days) in rules {
+                    for (breach, limit) in [(false, warn_days), (true, max_days)] {
+                        if days < i64::from(limit) || (!breach && warn_days == max_days) {
+                            continue;
+                        }
+                        let level = if breach { "breach" } else { "warning" };
+                        let key = format!(
+                            "kpi:{}:{}:{}:{level}",
+                            rule.key,
+                            customer.id,
+                            since.timestamp_micros()
+                        );
+                        if self
+                            .raise_gap(tenant, customer, owner, rule, breach, &key, days)
+                            .await?
+                        {
+                            if breach {
+                                report.breaches += 1;
+                                if rule.on_breach.contains(&KpiAction::ReturnToPool) {
+                                    report.returned_to_pool += 1;
+                                }
+                            } else {
+                                report.warnings += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            match batch.next {
+                Some(cursor) => page = PageRequest::after(cursor, 500),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Raises one follow-up-gap alert; whether it was new.
+    #[allow(clippy::too_many_arguments)]
+    async fn raise_gap(
+        &self,
+        tenant: TenantId,
+        customer: &Customer,
+        owner: UserId,
+        rule: &KpiRule,
+        breach: bool,
+        key: &str,
+        days: i64,
+    ) -> Result<bool> {
+        let actions = if breach {
+            &rule.on_breach
+        } else {
+            &rule.on_warning
+        };
+        let (template, priority) = if breach {
+            ("kpi.breach", Priority::Urgent)
+        } else {
+            ("kpi.warning", Priority::High)
+        };
+        let data = serde_json::json!({
+            "rule": rule.name,
+            "rule_key": rule.key,
+            "customer": customer.id,
+            "name": customer.name.as_str(),
+            "days_without_contact": days,
+        });
+        let mut notices = Vec::new();
+        let mut new_owner = None;
+        for action in actions {
+            let to = match action {
+                KpiAction::NotifyAssignee => Recipient::User(owner),
+                KpiAction::NotifyTeamLead => Recipient::TeamLeadOf(owner),
+                KpiAction::Reassign { to } => {
+                    new_owner = Some(Some(*to));
+                    continue;
+                }
+                KpiAction::ReturnToPool => {
+                    new_owner = Some(None);
+                    continue;
+                }
+            };
+            let suffix = if matches!(to, Recipient::User(_)) {
+                "owner"
+            } else {
+                "lead"
+            };
+            notices.push(
+                Notification::builder(to, template, &format!("{key}:{suffix}"))
+                    .data(data.clone())
+                    .priority(priority)
+                    .build()?,
+            );
+        }
+        match new_owner {
+            None if notices.is_empty() => Ok(false),
+            None => Ok(self.notify(tenant, notices).await?.enqueued > 0),
+            Some(to) => {
+                let reason = format!("KPI rule {}: no contact for {days} days", rule.name);
+                let transfer = Transfer {
+                    new_owner: to,
+                    expected_version: customer.version,
+                    actor: None,
+                    reason: Some(&reason),
+                };
+                match self
+                    .change_owner_notifying(tenant, customer.id, transfer, notices)
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(Error::Conflict { .. }) => Ok(false),
+                    Err(other) => Err(other),
+                }
             }
         }
     }
@@ -941,7 +1141,7 @@ impl Crm {
                 "subject": case.subject,
                 "metric": alert.status.metric,
                 "elapsed_minutes": alert.status.elapsed.num_minutes(),
-                "target_minutes": rule.target.target().num_minutes(),
+                "target_minutes": rule.case_target().map(|t| t.target().num_minutes()),
                 "breach_at": alert.status.breach_at,
             });
             for action in actions {

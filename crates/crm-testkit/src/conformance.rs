@@ -1866,7 +1866,7 @@ cases! {
     /// KPI rules are stored, edited with optimistic concurrency, listed by key, deleted,
     /// and kept per tenant.
     async fn kpi_rules_are_stored_and_edited(store) {
-        use crm_core::kpi::{KpiAction, KpiRule, KpiScope};
+        use crm_core::kpi::{KpiAction, KpiMetric, KpiRule, KpiScope};
         use crm_core::notify::TemplateName;
         use crm_core::sla::{SlaMetric, SlaTarget};
         let (crm, _) = crm(&store);
@@ -1874,7 +1874,7 @@ cases! {
         let rule = |key: &str, hours: i64| KpiRule {
             key: TemplateName::parse(key).unwrap(),
             name: format!("{key} within {hours} h"),
-            target: SlaTarget::new(SlaMetric::FirstReply, Duration::hours(hours), 0.8).unwrap(),
+            metric: KpiMetric::Case(SlaTarget::new(SlaMetric::FirstReply, Duration::hours(hours), 0.8).unwrap()),
             calendar: crm_core::calendar::BusinessCalendar::always(),
             scope: KpiScope { kinds: vec![crm_core::case::CaseKind::Complaint], ..KpiScope::default() },
             compliance_goal: 0.95,
@@ -1895,7 +1895,7 @@ cases! {
         assert!(matches!(crm.update_kpi_rule(tenant, rule("reply", 5), 1).await, Err(Error::Conflict { .. })));
         assert_not_found(crm.update_kpi_rule(tenant, rule("nope", 5), 1).await, "unknown rule");
         let now = crm.kpi_rules(tenant).await.unwrap();
-        assert_eq!((now[1].version, now[1].rule.target.target()), (2, Duration::hours(6)));
+        assert_eq!((now[1].version, now[1].rule.case_target().unwrap().target()), (2, Duration::hours(6)));
         assert!(crm.kpi_rules(other).await.unwrap().is_empty());
         assert_not_found(crm.delete_kpi_rule(other, &TemplateName::parse("reply").unwrap()).await, "other tenant");
         crm.delete_kpi_rule(tenant, &TemplateName::parse("close").unwrap()).await.unwrap();

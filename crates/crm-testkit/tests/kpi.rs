@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use crm_core::calendar::{BusinessCalendar, CompiledCalendar, Interval, Week};
 use crm_core::case::{Case, CaseEventKind, CaseKind, CaseQuery};
-use crm_core::kpi::{KpiAction, KpiEngine, KpiRule, KpiScope};
+use crm_core::kpi::{KpiAction, KpiEngine, KpiMetric, KpiRule, KpiScope};
 use crm_core::notify::{OutboxStore, TemplateName};
 use crm_core::sla::{SlaMetric, SlaTarget};
 use crm_core::{
@@ -46,7 +46,9 @@ async fn every_minute_for_a_month_raises_each_alert_once() {
     let rule = KpiRule {
         key: TemplateName::parse("complaint-first-reply").unwrap(),
         name: "Answer complaints within 4 business hours".into(),
-        target: SlaTarget::new(SlaMetric::FirstReply, Duration::hours(4), 0.75).unwrap(),
+        metric: KpiMetric::Case(
+            SlaTarget::new(SlaMetric::FirstReply, Duration::hours(4), 0.75).unwrap(),
+        ),
         calendar: office(),
         scope: KpiScope {
             kinds: vec![CaseKind::Complaint],
@@ -201,7 +203,9 @@ async fn a_breach_can_return_the_customer_to_the_pool() {
     let rule = KpiRule {
         key: TemplateName::parse("neglect").unwrap(),
         name: "Answer within a day".into(),
-        target: SlaTarget::new(SlaMetric::FirstReply, Duration::hours(24), 0.5).unwrap(),
+        metric: KpiMetric::Case(
+            SlaTarget::new(SlaMetric::FirstReply, Duration::hours(24), 0.5).unwrap(),
+        ),
         calendar: BusinessCalendar::always(),
         scope: KpiScope::default(),
         compliance_goal: 0.9,
@@ -244,4 +248,152 @@ async fn a_breach_can_return_the_customer_to_the_pool() {
         .as_deref()
         .unwrap_or("")
         .contains("KPI rule Answer within a day"));
+}
+
+#[tokio::test]
+async fn follow_up_gaps_warn_then_return_customers_once() {
+    use crm_core::{Channel as Ch, Interaction, InteractionKind, Lifecycle, Tag};
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(month_start()));
+    let crm = Crm::new(store.clone()).with_clock(clock.clone());
+    let tenant = TenantId::new();
+    let (x, y) = (UserId::new(), UserId::new());
+    let person = |name: &str, stage: Lifecycle, owner: UserId| {
+        Customer::person(name).lifecycle(stage).owner(owner)
+    };
+    let a = crm
+        .register(tenant, person("A", Lifecycle::Active, x).build().unwrap())
+        .await
+        .unwrap();
+    let b = crm
+        .register(tenant, person("B", Lifecycle::Active, x).build().unwrap())
+        .await
+        .unwrap();
+    let c = crm
+        .register(tenant, person("C", Lifecycle::Lead, x).build().unwrap())
+        .await
+        .unwrap();
+    let d = crm
+        .register(
+            tenant,
+            person("D", Lifecycle::Active, y)
+                .tag("vip")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let call = Interaction::builder(a.id, Ch::Phone, InteractionKind::Call)
+        .at(month_start() + Duration::days(10))
+        .handled_by(x)
+        .key("test", "a-call")
+        .build()
+        .unwrap();
+    crm.log(tenant, call).await.unwrap();
+    let gap = |key: &str, max_days, warn_days, scope, on_breach| KpiRule {
+        key: TemplateName::parse(key).unwrap(),
+        name: format!("Contact within {max_days} days"),
+        metric: KpiMetric::FollowUpGap {
+            max_days,
+            warn_days,
+        },
+        calendar: BusinessCalendar::always(),
+        scope,
+        compliance_goal: 0.9,
+        on_warning: vec![KpiAction::NotifyAssignee],
+        on_breach,
+    };
+    let active = KpiScope {
+        lifecycles: vec![Lifecycle::Active],
+        ..KpiScope::default()
+    };
+    let vip = KpiScope {
+        tags: vec![Tag::parse("vip").unwrap()],
+        ..KpiScope::default()
+    };
+    let engine = KpiEngine::new(
+        vec![
+            gap("monthly", 21, 14, active, vec![KpiAction::ReturnToPool]),
+            gap("vip-weekly", 7, 7, vip, vec![KpiAction::NotifyTeamLead]),
+        ],
+        month_start(),
+    )
+    .unwrap();
+    let mut totals = (0, 0, 0);
+    let mut returned_on = BTreeMap::new();
+    for day in 0..40 {
+        let now = month_start() + Duration::days(day) + Duration::hours(8);
+        clock.set(now);
+        for _ in 0..2 {
+            let r = crm.evaluate_kpis(tenant, &engine, now).await.unwrap();
+            totals.0 += r.warnings;
+            totals.1 += r.breaches;
+            totals.2 += r.returned_to_pool;
+        }
+        if day == 16 {
+            let owned = crm.follow_up_gaps(tenant).await.unwrap();
+            let card = crm_core::kpi::gap_scorecard(
+                &engine,
+                &owned,
+                now,
+                crm_core::kpi::Grouping::Tenant,
+                &|_| None,
+            );
+            let line = |key: &str| {
+                card.lines
+                    .iter()
+                    .find(|l| l.rule.as_str() == key)
+                    .unwrap()
+                    .clone()
+            };
+            let monthly = line("monthly");
+            assert_eq!(
+                (monthly.measured, monthly.met, monthly.breached),
+                (3, 3, 0),
+                "A, B, D within 21 days"
+            );
+            assert_eq!(
+                monthly.median_secs,
+                Some(16 * 86_400 + 8 * 3_600),
+                "B and D 16 days 8 hours, A 6"
+            );
+            let weekly = line("vip-weekly");
+            assert_eq!((weekly.measured, weekly.breached), (1, 1));
+        }
+        for customer in [&a, &b, &d] {
+            if crm
+                .customer(tenant, customer.id)
+                .await
+                .unwrap()
+                .owner
+                .is_none()
+            {
+                returned_on
+                    .entry(customer.name.as_str().to_string())
+                    .or_insert(day);
+            }
+        }
+    }
+    // B: warned day 14, returned day 21; A (called on day 10): warned day 24, returned
+    // day 31; D: the vip breach on day 7 (no warning: warn_days = max_days), then the
+    // monthly rule's warning on day 14 and return on day 21; C (a lead): nothing.
+    let expected: BTreeMap<String, i64> = [
+        ("A".to_string(), 31),
+        ("B".to_string(), 21),
+        ("D".to_string(), 21),
+    ]
+    .into();
+    assert_eq!(returned_on, expected);
+    assert_eq!(
+        (totals.0, totals.1),
+        (3, 4),
+        "warnings A B D; breaches A B D(monthly) D(vip)"
+    );
+    assert_eq!(crm.customer(tenant, c.id).await.unwrap().owner, Some(x));
+    let history = crm.ownership_history(tenant, b.id).await.unwrap();
+    assert!(history[0]
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("no contact for 21 days"));
 }
