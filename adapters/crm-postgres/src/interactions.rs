@@ -290,6 +290,48 @@ impl InteractionStore for PostgresStore {
         .await
     }
 
+    async fn interactions_between(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_timeline).transpose()?;
+        // After the cursor: later instants, or the same instant and a larger id.
+        let (at, id) = after.map_or((micros(from), Vec::new()), |(at, id)| {
+            (micros(at), id.as_bytes().to_vec())
+        });
+        let fetch = i64::from(page.limit) + 1;
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM interactions WHERE tenant_id = $1 \
+                     AND occurred_at >= $2 AND occurred_at < $3 AND (occurred_at, id) > ($4, $5) \
+                     ORDER BY occurred_at, id LIMIT $6"
+                ),
+                &[
+                    &tenant.as_bytes().as_slice(),
+                    &micros(from),
+                    &micros(to),
+                    &at,
+                    &id,
+                    &fetch,
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        let items = rows
+            .iter()
+            .map(decode_interaction)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.limit, |i| {
+            Cursor::timeline(i.occurred_at, i.id)
+        }))
+    }
+
     async fn timeline(
         &self,
         tenant: TenantId,

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use crm_core::profile::deltas;
 use crm_core::{
     Attributes, BatchReport, CaseId, Channel, Cursor, CustomerId, Direction, Error, ExternalRef,
@@ -287,6 +288,51 @@ impl InteractionStore for SqliteStore {
             Ok(report)
         })
         .await
+    }
+
+    async fn interactions_between(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_timeline).transpose()?;
+        let limit = page.limit;
+        let rows = self
+            .read(move |conn| {
+                // After the cursor: later instants, or the same instant and a larger id.
+                let (at, id) = after.map_or((micros(from), vec![]), |(at, id)| {
+                    (micros(at), id.as_bytes().to_vec())
+                });
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM interactions WHERE tenant_id = ?1 \
+                     AND occurred_at >= ?2 AND occurred_at < ?3 \
+                     AND (occurred_at > ?4 OR (occurred_at = ?4 AND id > ?5)) \
+                     ORDER BY occurred_at, id LIMIT ?6"
+                );
+                let mut s = conn.prepare_cached(&sql).map_err(storage)?;
+                let rows = s
+                    .query_map(
+                        params![
+                            tenant.as_bytes().as_slice(),
+                            micros(from),
+                            micros(to),
+                            at,
+                            id,
+                            i64::from(limit) + 1
+                        ],
+                        decode_interaction,
+                    )
+                    .and_then(|r| r.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(storage)?;
+                rows.into_iter().collect::<Result<Vec<_>>>()
+            })
+            .await?;
+        Ok(Page::from_overfetch(rows, limit, |i| {
+            Cursor::timeline(i.occurred_at, i.id)
+        }))
     }
 
     async fn timeline(

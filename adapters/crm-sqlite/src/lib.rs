@@ -71,6 +71,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/006_cases.sql")),
     M::up(include_str!("sql/007_tasks.sql")),
     M::up(include_str!("sql/008_kpi_rules.sql")),
+    M::up(include_str!("sql/009_interactions_by_time.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

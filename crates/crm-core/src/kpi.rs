@@ -2,10 +2,12 @@
 //! within 24 business hours, 95% of the time") evaluated automatically and rolled up per
 //! person, team and tenant.
 //!
-//! A [`KpiRule`] is serde data a tenant stores and edits: a stable key and a name, an SLA
-//! target (metric, business time allowed, warning threshold) under a business calendar, a
-//! scope (case kinds, priorities, channels), a compliance goal, and actions on warning
-//! and on breach (notify the assignee, notify the team lead, reassign). A [`KpiEngine`]
+//! A [`KpiRule`] is serde data a tenant stores and edits: a stable key and a name, a
+//! [`KpiMetric`] (an SLA target of cases under a business calendar; the follow-up gap; the
+//! time to answer an interaction; a numeric interaction attribute), a scope (case kinds,
+//! priorities, channels, customer stages and tags), a compliance goal, and actions on
+//! warning and on breach (notify the assignee, notify the team lead, reassign, return the
+//! customer to the pool). A [`KpiEngine`]
 //! holds the rules with their calendars precomputed; [`Crm::evaluate_kpis`] raises each
 //! new warning and breach exactly once per rule, case and measurement, however often it
 //! runs: the raised alert is recorded on the case in the same optimistic transaction as
@@ -28,9 +30,13 @@ use crate::customer::{Customer, Lifecycle};
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, TeamId, UserId};
 use crate::interaction::Channel;
+use crate::interaction::Interaction;
 use crate::notify::{Priority, TemplateName};
 use crate::sla::{evaluate, SlaState, SlaStatus, SlaTarget};
 use crate::value::Tag;
+use crate::value::{AttrKey, AttrValue};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 
 /// Which cases (or customers) a rule applies to; an empty list does not filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +91,19 @@ pub enum KpiMetric {
         max_days: u32,
         /// Warn after this many days.
         warn_days: u32,
+    },
+    /// Time to answer: an interaction's `wait_secs` (a call, a chat), per interaction.
+    InteractionWait {
+        /// The most seconds allowed.
+        max_secs: u32,
+    },
+    /// A numeric custom attribute of interactions (handling minutes, a survey score), per
+    /// interaction that has it.
+    InteractionAttribute {
+        /// The attribute.
+        key: AttrKey,
+        /// The largest value allowed.
+        max: Decimal,
     },
 }
 
@@ -163,6 +182,44 @@ impl KpiRule {
                 }
                 Ok(())
             }
+            KpiMetric::InteractionWait { .. } | KpiMetric::InteractionAttribute { .. } => {
+                let notify_only = |a: &KpiAction| {
+                    matches!(a, KpiAction::NotifyAssignee | KpiAction::NotifyTeamLead)
+                };
+                if !self
+                    .on_breach
+                    .iter()
+                    .chain(&self.on_warning)
+                    .all(notify_only)
+                {
+                    return Err(Error::validation(
+                        "on_breach",
+                        "rules on interactions can only notify (the handler or their team lead)",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// For a rule on interactions, whether `interaction` is measured and, if so, whether it
+    /// met the target and its value (seconds, or the attribute's value).
+    pub fn measure_interaction(&self, interaction: &Interaction) -> Option<(bool, f64)> {
+        if !(self.scope.channels.is_empty() || self.scope.channels.contains(&interaction.channel)) {
+            return None;
+        }
+        match &self.metric {
+            KpiMetric::InteractionWait { max_secs } => {
+                let wait = interaction.wait_secs?;
+                Some((wait <= *max_secs, f64::from(wait)))
+            }
+            KpiMetric::InteractionAttribute { key, max } => {
+                match interaction.attributes.get(key.as_str())? {
+                    AttrValue::Number(n) => Some((n <= max, n.to_f64().unwrap_or(f64::NAN))),
+                    _ => None,
+                }
+            }
+            KpiMetric::Case(_) | KpiMetric::FollowUpGap { .. } => None,
         }
     }
 
@@ -170,7 +227,7 @@ impl KpiRule {
     pub fn case_target(&self) -> Option<&SlaTarget> {
         match &self.metric {
             KpiMetric::Case(t) => Some(t),
-            KpiMetric::FollowUpGap { .. } => None,
+            _ => None,
         }
     }
 }
@@ -189,6 +246,7 @@ pub struct StoredKpiRule {
 #[derive(Clone, Debug)]
 pub struct KpiEngine {
     rules: Vec<(KpiRule, CompiledCalendar)>,
+    interaction_lookback: Duration,
 }
 
 impl KpiEngine {
@@ -211,7 +269,23 @@ impl KpiEngine {
             let cal = CompiledCalendar::new(&rule.calendar, first, last);
             compiled.push((rule, cal));
         }
-        Ok(KpiEngine { rules: compiled })
+        Ok(KpiEngine {
+            rules: compiled,
+            interaction_lookback: Duration::days(2),
+        })
+    }
+
+    /// How far back each evaluation looks for interactions that breach a rule on
+    /// interactions (default two days): interactions that occurred longer ago are not
+    /// alerted on, so evaluate at least that often.
+    pub fn with_interaction_lookback(mut self, lookback: Duration) -> Self {
+        self.interaction_lookback = lookback;
+        self
+    }
+
+    /// See [`KpiEngine::with_interaction_lookback`].
+    pub fn interaction_lookback(&self) -> Duration {
+        self.interaction_lookback
     }
 
     /// The rules.
@@ -249,7 +323,17 @@ impl KpiEngine {
                 max_days,
                 warn_days,
             } => Some((r, max_days, warn_days)),
-            KpiMetric::Case(_) => None,
+            _ => None,
+        })
+    }
+
+    /// The rules on interactions.
+    pub fn interaction_rules(&self) -> impl Iterator<Item = &KpiRule> {
+        self.rules.iter().map(|(r, _)| r).filter(|r| {
+            matches!(
+                r.metric,
+                KpiMetric::InteractionWait { .. } | KpiMetric::InteractionAttribute { .. }
+            )
         })
     }
 }
@@ -306,6 +390,8 @@ pub fn new_alerts<'a>(
 /// What one evaluation did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiReport {
+    /// Interactions looked at by rules on interactions.
+    pub interactions: usize,
     /// Customers looked at by follow-up gap rules.
     pub customers: usize,
     /// Customers returned to the pool by rules.
@@ -363,9 +449,10 @@ pub struct ScoreLine {
     pub compliance: f64,
     /// Whether compliance reaches the rule's goal.
     pub goal_reached: bool,
-    /// Median business time of the measured items, in seconds.
+    /// Median of the measured values: business seconds for case rules, seconds for gaps
+    /// and waits, the value (rounded) for an interaction attribute.
     pub median_secs: Option<i64>,
-    /// 90th percentile (nearest rank), in seconds.
+    /// 90th percentile (nearest rank), on the same terms.
     pub p90_secs: Option<i64>,
 }
 
@@ -478,6 +565,44 @@ pub fn gap_scorecard(
             let p = people.entry(owner).or_default();
             p.0 += u32::from(met);
             p.1 += u32::from(!met);
+        }
+    }
+    finish(engine, acc, people)
+}
+
+/// The scorecard of the rules on interactions over `interactions` (those of a period, see
+/// [`InteractionStore::interactions_between`](crate::InteractionStore::interactions_between)):
+/// per rule and group (by who handled each interaction), how many were measured, met and
+/// breached, and the median and 90th percentile of the values (rounded to whole units).
+pub fn interaction_scorecard(
+    engine: &KpiEngine,
+    interactions: &[Interaction],
+    grouping: Grouping,
+    team_of: &dyn Fn(UserId) -> Option<TeamId>,
+) -> Scorecard {
+    type Acc = (u32, u32, Vec<i64>);
+    let mut acc: BTreeMap<(TemplateName, Group), Acc> = BTreeMap::new();
+    let mut people: BTreeMap<UserId, (u32, u32)> = BTreeMap::new();
+    for i in interactions {
+        let group = match (grouping, i.handled_by) {
+            (Grouping::Tenant, _) => Group::Tenant,
+            (_, None) => Group::Unassigned,
+            (Grouping::Person, Some(u)) => Group::Person(u),
+            (Grouping::Team, Some(u)) => team_of(u).map_or(Group::Unassigned, Group::Team),
+        };
+        for rule in engine.interaction_rules() {
+            let Some((met, value)) = rule.measure_interaction(i) else {
+                continue;
+            };
+            let entry = acc.entry((rule.key.clone(), group.clone())).or_default();
+            entry.0 += u32::from(met);
+            entry.1 += u32::from(!met);
+            entry.2.push(value.round() as i64);
+            if let Some(u) = i.handled_by {
+                let p = people.entry(u).or_default();
+                p.0 += u32::from(met);
+                p.1 += u32::from(!met);
+            }
         }
     }
     finish(engine, acc, people)

@@ -121,6 +121,17 @@ pub trait InteractionStore: Send + Sync {
         outbox: Vec<OutboxMessage>,
     ) -> Result<BatchReport>;
 
+    /// The tenant's interactions that occurred in `[from, to)`, oldest first (ties by
+    /// id), one page at a time (the cursor is a timeline cursor). For KPI rules and
+    /// scorecards over interactions.
+    async fn interactions_between(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>>;
+
     /// A customer's interactions, newest first (ties broken by id, descending).
     /// Errors: [`NotFound`](crate::Error::NotFound) for an unknown customer.
     async fn timeline(

@@ -838,6 +838,8 @@ impl Crm {
     ) -> Result<KpiReport> {
         let mut report = KpiReport::default();
         self.evaluate_gaps(tenant, engine, now, &mut report).await?;
+        self.evaluate_interactions(tenant, engine, now, &mut report)
+            .await?;
         let mut customers: BTreeMap<CustomerId, Customer> = BTreeMap::new();
         let mut page = PageRequest::first(500);
         loop {
@@ -992,6 +994,70 @@ impl Crm {
                                 report.warnings += 1;
                             }
                         }
+                    }
+                }
+            }
+            match batch.next {
+                Some(cursor) => page = PageRequest::after(cursor, 500),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Rules on interactions: each interaction of the lookback window that misses a rule's
+    /// target raises one breach (notices to its handler or their team lead, keyed by the
+    /// interaction).
+    async fn evaluate_interactions(
+        &self,
+        tenant: TenantId,
+        engine: &KpiEngine,
+        now: chrono::DateTime<chrono::Utc>,
+        report: &mut KpiReport,
+    ) -> Result<()> {
+        if engine.interaction_rules().next().is_none() {
+            return Ok(());
+        }
+        let from = now - engine.interaction_lookback();
+        let to = now + chrono::Duration::microseconds(1);
+        let mut page = PageRequest::first(500);
+        loop {
+            let batch = self
+                .storage
+                .interactions_between(tenant, from, to, &page)
+                .await?;
+            for interaction in &batch.items {
+                report.interactions += 1;
+                let Some(handler) = interaction.handled_by else {
+                    continue;
+                };
+                for rule in engine.interaction_rules() {
+                    let Some((false, value)) = rule.measure_interaction(interaction) else {
+                        continue;
+                    };
+                    let key = format!("kpi:{}:{}:breach", rule.key, interaction.id);
+                    let data = serde_json::json!({
+                        "rule": rule.name,
+                        "rule_key": rule.key,
+                        "interaction": interaction.id,
+                        "customer": interaction.customer,
+                        "value": value,
+                    });
+                    let mut notices = Vec::new();
+                    for action in &rule.on_breach {
+                        let (to, who) = match action {
+                            KpiAction::NotifyAssignee => (Recipient::User(handler), "handler"),
+                            KpiAction::NotifyTeamLead => (Recipient::TeamLeadOf(handler), "lead"),
+                            _ => continue,
+                        };
+                        notices.push(
+                            Notification::builder(to, "kpi.breach", &format!("{key}:{who}"))
+                                .data(data.clone())
+                                .priority(Priority::Urgent)
+                                .build()?,
+                        );
+                    }
+                    if !notices.is_empty() && self.notify(tenant, notices).await?.enqueued > 0 {
+                        report.breaches += 1;
                     }
                 }
             }
@@ -1406,6 +1472,7 @@ mod tests {
         impl InteractionStore for Store {
             async fn append_interactions(&self, tenant: TenantId, batch: Vec<Interaction>, outbox: Vec<OutboxMessage>) -> Result<BatchReport>;
             async fn timeline(&self, tenant: TenantId, customer: CustomerId, page: &PageRequest) -> Result<Page<Interaction>>;
+            async fn interactions_between(&self, tenant: TenantId, from: DateTime<Utc>, to: DateTime<Utc>, page: &PageRequest) -> Result<Page<Interaction>>;
         }
         #[async_trait]
         impl ProfileStore for Store {

@@ -1973,6 +1973,38 @@ cases! {
         assert!(results.iter().any(|r| matches!(r, Err(Error::Conflict { .. }) | Err(Error::Validation { .. }))));
     }
 
+
+    /// Interactions of a tenant by occurrence: the half-open range, oldest first with ties
+    /// by id, page by page, only the tenant's.
+    async fn interactions_are_listed_by_time(store) {
+        let (crm, _) = crm(&store);
+        let (tenant, other) = (TenantId::new(), TenantId::new());
+        let a = register(&crm, tenant, simple("A")).await;
+        let b = register(&crm, tenant, simple("B")).await;
+        let elsewhere = register(&crm, other, simple("C")).await;
+        let mut batch = Vec::new();
+        for i in 0..9 {
+            let who = if i % 2 == 0 { a.id } else { b.id };
+            // Three share each instant, so ties are broken by id.
+            batch.push(event(who, InteractionKind::Note, t0() + Duration::hours(i / 3), &format!("n{i}")));
+        }
+        crm.log_batch(tenant, batch.clone()).await.unwrap();
+        crm.log(other, event(elsewhere.id, InteractionKind::Note, t0(), "x")).await.unwrap();
+        let got = collect_pages(2, |page| {
+            let store = store.clone();
+            async move { store.interactions_between(tenant, t0(), t0() + Duration::hours(2), &page).await }
+        })
+        .await;
+        let mut want: Vec<_> = batch.iter().filter(|i| i.occurred_at < t0() + Duration::hours(2)).map(|i| (i.occurred_at, i.id)).collect();
+        want.sort();
+        assert_eq!(got.iter().map(|i| (i.occurred_at, i.id)).collect::<Vec<_>>(), want);
+        assert_eq!(got.len(), 6, "[from, to): the third hour is out");
+        let all = store.interactions_between(tenant, t0() - Duration::days(1), t0() + Duration::days(1), &PageRequest::first(100)).await.unwrap();
+        assert_eq!(all.items.len(), 9, "only the tenant's");
+        let none = store.interactions_between(tenant, t0() + Duration::hours(5), t0() + Duration::hours(6), &PageRequest::first(10)).await.unwrap();
+        assert!(none.items.is_empty() && none.next.is_none());
+    }
+
 }
 
 /// A sink that fails transiently a given number of times, then records.

@@ -189,6 +189,7 @@ pub const CASE_NAMES: &[&str] = &[
     "due_tasks_are_announced_once",
     "kpi_rules_are_stored_and_edited",
     "the_pool_reclaims_and_limits_claims",
+    "interactions_are_listed_by_time",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -265,7 +266,8 @@ macro_rules! conformance_tests {
             tasks_round_trip_snooze_and_complete,
             due_tasks_are_announced_once,
             kpi_rules_are_stored_and_edited,
-            the_pool_reclaims_and_limits_claims
+            the_pool_reclaims_and_limits_claims,
+            interactions_are_listed_by_time
         );
     };
 }

@@ -359,6 +359,34 @@ impl InteractionStore for MemoryStore {
         Ok(report)
     }
 
+    async fn interactions_between(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_timeline).transpose()?;
+        let s = self.lock();
+        let mut rows: Vec<&Interaction> = s
+            .interactions
+            .iter()
+            .filter(|((t, _), i)| *t == tenant && i.occurred_at >= from && i.occurred_at < to)
+            .map(|(_, i)| i)
+            .filter(|i| after.is_none_or(|pos| (i.occurred_at, i.id) > pos))
+            .collect();
+        rows.sort_by_key(|i| (i.occurred_at, i.id));
+        let rows: Vec<Interaction> = rows
+            .into_iter()
+            .take(page.limit as usize + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |i| {
+            Cursor::timeline(i.occurred_at, i.id)
+        }))
+    }
+
     async fn timeline(
         &self,
         tenant: TenantId,

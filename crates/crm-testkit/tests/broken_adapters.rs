@@ -142,6 +142,17 @@ impl InteractionStore for Broken {
         }
         Ok(report)
     }
+    async fn interactions_between(
+        &self,
+        t: TenantId,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        p: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        self.inner
+            .interactions_between(self.tenant(t), from, to, p)
+            .await
+    }
     async fn timeline(
         &self,
         t: TenantId,

@@ -397,3 +397,110 @@ async fn follow_up_gaps_warn_then_return_customers_once() {
         .unwrap_or("")
         .contains("no contact for 21 days"));
 }
+
+#[tokio::test]
+async fn rules_on_interactions_raise_each_breach_once_and_score_people() {
+    use crm_core::kpi::{interaction_scorecard, Group, Grouping};
+    use crm_core::{AttrKey, AttrValue, Channel as Ch, Interaction, InteractionKind};
+    use rust_decimal::Decimal;
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(month_start()));
+    let crm = Crm::new(store.clone()).with_clock(clock.clone());
+    let tenant = TenantId::new();
+    let (quick, slow) = (UserId::new(), UserId::new());
+    let ann = crm
+        .register(tenant, Customer::person("Ann").build().unwrap())
+        .await
+        .unwrap();
+    let rule = |key: &str, metric| KpiRule {
+        key: TemplateName::parse(key).unwrap(),
+        name: key.to_string(),
+        metric,
+        calendar: BusinessCalendar::always(),
+        scope: KpiScope {
+            channels: vec![Ch::Phone],
+            ..KpiScope::default()
+        },
+        compliance_goal: 0.8,
+        on_warning: vec![],
+        on_breach: vec![KpiAction::NotifyAssignee, KpiAction::NotifyTeamLead],
+    };
+    let answer = rule("answer-in-20s", KpiMetric::InteractionWait { max_secs: 20 });
+    let handling = rule(
+        "handle-in-10-min",
+        KpiMetric::InteractionAttribute {
+            key: AttrKey::parse("handling_minutes").unwrap(),
+            max: Decimal::from(10),
+        },
+    );
+    let mut bad = answer.clone();
+    bad.on_breach.push(KpiAction::ReturnToPool);
+    assert_eq!(bad.validate().unwrap_err().field(), Some("on_breach"));
+    let engine = KpiEngine::new(vec![answer, handling], month_start()).unwrap();
+    // (handler, wait, handling minutes, channel)
+    let calls = [
+        (quick, 5, 4, Ch::Phone),
+        (quick, 15, 12, Ch::Phone),
+        (slow, 45, 9, Ch::Phone),
+        (slow, 60, 30, Ch::Phone),
+        (slow, 90, 50, Ch::Email), // out of scope: not a call
+    ];
+    let mut logged = Vec::new();
+    for (n, (who, wait, minutes, channel)) in calls.iter().enumerate() {
+        let i = Interaction::builder(ann.id, *channel, InteractionKind::Call)
+            .at(month_start() + Duration::hours(n as i64))
+            .handled_by(*who)
+            .wait_secs(*wait)
+            .attribute(
+                "handling_minutes",
+                AttrValue::Number(Decimal::from(*minutes)),
+            )
+            .key("pbx", &format!("call-{n}"))
+            .build()
+            .unwrap();
+        logged.push(i.clone());
+        crm.log(tenant, i).await.unwrap();
+    }
+    let mut breaches = 0;
+    for hours in [5, 6, 30] {
+        let r = crm
+            .evaluate_kpis(tenant, &engine, month_start() + Duration::hours(hours))
+            .await
+            .unwrap();
+        breaches += r.breaches;
+    }
+    // Waits over 20 s: calls 2 and 3; handling over 10 min: calls 1 and 3.
+    assert_eq!(breaches, 4, "each breach once");
+    assert_eq!(
+        store.pending_count(tenant).await.unwrap(),
+        8,
+        "handler and lead per breach"
+    );
+    let late = engine.clone().with_interaction_lookback(Duration::hours(1));
+    let r = crm
+        .evaluate_kpis(tenant, &late, month_start() + Duration::days(5))
+        .await
+        .unwrap();
+    assert_eq!((r.interactions, r.breaches), (0, 0), "outside the lookback");
+    let card = interaction_scorecard(&engine, &logged, Grouping::Person, &|_| None);
+    let line = |who, key: &str| {
+        card.lines
+            .iter()
+            .find(|l| l.group == Group::Person(who) && l.rule.as_str() == key)
+            .unwrap()
+            .clone()
+    };
+    let q = line(quick, "answer-in-20s");
+    assert_eq!(
+        (q.measured, q.met, q.breached, q.median_secs),
+        (2, 2, 0, Some(5))
+    );
+    let s = line(slow, "answer-in-20s");
+    assert_eq!(
+        (s.measured, s.breached, s.p90_secs),
+        (2, 2, Some(60)),
+        "the e-mail is out of scope"
+    );
+    assert_eq!(line(quick, "handle-in-10-min").breached, 1);
+    assert_eq!(card.ranking[0].0, quick);
+}
