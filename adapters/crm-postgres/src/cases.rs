@@ -6,7 +6,7 @@ use crm_core::notify::OutboxMessage;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
 use tokio_postgres::types::ToSql;
 
-use crate::codec::{json, to_json, write_error};
+use crate::codec::{json, list_records, stored_version, to_json, write_error};
 use crate::customers::customer_exists;
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, PostgresStore};
@@ -98,22 +98,13 @@ impl CaseStore for PostgresStore {
                 .await
                 .map_err(storage)?;
             if changed == 0 {
-                let actual = tx
-                    .query_opt(
-                        "SELECT version FROM cases WHERE tenant_id = $1 AND id = $2",
-                        &[&t, &id],
-                    )
-                    .await
-                    .map_err(storage)?;
-                return Err(match actual {
-                    None => Error::not_found("case", case.id),
-                    Some(row) => Error::Conflict {
-                        entity: "case",
-                        id: case.id.to_string(),
-                        expected: expected_version,
-                        actual: row.try_get::<_, i64>(0).map_err(storage)? as u64,
-                    },
-                });
+                let actual = stored_version(&tx, "cases", "id", &t, &id).await?;
+                return Err(Error::stale_write(
+                    "case",
+                    case.id,
+                    expected_version,
+                    actual,
+                ));
             }
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
@@ -129,32 +120,21 @@ impl CaseStore for PostgresStore {
     ) -> Result<Page<Case>> {
         page.validate()?;
         let after = page.after.as_ref().map(Cursor::as_case).transpose()?;
-        let t = tenant.as_bytes().to_vec();
-        let after = after.map_or([0u8; 16], |a| *a.as_bytes()).to_vec();
         let customer = query.customer.map(|c| c.as_bytes().to_vec());
         let assignee = query.assignee.map(|a| a.as_bytes().to_vec());
-        let fetch = i64::from(page.limit) + 1;
-        let mut sql = String::from("SELECT record FROM cases WHERE tenant_id = $1 AND id > $2");
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&t, &after];
+        let mut filters: Vec<(&str, &(dyn ToSql + Sync))> = Vec::new();
         if let Some(c) = &customer {
-            args.push(c);
-            sql.push_str(&format!(" AND customer_id = ${}", args.len()));
+            filters.push(("customer_id", c));
         }
         if let Some(a) = &assignee {
-            args.push(a);
-            sql.push_str(&format!(" AND assignee = ${}", args.len()));
+            filters.push(("assignee", a));
         }
-        if query.open_only {
-            sql.push_str(" AND NOT done");
-        }
-        args.push(&fetch);
-        sql.push_str(&format!(" ORDER BY id LIMIT ${}", args.len()));
+        let extra = if query.open_only { " AND NOT done" } else { "" };
         let client = self.client().await?;
-        let rows = client.query(&sql, &args).await.map_err(storage)?;
-        let cases = rows
-            .iter()
-            .map(|r| json(r.try_get(0).map_err(storage)?, "case record"))
-            .collect::<Result<Vec<Case>>>()?;
+        let t = tenant.as_bytes().as_slice();
+        let after = after.map(|a| *a.as_bytes());
+        let cases: Vec<Case> =
+            list_records(&client, "cases", t, after, &filters, extra, page.limit).await?;
         Ok(Page::from_overfetch(cases, page.limit, |c| {
             Cursor::case(c.id)
         }))

@@ -47,3 +47,58 @@ pub(crate) fn write_error(
         Error::storage(BACKEND, e)
     }
 }
+
+/// The version of the row keyed `(tenant, key)` in `table`, `None` if there is none: what a
+/// versioned write that changed nothing reports (see [`Error::stale_write`]).
+pub(crate) async fn stored_version(
+    client: &impl deadpool_postgres::GenericClient,
+    table: &str,
+    key_column: &str,
+    tenant: &[u8],
+    key: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> Result<Option<u64>, Error> {
+    let row = client
+        .query_opt(
+            &format!("SELECT version FROM {table} WHERE tenant_id = $1 AND {key_column} = $2"),
+            &[&tenant, key],
+        )
+        .await
+        .map_err(|e| Error::storage(BACKEND, e))?;
+    row.map(|r| r.try_get::<_, i64>(0).map(|v| v as u64))
+        .transpose()
+        .map_err(|e| Error::storage(BACKEND, e))
+}
+
+/// One page of JSON `record`s of `table` for `tenant`, by id after `after`, with each
+/// `(column, value)` filter and the `extra` SQL condition (trusted text, no input).
+pub(crate) async fn list_records<T: serde::de::DeserializeOwned>(
+    client: &impl deadpool_postgres::GenericClient,
+    table: &str,
+    tenant: &[u8],
+    after: Option<[u8; 16]>,
+    filters: &[(&str, &(dyn tokio_postgres::types::ToSql + Sync))],
+    extra: &str,
+    limit: u32,
+) -> Result<Vec<T>, Error> {
+    let after = after.unwrap_or([0; 16]).to_vec();
+    let fetch = i64::from(limit) + 1;
+    let mut sql = format!("SELECT record FROM {table} WHERE tenant_id = $1 AND id > $2");
+    let mut args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&tenant, &after];
+    for (column, value) in filters {
+        args.push(*value);
+        sql.push_str(&format!(" AND {column} = ${}", args.len()));
+    }
+    sql.push_str(extra);
+    args.push(&fetch);
+    sql.push_str(&format!(" ORDER BY id LIMIT ${}", args.len()));
+    let rows = client
+        .query(&sql, &args)
+        .await
+        .map_err(|e| Error::storage(BACKEND, e))?;
+    rows.iter()
+        .map(|r| {
+            let text: &str = r.try_get(0).map_err(|e| Error::storage(BACKEND, e))?;
+            json(text, table)
+        })
+        .collect()
+}

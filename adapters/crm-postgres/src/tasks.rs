@@ -6,7 +6,7 @@ use crm_core::task::{Task, TaskQuery, TaskSubject};
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
 use tokio_postgres::types::ToSql;
 
-use crate::codec::{json, micros, to_json, write_error};
+use crate::codec::{json, list_records, micros, stored_version, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, PostgresStore};
 
@@ -111,22 +111,13 @@ impl TaskStore for PostgresStore {
                 .await
                 .map_err(storage)?;
             if changed == 0 {
-                let actual = tx
-                    .query_opt(
-                        "SELECT version FROM tasks WHERE tenant_id = $1 AND id = $2",
-                        &[&t, &id],
-                    )
-                    .await
-                    .map_err(storage)?;
-                return Err(match actual {
-                    None => Error::not_found("task", task.id),
-                    Some(row) => Error::Conflict {
-                        entity: "task",
-                        id: task.id.to_string(),
-                        expected: expected_version,
-                        actual: row.try_get::<_, i64>(0).map_err(storage)? as u64,
-                    },
-                });
+                let actual = stored_version(&tx, "tasks", "id", &t, &id).await?;
+                return Err(Error::stale_write(
+                    "task",
+                    task.id,
+                    expected_version,
+                    actual,
+                ));
             }
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
@@ -142,40 +133,31 @@ impl TaskStore for PostgresStore {
     ) -> Result<Page<Task>> {
         page.validate()?;
         let after = page.after.as_ref().map(Cursor::as_task).transpose()?;
-        let t = tenant.as_bytes().to_vec();
-        let after = after.map_or([0u8; 16], |a| *a.as_bytes()).to_vec();
         let assignee = query.assignee.map(|a| a.as_bytes().to_vec());
         let subject = query.subject.as_ref().map(subject_key);
-        let due = query.needing_reminder_at.map(micros);
-        let fetch = i64::from(page.limit) + 1;
-        let mut sql = String::from("SELECT record FROM tasks WHERE tenant_id = $1 AND id > $2");
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&t, &after];
+        let mut filters: Vec<(&str, &(dyn ToSql + Sync))> = Vec::new();
         if let Some(a) = &assignee {
-            args.push(a);
-            sql.push_str(&format!(" AND assignee = ${}", args.len()));
+            filters.push(("assignee", a));
         }
         if let Some(s) = &subject {
-            args.push(s);
-            sql.push_str(&format!(" AND subject = ${}", args.len()));
+            filters.push(("subject", s));
         }
+        let mut extra = String::new();
         if query.open_only {
-            sql.push_str(" AND open");
+            extra.push_str(" AND open");
         }
-        if let Some(d) = &due {
-            args.push(d);
-            sql.push_str(&format!(
-                " AND open AND NOT announced AND due_at <= ${}",
-                args.len()
+        if let Some(now) = query.needing_reminder_at {
+            // A number formatted by us, not input text.
+            extra.push_str(&format!(
+                " AND open AND NOT announced AND due_at <= {}",
+                micros(now)
             ));
         }
-        args.push(&fetch);
-        sql.push_str(&format!(" ORDER BY id LIMIT ${}", args.len()));
         let client = self.client().await?;
-        let rows = client.query(&sql, &args).await.map_err(storage)?;
-        let tasks = rows
-            .iter()
-            .map(|r| json(r.try_get(0).map_err(storage)?, "task record"))
-            .collect::<Result<Vec<Task>>>()?;
+        let t = tenant.as_bytes().as_slice();
+        let after = after.map(|a| *a.as_bytes());
+        let tasks: Vec<Task> =
+            list_records(&client, "tasks", t, after, &filters, &extra, page.limit).await?;
         Ok(Page::from_overfetch(tasks, page.limit, |t| {
             Cursor::task(t.id)
         }))

@@ -5,9 +5,9 @@ use crm_core::case::{Case, CaseQuery};
 use crm_core::notify::OutboxMessage;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use crate::codec::{json, to_json, write_error};
+use crate::codec::{json, list_records, stored_version, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, SqliteStore};
 
@@ -112,23 +112,8 @@ impl CaseStore for SqliteStore {
                 })
                 .map_err(storage)?;
             if changed == 0 {
-                let actual: Option<i64> = tx
-                    .query_row(
-                        "SELECT version FROM cases WHERE tenant_id = ?1 AND id = ?2",
-                        params![t, id],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(storage)?;
-                return Err(match actual {
-                    None => Error::not_found("case", c.id),
-                    Some(v) => Error::Conflict {
-                        entity: "case",
-                        id: c.id.to_string(),
-                        expected: expected_version,
-                        actual: v as u64,
-                    },
-                });
+                let actual = stored_version(&tx, "cases", "id", t, &id)?;
+                return Err(Error::stale_write("case", c.id, expected_version, actual));
             }
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
@@ -147,32 +132,24 @@ impl CaseStore for SqliteStore {
         let query = query.clone();
         let limit = page.limit;
         self.read(move |conn| {
-            let mut sql = String::from("SELECT record FROM cases WHERE tenant_id = ?1 AND id > ?2");
-            let mut args: Vec<Value> = vec![
-                Value::Blob(tenant.as_bytes().to_vec()),
-                Value::Blob(after.map_or([0; 16], |a| *a.as_bytes()).to_vec()),
-            ];
+            let mut filters = Vec::new();
             if let Some(c) = query.customer {
-                args.push(Value::Blob(c.as_bytes().to_vec()));
-                sql.push_str(&format!(" AND customer_id = ?{}", args.len()));
+                filters.push(("customer_id", Value::Blob(c.as_bytes().to_vec())));
             }
             if let Some(a) = query.assignee {
-                args.push(Value::Blob(a.as_bytes().to_vec()));
-                sql.push_str(&format!(" AND assignee = ?{}", args.len()));
+                filters.push(("assignee", Value::Blob(a.as_bytes().to_vec())));
             }
-            if query.open_only {
-                sql.push_str(" AND done = 0");
-            }
-            args.push(Value::Integer(i64::from(limit) + 1));
-            sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
-            let rows: Vec<String> = conn
-                .prepare_cached(&sql)
-                .and_then(|mut s| s.query_map(params_from_iter(args), |r| r.get(0))?.collect())
-                .map_err(storage)?;
-            let cases = rows
-                .iter()
-                .map(|text| json(text, "case record"))
-                .collect::<Result<Vec<Case>>>()?;
+            let extra = if query.open_only { " AND done = 0" } else { "" };
+            let t = tenant.as_bytes().as_slice();
+            let cases: Vec<Case> = list_records(
+                conn,
+                "cases",
+                t,
+                after.map(|a| *a.as_bytes()),
+                filters,
+                extra,
+                limit,
+            )?;
             Ok(Page::from_overfetch(cases, limit, |c| Cursor::case(c.id)))
         })
         .await

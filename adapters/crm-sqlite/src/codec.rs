@@ -47,3 +47,57 @@ pub(crate) fn write_error(
         Error::storage(BACKEND, e)
     }
 }
+
+/// The version of the row keyed `(tenant, key)` in `table`, `None` if there is none: what a
+/// versioned write that changed nothing reports (see [`Error::stale_write`]).
+pub(crate) fn stored_version(
+    conn: &rusqlite::Connection,
+    table: &str,
+    key_column: &str,
+    tenant: &[u8],
+    key: &dyn rusqlite::ToSql,
+) -> Result<Option<u64>, Error> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        &format!("SELECT version FROM {table} WHERE tenant_id = ?1 AND {key_column} = ?2"),
+        rusqlite::params![tenant, key],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|v| v.map(|v| v as u64))
+    .map_err(|e| Error::storage(BACKEND, e))
+}
+
+/// One page of JSON `record`s of `table` for `tenant`, by id after `after`, with each
+/// `(column, value)` filter and the `extra` SQL condition (trusted text, no input).
+pub(crate) fn list_records<T: serde::de::DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    table: &str,
+    tenant: &[u8],
+    after: Option<[u8; 16]>,
+    filters: Vec<(&str, rusqlite::types::Value)>,
+    extra: &str,
+    limit: u32,
+) -> Result<Vec<T>, Error> {
+    use rusqlite::types::Value;
+    let mut sql = format!("SELECT record FROM {table} WHERE tenant_id = ?1 AND id > ?2");
+    let mut args = vec![
+        Value::Blob(tenant.to_vec()),
+        Value::Blob(after.unwrap_or([0; 16]).to_vec()),
+    ];
+    for (column, value) in filters {
+        args.push(value);
+        sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+    }
+    sql.push_str(extra);
+    args.push(Value::Integer(i64::from(limit) + 1));
+    sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
+    let rows: Vec<String> = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
+                .collect()
+        })
+        .map_err(|e| Error::storage(BACKEND, e))?;
+    rows.iter().map(|text| json(text, table)).collect()
+}

@@ -5,9 +5,9 @@ use crm_core::notify::OutboxMessage;
 use crm_core::task::{Task, TaskQuery, TaskSubject};
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use crate::codec::{json, micros, to_json, write_error};
+use crate::codec::{json, list_records, micros, stored_version, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, SqliteStore};
 
@@ -137,23 +137,8 @@ impl TaskStore for SqliteStore {
                 })
                 .map_err(storage)?;
             if changed == 0 {
-                let actual: Option<i64> = tx
-                    .query_row(
-                        "SELECT version FROM tasks WHERE tenant_id = ?1 AND id = ?2",
-                        params![tb, id],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(storage)?;
-                return Err(match actual {
-                    None => Error::not_found("task", t.id),
-                    Some(v) => Error::Conflict {
-                        entity: "task",
-                        id: t.id.to_string(),
-                        expected: expected_version,
-                        actual: v as u64,
-                    },
-                });
+                let actual = stored_version(&tx, "tasks", "id", tb, &id)?;
+                return Err(Error::stale_write("task", t.id, expected_version, actual));
             }
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
@@ -172,39 +157,34 @@ impl TaskStore for SqliteStore {
         let query = query.clone();
         let limit = page.limit;
         self.read(move |conn| {
-            let mut sql = String::from("SELECT record FROM tasks WHERE tenant_id = ?1 AND id > ?2");
-            let mut args: Vec<Value> = vec![
-                Value::Blob(tenant.as_bytes().to_vec()),
-                Value::Blob(after.map_or([0; 16], |a| *a.as_bytes()).to_vec()),
-            ];
+            let mut filters = Vec::new();
             if let Some(a) = query.assignee {
-                args.push(Value::Blob(a.as_bytes().to_vec()));
-                sql.push_str(&format!(" AND assignee = ?{}", args.len()));
+                filters.push(("assignee", Value::Blob(a.as_bytes().to_vec())));
             }
             if let Some(s) = &query.subject {
-                args.push(Value::Text(subject_key(s)));
-                sql.push_str(&format!(" AND subject = ?{}", args.len()));
+                filters.push(("subject", Value::Text(subject_key(s))));
             }
+            let mut extra = String::new();
             if query.open_only {
-                sql.push_str(" AND open = 1");
+                extra.push_str(" AND open = 1");
             }
             if let Some(now) = query.needing_reminder_at {
-                args.push(Value::Integer(micros(now)));
-                sql.push_str(&format!(
-                    " AND open = 1 AND announced = 0 AND due_at <= ?{}",
-                    args.len()
+                // A number formatted by us, not input text.
+                extra.push_str(&format!(
+                    " AND open = 1 AND announced = 0 AND due_at <= {}",
+                    micros(now)
                 ));
             }
-            args.push(Value::Integer(i64::from(limit) + 1));
-            sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
-            let rows: Vec<String> = conn
-                .prepare_cached(&sql)
-                .and_then(|mut s| s.query_map(params_from_iter(args), |r| r.get(0))?.collect())
-                .map_err(storage)?;
-            let tasks = rows
-                .iter()
-                .map(|text| json(text, "task record"))
-                .collect::<Result<Vec<Task>>>()?;
+            let t = tenant.as_bytes().as_slice();
+            let tasks: Vec<Task> = list_records(
+                conn,
+                "tasks",
+                t,
+                after.map(|a| *a.as_bytes()),
+                filters,
+                &extra,
+                limit,
+            )?;
             Ok(Page::from_overfetch(tasks, limit, |t| Cursor::task(t.id)))
         })
         .await

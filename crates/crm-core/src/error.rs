@@ -101,6 +101,25 @@ impl Error {
         }
     }
 
+    /// The error for a versioned write that found the record changed or gone:
+    /// [`Error::NotFound`] when `actual` is `None`, else [`Error::Conflict`].
+    pub fn stale_write(
+        entity: &'static str,
+        id: impl ToString,
+        expected: u64,
+        actual: Option<u64>,
+    ) -> Self {
+        match actual {
+            None => Error::not_found(entity, id),
+            Some(actual) => Error::Conflict {
+                entity,
+                id: id.to_string(),
+                expected,
+                actual,
+            },
+        }
+    }
+
     /// A [`Error::Notify`], permanent or transient, wrapping a transport error.
     pub fn notify(permanent: bool, source: impl Into<BoxError>) -> Self {
         Error::Notify {

@@ -620,12 +620,12 @@ impl Crm {
         let mut outbox = self.outbox_of(notifications)?;
         let mut case = self.storage.get_case(tenant, id).await?;
         if case.version != expected_version {
-            return Err(Error::Conflict {
-                entity: "case",
-                id: id.to_string(),
-                expected: expected_version,
-                actual: case.version,
-            });
+            return Err(Error::stale_write(
+                "case",
+                id,
+                expected_version,
+                Some(case.version),
+            ));
         }
         let now = self
             .clock
@@ -708,12 +708,12 @@ impl Crm {
     ) -> Result<Task> {
         let mut task = self.storage.get_task(tenant, id).await?;
         if task.version != expected_version {
-            return Err(Error::Conflict {
-                entity: "task",
-                id: id.to_string(),
-                expected: expected_version,
-                actual: task.version,
-            });
+            return Err(Error::stale_write(
+                "task",
+                id,
+                expected_version,
+                Some(task.version),
+            ));
         }
         change(&mut task);
         task.version = expected_version + 1;

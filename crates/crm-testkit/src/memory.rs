@@ -934,12 +934,12 @@ impl CaseStore for MemoryStore {
             .get(&(tenant, case.id))
             .ok_or_else(|| Error::not_found("case", case.id))?;
         if current.version != expected_version {
-            return Err(Error::Conflict {
-                entity: "case",
-                id: case.id.to_string(),
-                expected: expected_version,
-                actual: current.version,
-            });
+            return Err(Error::stale_write(
+                "case",
+                case.id,
+                expected_version,
+                Some(current.version),
+            ));
         }
         s.check_outbox(tenant, &outbox)?;
         s.cases.insert((tenant, case.id), case.clone());
@@ -1014,12 +1014,12 @@ impl TaskStore for MemoryStore {
             .get(&(tenant, task.id))
             .ok_or_else(|| Error::not_found("task", task.id))?;
         if current.version != expected_version {
-            return Err(Error::Conflict {
-                entity: "task",
-                id: task.id.to_string(),
-                expected: expected_version,
-                actual: current.version,
-            });
+            return Err(Error::stale_write(
+                "task",
+                task.id,
+                expected_version,
+                Some(current.version),
+            ));
         }
         s.check_outbox(tenant, &outbox)?;
         s.tasks.insert((tenant, task.id), task.clone());
@@ -1081,12 +1081,12 @@ impl KpiRuleStore for MemoryStore {
             .get_mut(&(tenant, rule.key.clone()))
             .ok_or_else(|| Error::not_found("kpi rule", &rule.key))?;
         if stored.version != expected_version {
-            return Err(Error::Conflict {
-                entity: "kpi rule",
-                id: rule.key.to_string(),
-                expected: expected_version,
-                actual: stored.version,
-            });
+            return Err(Error::stale_write(
+                "kpi rule",
+                &rule.key,
+                expected_version,
+                Some(stored.version),
+            ));
         }
         *stored = StoredKpiRule {
             rule: rule.clone(),
