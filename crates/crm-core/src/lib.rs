@@ -61,6 +61,7 @@ pub mod segment;
 pub mod service;
 pub mod sla;
 pub mod stored;
+pub mod sync;
 pub mod task;
 pub mod value;
 pub mod value_class;

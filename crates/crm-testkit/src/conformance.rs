@@ -2005,6 +2005,53 @@ cases! {
         assert!(none.items.is_empty() && none.next.is_none());
     }
 
+
+    /// Records from source systems update the one customer they belong to: by external id,
+    /// else by email or phone; a repeated record changes nothing; bad fields are named.
+    async fn source_records_update_one_customer(store) {
+        use crm_core::sync::{NaturalKey, SourceFields, SyncOutcome};
+        let (crm, _) = crm(&store);
+        let (tenant, other) = (TenantId::new(), TenantId::new());
+        let keys = [NaturalKey::Email, NaturalKey::Phone];
+        let erp = SourceFields {
+            name: Some("Li Na".into()),
+            emails: vec!["Li.Na@Example.com".into()],
+            lifecycle: Some(Lifecycle::Active),
+            tags: vec!["b2b".into()],
+            ..SourceFields::default()
+        };
+        let created = crm.upsert_from_source(tenant, "erp", "K-1", &erp, &keys).await.unwrap();
+        let SyncOutcome::Created(li) = created else { panic!("{created:?}") };
+        let again = crm.upsert_from_source(tenant, "erp", "K-1", &erp, &keys).await.unwrap();
+        assert!(matches!(again, SyncOutcome::Unchanged(_)), "{again:?}");
+        let shop = SourceFields {
+            emails: vec!["li.na@example.com".into()],
+            phones: vec!["+86 10 6552 9988".into()],
+            tags: vec!["web".into()],
+            ..SourceFields::default()
+        };
+        let updated = crm.upsert_from_source(tenant, "shop", "u-77", &shop, &keys).await.unwrap();
+        let SyncOutcome::Updated(merged) = updated else { panic!("{updated:?}") };
+        assert_eq!(merged.id, li.id, "same person by email");
+        assert_eq!(merged.version, 2);
+        assert_eq!(merged.name.as_str(), "Li Na");
+        assert_eq!(merged.phones.len(), 1);
+        assert_eq!(merged.tags.len(), 2);
+        assert_eq!(merged.external_ids.len(), 2);
+        let by_shop = list_all(&store, tenant, &CustomerQuery { external_id: Some(ExternalRef::new("shop", "u-77").unwrap()), ..CustomerQuery::all() }, 10).await;
+        assert_eq!(by_shop.iter().map(|c| c.id).collect::<Vec<_>>(), vec![li.id]);
+        let call_centre = SourceFields { phones: vec!["+861065529988".into()], ..SourceFields::default() };
+        let by_phone = crm.upsert_from_source(tenant, "cc", "9", &call_centre, &[NaturalKey::Phone]).await.unwrap();
+        assert_eq!(by_phone.customer().id, li.id, "same person by phone");
+        assert_eq!(list_all(&store, tenant, &CustomerQuery::all(), 10).await.len(), 1, "no duplicates");
+        let nameless = crm.upsert_from_source(tenant, "erp", "K-2", &SourceFields::default(), &keys).await;
+        assert_eq!(nameless.unwrap_err().field(), Some("fields.name"));
+        let bad = SourceFields { name: Some("X".into()), emails: vec!["ok@example.com".into(), "nope".into()], ..SourceFields::default() };
+        assert_eq!(crm.upsert_from_source(tenant, "erp", "K-3", &bad, &keys).await.unwrap_err().field(), Some("fields.emails[1]"));
+        let elsewhere = crm.upsert_from_source(other, "erp", "K-1", &erp, &keys).await.unwrap();
+        assert!(matches!(elsewhere, SyncOutcome::Created(_)), "tenants are independent");
+    }
+
 }
 
 /// A sink that fails transiently a given number of times, then records.

@@ -190,6 +190,7 @@ pub const CASE_NAMES: &[&str] = &[
     "kpi_rules_are_stored_and_edited",
     "the_pool_reclaims_and_limits_claims",
     "interactions_are_listed_by_time",
+    "source_records_update_one_customer",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -267,7 +268,8 @@ macro_rules! conformance_tests {
             due_tasks_are_announced_once,
             kpi_rules_are_stored_and_edited,
             the_pool_reclaims_and_limits_claims,
-            interactions_are_listed_by_time
+            interactions_are_listed_by_time,
+            source_records_update_one_customer
         );
     };
 }

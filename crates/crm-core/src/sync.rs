@@ -1,0 +1,216 @@
+//! Source-system sync: records arriving from an ERP, a web shop or a call centre update the
+//! one customer they belong to instead of creating duplicates.
+//!
+//! [`Crm::upsert_from_source`] finds the customer by the record's external id in its source
+//! system, else by a natural key (normalised email or E.164 phone, in the order given), and
+//! updates it (adding the source's external id, so a second system's record of the same
+//! person is found directly next time); only when nothing matches does it register a new
+//! customer. Sending the same record again changes nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::customer::{Customer, CustomerQuery, Lifecycle, PartyKind};
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::page::PageRequest;
+use crate::service::Crm;
+use crate::value::{AttrValue, DisplayName, EmailAddress, ExternalRef, PhoneNumber, Tag};
+
+/// How records of different systems are recognised as the same customer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NaturalKey {
+    /// The first email address of the record, normalised.
+    Email,
+    /// The first phone number of the record, in E.164.
+    Phone,
+}
+
+/// The fields a source system sends; absent fields are left as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceFields {
+    /// Display name (required to create a customer).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Person or organisation (default person when creating).
+    #[serde(default)]
+    pub kind: Option<PartyKind>,
+    /// Email addresses, added to the customer's.
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// Phone numbers (international form), added to the customer's.
+    #[serde(default)]
+    pub phones: Vec<String>,
+    /// Lifecycle stage.
+    #[serde(default)]
+    pub lifecycle: Option<Lifecycle>,
+    /// Tags, added to the customer's.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Custom attributes, set (replacing a value under the same key).
+    #[serde(default)]
+    pub attributes: Vec<(String, AttrValue)>,
+}
+
+/// What an upsert did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyncOutcome {
+    /// No customer matched: one was registered.
+    Created(Customer),
+    /// A customer matched and was changed.
+    Updated(Customer),
+    /// A customer matched and already had everything the record says.
+    Unchanged(Customer),
+}
+
+impl SyncOutcome {
+    /// The customer, whatever happened.
+    pub fn customer(&self) -> &Customer {
+        match self {
+            SyncOutcome::Created(c) | SyncOutcome::Updated(c) | SyncOutcome::Unchanged(c) => c,
+        }
+    }
+}
+
+/// The record's values, checked (errors name `fields.<field>`).
+struct Checked {
+    name: Option<DisplayName>,
+    emails: Vec<EmailAddress>,
+    phones: Vec<PhoneNumber>,
+    tags: Vec<Tag>,
+}
+
+fn check(fields: &SourceFields) -> Result<Checked> {
+    let at = |e: Error| e.in_field("fields");
+    Ok(Checked {
+        name: fields
+            .name
+            .as_deref()
+            .map(|n| DisplayName::parse_field(n, "name"))
+            .transpose()
+            .map_err(at)?,
+        emails: fields
+            .emails
+            .iter()
+            .enumerate()
+            .map(|(i, e)| EmailAddress::parse_field(e, &format!("emails[{i}]")))
+            .collect::<Result<_>>()
+            .map_err(at)?,
+        phones: fields
+            .phones
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PhoneNumber::parse_field(p, &format!("phones[{i}]")))
+            .collect::<Result<_>>()
+            .map_err(at)?,
+        tags: fields
+            .tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Tag::parse_field(t, &format!("tags[{i}]")))
+            .collect::<Result<_>>()
+            .map_err(at)?,
+    })
+}
+
+/// Applies the record to `customer`; whether anything changed.
+fn merge(
+    customer: &mut Customer,
+    fields: &SourceFields,
+    checked: &Checked,
+    key: &ExternalRef,
+) -> Result<bool> {
+    let before = customer.clone();
+    if let Some(name) = &checked.name {
+        customer.name = name.clone();
+    }
+    if let Some(kind) = fields.kind {
+        customer.kind = kind;
+    }
+    if let Some(stage) = fields.lifecycle {
+        customer.lifecycle = stage;
+    }
+    for e in &checked.emails {
+        if !customer.emails.contains(e) {
+            customer.emails.push(e.clone());
+        }
+    }
+    for p in &checked.phones {
+        if !customer.phones.contains(p) {
+            customer.phones.push(p.clone());
+        }
+    }
+    customer.tags.extend(checked.tags.iter().cloned());
+    for (k, v) in &fields.attributes {
+        customer
+            .attributes
+            .set(k, v.clone())
+            .map_err(|e| e.in_field("fields.attributes"))?;
+    }
+    customer.external_ids.insert(key.clone());
+    Ok(*customer != before)
+}
+
+impl Crm {
+    /// Creates or updates the customer a source system's record belongs to (see the module
+    /// docs), idempotently.
+    ///
+    /// Errors: validation naming the field (`fields.emails[1]`, `fields.name` when a new
+    /// customer would have none); [`Error::Conflict`] if the customer changed meanwhile
+    /// (send the record again); [`Error::Duplicate`] if the external id was taken
+    /// concurrently by another record.
+    pub async fn upsert_from_source(
+        &self,
+        tenant: TenantId,
+        source: &str,
+        external_id: &str,
+        fields: &SourceFields,
+        natural_keys: &[NaturalKey],
+    ) -> Result<SyncOutcome> {
+        let key = ExternalRef::new(source, external_id)?;
+        let checked = check(fields)?;
+        let mut queries = vec![CustomerQuery {
+            external_id: Some(key.clone()),
+            ..CustomerQuery::all()
+        }];
+        for natural in natural_keys {
+            let query = match natural {
+                NaturalKey::Email => checked.emails.first().map(|e| CustomerQuery {
+                    email: Some(e.clone()),
+                    ..CustomerQuery::all()
+                }),
+                NaturalKey::Phone => checked.phones.first().map(|p| CustomerQuery {
+                    phone: Some(p.clone()),
+                    ..CustomerQuery::all()
+                }),
+            };
+            queries.extend(query);
+        }
+        for query in &queries {
+            let found = self.search(tenant, query, &PageRequest::first(1)).await?;
+            let Some(mut customer) = found.items.into_iter().next() else {
+                continue;
+            };
+            if !merge(&mut customer, fields, &checked, &key)? {
+                return Ok(SyncOutcome::Unchanged(customer));
+            }
+            return self
+                .update(tenant, customer, None)
+                .await
+                .map(SyncOutcome::Updated);
+        }
+        let name = checked
+            .name
+            .clone()
+            .ok_or_else(|| Error::validation("fields.name", "is needed to create a customer"))?;
+        let mut customer = match fields.kind.unwrap_or(PartyKind::Person) {
+            PartyKind::Person => Customer::person(name.as_str()),
+            PartyKind::Organization => Customer::organization(name.as_str()),
+        }
+        .build()?;
+        merge(&mut customer, fields, &checked, &key)?;
+        self.register(tenant, customer)
+            .await
+            .map(SyncOutcome::Created)
+    }
+}
