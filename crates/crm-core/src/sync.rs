@@ -2,7 +2,8 @@
 //! one customer they belong to instead of creating duplicates.
 //!
 //! [`Crm::upsert_from_source`] finds the customer by the record's external id in its source
-//! system, else by a natural key (normalised email or E.164 phone, in the order given), and
+//! system, else by a natural key (normalised email, E.164 phone, or a tax or registration
+//! number kept in a text attribute, in the order given), and
 //! updates it (adding the source's external id, so a second system's record of the same
 //! person is found directly next time); only when nothing matches does it register a new
 //! customer. Sending the same record again changes nothing.
@@ -13,17 +14,23 @@ use crate::customer::{Customer, CustomerQuery, Lifecycle, PartyKind};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::page::PageRequest;
+use crate::segment::{AttrType, CmpOp, FieldSchema, Literal, Operand, Rule};
 use crate::service::Crm;
-use crate::value::{AttrValue, DisplayName, EmailAddress, ExternalRef, PhoneNumber, Tag};
+use crate::value::{
+    AttrKey, AttrValue, Currency, DisplayName, EmailAddress, ExternalRef, PhoneNumber, Tag,
+};
 
 /// How records of different systems are recognised as the same customer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NaturalKey {
     /// The first email address of the record, normalised.
     Email,
     /// The first phone number of the record, in E.164.
     Phone,
+    /// A text attribute holding a tax or registration number (for organisations), matched
+    /// exactly; for example `{"attribute": "vat_id"}`.
+    Attribute(AttrKey),
 }
 
 /// The fields a source system sends; absent fields are left as they are.
@@ -152,6 +159,31 @@ fn merge(
 }
 
 impl Crm {
+    /// The first customer (by id) whose text attribute `attr` is exactly `value`, through
+    /// the segment rule `attr.<key> = "<value>"` (built as a tree, never from text).
+    async fn find_by_attribute(
+        &self,
+        tenant: TenantId,
+        attr: &AttrKey,
+        value: &str,
+    ) -> Result<Option<Customer>> {
+        let rule = Rule::Compare {
+            left: Operand::Field(format!("attr.{}", attr.as_str())),
+            cmp: CmpOp::Eq,
+            right: Operand::Literal(Literal::Text(value.to_string())),
+        };
+        let schema =
+            FieldSchema::new(Currency::parse("EUR")?).with_attribute(attr.as_str(), AttrType::Text);
+        let page = self
+            .storage()
+            .find_matching(tenant, &rule, &schema, self.now(), &PageRequest::first(1))
+            .await?;
+        match page.items.first() {
+            Some(id) => self.storage().get_customer(tenant, *id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Creates or updates the customer a source system's record belongs to (see the module
     /// docs), idempotently.
     ///
@@ -169,6 +201,7 @@ impl Crm {
     ) -> Result<SyncOutcome> {
         let key = ExternalRef::new(source, external_id)?;
         let checked = check(fields)?;
+        let mut attribute_keys: Vec<(AttrKey, String)> = Vec::new();
         let mut queries = vec![CustomerQuery {
             external_id: Some(key.clone()),
             ..CustomerQuery::all()
@@ -183,14 +216,37 @@ impl Crm {
                     phone: Some(p.clone()),
                     ..CustomerQuery::all()
                 }),
+                NaturalKey::Attribute(attr) => {
+                    if let Some(AttrValue::Text(value)) = fields
+                        .attributes
+                        .iter()
+                        .find(|(k, _)| k == attr.as_str())
+                        .map(|(_, v)| v)
+                    {
+                        attribute_keys.push((attr.clone(), value.clone()));
+                    }
+                    None
+                }
             };
             queries.extend(query);
         }
+        let mut found_customer = None;
         for query in &queries {
             let found = self.search(tenant, query, &PageRequest::first(1)).await?;
-            let Some(mut customer) = found.items.into_iter().next() else {
-                continue;
-            };
+            if let Some(c) = found.items.into_iter().next() {
+                found_customer = Some(c);
+                break;
+            }
+        }
+        if found_customer.is_none() {
+            for (attr, value) in &attribute_keys {
+                found_customer = self.find_by_attribute(tenant, attr, value).await?;
+                if found_customer.is_some() {
+                    break;
+                }
+            }
+        }
+        if let Some(mut customer) = found_customer {
             if !merge(&mut customer, fields, &checked, &key)? {
                 return Ok(SyncOutcome::Unchanged(customer));
             }

@@ -2050,6 +2050,20 @@ cases! {
         assert_eq!(crm.upsert_from_source(tenant, "erp", "K-3", &bad, &keys).await.unwrap_err().field(), Some("fields.emails[1]"));
         let elsewhere = crm.upsert_from_source(other, "erp", "K-1", &erp, &keys).await.unwrap();
         assert!(matches!(elsewhere, SyncOutcome::Created(_)), "tenants are independent");
+        let vat = |name: &str| SourceFields {
+            name: Some(name.into()),
+            kind: Some(crm_core::PartyKind::Organization),
+            attributes: vec![("vat_id".into(), AttrValue::Text("DE811907980".into()))],
+            ..SourceFields::default()
+        };
+        let by_vat = [NaturalKey::Attribute(crm_core::AttrKey::parse("vat_id").unwrap())];
+        let org = crm.upsert_from_source(tenant, "erp", "C-9", &vat("Müller GmbH"), &by_vat).await.unwrap();
+        assert!(matches!(org, SyncOutcome::Created(_)));
+        let same = crm.upsert_from_source(tenant, "crm-import", "77", &vat("Mueller GmbH"), &by_vat).await.unwrap();
+        assert!(matches!(same, SyncOutcome::Updated(_)), "{same:?}");
+        assert_eq!(same.customer().id, org.customer().id, "same company by VAT id");
+        assert_eq!(same.customer().name.as_str(), "Mueller GmbH");
+        assert_eq!(list_all(&store, tenant, &CustomerQuery::all(), 10).await.len(), 2);
     }
 
 }
