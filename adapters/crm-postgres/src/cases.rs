@@ -6,7 +6,7 @@ use crm_core::notify::OutboxMessage;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
 use tokio_postgres::types::ToSql;
 
-use crate::codec::{json, list_records, stored_version, to_json, write_error};
+use crate::codec::{get_record, list_records, stored_version, to_json, write_error};
 use crate::customers::customer_exists;
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, PostgresStore};
@@ -56,15 +56,15 @@ impl CaseStore for PostgresStore {
 
     async fn get_case(&self, tenant: TenantId, id: CaseId) -> Result<Case> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT record FROM cases WHERE tenant_id = $1 AND id = $2",
-                &[&tenant.as_bytes().as_slice(), &id.as_bytes().as_slice()],
-            )
-            .await
-            .map_err(storage)?
-            .ok_or_else(|| Error::not_found("case", id))?;
-        json(row.try_get(0).map_err(storage)?, "case record")
+        get_record(
+            &client,
+            "cases",
+            "case",
+            tenant.as_bytes(),
+            id.as_bytes(),
+            id,
+        )
+        .await
     }
 
     async fn update_case(

@@ -102,3 +102,26 @@ pub(crate) async fn list_records<T: serde::de::DeserializeOwned>(
         })
         .collect()
 }
+
+/// The JSON `record` of row `id` in `table` for `tenant`, decoded; NotFound naming `entity`.
+pub(crate) async fn get_record<T: serde::de::DeserializeOwned>(
+    client: &impl deadpool_postgres::GenericClient,
+    table: &str,
+    entity: &'static str,
+    tenant: &[u8],
+    id: &[u8; 16],
+    shown: impl ToString,
+) -> Result<T, Error> {
+    let row = client
+        .query_opt(
+            &format!("SELECT record FROM {table} WHERE tenant_id = $1 AND id = $2"),
+            &[&tenant, &id.as_slice()],
+        )
+        .await
+        .map_err(|e| Error::storage(BACKEND, e))?
+        .ok_or_else(|| Error::not_found(entity, shown))?;
+    json(
+        row.try_get(0).map_err(|e| Error::storage(BACKEND, e))?,
+        table,
+    )
+}

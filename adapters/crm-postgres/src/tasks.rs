@@ -6,7 +6,7 @@ use crm_core::task::{Task, TaskQuery, TaskSubject};
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
 use tokio_postgres::types::ToSql;
 
-use crate::codec::{json, list_records, micros, stored_version, to_json, write_error};
+use crate::codec::{get_record, list_records, micros, stored_version, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, PostgresStore};
 
@@ -65,15 +65,15 @@ impl TaskStore for PostgresStore {
 
     async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT record FROM tasks WHERE tenant_id = $1 AND id = $2",
-                &[&tenant.as_bytes().as_slice(), &id.as_bytes().as_slice()],
-            )
-            .await
-            .map_err(storage)?
-            .ok_or_else(|| Error::not_found("task", id))?;
-        json(row.try_get(0).map_err(storage)?, "task record")
+        get_record(
+            &client,
+            "tasks",
+            "task",
+            tenant.as_bytes(),
+            id.as_bytes(),
+            id,
+        )
+        .await
     }
 
     async fn update_task(

@@ -5,9 +5,9 @@ use crm_core::case::{Case, CaseQuery};
 use crm_core::notify::OutboxMessage;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
 use rusqlite::types::Value;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, TransactionBehavior};
 
-use crate::codec::{json, list_records, stored_version, to_json, write_error};
+use crate::codec::{get_record, list_records, stored_version, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, SqliteStore};
 
@@ -64,20 +64,7 @@ impl CaseStore for SqliteStore {
 
     async fn get_case(&self, tenant: TenantId, id: CaseId) -> Result<Case> {
         self.read(move |conn| {
-            let record: Option<String> = conn
-                .prepare_cached("SELECT record FROM cases WHERE tenant_id = ?1 AND id = ?2")
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![tenant.as_bytes().as_slice(), id.as_bytes().as_slice()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                })
-                .map_err(storage)?;
-            match record {
-                Some(text) => json(&text, "case record"),
-                None => Err(Error::not_found("case", id)),
-            }
+            get_record(conn, "cases", "case", tenant.as_bytes(), id.as_bytes(), id)
         })
         .await
     }

@@ -101,3 +101,28 @@ pub(crate) fn list_records<T: serde::de::DeserializeOwned>(
         .map_err(|e| Error::storage(BACKEND, e))?;
     rows.iter().map(|text| json(text, table)).collect()
 }
+
+/// The JSON `record` of row `id` in `table` for `tenant`, decoded; NotFound naming `entity`.
+pub(crate) fn get_record<T: serde::de::DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    table: &str,
+    entity: &'static str,
+    tenant: &[u8],
+    id: &[u8; 16],
+    shown: impl ToString,
+) -> Result<T, Error> {
+    use rusqlite::OptionalExtension;
+    let record: Option<String> = conn
+        .prepare_cached(&format!(
+            "SELECT record FROM {table} WHERE tenant_id = ?1 AND id = ?2"
+        ))
+        .and_then(|mut s| {
+            s.query_row(rusqlite::params![tenant, id.as_slice()], |r| r.get(0))
+                .optional()
+        })
+        .map_err(|e| Error::storage(BACKEND, e))?;
+    match record {
+        Some(text) => json(&text, table),
+        None => Err(Error::not_found(entity, shown)),
+    }
+}

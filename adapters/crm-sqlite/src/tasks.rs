@@ -5,9 +5,9 @@ use crm_core::notify::OutboxMessage;
 use crm_core::task::{Task, TaskQuery, TaskSubject};
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
 use rusqlite::types::Value;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, TransactionBehavior};
 
-use crate::codec::{json, list_records, micros, stored_version, to_json, write_error};
+use crate::codec::{get_record, list_records, micros, stored_version, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, SqliteStore};
 
@@ -81,20 +81,7 @@ impl TaskStore for SqliteStore {
 
     async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task> {
         self.read(move |conn| {
-            let record: Option<String> = conn
-                .prepare_cached("SELECT record FROM tasks WHERE tenant_id = ?1 AND id = ?2")
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![tenant.as_bytes().as_slice(), id.as_bytes().as_slice()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                })
-                .map_err(storage)?;
-            match record {
-                Some(text) => json(&text, "task record"),
-                None => Err(Error::not_found("task", id)),
-            }
+            get_record(conn, "tasks", "task", tenant.as_bytes(), id.as_bytes(), id)
         })
         .await
     }

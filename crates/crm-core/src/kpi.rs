@@ -135,7 +135,8 @@ pub struct KpiRule {
     pub name: String,
     /// What is measured, the target and the warning threshold.
     pub metric: KpiMetric,
-    /// When the clock runs.
+    /// When the clock runs (case metrics; the follow-up gap counts calendar days and
+    /// interactions are measured as they are).
     #[serde(default)]
     pub calendar: BusinessCalendar,
     /// Which cases it applies to.

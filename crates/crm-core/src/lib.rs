@@ -4,8 +4,8 @@
 //! channel, per-customer profiles kept as mergeable deltas, the ports (traits) that storage
 //! and messaging adapters implement, notifications with their outbox and dispatcher
 //! ([`notify`]), and the [`Crm`] use-case facade. No database, SMTP or async-runtime
-//! dependency: the only output is the development [`notify::LogNotifier`], which writes
-//! to a writer the host gives it.
+//! dependency: the only output is written by the development [`notify::LogNotifier`] and
+//! [`notify::JsonLinesSink`], to a writer the host gives them.
 //!
 //! ```
 //! use crm_core::{Customer, Lifecycle, Error};

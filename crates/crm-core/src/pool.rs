@@ -167,7 +167,7 @@ pub struct ReclaimReport {
 }
 
 /// When the current owner got the customer: the newest transfer to them, else creation.
-fn owned_since(customer: &Customer, history: &[OwnershipChange]) -> DateTime<Utc> {
+pub(crate) fn owned_since(customer: &Customer, history: &[OwnershipChange]) -> DateTime<Utc> {
     history
         .iter()
         .find(|c| c.to == customer.owner)
@@ -190,22 +190,14 @@ impl Crm {
         policy.validate()?;
         let now = self.now();
         let mut report = ReclaimReport::default();
-        let mut page = PageRequest::first(500);
-        loop {
-            let batch = self
-                .storage()
-                .list_customers(tenant, &CustomerQuery::all(), &page)
-                .await?;
-            for customer in batch.items.iter().filter(|c| c.owner.is_some()) {
+        for customer in self.customers_where(tenant, &CustomerQuery::all()).await? {
+            if customer.owner.is_some() {
                 report.checked += 1;
-                self.reclaim_one(tenant, policy, customer, now, &mut report)
+                self.reclaim_one(tenant, policy, &customer, now, &mut report)
                     .await?;
             }
-            match batch.next {
-                Some(cursor) => page = PageRequest::after(cursor, 500),
-                None => return Ok(report),
-            }
         }
+        Ok(report)
     }
 
     async fn reclaim_one(
@@ -368,16 +360,7 @@ impl Crm {
             owner: Some(user),
             ..CustomerQuery::all()
         };
-        let mut out = Vec::new();
-        let mut page = PageRequest::first(500);
-        loop {
-            let batch = self.storage().list_customers(tenant, &query, &page).await?;
-            out.extend(batch.items);
-            match batch.next {
-                Some(cursor) => page = PageRequest::after(cursor, 500),
-                None => return Ok(out),
-            }
-        }
+        self.customers_where(tenant, &query).await
     }
 }
 

@@ -627,10 +627,12 @@ impl Crm {
                 Some(case.version),
             ));
         }
-        let now = self
-            .clock
-            .now()
-            .max(case.events.last().map_or(now_floor(), |e| e.at));
+        // Never earlier than the last event (another process's clock may be ahead).
+        let now = case
+            .events
+            .iter()
+            .map(|e| e.at)
+            .fold(self.clock.now(), Ord::max);
         case.record(now, kind)?;
         case.version = expected_version + 1;
         outbox.extend(self.case_events(&case)?);
@@ -821,12 +823,21 @@ impl Crm {
         )
     }
 
-    /// Evaluates KPI rules on every case of the tenant at `now`, raising each new warning
-    /// and breach once: its notifications (to the assignee, to the team lead), its
-    /// reassignment and, with events on, its `case.breached` event are stored with the
-    /// alert's key on the case in one optimistic transaction, so running this every minute
-    /// raises nothing twice. A case changed concurrently is counted in `conflicts` and
-    /// handled by the next run.
+    /// Evaluates KPI rules at `now`, raising each new warning and breach once.
+    ///
+    /// - Case rules, on every case of the tenant: an alert's notifications (to the
+    ///   assignee, to the team lead), its reassignment and, with events on, its
+    ///   `case.breached` event are stored with the alert's key on the case in one
+    ///   optimistic transaction; a case changed concurrently is counted in `conflicts` and
+    ///   handled by the next run. Returning the customer to the pool follows in a
+    ///   transaction of its own.
+    /// - Follow-up gap rules, on every owned customer in scope: notices keyed by the
+    ///   customer and the start of the gap, with a reassignment or return to the pool as
+    ///   one transfer.
+    /// - Rules on interactions, on those of the engine's lookback window: notices keyed by
+    ///   the interaction.
+    ///
+    /// Running this every minute raises nothing twice.
     ///
     /// Errors: storage errors.
     #[instrument(skip(self, engine))]
@@ -897,19 +908,26 @@ impl Crm {
         tenant: TenantId,
     ) -> Result<Vec<(Customer, chrono::DateTime<chrono::Utc>)>> {
         let mut out = Vec::new();
-        let mut page = PageRequest::first(500);
-        loop {
-            let batch = self
-                .storage
-                .list_customers(tenant, &CustomerQuery::all(), &page)
-                .await?;
-            for customer in batch.items {
-                if customer.owner.is_none() {
-                    continue;
-                }
+        for customer in self.customers_where(tenant, &CustomerQuery::all()).await? {
+            if customer.owner.is_some() {
                 let since = self.gap_since(tenant, &customer).await?;
                 out.push((customer, since));
             }
+        }
+        Ok(out)
+    }
+
+    /// Every customer matching `query`, following the pages.
+    pub(crate) async fn customers_where(
+        &self,
+        tenant: TenantId,
+        query: &CustomerQuery,
+    ) -> Result<Vec<Customer>> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(500);
+        loop {
+            let batch = self.storage.list_customers(tenant, query, &page).await?;
+            out.extend(batch.items);
             match batch.next {
                 Some(cursor) => page = PageRequest::after(cursor, 500),
                 None => return Ok(out),
@@ -925,10 +943,7 @@ impl Crm {
     ) -> Result<chrono::DateTime<chrono::Utc>> {
         let profile = self.storage.get_profile(tenant, customer.id).await?;
         let history = self.storage.ownership_history(tenant, customer.id).await?;
-        let owned = history
-            .iter()
-            .find(|c| c.to == customer.owner)
-            .map_or(customer.created_at, |c| c.at);
+        let owned = crate::pool::owned_since(customer, &history);
         Ok(customer
             .owner
             .and_then(|o| profile.last_contact_by.get(&o).copied())
@@ -949,59 +964,49 @@ impl Crm {
         if engine.gap_rules().next().is_none() {
             return Ok(());
         }
-        let mut page = PageRequest::first(500);
-        loop {
-            let batch = self
-                .storage
-                .list_customers(tenant, &CustomerQuery::all(), &page)
-                .await?;
-            for customer in &batch.items {
-                let Some(owner) = customer.owner else {
-                    continue;
-                };
-                let rules: Vec<_> = engine
-                    .gap_rules()
-                    .filter(|(r, _, _)| r.scope.matches_customer(customer))
-                    .collect();
-                if rules.is_empty() {
-                    continue;
-                }
-                report.customers += 1;
-                let since = self.gap_since(tenant, customer).await?;
-                let days = (now - since).num_days();
-                for (rule, max_days, warn_days) in rules {
-                    for (breach, limit) in [(false, warn_days), (true, max_days)] {
-                        if days < i64::from(limit) || (!breach && warn_days == max_days) {
-                            continue;
-                        }
-                        let level = if breach { "breach" } else { "warning" };
-                        let key = format!(
-                            "kpi:{}:{}:{}:{level}",
-                            rule.key,
-                            customer.id,
-                            since.timestamp_micros()
-                        );
-                        if self
-                            .raise_gap(tenant, customer, owner, rule, breach, &key, days)
-                            .await?
-                        {
-                            if breach {
-                                report.breaches += 1;
-                                if rule.on_breach.contains(&KpiAction::ReturnToPool) {
-                                    report.returned_to_pool += 1;
-                                }
-                            } else {
-                                report.warnings += 1;
+        for customer in &self.customers_where(tenant, &CustomerQuery::all()).await? {
+            let Some(owner) = customer.owner else {
+                continue;
+            };
+            let rules: Vec<_> = engine
+                .gap_rules()
+                .filter(|(r, _, _)| r.scope.matches_customer(customer))
+                .collect();
+            if rules.is_empty() {
+                continue;
+            }
+            report.customers += 1;
+            let since = self.gap_since(tenant, customer).await?;
+            let days = (now - since).num_days();
+            for (rule, max_days, warn_days) in rules {
+                for (breach, limit) in [(false, warn_days), (true, max_days)] {
+                    if days < i64::from(limit) || (!breach && warn_days == max_days) {
+                        continue;
+                    }
+                    let level = if breach { "breach" } else { "warning" };
+                    let key = format!(
+                        "kpi:{}:{}:{}:{level}",
+                        rule.key,
+                        customer.id,
+                        since.timestamp_micros()
+                    );
+                    if self
+                        .raise_gap(tenant, customer, owner, rule, breach, &key, days)
+                        .await?
+                    {
+                        if breach {
+                            report.breaches += 1;
+                            if rule.on_breach.contains(&KpiAction::ReturnToPool) {
+                                report.returned_to_pool += 1;
                             }
+                        } else {
+                            report.warnings += 1;
                         }
                     }
                 }
             }
-            match batch.next {
-                Some(cursor) => page = PageRequest::after(cursor, 500),
-                None => return Ok(()),
-            }
         }
+        Ok(())
     }
 
     /// Rules on interactions: each interaction of the lookback window that misses a rule's
@@ -1191,7 +1196,7 @@ impl Crm {
         let mut next = case.clone();
         let mut outbox = Vec::new();
         let (mut warnings, mut breaches) = (0, 0);
-        let at = now.max(case.events.last().map_or(now, |e| e.at));
+        let at = case.events.last().map_or(now, |e| now.max(e.at));
         for (alert, rule) in alerts {
             let (actions, template, priority) = if alert.breach {
                 breaches += 1;
@@ -1391,11 +1396,6 @@ fn check_entries<T>(
         validate(v).map_err(|e| e.in_field(&format!("{field}[{i}]")))?;
     }
     Ok(())
-}
-
-/// The earliest instant, for a case without events.
-fn now_floor() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::<chrono::Utc>::MIN_UTC
 }
 
 /// The parts of an ownership transfer (see [`Crm::change_owner`]).

@@ -10,7 +10,7 @@
 //! | first reply | opened | first public reply | — |
 //! | next reply (per cycle) | oldest unanswered customer message | public reply | — |
 //! | resolution | opened; resumes on reopen | resolved or closed | pending on the customer |
-//! | requester wait | opened; resumes on reopen | closed | pending on the customer, resolved |
+//! | requester wait | opened | closed | pending on the customer, resolved |
 //!
 //! [`evaluate`] replays the events up to `now` and gives, for a target, the state
 //! (not started, running, paused, met, breached), the business time elapsed, the time
