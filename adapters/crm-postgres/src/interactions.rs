@@ -1,7 +1,8 @@
 //! The interaction log, timelines and profiles (maintained in the batch's transaction).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,13 +10,14 @@ use crm_core::profile::deltas;
 use crm_core::{
     Attributes, BatchReport, CaseId, Channel, Cursor, CustomerId, Direction, Error, ExternalRef,
     Interaction, InteractionId, InteractionKind, InteractionStore, Money, Page, PageRequest,
-    Profile, ProfileStore, Result, TenantId, UserId,
+    Result, TenantId, UserId,
 };
 use rust_decimal::Decimal;
 use tokio_postgres::Row;
 
-use crate::codec::{corrupt, from_micros, id_bytes, json, micros, opt_from_micros, to_json};
+use crate::codec::{corrupt, from_micros, id_bytes, json, micros, to_json};
 use crate::outbox::{check_outbox, write_outbox};
+use crate::profiles::copy_deltas;
 use crate::{storage, PostgresStore};
 use crm_core::notify::OutboxMessage;
 
@@ -118,47 +120,33 @@ fn copy_error(e: tokio_postgres::Error) -> Error {
 const COLUMNS: &str = "id, customer_id, channel, direction, kind, handled_by, occurred_at, \
     subject, body, amount, currency, duration_secs, wait_secs, case_id, attributes, source, \
     external_id, recorded_at";
-const PROFILE_COLUMNS: &str = "customer_id, interaction_count, first_contact_at, last_contact_at, \
-    last_inbound_at, last_outbound_at, purchase_count, first_purchase_at, last_purchase_at, \
-    complaint_count, service_request_count, revenue, channel_counts, last_contact_by";
-const UPDATE_PROFILES: &str = "UPDATE profiles p SET interaction_count = u.ic, \
-    first_contact_at = u.fc, last_contact_at = u.lc, last_inbound_at = u.li, \
-    last_outbound_at = u.lo, purchase_count = u.pc, first_purchase_at = u.fp, \
-    last_purchase_at = u.lp, complaint_count = u.cc, service_request_count = u.sr, \
-    revenue = u.rev, channel_counts = u.ch, last_contact_by = u.lcb \
-    FROM UNNEST($2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], \
-    $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], $14::text[], \
-    $15::bytea[]) AS u(id, ic, fc, lc, li, lo, pc, fp, lp, cc, sr, rev, ch, lcb) \
-    WHERE p.tenant_id = $1 AND p.customer_id = u.id";
-
-fn not_found(id: CustomerId) -> Error {
+pub(crate) fn not_found(id: CustomerId) -> Error {
     Error::not_found("customer", id)
 }
 
-fn decode_profile(r: &Row) -> Result<(CustomerId, Profile)> {
-    let count = |i: usize| u64::try_from(r.get::<_, i64>(i)).map_err(|_| corrupt("negative count"));
-    let id = CustomerId::from_bytes(id_bytes(r.get(0))?);
-    Ok((
-        id,
-        Profile {
-            interaction_count: count(1)?,
-            first_contact_at: opt_from_micros(r.get(2))?,
-            last_contact_at: opt_from_micros(r.get(3))?,
-            last_inbound_at: opt_from_micros(r.get(4))?,
-            last_outbound_at: opt_from_micros(r.get(5))?,
-            purchase_count: count(6)?,
-            first_purchase_at: opt_from_micros(r.get(7))?,
-            last_purchase_at: opt_from_micros(r.get(8))?,
-            complaint_count: count(9)?,
-            service_request_count: count(10)?,
-            revenue: json(r.get::<_, &str>(11), "profile revenue")?,
-            channel_counts: json(r.get::<_, &str>(12), "profile channel counts")?,
-            last_contact_by: crm_core::stored::unpack_contacts(
-                crate::BACKEND,
-                r.get::<_, &[u8]>(13),
-            )?,
-        },
-    ))
+/// The first customer of `batch` that the tenant does not have.
+async fn missing_customer(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &[u8],
+    batch: &[Interaction],
+) -> Result<CustomerId> {
+    let ids: Vec<Vec<u8>> = batch
+        .iter()
+        .map(|i| i.customer.as_bytes().to_vec())
+        .collect();
+    let rows = tx
+        .query(
+            "SELECT customer_id FROM profiles WHERE tenant_id = $1 AND customer_id = ANY($2)",
+            &[&tenant, &ids],
+        )
+        .await
+        .map_err(storage)?;
+    let known: HashSet<Vec<u8>> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(batch
+        .iter()
+        .find(|i| !known.contains(i.customer.as_bytes().as_slice()))
+        .map(|i| i.customer)
+        .unwrap_or_default())
 }
 
 fn decode_interaction(r: &Row) -> Result<Interaction> {
@@ -229,63 +217,58 @@ impl InteractionStore for PostgresStore {
             .iter()
             .map(|c| c.as_bytes().to_vec())
             .collect();
+        // First try without probing for known keys (a batch is usually all new); a known
+        // key then fails the COPY on `interactions_by_key`, and the retry probes.
+        let probe = AtomicBool::new(false);
         self.retrying(|| async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(storage)?;
-            // Lock the profiles of every customer in the batch, in key order (no deadlocks
-            // between batches); a missing one is an unknown customer: nothing is written.
-            let locked = tx
-                .query(
-                    &format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 AND customer_id = ANY($2) ORDER BY customer_id FOR UPDATE"),
+            // Every customer of the batch must exist; a missing one means nothing is written.
+            let found: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM profiles WHERE tenant_id = $1 AND customer_id = ANY($2)",
                     &[&t, &customers],
                 )
                 .await
-                .map_err(storage)?;
-            let mut profiles: BTreeMap<CustomerId, Profile> = locked.iter().map(decode_profile).collect::<Result<_>>()?;
-            if profiles.len() != customers.len() {
-                let missing = batch.iter().find(|i| !profiles.contains_key(&i.customer)).map(|i| i.customer);
-                return Err(not_found(missing.unwrap_or_default()));
+                .map_err(storage)?
+                .get(0);
+            if found != customers.len() as i64 {
+                return Err(not_found(missing_customer(&tx, &t, &batch).await?));
             }
-            // Keys the tenant already has; then the first row of every other key is new.
-            let known = tx
-                .query(KNOWN_KEYS, &[&t, &sources, &external_ids])
-                .await
-                .map_err(storage)?;
-            let mut seen: HashSet<(String, String)> = known.iter().map(|r| (r.get(0), r.get(1))).collect();
-            let fresh: Vec<&Interaction> = batch
-                .iter()
-                .filter(|i| seen.insert((i.key.source().as_str().to_string(), i.key.external_id().to_string())))
-                .collect();
-            copy_rows(&tx, &t, &fresh).await?;
-            let changed = deltas(fresh.iter().copied());
-            let mut u = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            let opt = |t: Option<DateTime<Utc>>| t.map(micros);
-            for (customer, delta) in &changed {
-                let Some(p) = profiles.get_mut(customer) else { continue };
-                p.merge(delta);
-                u.0.push(customer.as_bytes().to_vec());
-                u.1.push(p.interaction_count as i64);
-                u.2.push(opt(p.first_contact_at));
-                u.3.push(opt(p.last_contact_at));
-                u.4.push(opt(p.last_inbound_at));
-                u.5.push(opt(p.last_outbound_at));
-                u.6.push(p.purchase_count as i64);
-                u.7.push(opt(p.first_purchase_at));
-                u.8.push(opt(p.last_purchase_at));
-                u.9.push(p.complaint_count as i64);
-                u.10.push(p.service_request_count as i64);
-                u.11.push(to_json(&p.revenue)?);
-                u.12.push(to_json(&p.channel_counts)?);
-                u.13.push(crm_core::stored::pack_contacts(&p.last_contact_by));
-            }
-            if !u.0.is_empty() {
-                tx.execute(UPDATE_PROFILES, &[&t, &u.0, &u.1, &u.2, &u.3, &u.4, &u.5, &u.6, &u.7, &u.8, &u.9, &u.10, &u.11, &u.12, &u.13])
+            let mut seen: HashSet<(String, String)> = HashSet::new();
+            if probe.load(Ordering::Relaxed) {
+                let known = tx
+                    .query(KNOWN_KEYS, &[&t, &sources, &external_ids])
                     .await
                     .map_err(storage)?;
+                seen.extend(known.iter().map(|r| (r.get(0), r.get(1))));
             }
+            // The first row of every key not known is new.
+            let fresh: Vec<&Interaction> = batch
+                .iter()
+                .filter(|i| {
+                    seen.insert((
+                        i.key.source().as_str().to_string(),
+                        i.key.external_id().to_string(),
+                    ))
+                })
+                .collect();
+            if let Err(e) = copy_rows(&tx, &t, &fresh).await {
+                // Unprobed, a re-sent row may also hit the primary key first (same id):
+                // probe and try again before calling it a reused id.
+                let first = !probe.swap(true, Ordering::Relaxed);
+                return Err(match e {
+                    Error::Duplicate { .. } if first => crate::RetryableConflict::error(),
+                    e => e,
+                });
+            }
+            copy_deltas(&tx, &t, &deltas(fresh.iter().copied())).await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)?;
-            Ok(BatchReport { inserted: fresh.len(), duplicates: batch.len() - fresh.len() })
+            Ok(BatchReport {
+                inserted: fresh.len(),
+                duplicates: batch.len() - fresh.len(),
+            })
         })
         .await
     }
@@ -381,21 +364,5 @@ impl InteractionStore for PostgresStore {
         Ok(Page::from_overfetch(items, page.limit, |i| {
             Cursor::timeline(i.occurred_at, i.id)
         }))
-    }
-}
-
-#[async_trait]
-impl ProfileStore for PostgresStore {
-    async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 AND customer_id = $2"),
-                &[&tenant.as_bytes().to_vec(), &customer.as_bytes().to_vec()],
-            )
-            .await
-            .map_err(storage)?
-            .ok_or_else(|| not_found(customer))?;
-        Ok(decode_profile(&row)?.1)
     }
 }

@@ -44,6 +44,7 @@
 //! SELECT create_distributed_table(t, 'tenant_id', colocate_with => 'customers')
 //!   FROM unnest(ARRAY['customer_emails', 'customer_phones', 'customer_tags',
 //!     'customer_external_ids', 'ownership_changes', 'interactions', 'profiles',
+//!     'profile_deltas',
 //!     'value_scores', 'value_models', 'value_classes', 'segments', 'segment_members',
 //!     'outbox', 'cases', 'tasks', 'kpi_rules']) t;
 //! ```
@@ -51,6 +52,29 @@
 //! No table is a reference table: nothing is shared between tenants. Joins (customers with
 //! profiles, scores and classes in segment rules) are on `(tenant_id, customer_id)` and stay
 //! on one node.
+//!
+//! ## Profiles: appended deltas, folded later
+//!
+//! Logging a batch does not rewrite the profiles it touches. In the batch's transaction the
+//! adapter checks that every customer exists, copies the new interactions in with binary
+//! `COPY`, and copies one row per touched customer into `profile_deltas`: what the batch
+//! adds to that profile (counts, first and last instants, revenue per currency, channel
+//! counts, last contact per user). No profile row is locked, so batches about the same
+//! customers do not wait for each other.
+//!
+//! A profile is its `profiles` row merged with its pending deltas; merging is associative
+//! and commutative, so the result equals a rebuild from the full history whatever the order.
+//! `get_profile` reads both in one statement. Folding
+//! ([`PostgresStore::fold_profiles`]) merges pending deltas into `profiles` and deletes them
+//! in one transaction per few thousand customers; every segment query (find, count,
+//! refresh) folds the tenant first, because rules compile to SQL over `profiles`. A host that
+//! logs much and queries little should schedule `fold_profiles` (for example after each
+//! import, or every few minutes) so the pending rows stay few: each costs a little on every
+//! `get_profile` of its customer until it is folded.
+//!
+//! The first try of a batch does not look up which idempotency keys are known (a batch is
+//! usually all new): a known key makes the `COPY` fail on the unique index, and the batch is
+//! then tried again with one index probe per key, storing only the new rows.
 //!
 //! ## The outbox
 //!
@@ -97,6 +121,7 @@ mod customers;
 mod interactions;
 mod kpi_rules;
 mod outbox;
+mod profiles;
 mod segment;
 mod tasks;
 mod value;
@@ -116,7 +141,7 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 6;
+pub const SCHEMA_VERSION: usize = 7;
 
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x63_72_6d_5f_6d_69_67; // "crm_mig"

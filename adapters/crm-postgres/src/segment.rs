@@ -450,6 +450,8 @@ impl SegmentStore for PostgresStore {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> Result<Page<CustomerId>> {
+        // Rules read profiles: fold pending deltas first.
+        self.fold_profiles(tenant).await?;
         page.validate()?;
         let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
         let (sql, params) = matching_sql(
@@ -474,6 +476,8 @@ impl SegmentStore for PostgresStore {
         schema: &FieldSchema,
         now: DateTime<Utc>,
     ) -> Result<u64> {
+        // Rules read profiles: fold pending deltas first.
+        self.fold_profiles(tenant).await?;
         let (sql, params) = compile("SELECT count(*)", tenant, rule, schema, now)?;
         let client = self.client().await?;
         let refs: Vec<&(dyn ToSql + Sync)> = params
@@ -519,6 +523,8 @@ impl SegmentStore for PostgresStore {
         now: DateTime<Utc>,
         events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
+        // Rules read profiles: fold pending deltas first.
+        self.fold_profiles(tenant).await?;
         self.retrying(|| async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(storage)?;
