@@ -29,7 +29,7 @@ impl CaseStore for PostgresStore {
         let t = tenant.as_bytes().to_vec();
         let assignee = case.assignee.map(|a| a.as_bytes().to_vec());
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             if !customer_exists(&tx, &t, case.customer).await? {
                 return Err(Error::not_found("customer", case.customer));
@@ -55,7 +55,7 @@ impl CaseStore for PostgresStore {
     }
 
     async fn get_case(&self, tenant: TenantId, id: CaseId) -> Result<Case> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         get_record(
             &client,
             "cases",
@@ -80,7 +80,7 @@ impl CaseStore for PostgresStore {
         let id = case.id.as_bytes().to_vec();
         let assignee = case.assignee.map(|a| a.as_bytes().to_vec());
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             let changed = tx
                 .execute(
@@ -130,7 +130,7 @@ impl CaseStore for PostgresStore {
             filters.push(("assignee", a));
         }
         let extra = if query.open_only { " AND NOT done" } else { "" };
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let t = tenant.as_bytes().as_slice();
         let after = after.map(|a| *a.as_bytes());
         let cases: Vec<Case> =

@@ -125,3 +125,40 @@ pub(crate) async fn get_record<T: serde::de::DeserializeOwned>(
         table,
     )
 }
+
+/// Where a binary `COPY` for `table` goes: the table itself, or, under row-level security
+/// (which `COPY FROM` does not support), a temporary table of the same shape, emptied at
+/// commit, that [`unstage`] then moves into `table` with one `INSERT` the policies check.
+pub(crate) async fn copy_target(
+    tx: &deadpool_postgres::Transaction<'_>,
+    table: &str,
+    rls: bool,
+) -> Result<String, Error> {
+    if !rls {
+        return Ok(table.to_string());
+    }
+    let stage = format!("crm_stage_{table}");
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
+    ))
+    .await
+    .map_err(crate::storage)?;
+    Ok(stage)
+}
+
+/// Moves rows copied into the staging table of `table` (see [`copy_target`]) into it.
+pub(crate) async fn unstage(
+    tx: &deadpool_postgres::Transaction<'_>,
+    table: &str,
+    columns: &str,
+    rls: bool,
+) -> Result<(), tokio_postgres::Error> {
+    if rls {
+        tx.execute(
+            &format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM crm_stage_{table}"),
+            &[],
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -154,7 +154,7 @@ impl CustomerStore for PostgresStore {
             ids.push(id);
         }
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             tx.execute(
                 "INSERT INTO customers (tenant_id, id, name_key, lifecycle, owner_id, version, record) \
@@ -197,7 +197,7 @@ impl CustomerStore for PostgresStore {
     }
 
     async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let row = client
             .query_opt(SELECT_RECORD, &[&b(tenant.as_bytes()), &b(id.as_bytes())])
             .await
@@ -219,7 +219,7 @@ impl CustomerStore for PostgresStore {
         let (t, id) = (b(tenant.as_bytes()), b(customer.id.as_bytes()));
         let c = customer;
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             let owner = c.owner.map(|o| b(o.as_bytes()));
             let changed = tx
@@ -344,7 +344,7 @@ impl CustomerStore for PostgresStore {
             " ORDER BY c.id LIMIT #",
             Box::new(i64::from(page.limit) + 1),
         );
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let refs: Vec<&(dyn ToSql + Sync)> = args
             .iter()
             .map(|a| a.as_ref() as &(dyn ToSql + Sync))
@@ -364,7 +364,7 @@ impl CustomerStore for PostgresStore {
         tenant: TenantId,
         id: CustomerId,
     ) -> Result<Vec<OwnershipChange>> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let t = b(tenant.as_bytes());
         if !customer_exists(&client, &t, id).await? {
             return Err(not_found(id));

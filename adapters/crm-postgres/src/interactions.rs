@@ -15,6 +15,7 @@ use crm_core::{
 use rust_decimal::Decimal;
 use tokio_postgres::Row;
 
+use crate::codec::{copy_target, unstage};
 use crate::codec::{corrupt, from_micros, id_bytes, json, micros, to_json};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::profiles::copy_deltas;
@@ -30,14 +31,15 @@ const KNOWN_KEYS: &str = "SELECT k.source, k.external_id \
 /// New rows go in by binary COPY. A key stored by a concurrent batch after the check above
 /// makes the COPY fail with a unique violation on `interactions_by_key`; the whole batch is
 /// then retried, and the check skips that key.
-const COPY_ROWS: &str = "COPY interactions (tenant_id, id, customer_id, channel, direction, \
-    kind, handled_by, occurred_at, subject, body, amount, currency, duration_secs, wait_secs, \
-    case_id, attributes, source, external_id, recorded_at) FROM STDIN (FORMAT binary)";
+const COPY_COLUMNS: &str = "tenant_id, id, customer_id, channel, direction, kind, \
+    handled_by, occurred_at, subject, body, amount, currency, duration_secs, wait_secs, case_id, \
+    attributes, source, external_id, recorded_at";
 
 async fn copy_rows(
     tx: &deadpool_postgres::Transaction<'_>,
     tenant: &[u8],
     rows: &[&Interaction],
+    rls: bool,
 ) -> Result<()> {
     use tokio_postgres::binary_copy::BinaryCopyInWriter;
     use tokio_postgres::types::{ToSql, Type};
@@ -65,7 +67,13 @@ async fn copy_rows(
         Type::TEXT,
         Type::INT8,
     ];
-    let sink = tx.copy_in(COPY_ROWS).await.map_err(copy_error)?;
+    let target = copy_target(tx, "interactions", rls).await?;
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {target} ({COPY_COLUMNS}) FROM STDIN (FORMAT binary)"
+        ))
+        .await
+        .map_err(copy_error)?;
     let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
     for i in rows {
         let attributes = if i.attributes.is_empty() {
@@ -97,7 +105,9 @@ async fn copy_rows(
         writer.as_mut().write(&row).await.map_err(copy_error)?;
     }
     writer.finish().await.map_err(copy_error)?;
-    Ok(())
+    unstage(tx, "interactions", COPY_COLUMNS, rls)
+        .await
+        .map_err(copy_error)
 }
 
 /// A reused interaction id is `Duplicate`; a key stored concurrently is a serialization
@@ -221,7 +231,7 @@ impl InteractionStore for PostgresStore {
         // key then fails the COPY on `interactions_by_key`, and the retry probes.
         let probe = AtomicBool::new(false);
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             // Every customer of the batch must exist; a missing one means nothing is written.
             let found: i64 = tx
@@ -253,7 +263,7 @@ impl InteractionStore for PostgresStore {
                     ))
                 })
                 .collect();
-            if let Err(e) = copy_rows(&tx, &t, &fresh).await {
+            if let Err(e) = copy_rows(&tx, &t, &fresh, self.row_level_security).await {
                 // Unprobed, a re-sent row may also hit the primary key first (same id):
                 // probe and try again before calling it a reused id.
                 let first = !probe.swap(true, Ordering::Relaxed);
@@ -262,7 +272,13 @@ impl InteractionStore for PostgresStore {
                     e => e,
                 });
             }
-            copy_deltas(&tx, &t, &deltas(fresh.iter().copied())).await?;
+            copy_deltas(
+                &tx,
+                &t,
+                &deltas(fresh.iter().copied()),
+                self.row_level_security,
+            )
+            .await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)?;
             Ok(BatchReport {
@@ -287,7 +303,7 @@ impl InteractionStore for PostgresStore {
             (micros(at), id.as_bytes().to_vec())
         });
         let fetch = i64::from(page.limit) + 1;
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let rows = client
             .query(
                 &format!(
@@ -325,7 +341,7 @@ impl InteractionStore for PostgresStore {
         let after = page.after.as_ref().map(Cursor::as_timeline).transpose()?;
         let (t, c) = (tenant.as_bytes().to_vec(), customer.as_bytes().to_vec());
         let fetch = i64::from(page.limit) + 1;
-        let mut client = self.client().await?;
+        let mut client = self.client(tenant).await?;
         let tx = client
             .build_transaction()
             .read_only(true)

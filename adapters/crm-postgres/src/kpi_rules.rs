@@ -13,7 +13,7 @@ impl KpiRuleStore for PostgresStore {
     async fn insert_kpi_rule(&self, tenant: TenantId, rule: &KpiRule) -> Result<()> {
         let record = to_json(rule)?;
         let key = rule.key.as_str();
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         client
             .execute(
                 "INSERT INTO kpi_rules (tenant_id, key, version, record) VALUES ($1, $2, 1, $3)",
@@ -33,7 +33,7 @@ impl KpiRuleStore for PostgresStore {
         let record = to_json(rule)?;
         let key = rule.key.as_str();
         let t = tenant.as_bytes().as_slice();
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let n = client
             .execute(
                 "UPDATE kpi_rules SET version = version + 1, record = $3 \
@@ -64,7 +64,7 @@ impl KpiRuleStore for PostgresStore {
     }
 
     async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let n = client
             .execute(
                 "DELETE FROM kpi_rules WHERE tenant_id = $1 AND key = $2",
@@ -79,7 +79,7 @@ impl KpiRuleStore for PostgresStore {
     }
 
     async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let rows = client
             .query(
                 "SELECT version, record FROM kpi_rules WHERE tenant_id = $1 ORDER BY key COLLATE \"C\"",

@@ -144,7 +144,7 @@ impl PostgresStore {
         let t = tenant.as_bytes().as_slice();
         let m = id.as_bytes().as_slice();
         let token = lease.token.as_bytes().as_slice();
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&t, &m, &token];
         args.extend_from_slice(extra);
         let n = client.execute(sql, &args).await.map_err(storage)?;
@@ -176,7 +176,7 @@ impl OutboxStore for PostgresStore {
     ) -> Result<EnqueueReport> {
         check_outbox(&messages)?;
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             let report = write_outbox(&tx, tenant, &messages).await?;
             tx.commit().await.map_err(storage)?;
@@ -192,7 +192,7 @@ impl OutboxStore for PostgresStore {
         lease: Lease,
         limit: u32,
     ) -> Result<Vec<Claimed>> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let rows = client
             .query(
                 CLAIM,
@@ -265,7 +265,7 @@ impl OutboxStore for PostgresStore {
     }
 
     async fn outbox_message(&self, tenant: TenantId, id: MessageId) -> Result<OutboxMessage> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         select_one(&**client, tenant.as_bytes().as_slice(), id).await
     }
 
@@ -281,7 +281,7 @@ impl OutboxStore for PostgresStore {
             "SELECT {COLUMNS} FROM outbox WHERE tenant_id = $1 AND state = 'dead' \
              AND id > $2 ORDER BY id LIMIT $3"
         );
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let rows = client
             .query(
                 &sql,
@@ -302,7 +302,7 @@ impl OutboxStore for PostgresStore {
     async fn requeue(&self, tenant: TenantId, id: MessageId, now: DateTime<Utc>) -> Result<()> {
         let t = tenant.as_bytes().as_slice();
         let m = id.as_bytes().as_slice();
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let n = client
             .execute(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $3, \
@@ -332,7 +332,7 @@ impl OutboxStore for PostgresStore {
     }
 
     async fn pending_count(&self, tenant: TenantId) -> Result<u64> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let row = client
             .query_one(
                 "SELECT count(*) FROM outbox WHERE tenant_id = $1 AND state = 'pending'",

@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use crm_core::{CustomerId, Profile, ProfileStore, Result, TenantId};
 use tokio_postgres::Row;
 
-use crate::codec::{corrupt, id_bytes, json, micros, opt_from_micros, to_json};
+use crate::codec::{
+    copy_target, corrupt, id_bytes, json, micros, opt_from_micros, to_json, unstage,
+};
 use crate::interactions::not_found;
 use crate::{storage, PostgresStore};
 
@@ -24,10 +26,10 @@ const PROFILE_COLUMNS: &str = "customer_id, interaction_count, first_contact_at,
     last_contact_at, last_inbound_at, last_outbound_at, purchase_count, first_purchase_at, \
     last_purchase_at, complaint_count, service_request_count, revenue, channel_counts, \
     last_contact_by";
-const COPY_DELTAS: &str = "COPY profile_deltas (tenant_id, customer_id, interaction_count, \
-    first_contact_at, last_contact_at, last_inbound_at, last_outbound_at, purchase_count, \
-    first_purchase_at, last_purchase_at, complaint_count, service_request_count, revenue, \
-    channel_counts, last_contact_by) FROM STDIN (FORMAT binary)";
+const DELTA_COLUMNS: &str = "tenant_id, customer_id, interaction_count, first_contact_at, \
+    last_contact_at, last_inbound_at, last_outbound_at, purchase_count, first_purchase_at, \
+    last_purchase_at, complaint_count, service_request_count, revenue, channel_counts, \
+    last_contact_by";
 const UPDATE_PROFILES: &str = "UPDATE profiles p SET interaction_count = u.ic, \
     first_contact_at = u.fc, last_contact_at = u.lc, last_inbound_at = u.li, \
     last_outbound_at = u.lo, purchase_count = u.pc, first_purchase_at = u.fp, \
@@ -113,6 +115,7 @@ pub(crate) async fn copy_deltas(
     tx: &deadpool_postgres::Transaction<'_>,
     tenant: &[u8],
     deltas: &BTreeMap<CustomerId, Profile>,
+    rls: bool,
 ) -> Result<()> {
     use tokio_postgres::binary_copy::BinaryCopyInWriter;
     use tokio_postgres::types::{ToSql, Type};
@@ -137,7 +140,13 @@ pub(crate) async fn copy_deltas(
         t,
         b,
     ];
-    let sink = tx.copy_in(COPY_DELTAS).await.map_err(storage)?;
+    let target = copy_target(tx, "profile_deltas", rls).await?;
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {target} ({DELTA_COLUMNS}) FROM STDIN (FORMAT binary)"
+        ))
+        .await
+        .map_err(storage)?;
     let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
     for (customer, delta) in deltas {
         let e = Encoded::new(*customer, delta)?;
@@ -163,7 +172,9 @@ pub(crate) async fn copy_deltas(
         writer.as_mut().write(&row).await.map_err(storage)?;
     }
     writer.finish().await.map_err(storage)?;
-    Ok(())
+    unstage(tx, "profile_deltas", DELTA_COLUMNS, rls)
+        .await
+        .map_err(storage)
 }
 
 /// Folds the pending deltas of the next [`FOLD_CHUNK`] customers after `after` (in key
@@ -171,10 +182,11 @@ pub(crate) async fn copy_deltas(
 /// remain beyond the chunk, the last customer of the chunk.
 async fn fold_chunk(
     store: &PostgresStore,
-    tenant: &[u8],
+    id: TenantId,
     after: &[u8],
 ) -> Result<(u64, Option<Vec<u8>>)> {
-    let mut client = store.client().await?;
+    let tenant = id.as_bytes().as_slice();
+    let mut client = store.client(id).await?;
     let tx = client.transaction().await.map_err(storage)?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext(encode($2, 'hex')))",
@@ -289,7 +301,7 @@ impl PostgresStore {
     pub async fn fold_profiles(&self, tenant: TenantId) -> Result<u64> {
         let t = tenant.as_bytes().to_vec();
         let pending = self
-            .client()
+            .client(tenant)
             .await?
             .query_opt(
                 "SELECT 1 FROM profile_deltas WHERE tenant_id = $1 LIMIT 1",
@@ -302,7 +314,7 @@ impl PostgresStore {
         }
         let (mut folded, mut after) = (0, Vec::new());
         loop {
-            let (n, more) = self.retrying(|| fold_chunk(self, &t, &after)).await?;
+            let (n, more) = self.retrying(|| fold_chunk(self, tenant, &after)).await?;
             folded += n;
             match more {
                 Some(last) => after = last,
@@ -317,7 +329,7 @@ impl ProfileStore for PostgresStore {
     async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile> {
         // The stored row and the pending deltas in one statement (one snapshot: a concurrent
         // fold is seen wholly or not at all).
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let rows = client
             .query(
                 &format!(

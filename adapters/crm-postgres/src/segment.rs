@@ -462,7 +462,7 @@ impl SegmentStore for PostgresStore {
             after,
             Some(i64::from(page.limit) + 1),
         )?;
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let rows = query_ids(&client, &sql, &params).await?;
         Ok(Page::from_overfetch(rows, page.limit, |id| {
             Cursor::customer(*id)
@@ -479,7 +479,7 @@ impl SegmentStore for PostgresStore {
         // Rules read profiles: fold pending deltas first.
         self.fold_profiles(tenant).await?;
         let (sql, params) = compile("SELECT count(*)", tenant, rule, schema, now)?;
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let refs: Vec<&(dyn ToSql + Sync)> = params
             .iter()
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
@@ -490,7 +490,7 @@ impl SegmentStore for PostgresStore {
 
     async fn save_segment(&self, tenant: TenantId, segment: &Segment) -> Result<()> {
         let record = to_json(segment)?;
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         client
             .execute(
                 "INSERT INTO segments (tenant_id, id, name, record) VALUES ($1, $2, $3, $4::text::jsonb)",
@@ -502,12 +502,12 @@ impl SegmentStore for PostgresStore {
     }
 
     async fn get_segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         read_segment(&client, tenant, id).await
     }
 
     async fn list_segments(&self, tenant: TenantId) -> Result<Vec<Segment>> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let rows = client
             .query("SELECT record::text FROM segments WHERE tenant_id = $1 ORDER BY name COLLATE \"C\"", &[&tenant.as_bytes().to_vec()])
             .await
@@ -526,7 +526,7 @@ impl SegmentStore for PostgresStore {
         // Rules read profiles: fold pending deltas first.
         self.fold_profiles(tenant).await?;
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             tx.execute(
                 "SELECT 1 FROM segments WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
@@ -561,7 +561,7 @@ impl SegmentStore for PostgresStore {
     ) -> Result<MembershipChange> {
         let t = tenant.as_bytes().to_vec();
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             tx.execute(
                 "SELECT 1 FROM segments WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
@@ -603,7 +603,7 @@ impl SegmentStore for PostgresStore {
     ) -> Result<Page<CustomerId>> {
         page.validate()?;
         let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         read_segment(&client, tenant, id).await?;
         let after = after.map_or(vec![0u8; 16], |a| a.as_bytes().to_vec());
         let rows = client
@@ -628,7 +628,7 @@ impl SegmentStore for PostgresStore {
         id: SegmentId,
         customer: CustomerId,
     ) -> Result<bool> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         read_segment(&client, tenant, id).await?;
         let row = client
             .query_opt(
@@ -641,7 +641,7 @@ impl SegmentStore for PostgresStore {
     }
 
     async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let t = tenant.as_bytes().to_vec();
         if !customer_exists(&client, &t, customer).await? {
             return Err(Error::not_found("customer", customer));

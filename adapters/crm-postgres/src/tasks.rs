@@ -31,7 +31,7 @@ impl TaskStore for PostgresStore {
             ),
             TaskSubject::Case(c) => ("cases", c.as_bytes().to_vec(), "case", c.to_string()),
         };
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let known = client
             .query_opt(
                 &format!("SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2"),
@@ -64,7 +64,7 @@ impl TaskStore for PostgresStore {
     }
 
     async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         get_record(
             &client,
             "tasks",
@@ -88,7 +88,7 @@ impl TaskStore for PostgresStore {
         let t = tenant.as_bytes().to_vec();
         let id = task.id.as_bytes().to_vec();
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             let changed = tx
                 .execute(
@@ -153,7 +153,7 @@ impl TaskStore for PostgresStore {
                 micros(now)
             ));
         }
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let t = tenant.as_bytes().as_slice();
         let after = after.map(|a| *a.as_bytes());
         let tasks: Vec<Task> =

@@ -39,7 +39,7 @@ impl PostgresStore {
     ) -> Result<()> {
         let t = tenant.as_bytes().to_vec();
         self.retrying(|| async {
-            let mut client = self.client().await?;
+            let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             let stmt = tx.prepare(sql).await.map_err(storage)?;
             for (customer, row) in rows {
@@ -62,7 +62,7 @@ impl PostgresStore {
         tenant: TenantId,
         customer: CustomerId,
     ) -> Result<deadpool_postgres::Object> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         if !customer_exists(&client, tenant.as_bytes(), customer).await? {
             return Err(Error::not_found("customer", customer));
         }
@@ -118,7 +118,7 @@ impl ValueStore for PostgresStore {
 
     async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()> {
         let body = to_json(model)?;
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         client
             .execute(
                 "INSERT INTO value_models (tenant_id, fitted_at, model) VALUES ($1, $2, $3::text::jsonb)",
@@ -130,7 +130,7 @@ impl ValueStore for PostgresStore {
     }
 
     async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>> {
-        let client = self.client().await?;
+        let client = self.client(tenant).await?;
         let row = client
             .query_opt(
                 "SELECT model::text FROM value_models WHERE tenant_id = $1 ORDER BY fitted_at DESC LIMIT 1",
