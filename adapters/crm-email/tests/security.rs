@@ -84,7 +84,7 @@ fn tls_sink(dir: &std::path::Path, flag: &str) -> Option<(SmtpSink, TestCa)> {
             return None;
         }
     };
-    match SmtpSink::start_with(free_port(), dir, &ca.sink_options(flag)) {
+    match SmtpSink::start_with(free_port(), dir, &support::sink_options(&ca, flag)) {
         Ok(sink) => Some((sink, ca)),
         Err(why) => {
             skip_or_fail(&why);

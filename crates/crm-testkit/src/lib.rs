@@ -40,6 +40,7 @@ mod memory;
 #[cfg(unix)]
 pub mod postgres;
 pub mod rules;
+pub mod tls;
 
 use std::any::Any;
 use std::future::Future;

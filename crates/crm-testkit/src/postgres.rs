@@ -96,12 +96,23 @@ fn is_root() -> bool {
 impl PostgresServer {
     /// Makes and starts a new cluster, or says why it could not.
     pub fn start() -> Result<PostgresServer, String> {
+        Self::start_inner(None)
+    }
+
+    /// Like [`start`](Self::start), and also listening on `127.0.0.1` (a free port) with TLS
+    /// on, serving `cert` and `key` (PEM files); see [`tcp_connection_string`](Self::tcp_connection_string).
+    pub fn start_with_tls(cert: &Path, key: &Path) -> Result<PostgresServer, String> {
+        Self::start_inner(Some((cert, key)))
+    }
+
+    fn start_inner(tls: Option<(&Path, &Path)>) -> Result<PostgresServer, String> {
         let bin = find_binaries().ok_or("no initdb/pg_ctl on PATH or under /usr/lib/postgresql")?;
         let run_as = is_root().then(|| "postgres".to_string());
         let root = tempfile::Builder::new()
             .prefix("crm-pg-")
             .tempdir()
             .map_err(|e| format!("temporary directory: {e}"))?;
+        let mut owner = None;
         if let Some(user) = &run_as {
             let id = |flag: &str| -> Result<u32, String> {
                 run(Command::new("id").arg(flag).arg(user), "id")?
@@ -112,6 +123,7 @@ impl PostgresServer {
             let (uid, gid) = (id("-u")?, id("-g")?);
             std::os::unix::fs::chown(root.path(), Some(uid), Some(gid))
                 .map_err(|e| format!("chown {}: {e}", root.path().display()))?;
+            owner = Some((uid, gid));
         }
         let data = root.path().join("data");
         let mut initdb = command(&run_as, &bin.join("initdb"));
@@ -124,14 +136,40 @@ impl PostgresServer {
             "--no-locale",
         ]);
         run(&mut initdb, "initdb")?;
+        let mut listen = "''".to_string();
+        let mut port = 5432;
+        if let Some((cert, key)) = tls {
+            // The server reads its certificate and key from the data directory; the key must
+            // belong to the server's user and be private to it.
+            for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+                let target = data.join(to);
+                std::fs::copy(from, &target)
+                    .map_err(|e| format!("copy {}: {e}", from.display()))?;
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&target, Some(uid), Some(gid))
+                        .map_err(|e| format!("chown {}: {e}", target.display()))?;
+                }
+                std::fs::set_permissions(
+                    &target,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .map_err(|e| format!("chmod {}: {e}", target.display()))?;
+            }
+            listen = "'127.0.0.1' -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+                .to_string();
+            port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| format!("a free port: {e}"))?;
+        }
         let server = PostgresServer {
             root,
             bin,
             run_as,
-            port: 5432,
+            port,
         };
         let options = format!(
-            "-c listen_addresses='' -k {} -p {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "-c listen_addresses={listen} -k {} -p {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             server.socket_dir().display(),
             server.port
         );
@@ -161,6 +199,15 @@ impl PostgresServer {
         format!(
             "host={} port={} user=postgres dbname={dbname}",
             self.socket_dir().display(),
+            self.port
+        )
+    }
+
+    /// A libpq connection string for database `dbname` as user `postgres` over TCP to
+    /// `127.0.0.1` (only for a server from [`start_with_tls`](Self::start_with_tls)).
+    pub fn tcp_connection_string(&self, dbname: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname={dbname}",
             self.port
         )
     }

@@ -169,104 +169,13 @@ pub fn wait_for(dir: &Path, n: usize) -> Vec<Received> {
     }
 }
 
-/// A throwaway certificate authority and a server certificate for 127.0.0.1 signed by it,
-/// made with the `openssl` command.
-pub struct TestCa {
-    pub ca_pem: Vec<u8>,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
+pub use crm_testkit::tls::TestCa;
 
-impl TestCa {
-    /// Makes the CA and the server certificate in `dir`.
-    pub fn make(dir: &Path) -> Result<TestCa, String> {
-        let run = |args: &[&str]| -> Result<(), String> {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .map_err(|e| format!("openssl: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "openssl {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr)
-                ))
-            }
-        };
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let mut ca = vec!["req", "-x509"];
-        ca.extend(ec);
-        ca.extend([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=crm test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        run(&ca)?;
-        let mut csr = vec!["req"];
-        csr.extend(ec);
-        csr.extend([
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
-        run(&csr)?;
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .map_err(|e| e.to_string())?;
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ])?;
-        Ok(TestCa {
-            ca_pem: std::fs::read(dir.join("ca.pem")).map_err(|e| e.to_string())?,
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-        })
-    }
-
-    /// The sink options that serve this certificate (`--starttls` or `--tls`).
-    pub fn sink_options(&self, flag: &str) -> Vec<String> {
-        vec![
-            flag.to_string(),
-            self.cert.display().to_string(),
-            self.key.display().to_string(),
-        ]
-    }
+/// The sink options that serve `ca`'s server certificate (`--starttls` or `--tls`).
+pub fn sink_options(ca: &TestCa, flag: &str) -> Vec<String> {
+    vec![
+        flag.to_string(),
+        ca.cert.display().to_string(),
+        ca.key.display().to_string(),
+    ]
 }
