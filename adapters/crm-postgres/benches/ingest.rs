@@ -19,7 +19,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use crm_core::{Crm, CustomerId, CustomerStore, Interaction, TenantId};
 use crm_postgres::PostgresStore;
-use crm_testkit::postgres::{postgres_for_tests, PostgresTarget};
+use crm_testkit::postgres::{postgres_for_tests, PostgresTarget, ScratchDatabase};
 use crm_testkit::Generator;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -109,6 +109,7 @@ async fn main() {
     let Some(target) = postgres_for_tests() else {
         return;
     };
+    let mut scratch = Vec::new();
     let (adapter_url, baseline_url) = match &target {
         PostgresTarget::Throwaway(server) => {
             server
@@ -119,7 +120,13 @@ async fn main() {
                 server.connection_string("baseline"),
             )
         }
-        PostgresTarget::External(url) => (url.clone(), url.clone()),
+        PostgresTarget::External(db) => {
+            let url = std::env::var("CRM_TEST_POSTGRES_URL").expect("set for an external target");
+            let baseline = ScratchDatabase::create(&url).expect("baseline database");
+            let pair = (db.connection_string(), baseline.connection_string());
+            scratch.push(baseline);
+            pair
+        }
     };
     let store = PostgresStore::builder(&adapter_url)
         .migrate_on_connect(true)

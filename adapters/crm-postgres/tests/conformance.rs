@@ -1,7 +1,6 @@
 //! crm-postgres passes the whole conformance suite against a real PostgreSQL server: a
-//! throwaway cluster per case (see `crm_testkit::postgres`), or the server named by
-//! `CRM_TEST_POSTGRES_URL` (a scratch database the cases share; each case uses tenants of
-//! its own).
+//! throwaway cluster per case (see `crm_testkit::postgres`), or, when `CRM_TEST_POSTGRES_URL`
+//! names a server, a fresh database on it per case, dropped afterwards.
 
 use std::sync::Arc;
 

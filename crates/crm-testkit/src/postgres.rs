@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL server for tests, from the local server binaries.
 //!
-//! [`postgres_for_tests`] picks, in order: the server named by `CRM_TEST_POSTGRES_URL`; a
+//! [`postgres_for_tests`] picks, in order: a fresh database (dropped afterwards) on the
+//! server named by `CRM_TEST_POSTGRES_URL`; a
 //! new cluster made with `initdb` and started with `pg_ctl` (found on `PATH` or under
 //! `/usr/lib/postgresql/*/bin`) in a temporary directory, listening only on a unix socket,
 //! stopped and removed when dropped, even when a test fails; or nothing, after printing one
@@ -18,19 +19,109 @@ use std::process::Command;
 pub enum PostgresTarget {
     /// A cluster started for these tests, removed when dropped.
     Throwaway(PostgresServer),
-    /// An existing server, from `CRM_TEST_POSTGRES_URL`.
-    External(String),
+    /// A fresh database on an existing server (from `CRM_TEST_POSTGRES_URL`), dropped when
+    /// dropped.
+    External(ScratchDatabase),
 }
 
 impl PostgresTarget {
-    /// A libpq connection string for database `dbname` (an external URL is returned as
-    /// given: create and name databases on it yourself).
+    /// A libpq connection string for database `dbname` of a throwaway cluster; for an
+    /// external server, the scratch database's (whatever `dbname` says).
     pub fn connection_string(&self, dbname: &str) -> String {
         match self {
             PostgresTarget::Throwaway(s) => s.connection_string(dbname),
-            PostgresTarget::External(url) => url.clone(),
+            PostgresTarget::External(db) => db.connection_string(),
         }
     }
+}
+
+/// A database of its own on an existing server, created through `psql` and dropped (with
+/// `FORCE`, closing what is still connected) when this value is dropped.
+#[derive(Debug)]
+pub struct ScratchDatabase {
+    server: String,
+    name: String,
+}
+
+fn psql_on(server: &str, sql: &str) -> Result<String, String> {
+    run(
+        Command::new("psql").args([
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            server,
+            "-c",
+            sql,
+        ]),
+        "psql",
+    )
+}
+
+impl ScratchDatabase {
+    /// Creates a database with a new name on the server that `server` (a libpq connection
+    /// string or `postgres://` URL, with rights to create databases) connects to.
+    ///
+    /// # Errors
+    ///
+    /// When `psql` is missing or the server refuses.
+    pub fn create(server: &str) -> Result<ScratchDatabase, String> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "crm_test_{}_{}_{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        psql_on(server, &format!("CREATE DATABASE {name}"))?;
+        Ok(ScratchDatabase {
+            server: server.to_string(),
+            name,
+        })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server's connection string with the database swapped for this one.
+    pub fn connection_string(&self) -> String {
+        with_database(&self.server, &self.name)
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if let Err(why) = psql_on(
+            &self.server,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            eprintln!("could not drop the test database {}: {why}", self.name);
+        }
+    }
+}
+
+/// `server` (URL or key=value form) naming database `name` instead.
+fn with_database(server: &str, name: &str) -> String {
+    for scheme in ["postgres://", "postgresql://"] {
+        if let Some(rest) = server.strip_prefix(scheme) {
+            let (authority, query) = match rest.split_once('?') {
+                Some((a, q)) => (a, Some(q)),
+                None => (rest, None),
+            };
+            let host = authority.split_once('/').map_or(authority, |(h, _)| h);
+            return match query {
+                Some(q) => format!("{scheme}{host}/{name}?{q}"),
+                None => format!("{scheme}{host}/{name}"),
+            };
+        }
+    }
+    // key=value: a later dbname wins.
+    format!("{server} dbname={name}")
 }
 
 /// A running throwaway cluster.
@@ -252,7 +343,12 @@ impl Drop for PostgresServer {
 /// When no server can be had and `CRM_REQUIRE_POSTGRES=1`.
 pub fn postgres_for_tests() -> Option<PostgresTarget> {
     if let Ok(url) = std::env::var("CRM_TEST_POSTGRES_URL") {
-        return Some(PostgresTarget::External(url));
+        match ScratchDatabase::create(&url) {
+            Ok(db) => return Some(PostgresTarget::External(db)),
+            Err(why) => {
+                panic!("CRM_TEST_POSTGRES_URL is set, but no database could be made on it: {why}")
+            }
+        }
     }
     match PostgresServer::start() {
         Ok(server) => Some(PostgresTarget::Throwaway(server)),
@@ -263,5 +359,61 @@ pub fn postgres_for_tests() -> Option<PostgresTarget> {
             eprintln!("PostgreSQL tests skipped: {why}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_database_names_replace_the_server_database() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5433/main?sslmode=require", "x"),
+            "postgres://u:p@h:5433/x?sslmode=require"
+        );
+        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
+        assert_eq!(
+            with_database("host=/tmp user=u dbname=main", "x"),
+            "host=/tmp user=u dbname=main dbname=x"
+        );
+    }
+
+    #[test]
+    fn scratch_databases_are_made_and_dropped() {
+        let server = match PostgresServer::start() {
+            Ok(s) => s,
+            Err(why) => {
+                if std::env::var("CRM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                    panic!("CRM_REQUIRE_POSTGRES=1 but no PostgreSQL server: {why}");
+                }
+                eprintln!("PostgreSQL tests skipped: {why}");
+                return;
+            }
+        };
+        let admin = server.connection_string("postgres");
+        let exists = |name: &str| {
+            server
+                .psql(
+                    "postgres",
+                    &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+                )
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        let (a, b) = (
+            ScratchDatabase::create(&admin).unwrap(),
+            ScratchDatabase::create(&admin).unwrap(),
+        );
+        assert_ne!(a.name(), b.name());
+        let name = a.name().to_string();
+        assert_eq!(exists(&name), "1");
+        assert!(a.connection_string().ends_with(&format!("dbname={name}")));
+        let target = PostgresTarget::External(a);
+        assert!(target.connection_string("ignored").ends_with(&name));
+        drop(target);
+        assert_eq!(exists(&name), "0", "dropped with the target");
+        assert_eq!(exists(b.name()), "1");
     }
 }
