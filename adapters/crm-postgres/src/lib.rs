@@ -118,8 +118,10 @@
 //! ## Errors
 //!
 //! Unique violations are [`Error::Duplicate`], stale versions [`Error::Conflict`], and
-//! everything else [`Error::Storage`] with the driver error as its source. Serialization
-//! failures and deadlocks are retried up to three times before they are reported.
+//! everything else [`Error::Storage`] with the driver error as its source (a lost
+//! connection included). Serialization failures and deadlocks (and an idempotency key that a
+//! concurrent batch stored first) are tried again, three tries in all; if the third fails
+//! the same way the error is [`Error::Contention`], with the driver error as its source.
 //!
 //! ## Why these dependencies
 //!
@@ -413,8 +415,9 @@ impl PostgresStore {
         result.and(unlocked.map(|_| ()))
     }
 
-    /// Runs `op` again (up to three tries in all) when it fails with a serialization failure
-    /// or a deadlock.
+    /// Runs `op` again (up to three tries in all) when it fails with a serialization failure,
+    /// a deadlock, or an idempotency key stored concurrently; after the third such failure
+    /// the error is [`Error::Contention`].
     pub(crate) async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
@@ -424,7 +427,16 @@ impl PostgresStore {
         loop {
             tries += 1;
             match op().await {
-                Err(e) if tries < 3 && transient(&e) => {
+                Err(e) if transient(&e) => {
+                    if tries == 3 {
+                        return Err(match e {
+                            Error::Storage { source, .. } => Error::Contention {
+                                backend: BACKEND,
+                                source,
+                            },
+                            e => e,
+                        });
+                    }
                     tracing::debug!(tries, "retrying a transient PostgreSQL failure");
                 }
                 other => return other,
@@ -435,6 +447,48 @@ impl PostgresStore {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn contention_is_reported_after_three_tries() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        // A pool makes no connection until asked for one.
+        let config = tokio_postgres::Config::new();
+        let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(
+            config,
+            tokio_postgres::NoTls,
+        ))
+        .build()
+        .unwrap();
+        let store = super::PostgresStore {
+            pool,
+            row_level_security: false,
+        };
+        let tries = AtomicU32::new(0);
+        let result: crm_core::Result<()> = store
+            .retrying(|| async {
+                tries.fetch_add(1, Ordering::Relaxed);
+                Err(super::RetryableConflict::error())
+            })
+            .await;
+        assert_eq!(tries.load(Ordering::Relaxed), 3);
+        match result {
+            Err(crm_core::Error::Contention { backend, source }) => {
+                assert_eq!(backend, "postgres");
+                assert!(source.downcast_ref::<super::RetryableConflict>().is_some());
+            }
+            other => panic!("expected contention, got {other:?}"),
+        }
+        // Other failures are not tried again.
+        tries.store(0, Ordering::Relaxed);
+        let result: crm_core::Result<()> = store
+            .retrying(|| async {
+                tries.fetch_add(1, Ordering::Relaxed);
+                Err(crm_core::Error::validation("x", "no"))
+            })
+            .await;
+        assert_eq!(tries.load(Ordering::Relaxed), 1);
+        assert!(matches!(result, Err(crm_core::Error::Validation { .. })));
+    }
+
     #[test]
     fn row_level_security_covers_every_table_of_the_schema() {
         let mut created: Vec<String> = super::embedded::migrations::runner()

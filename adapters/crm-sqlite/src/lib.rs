@@ -24,9 +24,10 @@
 //! - The outbox (notifications and domain events) is a table written in the transaction of
 //!   the change that caused each message; a claim selects and leases due rows in one
 //!   immediate transaction, so two dispatchers never take the same row.
-//! - Unique violations map to [`Error::Duplicate`], stale
-//!   versions to [`Error::Conflict`], everything else to
-//!   [`Error::Storage`] with the driver error as its source.
+//! - Unique violations map to [`Error::Duplicate`], stale versions to [`Error::Conflict`],
+//!   a database still locked by another connection when the busy timeout runs out to
+//!   [`Error::Contention`], everything else to [`Error::Storage`] with the driver error as
+//!   its source.
 //!
 //! ## Why these dependencies
 //!
@@ -149,8 +150,19 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         .map_err(|e| Error::storage(BACKEND, e))
 }
 
+/// A driver error as the core's kind: the database still busy or locked by another
+/// connection after the busy timeout is [`Error::Contention`], anything else
+/// [`Error::Storage`].
 pub(crate) fn storage(e: rusqlite::Error) -> Error {
-    Error::storage(BACKEND, e)
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::Contention {
+                backend: BACKEND,
+                source: Box::new(e),
+            }
+        }
+        _ => Error::storage(BACKEND, e),
+    }
 }
 
 struct Inner {

@@ -47,6 +47,18 @@ pub enum Error {
         /// The version currently stored.
         actual: u64,
     },
+    /// Concurrent transactions kept getting in each other's way (for example PostgreSQL
+    /// serialization failures or deadlocks), still so after the adapter's own retries.
+    /// Nothing was written; trying again later may succeed. Unlike [`Error::Conflict`] there
+    /// is no stale version to report: the caller's input was not out of date.
+    #[error("{backend}: concurrent transactions kept conflicting; nothing was written")]
+    Contention {
+        /// Which adapter.
+        backend: &'static str,
+        /// The last driver error.
+        #[source]
+        source: BoxError,
+    },
     /// A record with the same unique key already exists.
     #[error("{entity} with {key} already exists")]
     Duplicate {
@@ -129,7 +141,7 @@ impl Error {
     }
 
     /// Whether trying the same operation again later may succeed: a transient delivery
-    /// failure, a storage failure, or a concurrent change.
+    /// failure, a storage failure, a concurrent change, or contention.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -138,6 +150,7 @@ impl Error {
                 ..
             } | Error::Storage { .. }
                 | Error::Conflict { .. }
+                | Error::Contention { .. }
         )
     }
 
