@@ -37,6 +37,8 @@
 //!   metadata; a hand-written check cannot know every numbering plan.
 //! - `iso_currency`: the ISO 4217 table, generated from the standard's data.
 //! - `serde_json`: the data of notification templates is free-form JSON.
+//! - `strsim`: string similarity (Jaro–Winkler) for fuzzy name matching in duplicate
+//!   detection ([`dedup`]); small, dependency-free and widely used.
 //! - `tracing`: spans around every use case, free when no subscriber is installed.
 //! - `mockall` (feature `mock` only): mocks of every port for host tests.
 
@@ -48,6 +50,7 @@ pub mod case;
 pub mod clock;
 pub mod clv;
 pub mod customer;
+pub mod dedup;
 pub mod error;
 pub mod id;
 pub mod interaction;

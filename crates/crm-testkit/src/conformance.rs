@@ -2066,6 +2066,75 @@ cases! {
         assert_eq!(list_all(&store, tenant, &CustomerQuery::all(), 10).await.len(), 2);
     }
 
+
+    /// Duplicates: one record checked before it is saved (clear, warned, refused with
+    /// nothing written), and candidate groups over the whole tenant, planted ones included.
+    async fn duplicates_are_checked_refused_and_found(store) {
+        use crm_core::dedup::{MatchRules, Verdict};
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let rules = MatchRules::standard();
+        let born = |y, m, d| AttrValue::Date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        let ada = register(&crm, tenant, Customer::person("Ada Lovelace")
+            .email("ada@example.com")
+            .attribute("birth_date", born(1815, 12, 10))
+            .build().unwrap()).await;
+        let charles = register(&crm, tenant, Customer::person("Charles Babbage")
+            .phone("+44 20 7946 0001")
+            .build().unwrap()).await;
+        register(&crm, tenant, Customer::person("Mary Somerville")
+            .email("mary@example.com")
+            .attribute("birth_date", born(1780, 12, 26))
+            .build().unwrap()).await;
+
+        // Someone new: clear, and saved.
+        let (_, check) = crm.register_checked(tenant, Customer::person("Grace Hopper")
+            .email("grace@example.com").build().unwrap(), &rules).await.unwrap();
+        assert_eq!(check.verdict, Verdict::Clear);
+        assert!(check.matches.is_empty());
+
+        // Same email, other case: refused, nothing written.
+        let before = crm.storage().list_customers(tenant, &CustomerQuery::all(), &PageRequest::first(100)).await.unwrap().items.len();
+        let err = crm.register_checked(tenant, Customer::person("A. Lovelace")
+            .email("ADA@example.com").build().unwrap(), &rules).await.unwrap_err();
+        assert!(matches!(&err, Error::Duplicate { entity: "customer", key } if key.contains(&ada.id.to_string())), "{err:?}");
+        let after = crm.storage().list_customers(tenant, &CustomerQuery::all(), &PageRequest::first(100)).await.unwrap().items.len();
+        assert_eq!(before, after, "a refused record is not saved");
+
+        // Same phone, misspelt name: a warning naming Charles (checked, not saved).
+        let check = crm.check_duplicates(tenant, &Customer::person("Charles Babage")
+            .phone("+44 20 7946 0001").build().unwrap(), &rules).await.unwrap();
+        assert_eq!(check.verdict, Verdict::Warn);
+        assert_eq!(check.matches.len(), 1);
+        assert!(check.matches[0].a == charles.id || check.matches[0].b == charles.id);
+        assert_eq!(check.matches[0].rule, "same phone, similar name");
+
+        // Words in the other order, same birth date, no contact point in common: warned,
+        // saved, and then found as a group of two.
+        let (twin, check) = crm.register_checked(tenant, Customer::person("Lovelace Ada")
+            .email("countess@example.org")
+            .attribute("birth_date", born(1815, 12, 10))
+            .build().unwrap(), &rules).await.unwrap();
+        assert_eq!(check.verdict, Verdict::Warn);
+        assert_eq!(check.matches[0].rule, "similar name, same birth date");
+        let report = crm.find_duplicates(tenant, &rules).await.unwrap();
+        assert_eq!(report.customers, 5);
+        assert_eq!(report.groups.len(), 1, "{report:?}");
+        let mut expected = vec![ada.id, twin.id];
+        expected.sort();
+        assert_eq!(report.groups[0].members, expected);
+
+        // Generated people with planted duplicates: every planted pair is reported.
+        let other = TenantId::new();
+        let planted = Generator::new(3).people_with_duplicates(300, 0.05);
+        store.insert_customers(other, planted.customers.clone(), Vec::new()).await.unwrap();
+        let report = crm.find_duplicates(other, &rules).await.unwrap();
+        assert_eq!(report.customers, planted.customers.len());
+        let found: BTreeSet<(CustomerId, CustomerId)> = report.pairs().map(|p| (p.a, p.b)).collect();
+        for &(x, y) in &planted.pairs {
+            assert!(found.contains(&(x.min(y), x.max(y))), "planted pair {x} {y} not reported");
+        }
+    }
 }
 
 /// A sink that fails transiently a given number of times, then records.

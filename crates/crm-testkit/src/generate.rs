@@ -211,3 +211,175 @@ impl Generator {
             .collect()
     }
 }
+
+/// Syllables of generated people's names: given names have two, family names three, so a
+/// million people carry names about as varied as a real customer base (some repeat).
+const SYLLABLES: &[&str] = &[
+    "ka", "lo", "mi", "ra", "ten", "sel", "dor", "an", "ber", "cha", "vi", "nu", "el", "gar",
+    "fin", "ho", "jo", "ley", "mar", "son", "tri", "ul", "wen", "ys", "zo", "pe", "qui", "bra",
+    "ste", "lin",
+];
+
+/// People with planted duplicates, and which pairs are the same person.
+#[derive(Debug)]
+pub struct PlantedDuplicates {
+    /// Originals and duplicates, shuffled.
+    pub customers: Vec<Customer>,
+    /// (original, duplicate) for every planted duplicate.
+    pub pairs: Vec<(CustomerId, CustomerId)>,
+    /// How each of `pairs` was made.
+    pub kinds: Vec<DuplicateKind>,
+}
+
+/// How a planted duplicate was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DuplicateKind {
+    /// Same email (other case), the name maybe misspelt.
+    SameEmail,
+    /// Same phone, another email, the name misspelt or its words swapped.
+    SamePhone,
+    /// No contact point in common; the name misspelt or swapped; same birth date, city and
+    /// company.
+    SameAttributes,
+}
+
+impl Generator {
+    fn syllables(&mut self, n: usize) -> String {
+        let mut s: String = (0..n).map(|_| *self.pick(SYLLABLES)).collect();
+        if let Some(first) = s.get(..1) {
+            s = first.to_uppercase() + &s[1..];
+        }
+        s
+    }
+
+    /// A person with a syllable name, a unique email and phone, and the attributes
+    /// `birth_date` (1940-2005), `city` (one of 300) and, for most, `company` (one of 20,000).
+    pub fn person(&mut self, serial: usize) -> Customer {
+        let given = self.syllables(2);
+        let family = self.syllables(3);
+        let id = CustomerId::from_uuid(self.uuid());
+        let birth = chrono::NaiveDate::from_ymd_opt(1940, 1, 1)
+            .expect("a date")
+            .checked_add_days(chrono::Days::new(self.below(65 * 365)))
+            .expect("a date");
+        let city = format!("City {}", self.below(300));
+        let mut b = Customer::person(&format!("{given} {family}"))
+            .id(id)
+            .email(&format!(
+                "{}.{}.{serial}@example.com",
+                given.to_lowercase(),
+                family.to_lowercase()
+            ))
+            .phone(&format!(
+                "+1 {} {} {:04}",
+                AREA[serial % AREA.len()],
+                200 + (serial / AREA.len() / 10_000) % 800,
+                (serial / AREA.len()) % 10_000
+            ))
+            .attribute("birth_date", AttrValue::Date(birth))
+            .attribute("city", AttrValue::Text(city));
+        if self.below(10) < 6 {
+            let company = format!("Company {}", self.below(20_000));
+            b = b.attribute("company", AttrValue::Text(company));
+        }
+        b.build().expect("a valid generated person")
+    }
+
+    /// `name` with one typo (a letter changed, dropped or swapped with the next) in one of
+    /// its words, or, half the time when asked, its words in the other order.
+    fn misspell(&mut self, name: &str, may_swap: bool) -> String {
+        let mut words: Vec<String> = name.split(' ').map(str::to_string).collect();
+        if may_swap && words.len() > 1 && self.rng.bool() {
+            words.reverse();
+            return words.join(" ");
+        }
+        let w = self.rng.usize(..words.len());
+        let mut chars: Vec<char> = words[w].chars().collect();
+        if chars.len() > 2 {
+            let at = self.rng.usize(..chars.len() - 1);
+            match self.below(3) {
+                0 => chars[at] = *self.pick(&['a', 'e', 'i', 'o', 'u', 'y', 'n', 'r']),
+                1 => {
+                    chars.remove(at);
+                }
+                _ => chars.swap(at, at + 1),
+            }
+        }
+        words[w] = chars.into_iter().collect();
+        words.join(" ")
+    }
+
+    fn duplicate_of(
+        &mut self,
+        original: &Customer,
+        kind: DuplicateKind,
+        serial: usize,
+    ) -> Customer {
+        let mut d = original.clone();
+        d.id = CustomerId::from_uuid(self.uuid());
+        let fresh_email = |name: &str| {
+            crm_core::EmailAddress::parse(&format!(
+                "{}.dup{serial}@example.org",
+                name.split(' ').next().unwrap_or("x").to_lowercase()
+            ))
+            .expect("a valid email")
+        };
+        match kind {
+            DuplicateKind::SameEmail => {
+                if self.rng.bool() {
+                    let name = self.misspell(original.name.as_str(), false);
+                    d.name = crm_core::DisplayName::parse(&name).expect("a name");
+                }
+                d.emails = original
+                    .emails
+                    .iter()
+                    .map(|e| {
+                        crm_core::EmailAddress::parse(&e.as_str().to_uppercase()).expect("email")
+                    })
+                    .collect();
+                d.phones.clear();
+            }
+            DuplicateKind::SamePhone => {
+                let name = self.misspell(original.name.as_str(), true);
+                d.name = crm_core::DisplayName::parse(&name).expect("a name");
+                d.emails = vec![fresh_email(&name)];
+            }
+            DuplicateKind::SameAttributes => {
+                let name = self.misspell(original.name.as_str(), true);
+                d.name = crm_core::DisplayName::parse(&name).expect("a name");
+                d.emails = vec![fresh_email(&name)];
+                d.phones.clear();
+            }
+        }
+        d
+    }
+
+    /// `n` people (see [`person`](Self::person)) plus duplicates of `share` of them (each
+    /// original at most once): 35% sharing the email, 25% the phone, 40% only the birth
+    /// date, city and company, all with the name misspelt or reordered where the kind says.
+    pub fn people_with_duplicates(&mut self, n: usize, share: f64) -> PlantedDuplicates {
+        let mut customers: Vec<Customer> = (0..n).map(|i| self.person(i)).collect();
+        let dups = ((n as f64) * share).round() as usize;
+        let mut order: Vec<usize> = (0..n).collect();
+        self.rng.shuffle(&mut order);
+        let mut pairs = Vec::with_capacity(dups);
+        let mut kinds = Vec::with_capacity(dups);
+        for (k, &i) in order.iter().take(dups.min(n)).enumerate() {
+            let kind = match self.below(100) {
+                0..35 => DuplicateKind::SameEmail,
+                35..60 => DuplicateKind::SamePhone,
+                _ => DuplicateKind::SameAttributes,
+            };
+            let d = self.duplicate_of(&customers[i], kind, k);
+            pairs.push((customers[i].id, d.id));
+            kinds.push(kind);
+            customers.push(d);
+        }
+        self.rng.shuffle(&mut customers);
+        PlantedDuplicates {
+            customers,
+            pairs,
+            kinds,
+        }
+    }
+}

@@ -48,7 +48,7 @@ use std::sync::Arc;
 
 use crm_core::Storage;
 
-pub use generate::Generator;
+pub use generate::{DuplicateKind, Generator, PlantedDuplicates};
 pub use memory::MemoryStore;
 
 /// What a setup function hands to a case: the storage under test, and anything that must
@@ -192,6 +192,7 @@ pub const CASE_NAMES: &[&str] = &[
     "the_pool_reclaims_and_limits_claims",
     "interactions_are_listed_by_time",
     "source_records_update_one_customer",
+    "duplicates_are_checked_refused_and_found",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -270,7 +271,8 @@ macro_rules! conformance_tests {
             kpi_rules_are_stored_and_edited,
             the_pool_reclaims_and_limits_claims,
             interactions_are_listed_by_time,
-            source_records_update_one_customer
+            source_records_update_one_customer,
+            duplicates_are_checked_refused_and_found
         );
     };
 }

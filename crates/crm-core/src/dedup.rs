@@ -1,0 +1,1003 @@
+//! Duplicate detection: matching rules as data, a score per candidate pair, and blocking
+//! keys so that a tenant of a million customers is not compared pair by pair.
+//!
+//! A [`MatchRule`] names the evidence that must all hold for two records to be the same
+//! customer (a shared email address, a shared phone number, names at least so similar, the
+//! same value of an attribute such as `company`, `city` or `birth_date`) and the score that
+//! evidence earns. A pair scores the highest score among the rules it satisfies.
+//! [`MatchRules`] also says from which score a pair is reported (`warn_at`) and from which
+//! a new record is refused (`block_at`).
+//!
+//! Two modes:
+//! - [`Crm::check_duplicates`] / [`Crm::register_checked`]: one incoming record against the
+//!   stored customers that could match it (found through the store by email, phone and
+//!   attribute values), before it is saved.
+//! - [`Crm::find_duplicates`]: a batch job over a tenant that lists candidate groups
+//!   (customers linked by pairs at or above `warn_at`); [`Detector`] does the same over
+//!   records you already hold.
+//!
+//! ## Blocking
+//!
+//! Only records that share a blocking key are compared. Each rule contributes keys from
+//! its most selective evidence: every normalised email address for a rule that needs a
+//! shared email, else every phone number for one that needs a shared phone, else the
+//! rule's attribute values combined with each word of the name (so a typo in one word, or
+//! the words in another order, still leave a word to meet on; a one-word name also gives
+//! its first and last three letters), else the words alone. A block larger than [`MatchRules::max_block`] is skipped and counted
+//! in the report (such a key says little: a shared switchboard number, a very common
+//! name); pairs it would have produced are found only through other keys.
+//!
+//! Names are compared word by word: each lower-cased word's best Jaro–Winkler similarity
+//! (the `strsim` crate) among the other name's words, averaged over the words and over
+//! both directions (the Monge–Elkan scheme), so words in another order match and one
+//! misspelt word costs only its share.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::hash::{Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::customer::{Customer, CustomerQuery};
+use crate::error::{Error, Result};
+use crate::id::{CustomerId, TenantId};
+use crate::page::PageRequest;
+use crate::segment::{AttrType, CmpOp, FieldSchema, Literal, Operand, Rule};
+use crate::service::Crm;
+use crate::value::{AttrKey, AttrValue, Currency};
+
+/// One piece of evidence that two records are the same customer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// An email address in common (compared lower-cased).
+    SharedEmail,
+    /// A phone number in common (E.164).
+    SharedPhone,
+    /// Names at least this similar (Jaro–Winkler, 0 to 1).
+    SimilarName {
+        /// The least similarity that counts.
+        at_least: f64,
+    },
+    /// The same value of this attribute on both (texts compared trimmed and lower-cased);
+    /// missing on either side is no evidence.
+    SameAttribute {
+        /// The attribute.
+        key: AttrKey,
+    },
+}
+
+/// Evidence that together earns a score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatchRule {
+    /// A name for reports (`"same email"`).
+    pub name: String,
+    /// What must all hold.
+    pub all_of: Vec<Evidence>,
+    /// The score of a pair this rule matches (0 to 1).
+    pub score: f64,
+}
+
+/// A set of matching rules and what to do with the scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatchRules {
+    /// The rules; a pair scores the highest score among those it satisfies.
+    pub rules: Vec<MatchRule>,
+    /// Pairs scoring at least this are reported (candidate groups, warnings).
+    pub warn_at: f64,
+    /// A new record scoring at least this against a stored one is refused by
+    /// [`Crm::register_checked`] (`None`: never refused, only warned).
+    pub block_at: Option<f64>,
+    /// Largest block of records sharing one key that is compared (default 500).
+    #[serde(default = "default_max_block")]
+    pub max_block: usize,
+}
+
+fn default_max_block() -> usize {
+    500
+}
+
+impl MatchRules {
+    /// A starting point for people: same email (0.95); same phone and similar names (0.9);
+    /// similar names and the same `birth_date` (0.9) or `company` (0.85); very similar
+    /// names in the same `city` (0.7, below the default report level). Reports from 0.8,
+    /// refuses from 0.95.
+    pub fn standard() -> MatchRules {
+        let attr = |k: &str| Evidence::SameAttribute {
+            key: AttrKey::parse(k).expect("a valid attribute key"),
+        };
+        let similar = |at_least| Evidence::SimilarName { at_least };
+        let rule = |name: &str, all_of: Vec<Evidence>, score| MatchRule {
+            name: name.to_string(),
+            all_of,
+            score,
+        };
+        MatchRules {
+            rules: vec![
+                rule("same email", vec![Evidence::SharedEmail], 0.95),
+                rule(
+                    "same phone, similar name",
+                    vec![Evidence::SharedPhone, similar(0.85)],
+                    0.9,
+                ),
+                rule(
+                    "similar name, same birth date",
+                    vec![similar(0.88), attr("birth_date")],
+                    0.9,
+                ),
+                rule(
+                    "similar name, same company",
+                    vec![similar(0.9), attr("company")],
+                    0.85,
+                ),
+                rule(
+                    "very similar name, same city",
+                    vec![similar(0.95), attr("city")],
+                    0.7,
+                ),
+            ],
+            warn_at: 0.8,
+            block_at: Some(0.95),
+            max_block: default_max_block(),
+        }
+    }
+
+    /// Checks the rules; errors name the field (`rules[2].score`).
+    pub fn validate(&self) -> Result<()> {
+        let unit = |v: f64| (0.0..=1.0).contains(&v);
+        if self.rules.is_empty() {
+            return Err(Error::validation("rules", "at least one rule is needed"));
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.all_of.is_empty() {
+                return Err(Error::validation(
+                    format!("rules[{i}].all_of"),
+                    "a rule needs at least one piece of evidence",
+                ));
+            }
+            if !unit(r.score) {
+                return Err(Error::validation(
+                    format!("rules[{i}].score"),
+                    format!("must be 0 to 1, got {}", r.score),
+                ));
+            }
+            for (j, e) in r.all_of.iter().enumerate() {
+                if let Evidence::SimilarName { at_least } = e {
+                    if !unit(*at_least) {
+                        return Err(Error::validation(
+                            format!("rules[{i}].all_of[{j}].at_least"),
+                            format!("must be 0 to 1, got {at_least}"),
+                        ));
+                    }
+                }
+            }
+        }
+        if !unit(self.warn_at) || self.warn_at == 0.0 {
+            return Err(Error::validation(
+                "warn_at",
+                format!("must be above 0 and at most 1, got {}", self.warn_at),
+            ));
+        }
+        if let Some(b) = self.block_at {
+            if !unit(b) || b < self.warn_at {
+                return Err(Error::validation(
+                    "block_at",
+                    format!("must be from warn_at ({}) to 1, got {b}", self.warn_at),
+                ));
+            }
+        }
+        if self.max_block < 2 {
+            return Err(Error::validation("max_block", "must be at least 2"));
+        }
+        Ok(())
+    }
+
+    /// Every attribute some rule compares, in a fixed order.
+    fn attribute_keys(&self) -> Vec<AttrKey> {
+        let keys: BTreeSet<&AttrKey> = self
+            .rules
+            .iter()
+            .flat_map(|r| &r.all_of)
+            .filter_map(|e| match e {
+                Evidence::SameAttribute { key } => Some(key),
+                _ => None,
+            })
+            .collect();
+        keys.into_iter().cloned().collect()
+    }
+}
+
+/// What matching needs of a customer, normalised once.
+#[derive(Clone, Debug)]
+pub struct Fingerprint {
+    id: CustomerId,
+    /// Lower-cased words, in the written order, joined by one space.
+    name: String,
+    words: Vec<String>,
+    emails: Vec<String>,
+    phones: Vec<String>,
+    /// Per attribute of [`MatchRules::attribute_keys`], its normalised value.
+    attributes: Vec<Option<String>>,
+}
+
+fn attribute_text(v: &AttrValue) -> Option<String> {
+    match v {
+        AttrValue::Text(t) => {
+            let t = t.trim().to_lowercase();
+            (!t.is_empty()).then_some(t)
+        }
+        AttrValue::Number(n) => Some(n.normalize().to_string()),
+        AttrValue::Bool(b) => Some(b.to_string()),
+        AttrValue::Date(d) => Some(d.to_string()),
+        AttrValue::Money(m) => Some(format!("{} {}", m.amount.normalize(), m.currency.code())),
+        AttrValue::TextList(_) => None,
+    }
+}
+
+impl Fingerprint {
+    fn of(customer: &Customer, attribute_keys: &[AttrKey]) -> Fingerprint {
+        let lower = customer.name.as_str().to_lowercase();
+        let words: Vec<String> = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        Fingerprint {
+            id: customer.id,
+            name: words.join(" "),
+            words,
+            emails: customer.emails.iter().map(|e| e.search_key()).collect(),
+            phones: customer
+                .phones
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+            attributes: attribute_keys
+                .iter()
+                .map(|k| customer.attributes.get(k.as_str()).and_then(attribute_text))
+                .collect(),
+        }
+    }
+
+    /// Word by word: each word's best Jaro–Winkler similarity among the other name's
+    /// words, averaged over the words, and over both directions (Monge–Elkan, made
+    /// symmetric). Words in another order score as the same name; one misspelt word costs
+    /// only its share.
+    fn name_similarity(&self, other: &Fingerprint) -> f64 {
+        fn directed(a: &[String], b: &[String]) -> f64 {
+            if a.is_empty() || b.is_empty() {
+                return 0.0;
+            }
+            let total: f64 = a
+                .iter()
+                .map(|w| {
+                    b.iter()
+                        .map(|v| strsim::jaro_winkler(w, v))
+                        .fold(0.0, f64::max)
+                })
+                .sum();
+            total / a.len() as f64
+        }
+        if self.name == other.name {
+            return 1.0;
+        }
+        (directed(&self.words, &other.words) + directed(&other.words, &self.words)) / 2.0
+    }
+}
+
+/// A rule compiled against the attribute order of its rule set.
+#[derive(Debug)]
+struct Compiled {
+    email: bool,
+    phone: bool,
+    similar: Option<f64>,
+    attributes: Vec<usize>,
+    score: f64,
+}
+
+impl Compiled {
+    fn new(rule: &MatchRule, keys: &[AttrKey]) -> Compiled {
+        let mut c = Compiled {
+            email: false,
+            phone: false,
+            similar: None,
+            attributes: Vec::new(),
+            score: rule.score,
+        };
+        for e in &rule.all_of {
+            match e {
+                Evidence::SharedEmail => c.email = true,
+                Evidence::SharedPhone => c.phone = true,
+                Evidence::SimilarName { at_least } => {
+                    c.similar = Some(c.similar.map_or(*at_least, |s: f64| s.max(*at_least)));
+                }
+                Evidence::SameAttribute { key } => {
+                    if let Some(i) = keys.iter().position(|k| k == key) {
+                        c.attributes.push(i);
+                    }
+                }
+            }
+        }
+        c
+    }
+
+    fn holds(&self, a: &Fingerprint, b: &Fingerprint) -> bool {
+        let shared = |x: &[String], y: &[String]| x.iter().any(|v| y.contains(v));
+        (!self.email || shared(&a.emails, &b.emails))
+            && (!self.phone || shared(&a.phones, &b.phones))
+            && self.attributes.iter().all(
+                |&i| matches!((&a.attributes[i], &b.attributes[i]), (Some(x), Some(y)) if x == y),
+            )
+            && self
+                .similar
+                .is_none_or(|least| a.name_similarity(b) >= least)
+    }
+
+    /// The blocking keys this rule gives a record (hashed), pushed to `out`.
+    fn keys(&self, rule: usize, f: &Fingerprint, out: &mut Vec<u64>) {
+        let key = |parts: &[&str]| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            rule.hash(&mut h);
+            parts.hash(&mut h);
+            h.finish()
+        };
+        if self.email {
+            out.extend(f.emails.iter().map(|e| key(&["email", e])));
+        } else if self.phone {
+            out.extend(f.phones.iter().map(|p| key(&["phone", p])));
+        } else {
+            let mut values = Vec::with_capacity(self.attributes.len());
+            for &i in &self.attributes {
+                match &f.attributes[i] {
+                    Some(v) => values.push(v.as_str()),
+                    // Without the attribute the rule cannot hold: no key.
+                    None => return,
+                }
+            }
+            if self.similar.is_none() {
+                let mut parts = vec!["attr"];
+                parts.extend(&values);
+                out.push(key(&parts));
+                return;
+            }
+            // Each whole word (with the attribute values): a typo in one word, or the words
+            // in another order, leaves another word to meet on. A one-word name also gives
+            // its first and last three letters.
+            let mut push = |end: &str, part: &str| {
+                let mut parts = vec!["name", end, part];
+                parts.extend(&values);
+                out.push(key(&parts));
+            };
+            for w in &f.words {
+                push("word", w);
+            }
+            if let [w] = f.words.as_slice() {
+                let chars: Vec<char> = w.chars().collect();
+                let n = chars.len().min(3);
+                push("head", &chars[..n].iter().collect::<String>());
+                push("tail", &chars[chars.len() - n..].iter().collect::<String>());
+            }
+        }
+    }
+}
+
+/// Two customers that look like one, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidatePair {
+    /// The customer with the smaller id.
+    pub a: CustomerId,
+    /// The other.
+    pub b: CustomerId,
+    /// The pair's score.
+    pub score: f64,
+    /// The rule that gave it.
+    pub rule: String,
+}
+
+/// Customers linked by candidate pairs (directly or through each other).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateGroup {
+    /// The members, by id.
+    pub members: Vec<CustomerId>,
+    /// The pairs that link them, highest score first.
+    pub pairs: Vec<CandidatePair>,
+}
+
+impl DuplicateGroup {
+    /// The highest score in the group.
+    pub fn best_score(&self) -> f64 {
+        self.pairs.first().map_or(0.0, |p| p.score)
+    }
+}
+
+/// The result of a batch run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateReport {
+    /// Candidate groups, highest best score first.
+    pub groups: Vec<DuplicateGroup>,
+    /// Customers looked at.
+    pub customers: usize,
+    /// Distinct pairs compared.
+    pub compared_pairs: u64,
+    /// Blocks skipped for being larger than [`MatchRules::max_block`].
+    pub skipped_blocks: usize,
+}
+
+impl DuplicateReport {
+    /// Every candidate pair of every group.
+    pub fn pairs(&self) -> impl Iterator<Item = &CandidatePair> {
+        self.groups.iter().flat_map(|g| &g.pairs)
+    }
+}
+
+/// Finds candidate duplicates among records held in memory.
+#[derive(Debug)]
+pub struct Detector {
+    rules: MatchRules,
+    keys: Vec<AttrKey>,
+    compiled: Vec<Compiled>,
+    prints: Vec<Fingerprint>,
+}
+
+impl Detector {
+    /// A detector for `rules` (checked first).
+    pub fn new(rules: MatchRules) -> Result<Detector> {
+        rules.validate()?;
+        let keys = rules.attribute_keys();
+        let compiled = rules
+            .rules
+            .iter()
+            .map(|r| Compiled::new(r, &keys))
+            .collect();
+        Ok(Detector {
+            rules,
+            keys,
+            compiled,
+            prints: Vec::new(),
+        })
+    }
+
+    /// Adds a record to compare.
+    pub fn add(&mut self, customer: &Customer) {
+        self.prints.push(Fingerprint::of(customer, &self.keys));
+    }
+
+    /// Records added so far.
+    pub fn len(&self) -> usize {
+        self.prints.len()
+    }
+
+    /// Whether no record was added.
+    pub fn is_empty(&self) -> bool {
+        self.prints.is_empty()
+    }
+
+    /// The score of a pair and the rule that gave it, if any rule holds.
+    fn score(&self, a: &Fingerprint, b: &Fingerprint) -> Option<(f64, usize)> {
+        let mut best: Option<(f64, usize)> = None;
+        for (i, c) in self.compiled.iter().enumerate() {
+            if best.is_some_and(|(s, _)| s >= c.score) {
+                continue;
+            }
+            if c.holds(a, b) {
+                best = Some((c.score, i));
+            }
+        }
+        best
+    }
+
+    fn pair(&self, a: &Fingerprint, b: &Fingerprint, score: f64, rule: usize) -> CandidatePair {
+        let (a, b) = if a.id <= b.id {
+            (a.id, b.id)
+        } else {
+            (b.id, a.id)
+        };
+        CandidatePair {
+            a,
+            b,
+            score,
+            rule: self.rules.rules[rule].name.clone(),
+        }
+    }
+
+    /// Scores `customer` against every record added, highest first (pairs from
+    /// [`MatchRules::warn_at`]); the customer itself (same id) is skipped.
+    pub fn matches(&self, customer: &Customer) -> Vec<CandidatePair> {
+        let print = Fingerprint::of(customer, &self.keys);
+        let mut out: Vec<CandidatePair> = self
+            .prints
+            .iter()
+            .filter(|p| p.id != print.id)
+            .filter_map(|p| {
+                let (score, rule) = self.score(&print, p)?;
+                (score >= self.rules.warn_at).then(|| self.pair(&print, p, score, rule))
+            })
+            .collect();
+        out.sort_by(|x, y| y.score.total_cmp(&x.score).then(x.b.cmp(&y.b)));
+        out
+    }
+
+    /// Candidate groups among the records added (see the module docs on blocking).
+    pub fn find_groups(&self) -> DuplicateReport {
+        let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(self.prints.len() * 8);
+        let mut keys = Vec::new();
+        for (n, f) in self.prints.iter().enumerate() {
+            keys.clear();
+            for (i, c) in self.compiled.iter().enumerate() {
+                c.keys(i, f, &mut keys);
+            }
+            keys.sort_unstable();
+            keys.dedup();
+            keyed.extend(keys.iter().map(|k| (*k, n as u32)));
+        }
+        keyed.sort_unstable();
+        let mut candidates: Vec<u64> = Vec::new();
+        let mut skipped_blocks = 0;
+        for block in keyed.chunk_by(|x, y| x.0 == y.0) {
+            if block.len() > self.rules.max_block {
+                skipped_blocks += 1;
+                continue;
+            }
+            for (i, x) in block.iter().enumerate() {
+                for y in &block[i + 1..] {
+                    let (lo, hi) = (x.1.min(y.1), x.1.max(y.1));
+                    candidates.push((u64::from(lo) << 32) | u64::from(hi));
+                }
+            }
+        }
+        drop(keyed);
+        candidates.sort_unstable();
+        candidates.dedup();
+        let scored = self.score_all(&candidates);
+        let mut report = self.group(scored);
+        report.compared_pairs = candidates.len() as u64;
+        report.skipped_blocks = skipped_blocks;
+        report
+    }
+
+    /// Scores candidate pairs (packed indexes) on every core, keeping those from `warn_at`.
+    fn score_all(&self, candidates: &[u64]) -> Vec<(u32, u32, f64, usize)> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = candidates.len().div_ceil(threads).max(1);
+        let work = |part: &[u64]| -> Vec<(u32, u32, f64, usize)> {
+            part.iter()
+                .filter_map(|&packed| {
+                    let (a, b) = ((packed >> 32) as u32, packed as u32);
+                    let (score, rule) =
+                        self.score(&self.prints[a as usize], &self.prints[b as usize])?;
+                    (score >= self.rules.warn_at).then_some((a, b, score, rule))
+                })
+                .collect()
+        };
+        if threads == 1 || candidates.len() < 10_000 {
+            return work(candidates);
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = candidates
+                .chunks(chunk)
+                .map(|part| s.spawn(move || work(part)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a scoring thread panicked"))
+                .collect()
+        })
+    }
+
+    /// Groups scored pairs into connected components.
+    fn group(&self, scored: Vec<(u32, u32, f64, usize)>) -> DuplicateReport {
+        let mut parent: BTreeMap<u32, u32> = BTreeMap::new();
+        fn root(parent: &mut BTreeMap<u32, u32>, x: u32) -> u32 {
+            let mut r = x;
+            while let Some(&p) = parent.get(&r) {
+                if p == r {
+                    break;
+                }
+                r = p;
+            }
+            // Path halving would do; full compression keeps chains short.
+            let mut y = x;
+            while y != r {
+                let next = parent[&y];
+                parent.insert(y, r);
+                y = next;
+            }
+            r
+        }
+        for &(a, b, ..) in &scored {
+            parent.entry(a).or_insert(a);
+            parent.entry(b).or_insert(b);
+            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+            if ra != rb {
+                parent.insert(ra.max(rb), ra.min(rb));
+            }
+        }
+        let mut groups: BTreeMap<u32, DuplicateGroup> = BTreeMap::new();
+        let mut members: BTreeMap<u32, BTreeSet<CustomerId>> = BTreeMap::new();
+        for (a, b, score, rule) in scored {
+            let r = root(&mut parent, a);
+            let (fa, fb) = (&self.prints[a as usize], &self.prints[b as usize]);
+            let set = members.entry(r).or_default();
+            set.insert(fa.id);
+            set.insert(fb.id);
+            groups
+                .entry(r)
+                .or_insert_with(|| DuplicateGroup {
+                    members: Vec::new(),
+                    pairs: Vec::new(),
+                })
+                .pairs
+                .push(self.pair(fa, fb, score, rule));
+        }
+        let mut out: Vec<DuplicateGroup> = groups
+            .into_iter()
+            .map(|(r, mut g)| {
+                g.members = members.remove(&r).unwrap_or_default().into_iter().collect();
+                g.pairs.sort_by(|x, y| {
+                    y.score
+                        .total_cmp(&x.score)
+                        .then(x.a.cmp(&y.a))
+                        .then(x.b.cmp(&y.b))
+                });
+                g
+            })
+            .collect();
+        out.sort_by(|x, y| {
+            y.best_score()
+                .total_cmp(&x.best_score())
+                .then(x.members.cmp(&y.members))
+        });
+        DuplicateReport {
+            groups: out,
+            customers: self.prints.len(),
+            compared_pairs: 0,
+            skipped_blocks: 0,
+        }
+    }
+}
+
+/// What checking one record found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateCheck {
+    /// Stored customers it matches from `warn_at`, highest score first.
+    pub matches: Vec<CandidatePair>,
+    /// What to do about it.
+    pub verdict: Verdict,
+}
+
+/// The outcome of a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing matched from `warn_at`.
+    Clear,
+    /// Something matched from `warn_at`, below `block_at`.
+    Warn,
+    /// Something matched from `block_at`.
+    Block,
+}
+
+impl Crm {
+    /// Checks `customer` (not yet saved) against the stored customers that could match it:
+    /// those sharing an email address or a phone number, and, per rule that compares
+    /// attributes, up to [`MatchRules::max_block`] customers with the same values.
+    pub async fn check_duplicates(
+        &self,
+        tenant: TenantId,
+        customer: &Customer,
+        rules: &MatchRules,
+    ) -> Result<DuplicateCheck> {
+        let mut detector = Detector::new(rules.clone())?;
+        let mut seen: HashSet<CustomerId> = HashSet::new();
+        let mut consider = |found: Vec<Customer>, detector: &mut Detector| {
+            for c in found {
+                if seen.insert(c.id) {
+                    detector.add(&c);
+                }
+            }
+        };
+        for e in &customer.emails {
+            let q = CustomerQuery {
+                email: Some(e.clone()),
+                ..CustomerQuery::default()
+            };
+            consider(self.customers_where(tenant, &q).await?, &mut detector);
+        }
+        for p in &customer.phones {
+            let q = CustomerQuery {
+                phone: Some(p.clone()),
+                ..CustomerQuery::default()
+            };
+            consider(self.customers_where(tenant, &q).await?, &mut detector);
+        }
+        for r in &rules.rules {
+            let attrs: Vec<(&AttrKey, &AttrValue)> = r
+                .all_of
+                .iter()
+                .filter_map(|e| match e {
+                    Evidence::SameAttribute { key } => {
+                        customer.attributes.get(key.as_str()).map(|v| (key, v))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let wanted = r
+                .all_of
+                .iter()
+                .filter(|e| matches!(e, Evidence::SameAttribute { .. }))
+                .count();
+            if attrs.is_empty() || attrs.len() != wanted {
+                continue;
+            }
+            consider(
+                self.customers_with_attributes(tenant, &attrs, rules.max_block)
+                    .await?,
+                &mut detector,
+            );
+        }
+        let matches = detector.matches(customer);
+        let verdict = match matches.first() {
+            None => Verdict::Clear,
+            Some(m) if rules.block_at.is_some_and(|b| m.score >= b) => Verdict::Block,
+            Some(_) => Verdict::Warn,
+        };
+        Ok(DuplicateCheck { matches, verdict })
+    }
+
+    /// Customers whose attributes equal these values, at most `limit`, through a segment
+    /// rule (built as a tree, so adapters run it as a query).
+    async fn customers_with_attributes(
+        &self,
+        tenant: TenantId,
+        attrs: &[(&AttrKey, &AttrValue)],
+        limit: usize,
+    ) -> Result<Vec<Customer>> {
+        let mut schema = FieldSchema::new(Currency::parse("EUR")?);
+        let mut parts = Vec::new();
+        for (key, value) in attrs {
+            let (ty, literal) = match value {
+                AttrValue::Text(t) => (AttrType::Text, Literal::Text(t.clone())),
+                AttrValue::Date(d) => (AttrType::Date, Literal::Date(*d)),
+                AttrValue::Bool(b) => (AttrType::Bool, Literal::Bool(*b)),
+                AttrValue::Number(n) => (AttrType::Number, Literal::Number(*n)),
+                // Money and lists are not looked up.
+                _ => return Ok(Vec::new()),
+            };
+            schema = schema.with_attribute(key.as_str(), ty);
+            parts.push(Rule::Compare {
+                left: Operand::Field(format!("attr.{}", key.as_str())),
+                cmp: CmpOp::Eq,
+                right: Operand::Literal(literal),
+            });
+        }
+        let Some(mut rule) = parts.pop() else {
+            return Ok(Vec::new());
+        };
+        while let Some(next) = parts.pop() {
+            rule = Rule::And {
+                left: Box::new(next),
+                right: Box::new(rule),
+            };
+        }
+        let limit = u32::try_from(limit.min(1000)).unwrap_or(1000);
+        let ids = self
+            .storage()
+            .find_matching(
+                tenant,
+                &rule,
+                &schema,
+                self.now(),
+                &PageRequest::first(limit),
+            )
+            .await?
+            .items;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.storage().get_customer(tenant, id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Registers `customer` unless it is a likely duplicate: checked first with
+    /// [`check_duplicates`](Self::check_duplicates); at or above
+    /// [`MatchRules::block_at`] nothing is saved and the error is [`Error::Duplicate`]
+    /// naming the best match. Otherwise the customer is registered and the check (with any
+    /// warnings) returned beside it.
+    pub async fn register_checked(
+        &self,
+        tenant: TenantId,
+        customer: Customer,
+        rules: &MatchRules,
+    ) -> Result<(Customer, DuplicateCheck)> {
+        customer.validate()?;
+        let check = self.check_duplicates(tenant, &customer, rules).await?;
+        if check.verdict == Verdict::Block {
+            let best = &check.matches[0];
+            let other = if best.a == customer.id {
+                best.b
+            } else {
+                best.a
+            };
+            return Err(Error::Duplicate {
+                entity: "customer",
+                key: format!(
+                    "likely the same as {other} ({}, score {:.2})",
+                    best.rule, best.score
+                ),
+            });
+        }
+        let saved = self.register(tenant, customer).await?;
+        Ok((saved, check))
+    }
+
+    /// Lists candidate duplicate groups among all of a tenant's customers (see the module
+    /// docs). Reads every customer once, page by page, keeping only what matching needs.
+    pub async fn find_duplicates(
+        &self,
+        tenant: TenantId,
+        rules: &MatchRules,
+    ) -> Result<DuplicateReport> {
+        let mut detector = Detector::new(rules.clone())?;
+        let mut page = PageRequest::first(1000);
+        loop {
+            let got = self
+                .storage()
+                .list_customers(tenant, &CustomerQuery::all(), &page)
+                .await?;
+            for c in &got.items {
+                detector.add(c);
+            }
+            match got.next {
+                Some(next) => page = PageRequest::after(next, 1000),
+                None => break,
+            }
+        }
+        Ok(detector.find_groups())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(name: &str) -> crate::customer::CustomerBuilder {
+        Customer::person(name)
+    }
+
+    fn detector(customers: &[Customer]) -> Detector {
+        let mut d = Detector::new(MatchRules::standard()).unwrap();
+        for c in customers {
+            d.add(c);
+        }
+        d
+    }
+
+    fn print(name: &str) -> Fingerprint {
+        Fingerprint::of(&person(name).build().unwrap(), &[])
+    }
+
+    #[test]
+    fn names_compare_word_by_word() {
+        let same = print("Ada Lovelace").name_similarity(&print("lovelace,  ADA"));
+        assert!((same - 1.0).abs() < 1e-9, "{same}");
+        let typo = print("Ada Lovelace").name_similarity(&print("Ada Lovelcae"));
+        assert!(typo > 0.9 && typo < 1.0, "{typo}");
+        let other = print("Ada Lovelace").name_similarity(&print("Ada Byron"));
+        assert!(other < 0.85, "{other}");
+        assert_eq!(print("--").name_similarity(&print("x")), 0.0);
+    }
+
+    #[test]
+    fn rules_are_checked_field_by_field() {
+        let field = |r: MatchRules| match r.validate() {
+            Err(Error::Validation { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let mut r = MatchRules::standard();
+        r.rules[2].score = 1.5;
+        assert_eq!(field(r), "rules[2].score");
+        let mut r = MatchRules::standard();
+        r.rules[1].all_of[1] = Evidence::SimilarName { at_least: -0.1 };
+        assert_eq!(field(r), "rules[1].all_of[1].at_least");
+        let mut r = MatchRules::standard();
+        r.rules[0].all_of.clear();
+        assert_eq!(field(r), "rules[0].all_of");
+        let mut r = MatchRules::standard();
+        r.block_at = Some(0.5);
+        assert_eq!(field(r), "block_at");
+        let mut r = MatchRules::standard();
+        r.warn_at = 0.0;
+        assert_eq!(field(r), "warn_at");
+        let mut r = MatchRules::standard();
+        r.max_block = 1;
+        assert_eq!(field(r), "max_block");
+        let r = MatchRules {
+            rules: Vec::new(),
+            ..MatchRules::standard()
+        };
+        assert_eq!(field(r), "rules");
+        // Rules are data: they survive a round trip through JSON.
+        let json = serde_json::to_string(&MatchRules::standard()).unwrap();
+        assert_eq!(
+            serde_json::from_str::<MatchRules>(&json).unwrap(),
+            MatchRules::standard()
+        );
+    }
+
+    #[test]
+    fn groups_link_pairs_through_each_other() {
+        let date = AttrValue::Date(chrono::NaiveDate::from_ymd_opt(1990, 5, 1).unwrap());
+        let a = person("Nora Jensen")
+            .email("nora@example.com")
+            .build()
+            .unwrap();
+        let b = person("Nora Jensen")
+            .email("NORA@example.com")
+            .phone("+45 32 12 34 56")
+            .build()
+            .unwrap();
+        let c = person("Nora Jenssen")
+            .phone("+45 32 12 34 56")
+            .build()
+            .unwrap();
+        let d = person("Nora Jensen")
+            .attribute("birth_date", date.clone())
+            .build()
+            .unwrap();
+        let e = person("Omar Jensen")
+            .attribute("birth_date", date)
+            .build()
+            .unwrap();
+        let report = detector(&[a.clone(), b.clone(), c.clone(), d, e]).find_groups();
+        assert_eq!(report.customers, 5);
+        assert_eq!(report.groups.len(), 1, "{report:?}");
+        let mut want = vec![a.id, b.id, c.id];
+        want.sort();
+        assert_eq!(report.groups[0].members, want);
+        assert_eq!(report.groups[0].best_score(), 0.95);
+        let rules: Vec<&str> = report.pairs().map(|p| p.rule.as_str()).collect();
+        assert_eq!(rules, ["same email", "same phone, similar name"]);
+    }
+
+    #[test]
+    fn oversized_blocks_are_skipped_and_counted() {
+        // Forty people share one switchboard number: with blocks capped at 10 the phone
+        // key is skipped, so the pair it alone would find is not reported.
+        let staff: Vec<Customer> = (0..40)
+            .map(|i| {
+                person(&format!("Staff Member{i}"))
+                    .phone("+49 30 1234567")
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let mut rules = MatchRules::standard();
+        rules.max_block = 10;
+        let mut d = Detector::new(rules).unwrap();
+        staff.iter().for_each(|c| d.add(c));
+        let report = d.find_groups();
+        assert_eq!(report.skipped_blocks, 1);
+        assert!(report.groups.is_empty());
+        assert_eq!(report.compared_pairs, 0);
+        // Under the default cap the same block is compared: one group of all forty.
+        let report = detector(&staff).find_groups();
+        assert_eq!(report.skipped_blocks, 0);
+        assert_eq!(report.compared_pairs, 40 * 39 / 2);
+        assert_eq!(report.groups.len(), 1);
+        assert_eq!(report.groups[0].members.len(), 40);
+    }
+
+    #[test]
+    fn a_record_is_not_its_own_duplicate() {
+        let a = person("Ines Silva")
+            .email("ines@example.com")
+            .build()
+            .unwrap();
+        let d = detector(std::slice::from_ref(&a));
+        assert!(d.matches(&a).is_empty());
+        let mut again = a.clone();
+        again.id = CustomerId::new();
+        let m = d.matches(&again);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].score, 0.95);
+    }
+}
