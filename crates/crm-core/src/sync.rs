@@ -201,11 +201,39 @@ impl Crm {
     ) -> Result<SyncOutcome> {
         let key = ExternalRef::new(source, external_id)?;
         let checked = check(fields)?;
-        let mut attribute_keys: Vec<(AttrKey, String)> = Vec::new();
+        let found_customer = self
+            .find_source_match(tenant, &key, fields, &checked, natural_keys)
+            .await?;
+        if let Some(mut customer) = found_customer {
+            if !merge(&mut customer, fields, &checked, &key)? {
+                return Ok(SyncOutcome::Unchanged(customer));
+            }
+            return self
+                .update(tenant, customer, None)
+                .await
+                .map(SyncOutcome::Updated);
+        }
+        let customer = new_customer(fields, &checked, &key)?;
+        self.register(tenant, customer)
+            .await
+            .map(SyncOutcome::Created)
+    }
+
+    /// The stored customer a source record belongs to: by its external id, else by each
+    /// natural key in turn.
+    async fn find_source_match(
+        &self,
+        tenant: TenantId,
+        key: &ExternalRef,
+        fields: &SourceFields,
+        checked: &Checked,
+        natural_keys: &[NaturalKey],
+    ) -> Result<Option<Customer>> {
         let mut queries = vec![CustomerQuery {
             external_id: Some(key.clone()),
             ..CustomerQuery::all()
         }];
+        let mut attribute_keys: Vec<(AttrKey, String)> = Vec::new();
         for natural in natural_keys {
             let query = match natural {
                 NaturalKey::Email => checked.emails.first().map(|e| CustomerQuery {
@@ -217,56 +245,150 @@ impl Crm {
                     ..CustomerQuery::all()
                 }),
                 NaturalKey::Attribute(attr) => {
-                    if let Some(AttrValue::Text(value)) = fields
-                        .attributes
-                        .iter()
-                        .find(|(k, _)| k == attr.as_str())
-                        .map(|(_, v)| v)
-                    {
-                        attribute_keys.push((attr.clone(), value.clone()));
+                    if let Some(value) = text_attribute(fields, attr) {
+                        attribute_keys.push((attr.clone(), value.to_string()));
                     }
                     None
                 }
             };
             queries.extend(query);
         }
-        let mut found_customer = None;
         for query in &queries {
             let found = self.search(tenant, query, &PageRequest::first(1)).await?;
             if let Some(c) = found.items.into_iter().next() {
-                found_customer = Some(c);
-                break;
+                return Ok(Some(c));
             }
         }
-        if found_customer.is_none() {
-            for (attr, value) in &attribute_keys {
-                found_customer = self.find_by_attribute(tenant, attr, value).await?;
-                if found_customer.is_some() {
-                    break;
-                }
+        for (attr, value) in &attribute_keys {
+            if let Some(c) = self.find_by_attribute(tenant, attr, value).await? {
+                return Ok(Some(c));
             }
         }
-        if let Some(mut customer) = found_customer {
-            if !merge(&mut customer, fields, &checked, &key)? {
-                return Ok(SyncOutcome::Unchanged(customer));
-            }
-            return self
-                .update(tenant, customer, None)
-                .await
-                .map(SyncOutcome::Updated);
-        }
-        let name = checked
-            .name
-            .clone()
-            .ok_or_else(|| Error::validation("fields.name", "is needed to create a customer"))?;
-        let mut customer = match fields.kind.unwrap_or(PartyKind::Person) {
-            PartyKind::Person => Customer::person(name.as_str()),
-            PartyKind::Organization => Customer::organization(name.as_str()),
-        }
-        .build()?;
-        merge(&mut customer, fields, &checked, &key)?;
-        self.register(tenant, customer)
-            .await
-            .map(SyncOutcome::Created)
+        Ok(None)
     }
+
+    /// [`upsert_from_source`](Self::upsert_from_source) for many records of one source:
+    /// every record is checked first (errors name it, like `records[3].fields.emails[0]`,
+    /// and then nothing is written); records that match no stored customer are registered
+    /// together in one transaction (all or nothing); records that match one update it, each
+    /// in its own optimistic transaction. Records of the batch that belong to the same
+    /// customer (same external id or natural key) are applied to it in order. Outcomes are
+    /// in the order of `records`; a record folded into another's new customer reports
+    /// `Created` with the final record. Re-sending the batch changes nothing.
+    pub async fn upsert_batch_from_source(
+        &self,
+        tenant: TenantId,
+        source: &str,
+        records: &[(String, SourceFields)],
+        natural_keys: &[NaturalKey],
+    ) -> Result<Vec<SyncOutcome>> {
+        let mut prepared = Vec::with_capacity(records.len());
+        for (i, (external_id, fields)) in records.iter().enumerate() {
+            let at = |e: Error| e.in_field(&format!("records[{i}]"));
+            let key = ExternalRef::new(source, external_id).map_err(at)?;
+            let checked = check(fields).map_err(at)?;
+            prepared.push((key, checked));
+        }
+        // Where each record went: a new customer (index into `created`) or a stored one
+        // (index into `updated`, with whether the record changed it).
+        enum Target {
+            New(usize),
+            Stored(usize, bool),
+        }
+        let mut created: Vec<Customer> = Vec::new();
+        let mut updated: Vec<(Customer, bool)> = Vec::new();
+        let mut targets = Vec::with_capacity(records.len());
+        for (i, ((_, fields), (key, checked))) in records.iter().zip(&prepared).enumerate() {
+            let at = |e: Error| e.in_field(&format!("records[{i}]"));
+            let same = |c: &Customer| same_source_record(c, key, fields, checked, natural_keys);
+            if let Some(n) = created.iter().position(&same) {
+                merge(&mut created[n], fields, checked, key).map_err(at)?;
+                targets.push(Target::New(n));
+            } else if let Some(n) = updated.iter().position(|(c, _)| same(c)) {
+                let changed = merge(&mut updated[n].0, fields, checked, key).map_err(at)?;
+                updated[n].1 |= changed;
+                targets.push(Target::Stored(n, changed));
+            } else if let Some(mut c) = self
+                .find_source_match(tenant, key, fields, checked, natural_keys)
+                .await?
+            {
+                let changed = merge(&mut c, fields, checked, key).map_err(at)?;
+                updated.push((c, changed));
+                targets.push(Target::Stored(updated.len() - 1, changed));
+            } else {
+                created.push(new_customer(fields, checked, key).map_err(at)?);
+                targets.push(Target::New(created.len() - 1));
+            }
+        }
+        let created = if created.is_empty() {
+            created
+        } else {
+            self.register_many(tenant, created).await?
+        };
+        let mut saved = Vec::with_capacity(updated.len());
+        for (customer, changed) in updated {
+            saved.push(if changed {
+                self.update(tenant, customer, None).await?
+            } else {
+                customer
+            });
+        }
+        Ok(targets
+            .into_iter()
+            .map(|t| match t {
+                Target::New(n) => SyncOutcome::Created(created[n].clone()),
+                Target::Stored(n, true) => SyncOutcome::Updated(saved[n].clone()),
+                Target::Stored(n, false) => SyncOutcome::Unchanged(saved[n].clone()),
+            })
+            .collect())
+    }
+}
+
+/// The value of a text attribute in a source record.
+fn text_attribute<'a>(fields: &'a SourceFields, attr: &AttrKey) -> Option<&'a str> {
+    fields
+        .attributes
+        .iter()
+        .find(|(k, _)| k == attr.as_str())
+        .and_then(|(_, v)| match v {
+            AttrValue::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+}
+
+/// Whether a customer already in hand is the one a source record belongs to (the same
+/// lookups as [`Crm::find_source_match`], in memory).
+fn same_source_record(
+    c: &Customer,
+    key: &ExternalRef,
+    fields: &SourceFields,
+    checked: &Checked,
+    natural_keys: &[NaturalKey],
+) -> bool {
+    c.external_ids.contains(key)
+        || natural_keys.iter().any(|n| match n {
+            NaturalKey::Email => checked
+                .emails
+                .first()
+                .is_some_and(|e| c.emails.iter().any(|x| x.search_key() == e.search_key())),
+            NaturalKey::Phone => checked.phones.first().is_some_and(|p| c.phones.contains(p)),
+            NaturalKey::Attribute(attr) => text_attribute(fields, attr).is_some_and(
+                |v| matches!(c.attributes.get(attr.as_str()), Some(AttrValue::Text(t)) if t == v),
+            ),
+        })
+}
+
+/// A new customer from a source record (which must name it).
+fn new_customer(fields: &SourceFields, checked: &Checked, key: &ExternalRef) -> Result<Customer> {
+    let name = checked
+        .name
+        .clone()
+        .ok_or_else(|| Error::validation("fields.name", "is needed to create a customer"))?;
+    let mut customer = match fields.kind.unwrap_or(PartyKind::Person) {
+        PartyKind::Person => Customer::person(name.as_str()),
+        PartyKind::Organization => Customer::organization(name.as_str()),
+    }
+    .build()?;
+    merge(&mut customer, fields, checked, key)?;
+    Ok(customer)
 }

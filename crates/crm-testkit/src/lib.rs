@@ -193,6 +193,7 @@ pub const CASE_NAMES: &[&str] = &[
     "interactions_are_listed_by_time",
     "source_records_update_one_customer",
     "duplicates_are_checked_refused_and_found",
+    "csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -272,7 +273,8 @@ macro_rules! conformance_tests {
             the_pool_reclaims_and_limits_claims,
             interactions_are_listed_by_time,
             source_records_update_one_customer,
-            duplicates_are_checked_refused_and_found
+            duplicates_are_checked_refused_and_found,
+            csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent
         );
     };
 }
