@@ -11,6 +11,7 @@ use tokio_postgres::Transaction;
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, PostgresStore};
+use crm_core::merge::CustomerMerge;
 use crm_core::notify::OutboxMessage;
 
 const UPDATE_CUSTOMER: &str = "UPDATE customers SET name_key = $3, lifecycle = $4, owner_id = $5, \
@@ -386,5 +387,67 @@ impl CustomerStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn merge_customers(
+        &self,
+        tenant: TenantId,
+        merge: &CustomerMerge,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        check_outbox(&outbox)?;
+        let record = to_json(&merge.survivor)?;
+        let t = b(tenant.as_bytes());
+        let c = &merge.survivor;
+        self.retrying(|| async {
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            // No batch adds rows for these customers while they move.
+            crate::merge::merge_lock(&tx, &t, true).await?;
+            crate::merge::check_versions(&tx, &t, merge).await?;
+            // The survivor's record and index rows anew (after dropping the merged
+            // customers' index rows, so their external ids are free to move).
+            for id in std::iter::once(c.id).chain(merge.merged.iter().map(|(id, _)| *id)) {
+                for sql in DELETE_INDEX_ROWS {
+                    tx.execute(sql, &[&t, &b(id.as_bytes())])
+                        .await
+                        .map_err(storage)?;
+                }
+            }
+            let owner = c.owner.map(|o| b(o.as_bytes()));
+            tx.execute(
+                UPDATE_CUSTOMER,
+                &[
+                    &t,
+                    &b(c.id.as_bytes()),
+                    &c.name.search_key(),
+                    &c.lifecycle.as_str(),
+                    &owner,
+                    &(c.version as i64),
+                    &record,
+                    &(merge.survivor_version as i64),
+                ],
+            )
+            .await
+            .map_err(storage)?;
+            index_rows(&tx, &t, c).await?;
+            crate::merge::move_rows(&tx, tenant, merge).await?;
+            write_outbox(&tx, tenant, &outbox).await?;
+            tx.commit().await.map_err(storage)
+        })
+        .await
+    }
+
+    async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
+        let client = self.client(tenant).await?;
+        let row = client
+            .query_opt(
+                "SELECT to_id FROM customer_redirects WHERE tenant_id = $1 AND from_id = $2",
+                &[&b(tenant.as_bytes()), &b(id.as_bytes())],
+            )
+            .await
+            .map_err(storage)?;
+        row.map(|r| id_bytes(r.get(0)).map(CustomerId::from_bytes))
+            .transpose()
     }
 }

@@ -233,6 +233,8 @@ impl InteractionStore for PostgresStore {
         self.retrying(|| async {
             let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
+            // Merges of the tenant wait for this batch (and it for them).
+            crate::merge::merge_lock(&tx, &t, false).await?;
             // Every customer of the batch must exist; a missing one means nothing is written.
             let found: i64 = tx
                 .query_one(

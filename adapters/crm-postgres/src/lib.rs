@@ -52,7 +52,7 @@
 //!     'customer_external_ids', 'ownership_changes', 'interactions', 'profiles',
 //!     'profile_deltas',
 //!     'value_scores', 'value_models', 'value_classes', 'segments', 'segment_members',
-//!     'outbox', 'cases', 'tasks', 'kpi_rules']) t;
+//!     'outbox', 'cases', 'tasks', 'kpi_rules', 'customer_redirects']) t;
 //! ```
 //!
 //! No table is a reference table: nothing is shared between tenants. Joins (customers with
@@ -141,6 +141,7 @@ mod codec;
 mod customers;
 mod interactions;
 mod kpi_rules;
+mod merge;
 mod outbox;
 mod profiles;
 mod segment;
@@ -167,10 +168,10 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 7;
+pub const SCHEMA_VERSION: usize = 8;
 
 /// Every table of the schema (all keyed by tenant first).
-const TENANT_TABLES: [&str; 18] = [
+const TENANT_TABLES: [&str; 19] = [
     "customers",
     "customer_emails",
     "customer_phones",
@@ -189,6 +190,7 @@ const TENANT_TABLES: [&str; 18] = [
     "cases",
     "tasks",
     "kpi_rules",
+    "customer_redirects",
 ];
 
 fn tenant_hex(tenant: TenantId) -> String {

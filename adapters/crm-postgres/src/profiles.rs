@@ -177,6 +177,92 @@ pub(crate) async fn copy_deltas(
         .map_err(storage)
 }
 
+/// The stored profile rows of `ids` (pending deltas not included), locked for update in
+/// key order.
+pub(crate) async fn lock_profiles(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &[u8],
+    ids: &[CustomerId],
+) -> Result<BTreeMap<CustomerId, Profile>> {
+    let ids: Vec<Vec<u8>> = ids.iter().map(|c| c.as_bytes().to_vec()).collect();
+    let stored = tx
+        .query(
+            &format!(
+                "SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 \
+                 AND customer_id = ANY($2) ORDER BY customer_id FOR UPDATE"
+            ),
+            &[&tenant, &ids],
+        )
+        .await
+        .map_err(storage)?;
+    stored.iter().map(decode_profile).collect()
+}
+
+/// Writes stored profile rows (one statement over arrays).
+pub(crate) async fn update_profiles(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &[u8],
+    profiles: &BTreeMap<CustomerId, Profile>,
+) -> Result<()> {
+    let mut u = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (id, p) in profiles {
+        let e = Encoded::new(*id, p)?;
+        u.0.push(e.id);
+        u.1.push(e.counts[0]);
+        u.2.push(e.instants[0]);
+        u.3.push(e.instants[1]);
+        u.4.push(e.instants[2]);
+        u.5.push(e.instants[3]);
+        u.6.push(e.counts[1]);
+        u.7.push(e.instants[4]);
+        u.8.push(e.instants[5]);
+        u.9.push(e.counts[2]);
+        u.10.push(e.counts[3]);
+        u.11.push(e.revenue);
+        u.12.push(e.channels);
+        u.13.push(e.contacts);
+    }
+    tx.execute(
+        UPDATE_PROFILES,
+        &[
+            &tenant, &u.0, &u.1, &u.2, &u.3, &u.4, &u.5, &u.6, &u.7, &u.8, &u.9, &u.10, &u.11,
+            &u.12, &u.13,
+        ],
+    )
+    .await
+    .map_err(storage)?;
+    Ok(())
+}
+
+/// Takes the tenant's fold lock for the transaction: folds (and merges) take turns.
+pub(crate) async fn fold_lock(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &[u8],
+) -> Result<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(encode($2, 'hex')))",
+        &[&FOLD_LOCK, &tenant],
+    )
+    .await
+    .map_err(storage)?;
+    Ok(())
+}
+
 /// Folds the pending deltas of the next [`FOLD_CHUNK`] customers after `after` (in key
 /// order) in one transaction. Returns the number of deltas folded and, when customers
 /// remain beyond the chunk, the last customer of the chunk.
@@ -188,12 +274,7 @@ async fn fold_chunk(
     let tenant = id.as_bytes().as_slice();
     let mut client = store.client(id).await?;
     let tx = client.transaction().await.map_err(storage)?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext(encode($2, 'hex')))",
-        &[&FOLD_LOCK, &tenant],
-    )
-    .await
-    .map_err(storage)?;
+    fold_lock(&tx, tenant).await?;
     // The chunk is a key range of customers, bounded through the profiles' primary key.
     let last: Option<Vec<u8>> = tx
         .query_opt(
@@ -224,67 +305,15 @@ async fn fold_chunk(
         let (id, delta) = decode_profile(r)?;
         deltas.entry(id).or_default().merge(&delta);
     }
-    let ids: Vec<Vec<u8>> = deltas.keys().map(|c| c.as_bytes().to_vec()).collect();
-    let stored = tx
-        .query(
-            &format!(
-                "SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 \
-                 AND customer_id = ANY($2) ORDER BY customer_id FOR UPDATE"
-            ),
-            &[&tenant, &ids],
-        )
-        .await
-        .map_err(storage)?;
-    let mut profiles: BTreeMap<CustomerId, Profile> =
-        stored.iter().map(decode_profile).collect::<Result<_>>()?;
+    let ids: Vec<CustomerId> = deltas.keys().copied().collect();
+    let mut profiles = lock_profiles(&tx, tenant, &ids).await?;
     for (id, delta) in &deltas {
         profiles
             .get_mut(id)
             .ok_or_else(|| not_found(*id))?
             .merge(delta);
     }
-    let mut u = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    for (id, p) in &profiles {
-        let e = Encoded::new(*id, p)?;
-        u.0.push(e.id);
-        u.1.push(e.counts[0]);
-        u.2.push(e.instants[0]);
-        u.3.push(e.instants[1]);
-        u.4.push(e.instants[2]);
-        u.5.push(e.instants[3]);
-        u.6.push(e.counts[1]);
-        u.7.push(e.instants[4]);
-        u.8.push(e.instants[5]);
-        u.9.push(e.counts[2]);
-        u.10.push(e.counts[3]);
-        u.11.push(e.revenue);
-        u.12.push(e.channels);
-        u.13.push(e.contacts);
-    }
-    tx.execute(
-        UPDATE_PROFILES,
-        &[
-            &tenant, &u.0, &u.1, &u.2, &u.3, &u.4, &u.5, &u.6, &u.7, &u.8, &u.9, &u.10, &u.11,
-            &u.12, &u.13,
-        ],
-    )
-    .await
-    .map_err(storage)?;
+    update_profiles(&tx, tenant, &profiles).await?;
     tx.commit().await.map_err(storage)?;
     Ok((pending.len() as u64, last))
 }

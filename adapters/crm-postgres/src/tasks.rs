@@ -10,7 +10,7 @@ use crate::codec::{get_record, list_records, micros, stored_version, to_json, wr
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, PostgresStore};
 
-fn subject_key(subject: &TaskSubject) -> String {
+pub(crate) fn subject_key(subject: &TaskSubject) -> String {
     match subject {
         TaskSubject::Customer(c) => format!("customer:{c}"),
         TaskSubject::Case(c) => format!("case:{c}"),

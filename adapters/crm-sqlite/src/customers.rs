@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, SqliteStore};
+use crm_core::merge::CustomerMerge;
 use crm_core::notify::OutboxMessage;
 
 const INSERT_CUSTOMER: &str = "INSERT INTO customers \
@@ -359,5 +360,57 @@ impl CustomerStore for SqliteStore {
                 .collect()
         })
         .await
+    }
+
+    async fn merge_customers(
+        &self,
+        tenant: TenantId,
+        merge: &CustomerMerge,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        check_outbox(&outbox)?;
+        let m = merge.clone();
+        let record = to_json(&m.survivor)?;
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let t = tenant.as_bytes().as_slice();
+            crate::merge::check_versions(&tx, t, &m)?;
+            let c = &m.survivor;
+            // The survivor's record and index rows anew (after dropping the merged
+            // customers' index rows, so their external ids are free to move).
+            for id in std::iter::once(c.id).chain(m.merged.iter().map(|(id, _)| *id)) {
+                for sql in DELETE_INDEX_ROWS {
+                    tx.prepare_cached(sql)
+                        .and_then(|mut s| s.execute(params![t, id.as_bytes().as_slice()]))
+                        .map_err(storage)?;
+                }
+            }
+            tx.prepare_cached(UPDATE_CUSTOMER)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        t,
+                        c.id.as_bytes().as_slice(),
+                        c.name.search_key(),
+                        c.lifecycle.as_str(),
+                        c.owner.as_ref().map(|o| o.as_bytes().as_slice()),
+                        c.version as i64,
+                        record,
+                        m.survivor_version as i64
+                    ])
+                })
+                .map_err(storage)?;
+            index_rows(&tx, t, c)?;
+            crate::merge::move_rows(&tx, t, &m)?;
+            write_outbox(&tx, tenant, &outbox)?;
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
+        self.read(move |conn| crate::merge::redirect(conn, tenant.as_bytes(), id))
+            .await
     }
 }

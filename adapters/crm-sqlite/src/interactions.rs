@@ -47,7 +47,11 @@ fn not_found(id: CustomerId) -> Error {
     Error::not_found("customer", id)
 }
 
-fn read_profile(conn: &Connection, tenant: &[u8], id: CustomerId) -> Result<Option<Profile>> {
+pub(crate) fn read_profile(
+    conn: &Connection,
+    tenant: &[u8],
+    id: CustomerId,
+) -> Result<Option<Profile>> {
     let raw = conn
         .prepare_cached(SELECT_PROFILE)
         .and_then(|mut s| {
@@ -121,7 +125,12 @@ fn decode_profile(raw: RawProfile) -> Result<Profile> {
     }
 }
 
-fn write_profile(conn: &Connection, tenant: &[u8], id: CustomerId, p: &Profile) -> Result<()> {
+pub(crate) fn write_profile(
+    conn: &Connection,
+    tenant: &[u8],
+    id: CustomerId,
+    p: &Profile,
+) -> Result<()> {
     let opt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(micros);
     let revenue = to_json(&p.revenue)?;
     let channels = to_json(&p.channel_counts)?;

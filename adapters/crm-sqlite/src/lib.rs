@@ -45,6 +45,7 @@ mod codec;
 mod customers;
 mod interactions;
 mod kpi_rules;
+mod merge;
 mod outbox;
 mod segment;
 mod tasks;
@@ -73,6 +74,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/007_tasks.sql")),
     M::up(include_str!("sql/008_kpi_rules.sql")),
     M::up(include_str!("sql/009_interactions_by_time.sql")),
+    M::up(include_str!("sql/010_redirects.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

@@ -55,6 +55,7 @@ pub mod error;
 pub mod id;
 pub mod interaction;
 pub mod kpi;
+pub mod merge;
 pub mod notify;
 pub mod page;
 pub mod pool;

@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::id::{CaseId, CustomerId, TaskId, TenantId};
 use crate::interaction::{BatchReport, Interaction};
 use crate::kpi::{KpiRule, StoredKpiRule};
+use crate::merge::CustomerMerge;
 use crate::notify::TemplateName;
 use crate::notify::{OutboxMessage, OutboxStore};
 use crate::page::{Page, PageRequest};
@@ -97,6 +98,31 @@ pub trait CustomerStore: Send + Sync {
         tenant: TenantId,
         id: CustomerId,
     ) -> Result<Vec<OwnershipChange>>;
+
+    /// Folds `merge.merged` into `merge.survivor`, all in one transaction, or nothing:
+    /// - every customer must be stored at the version given (else
+    ///   [`Error::stale_write`](crate::Error::stale_write): `NotFound` or `Conflict`);
+    /// - the survivor's record is replaced by `merge.survivor` (its external ids, emails,
+    ///   phones and tags indexed anew; an external id another customer holds is
+    ///   [`Duplicate`](crate::Error::Duplicate));
+    /// - every interaction, case and task (with the customer as subject) of a merged
+    ///   customer now names the survivor, interaction ids and keys unchanged;
+    /// - the survivor joins every segment a merged customer was a member of;
+    /// - the survivor's profile becomes the merge ([`Profile::merge`]) of its own and the
+    ///   merged customers' profiles;
+    /// - the merged customers, their profiles, value scores and classes are removed, and
+    ///   each leaves a redirect to the survivor; redirects that led to a merged customer
+    ///   now lead to the survivor;
+    /// - `outbox` is stored.
+    async fn merge_customers(
+        &self,
+        tenant: TenantId,
+        merge: &CustomerMerge,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()>;
+
+    /// Where a customer merged away now lives (`None`: no redirect for this id).
+    async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>>;
 }
 
 /// The interaction log (append-only).

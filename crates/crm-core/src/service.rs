@@ -130,10 +130,23 @@ impl Crm {
         Ok(customers)
     }
 
-    /// Reads a customer. Errors: [`Error::NotFound`].
+    /// Reads a customer; an id merged into another customer gives the survivor's record.
+    /// Errors: [`Error::NotFound`].
     #[instrument(skip(self))]
     pub async fn customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer> {
-        self.storage.get_customer(tenant, id).await
+        match self.storage.get_customer(tenant, id).await {
+            // A customer merged into another is found through its redirect.
+            Err(Error::NotFound { .. }) => match self.storage.redirect(tenant, id).await? {
+                Some(survivor) => self.storage.get_customer(tenant, survivor).await,
+                None => Err(Error::not_found("customer", id)),
+            },
+            other => other,
+        }
+    }
+
+    /// Whether domain events are written to the outbox.
+    pub(crate) fn events_enabled(&self) -> bool {
+        self.events
     }
 
     /// Stores a changed customer. `customer.version` must be the version it was read at;
@@ -1467,6 +1480,8 @@ mod tests {
             async fn update_customer(&self, tenant: TenantId, customer: &Customer, expected_version: u64, ownership: Option<OwnershipChange>, outbox: Vec<OutboxMessage>) -> Result<()>;
             async fn list_customers(&self, tenant: TenantId, query: &CustomerQuery, page: &PageRequest) -> Result<Page<Customer>>;
             async fn ownership_history(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>>;
+            async fn merge_customers(&self, tenant: TenantId, merge: &crate::merge::CustomerMerge, outbox: Vec<OutboxMessage>) -> Result<()>;
+            async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>>;
         }
         #[async_trait]
         impl InteractionStore for Store {

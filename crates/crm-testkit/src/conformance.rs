@@ -2211,6 +2211,101 @@ cases! {
         assert_eq!((iagain.inserted, iagain.duplicates), (0, 3));
         assert_eq!(crm.profile(tenant, ada.id).await.unwrap().interaction_count, 2);
     }
+
+    /// Merging duplicates: a dry run writes nothing; the merge moves every interaction,
+    /// case, task, segment membership and external id to the survivor in one step, its
+    /// profile equals a rebuild, old ids redirect (through later merges too), and stale
+    /// versions write nothing.
+    async fn merge_moves_everything_to_the_survivor(store) {
+        use crm_core::merge::{CustomerMerge, FieldRule, MergePolicy};
+        use crm_core::task::{Task, TaskQuery, TaskSubject};
+        let (crm, clock) = crm(&store);
+        let tenant = TenantId::new();
+        let schema = segment_schema();
+        let agent = UserId::new();
+        let a = register(&crm, tenant, Customer::person("Ada Lovelace").email("ada@example.com").tag("vip")
+            .external_id("erp", "C1").attribute("city", AttrValue::Text("London".into())).build().unwrap()).await;
+        clock.advance(Duration::hours(1));
+        let b = register(&crm, tenant, Customer::person("Ada King").email("countess@example.org").phone("+44 20 7946 0001")
+            .external_id("shop", "S9").external_id("erp", "C7").owner(agent).build().unwrap()).await;
+        clock.advance(Duration::hours(1));
+        let c = register(&crm, tenant, Customer::person("A. Lovelace").attribute("company", AttrValue::Text("Analytical".into())).build().unwrap()).await;
+        let mut gen = Generator::new(21);
+        for id in [a.id, b.id, c.id] {
+            crm.log_batch(tenant, gen.interactions(&[id], 7, t0(), Duration::days(30))).await.unwrap();
+        }
+        let case = crm.open_case(tenant, crm_core::case::Case::open(b.id, crm_core::case::CaseKind::Inquiry, "Where is my order", Channel::Web, Some(agent), t0()).unwrap()).await.unwrap();
+        let task = crm.create_task(tenant, Task::new(TaskSubject::Customer(c.id), "Call back", agent, t0() + Duration::hours(2)).unwrap()).await.unwrap();
+        let fair = crm.create_segment(tenant, Segment::fixed("Fair").unwrap(), &schema).await.unwrap();
+        crm.change_static_members(tenant, fair.id, vec![b.id], vec![]).await.unwrap();
+        let before_a = store.get_customer(tenant, a.id).await.unwrap();
+
+        // Dry run: the result, nothing written.
+        let policy = MergePolicy { fields: FieldRule::Survivor, attributes: FieldRule::MostRecent };
+        let dry = crm.merge_customers(tenant, a.id, &[b.id, c.id], &policy, true).await.unwrap();
+        assert!(dry.dry_run);
+        assert_eq!(dry.customer.name.as_str(), "Ada Lovelace");
+        assert_eq!(dry.customer.owner, Some(agent), "the survivor has none: the next one's");
+        let emails: Vec<&str> = dry.customer.emails.iter().map(|e| e.as_str()).collect();
+        assert_eq!(emails, ["ada@example.com", "countess@example.org"]);
+        assert_eq!(dry.dropped_external_ids, vec![ExternalRef::new("erp", "C7").unwrap()]);
+        assert_eq!(dry.interactions_moved, 14);
+        assert_eq!(store.get_customer(tenant, a.id).await.unwrap(), before_a);
+        assert!(store.get_customer(tenant, b.id).await.is_ok());
+
+        // Stale versions: nothing written.
+        let stale = CustomerMerge { survivor: dry.customer.clone(), survivor_version: a.version, merged: vec![(b.id, b.version + 1), (c.id, c.version)] };
+        assert!(matches!(store.merge_customers(tenant, &stale, vec![]).await, Err(Error::Conflict { .. })));
+        assert!(store.get_customer(tenant, b.id).await.is_ok());
+        assert_eq!(store.get_customer(tenant, a.id).await.unwrap(), before_a);
+
+        let done = crm.merge_customers(tenant, a.id, &[b.id, c.id], &policy, false).await.unwrap();
+        assert!(!done.dry_run);
+        let survivor = store.get_customer(tenant, a.id).await.unwrap();
+        assert_eq!(survivor, done.customer);
+        assert_eq!(survivor.version, 2);
+        assert_eq!(survivor.attributes.get("company"), Some(&AttrValue::Text("Analytical".into())));
+        // Every interaction, on one timeline; the profile is a rebuild and the dry run's.
+        let history = full_timeline(&store, tenant, a.id, 5).await;
+        assert_eq!(history.len(), 21);
+        assert!(history.iter().all(|i| i.customer == a.id));
+        assert_profile_is_rebuild(&store, tenant, a.id).await;
+        assert_eq!(store.get_profile(tenant, a.id).await.unwrap(), dry.profile);
+        // The merged records are gone; their ids resolve to the survivor.
+        for old in [b.id, c.id] {
+            assert_not_found(store.get_customer(tenant, old).await, "merged away");
+            assert_not_found(store.get_profile(tenant, old).await, "merged away");
+            assert_eq!(crm.customer(tenant, old).await.unwrap().id, a.id);
+            assert_eq!(crm.resolve_customer(tenant, old).await.unwrap(), a.id);
+            assert_eq!(store.redirect(tenant, old).await.unwrap(), Some(a.id));
+        }
+        assert_eq!(store.redirect(tenant, a.id).await.unwrap(), None);
+        assert_eq!(store.redirect(TenantId::new(), b.id).await.unwrap(), None);
+        // Case, task and membership moved; lookups by the moved contact points find it.
+        assert_eq!(store.get_case(tenant, case.id).await.unwrap().customer, a.id);
+        let tasks = store.list_tasks(tenant, &TaskQuery { subject: Some(TaskSubject::Customer(a.id)), ..Default::default() }, &PageRequest::first(10)).await.unwrap().items;
+        assert_eq!(tasks.iter().map(|t| t.id).collect::<Vec<_>>(), vec![task.id]);
+        assert!(store.is_member(tenant, fair.id, a.id).await.unwrap());
+        assert!(!store.is_member(tenant, fair.id, b.id).await.unwrap());
+        let by = |q: CustomerQuery| { let crm = crm.clone(); async move { crm.search(tenant, &q, &PageRequest::first(10)).await.unwrap().items.into_iter().map(|c| c.id).collect::<Vec<_>>() } };
+        assert_eq!(by(CustomerQuery { external_id: Some(ExternalRef::new("shop", "S9").unwrap()), ..CustomerQuery::all() }).await, vec![a.id]);
+        assert_eq!(by(CustomerQuery { email: Some(EmailAddress::parse("countess@example.org").unwrap()), ..CustomerQuery::all() }).await, vec![a.id]);
+        assert_eq!(by(CustomerQuery { external_id: Some(ExternalRef::new("erp", "C7").unwrap()), ..CustomerQuery::all() }).await, Vec::<CustomerId>::new());
+        assert_eq!(by(CustomerQuery::all()).await, vec![a.id]);
+
+        // A later merge carries the redirects along.
+        let d = register(&crm, tenant, simple("Augusta Ada")).await;
+        crm.merge_customers(tenant, d.id, &[a.id], &MergePolicy::default(), false).await.unwrap();
+        for old in [a.id, b.id, c.id] {
+            assert_eq!(crm.resolve_customer(tenant, old).await.unwrap(), d.id);
+        }
+        assert_eq!(full_timeline(&store, tenant, d.id, 50).await.len(), 21);
+        assert_profile_is_rebuild(&store, tenant, d.id).await;
+        // Refused: nothing to merge, the survivor among the others, an unknown id.
+        assert!(matches!(crm.merge_customers(tenant, d.id, &[], &policy, false).await, Err(Error::Validation { .. })));
+        assert!(matches!(crm.merge_customers(tenant, d.id, &[d.id], &policy, false).await, Err(Error::Validation { .. })));
+        assert_not_found(crm.merge_customers(tenant, d.id, &[CustomerId::new()], &policy, false).await, "unknown");
+    }
 }
 
 /// A sink that fails transiently a given number of times, then records.

@@ -194,6 +194,7 @@ pub const CASE_NAMES: &[&str] = &[
     "source_records_update_one_customer",
     "duplicates_are_checked_refused_and_found",
     "csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent",
+    "merge_moves_everything_to_the_survivor",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -274,7 +275,8 @@ macro_rules! conformance_tests {
             interactions_are_listed_by_time,
             source_records_update_one_customer,
             duplicates_are_checked_refused_and_found,
-            csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent
+            csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent,
+            merge_moves_everything_to_the_survivor
         );
     };
 }

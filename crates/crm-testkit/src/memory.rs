@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::case::{Case, CaseQuery};
 use crm_core::kpi::{KpiRule, StoredKpiRule};
+use crm_core::merge::CustomerMerge;
 use crm_core::notify::events::membership_events;
 use crm_core::notify::TemplateName;
 use crm_core::notify::{
@@ -45,6 +46,7 @@ struct State {
     cases: BTreeMap<Key<CaseId>, Case>,
     tasks: BTreeMap<Key<TaskId>, Task>,
     kpi_rules: BTreeMap<Key<TemplateName>, StoredKpiRule>,
+    redirects: HashMap<Key<CustomerId>, CustomerId>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -303,6 +305,104 @@ impl CustomerStore for MemoryStore {
         let mut history = s.ownership.get(&(tenant, id)).cloned().unwrap_or_default();
         history.reverse();
         Ok(history)
+    }
+
+    async fn merge_customers(
+        &self,
+        tenant: TenantId,
+        merge: &CustomerMerge,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        s.check_outbox(tenant, &outbox)?;
+        let survivor = &merge.survivor;
+        let expected = std::iter::once((survivor.id, merge.survivor_version))
+            .chain(merge.merged.iter().copied());
+        for (id, version) in expected {
+            let actual = s.customers.get(&(tenant, id)).map(|c| c.version);
+            if actual != Some(version) {
+                return Err(Error::stale_write("customer", id, version, actual));
+            }
+        }
+        let gone: HashSet<CustomerId> = merge.merged.iter().map(|(id, _)| *id).collect();
+        // External ids: free those of every record involved, then check the survivor's.
+        for id in std::iter::once(survivor.id).chain(gone.iter().copied()) {
+            let refs = s.customers[&(tenant, id)].external_ids.clone();
+            for r in refs {
+                s.customer_refs.remove(&(tenant, r));
+            }
+        }
+        if let Err(e) = s.check_refs_free(tenant, survivor) {
+            // Put the freed ids back: nothing changes.
+            for id in std::iter::once(survivor.id).chain(gone.iter().copied()) {
+                let refs = s.customers[&(tenant, id)].external_ids.clone();
+                for r in refs {
+                    s.customer_refs.insert((tenant, r), id);
+                }
+            }
+            return Err(e);
+        }
+        for r in &survivor.external_ids {
+            s.customer_refs.insert((tenant, r.clone()), survivor.id);
+        }
+        s.customers.insert((tenant, survivor.id), survivor.clone());
+        let mut profile = s
+            .profiles
+            .get(&(tenant, survivor.id))
+            .cloned()
+            .unwrap_or_default();
+        for id in &gone {
+            s.customers.remove(&(tenant, *id));
+            if let Some(p) = s.profiles.remove(&(tenant, *id)) {
+                profile.merge(&p);
+            }
+            s.scores.remove(&(tenant, *id));
+            s.classes.remove(&(tenant, *id));
+            if let Some(timeline) = s.timelines.remove(&(tenant, *id)) {
+                for (_, iid) in &timeline {
+                    if let Some(i) = s.interactions.get_mut(&(tenant, *iid)) {
+                        i.customer = survivor.id;
+                    }
+                }
+                s.timelines
+                    .entry((tenant, survivor.id))
+                    .or_default()
+                    .extend(timeline);
+            }
+            s.redirects.insert((tenant, *id), survivor.id);
+        }
+        s.profiles.insert((tenant, survivor.id), profile);
+        for (key, target) in s.redirects.iter_mut() {
+            if key.0 == tenant && gone.contains(target) {
+                *target = survivor.id;
+            }
+        }
+        for ((t, _), case) in s.cases.iter_mut() {
+            if *t == tenant && gone.contains(&case.customer) {
+                case.customer = survivor.id;
+            }
+        }
+        for ((t, _), task) in s.tasks.iter_mut() {
+            if *t == tenant {
+                if let TaskSubject::Customer(c) = task.subject {
+                    if gone.contains(&c) {
+                        task.subject = TaskSubject::Customer(survivor.id);
+                    }
+                }
+            }
+        }
+        for ((t, _), members) in s.members.iter_mut() {
+            if *t == tenant && members.iter().any(|m| gone.contains(m)) {
+                members.retain(|m| !gone.contains(m));
+                members.insert(survivor.id);
+            }
+        }
+        s.write_outbox(tenant, outbox);
+        Ok(())
+    }
+
+    async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
+        Ok(self.lock().redirects.get(&(tenant, id)).copied())
     }
 }
 

@@ -114,6 +114,20 @@ impl CustomerStore for Broken {
     async fn ownership_history(&self, t: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>> {
         self.inner.ownership_history(self.tenant(t), id).await
     }
+    async fn merge_customers(
+        &self,
+        t: TenantId,
+        merge: &crm_core::merge::CustomerMerge,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let outbox = self.outbox(t, outbox).await?;
+        self.inner
+            .merge_customers(self.tenant(t), merge, outbox)
+            .await
+    }
+    async fn redirect(&self, t: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
+        self.inner.redirect(self.tenant(t), id).await
+    }
 }
 
 #[async_trait]
