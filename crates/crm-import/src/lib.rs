@@ -298,7 +298,8 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// How far an import has got, passed to the progress callback after every batch.
+/// How far an import has got, passed to the progress callback after every batch and once
+/// more at the end (`done`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Data rows read so far.
@@ -309,6 +310,8 @@ pub struct Progress {
     pub committed: u64,
     /// Rows rejected so far.
     pub rejected: u64,
+    /// Whether this is the last call (the whole file is read and written).
+    pub done: bool,
 }
 
 /// What an import did.
@@ -569,7 +572,6 @@ pub async fn import_customers<R: Read>(
     let mut report = ImportReport::default();
     let mut batch: Vec<(u64, (String, SourceFields))> = Vec::new();
     let mut record = csv::StringRecord::new();
-    let mut state = Progress::default();
     loop {
         let next = next_record(&mut reader, &mut record);
         let done = next.is_none();
@@ -599,27 +601,25 @@ pub async fn import_customers<R: Read>(
                 &mut report,
             )
             .await?;
-            state = Progress {
+            progress(&Progress {
                 rows: report.rows,
                 bytes: reader.position().byte(),
                 committed: report.created + report.updated + report.unchanged,
                 rejected: report.rejected.len() as u64,
-            };
-            progress(&state);
+                done: false,
+            });
         }
         if done {
             break;
         }
     }
-    let last = Progress {
+    progress(&Progress {
         rows: report.rows,
         bytes: reader.position().byte(),
         committed: report.created + report.updated + report.unchanged,
         rejected: report.rejected.len() as u64,
-    };
-    if last != state {
-        progress(&last);
-    }
+        done: true,
+    });
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)
 }
@@ -710,7 +710,6 @@ pub async fn import_interactions<R: Read>(
     let mut customers: HashMap<String, Option<CustomerId>> = HashMap::new();
     let mut batch: Vec<Interaction> = Vec::new();
     let mut record = csv::StringRecord::new();
-    let mut state = Progress::default();
     loop {
         let next = next_record(&mut reader, &mut record);
         let done = next.is_none();
@@ -737,27 +736,25 @@ pub async fn import_interactions<R: Read>(
             let written = crm.log_batch(tenant, std::mem::take(&mut batch)).await?;
             report.inserted += written.inserted as u64;
             report.duplicates += written.duplicates as u64;
-            state = Progress {
+            progress(&Progress {
                 rows: report.rows,
                 bytes: reader.position().byte(),
                 committed: report.inserted + report.duplicates,
                 rejected: report.rejected.len() as u64,
-            };
-            progress(&state);
+                done: false,
+            });
         }
         if done {
             break;
         }
     }
-    let last = Progress {
+    progress(&Progress {
         rows: report.rows,
         bytes: reader.position().byte(),
         committed: report.inserted + report.duplicates,
         rejected: report.rejected.len() as u64,
-    };
-    if last != state {
-        progress(&last);
-    }
+        done: true,
+    });
     Ok(report)
 }
 

@@ -96,13 +96,17 @@ async fn progress_is_reported_per_batch_up_to_the_whole_file() {
         (report.rejected[0].line, report.rejected[0].column.as_str()),
         (27, "(row)")
     );
-    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen.len(), 4, "{seen:?}");
     assert_eq!(
         seen.iter().map(|p| p.committed).collect::<Vec<_>>(),
-        [10, 20, 25]
+        [10, 20, 25, 25]
+    );
+    assert_eq!(
+        seen.iter().map(|p| p.done).collect::<Vec<_>>(),
+        [false, false, false, true]
     );
     let last = seen.last().unwrap();
     assert_eq!(last.bytes, file.len() as u64);
     assert_eq!(last.rows, report.rows);
-    assert!(seen.windows(2).all(|w| w[0].bytes < w[1].bytes));
+    assert!(seen.windows(2).all(|w| w[0].bytes <= w[1].bytes));
 }
