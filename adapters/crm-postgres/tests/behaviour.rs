@@ -1,6 +1,6 @@
-//! PostgreSQL-specific behaviour: concurrent migrations, and batches cut off by a dropped
-//! connection. Against a throwaway cluster (skipped, with a message, where none can be had
-//! unless `CRM_REQUIRE_POSTGRES=1`).
+//! PostgreSQL-specific behaviour: concurrent migrations, batches cut off by a dropped
+//! connection, racing batches, folds and merges. Against a throwaway cluster (skipped,
+//! with a message, where none can be had unless `CRM_REQUIRE_POSTGRES=1`).
 
 use std::sync::Arc;
 
@@ -288,4 +288,78 @@ async fn folds_racing_with_batches_keep_profiles_exact() {
         .parse()
         .unwrap();
     assert_eq!(pending, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_racing_with_batches_loses_nothing() {
+    let Some(server) = server() else { return };
+    let store = PostgresStore::builder(&server.connection_string("postgres"))
+        .migrate_on_connect(true)
+        .connect()
+        .await
+        .unwrap();
+    let tenant = TenantId::new();
+    let mut gen = Generator::new(13);
+    let customers: Vec<_> = (0..2).map(|_| gen.customer()).collect();
+    let (survivor, gone) = (customers[0].id, customers[1].id);
+    store
+        .insert_customers(tenant, customers, Vec::new())
+        .await
+        .unwrap();
+    let crm = Crm::new(Arc::new(store.clone()));
+    let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let batches: Vec<_> = (0..40)
+        .map(|n| gen.interactions(&[gone], 50, start + Duration::days(n), Duration::days(1)))
+        .collect();
+    let writer = {
+        let crm = crm.clone();
+        tokio::spawn(async move {
+            let mut stored = 0;
+            for b in batches {
+                match crm.log_batch(tenant, b).await {
+                    Ok(r) => stored += r.inserted,
+                    // After the merge the old id is gone: such batches write nothing.
+                    Err(crm_core::Error::NotFound { .. }) => {}
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            stored
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    crm.merge_customers(
+        tenant,
+        survivor,
+        &[gone],
+        &crm_core::merge::MergePolicy::default(),
+        false,
+    )
+    .await
+    .unwrap();
+    let stored = writer.await.unwrap();
+    assert!(stored > 0, "some batches went in before the merge");
+    let storage = Arc::new(store.clone()) as Arc<dyn crm_core::Storage>;
+    let history = crm_testkit::conformance::full_timeline(&storage, tenant, survivor, 1000).await;
+    assert_eq!(history.len(), stored, "every stored row is the survivor's");
+    assert_eq!(
+        store.get_profile(tenant, survivor).await.unwrap(),
+        crm_core::Profile::rebuild(&history)
+    );
+    store.fold_profiles(tenant).await.unwrap();
+    assert_eq!(
+        store.get_profile(tenant, survivor).await.unwrap(),
+        crm_core::Profile::rebuild(&history)
+    );
+    let orphans: i64 = server
+        .psql(
+            "postgres",
+            "SELECT (SELECT count(*) FROM interactions i WHERE NOT EXISTS \
+             (SELECT 1 FROM customers c WHERE c.tenant_id = i.tenant_id AND c.id = i.customer_id)) \
+             + (SELECT count(*) FROM profile_deltas)",
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(orphans, 0, "no row points at the merged customer");
 }
