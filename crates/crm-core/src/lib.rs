@@ -60,6 +60,7 @@ pub mod notify;
 pub mod page;
 pub mod pool;
 pub mod ports;
+pub mod privacy;
 pub mod profile;
 pub mod segment;
 pub mod service;

@@ -2306,6 +2306,49 @@ cases! {
         assert!(matches!(crm.merge_customers(tenant, d.id, &[d.id], &policy, false).await, Err(Error::Validation { .. })));
         assert_not_found(crm.merge_customers(tenant, d.id, &[CustomerId::new()], &policy, false).await, "unknown");
     }
+
+    /// Export: one document with the record, profile, every interaction, cases, tasks
+    /// about the customer or its cases, segments and ownership history, and nothing of
+    /// another customer.
+    async fn export_holds_everything_about_one_customer(store) {
+        use crm_core::task::{Task, TaskSubject};
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let schema = segment_schema();
+        let agent = UserId::new();
+        let ann = register(&crm, tenant, Customer::person("Ann Lee").email("ann@example.com").build().unwrap()).await;
+        let bob = register(&crm, tenant, simple("Bob")).await;
+        let mut gen = Generator::new(5);
+        crm.log_batch(tenant, gen.interactions(&[ann.id], 1200, t0(), Duration::days(90))).await.unwrap();
+        crm.log_batch(tenant, gen.interactions(&[bob.id], 30, t0(), Duration::days(90))).await.unwrap();
+        let case = crm.open_case(tenant, crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Complaint, "Broken lid", Channel::Phone, Some(agent), t0()).unwrap()).await.unwrap();
+        crm.open_case(tenant, crm_core::case::Case::open(bob.id, crm_core::case::CaseKind::Inquiry, "Bob's", Channel::Phone, Some(agent), t0()).unwrap()).await.unwrap();
+        let call = crm.create_task(tenant, Task::new(TaskSubject::Customer(ann.id), "Call back", agent, t0()).unwrap()).await.unwrap();
+        let check = crm.create_task(tenant, Task::new(TaskSubject::Case(case.id), "Check the lid", agent, t0()).unwrap()).await.unwrap();
+        crm.create_task(tenant, Task::new(TaskSubject::Customer(bob.id), "Bob's task", agent, t0()).unwrap()).await.unwrap();
+        let fair = crm.create_segment(tenant, Segment::fixed("Fair").unwrap(), &schema).await.unwrap();
+        crm.change_static_members(tenant, fair.id, vec![ann.id], vec![]).await.unwrap();
+
+        let export = crm.export_customer(tenant, ann.id).await.unwrap();
+        assert_eq!(export.customer, store.get_customer(tenant, ann.id).await.unwrap());
+        assert_eq!(export.profile, store.get_profile(tenant, ann.id).await.unwrap());
+        assert_eq!(export.interactions.len(), 1200, "every page of the timeline");
+        assert!(export.interactions.iter().all(|i| i.customer == ann.id));
+        assert_eq!(export.cases.iter().map(|c| c.id).collect::<Vec<_>>(), vec![case.id]);
+        let mut tasks: Vec<_> = export.tasks.iter().map(|t| t.id).collect();
+        tasks.sort();
+        let mut want = vec![call.id, check.id];
+        want.sort();
+        assert_eq!(tasks, want);
+        assert_eq!(export.segments, vec![fair.id]);
+        // One JSON document, read back whole.
+        let json = export.to_json().unwrap();
+        let back: crm_core::privacy::CustomerExport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, export);
+        assert!(!json.contains("Bob"), "nothing of another customer");
+        assert_not_found(crm.export_customer(tenant, CustomerId::new()).await, "unknown");
+        assert_not_found(crm.export_customer(TenantId::new(), ann.id).await, "other tenant");
+    }
 }
 
 /// A sink that fails transiently a given number of times, then records.

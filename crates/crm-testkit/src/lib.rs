@@ -195,6 +195,7 @@ pub const CASE_NAMES: &[&str] = &[
     "duplicates_are_checked_refused_and_found",
     "csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent",
     "merge_moves_everything_to_the_survivor",
+    "export_holds_everything_about_one_customer",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -276,7 +277,8 @@ macro_rules! conformance_tests {
             source_records_update_one_customer,
             duplicates_are_checked_refused_and_found,
             csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent,
-            merge_moves_everything_to_the_survivor
+            merge_moves_everything_to_the_survivor,
+            export_holds_everything_about_one_customer
         );
     };
 }

@@ -1,0 +1,133 @@
+//! Personal data: everything held about one customer, as one document.
+//!
+//! [`Crm::export_customer`] gathers the customer's record, profile, every interaction,
+//! its cases and the tasks about it or its cases, the segments it belongs to, its value
+//! scores and classes, and its ownership history, into a [`CustomerExport`] that
+//! serialises to one JSON document (for a data-access request, or to move the customer to
+//! another system). The parts are read one after another, page by page, not in one
+//! snapshot: a change made while the export runs may show in some parts and not others.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::case::{Case, CaseQuery};
+use crate::clv::{ValueClasses, ValueScores};
+use crate::customer::{Customer, OwnershipChange};
+use crate::error::{Error, Result};
+use crate::id::{CustomerId, TenantId};
+use crate::interaction::Interaction;
+use crate::page::{Page, PageRequest};
+use crate::profile::Profile;
+use crate::segment::SegmentId;
+use crate::service::Crm;
+use crate::task::{Task, TaskQuery, TaskSubject};
+
+/// Everything held about one customer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomerExport {
+    /// When the export was made.
+    pub exported_at: DateTime<Utc>,
+    /// The customer's record.
+    pub customer: Customer,
+    /// Its profile.
+    pub profile: Profile,
+    /// Every interaction, newest first.
+    pub interactions: Vec<Interaction>,
+    /// Its cases, with their timelines.
+    pub cases: Vec<Case>,
+    /// Tasks about it or about its cases.
+    pub tasks: Vec<Task>,
+    /// The segments it is a member of.
+    pub segments: Vec<SegmentId>,
+    /// Its value scores, if computed.
+    pub value_scores: Option<ValueScores>,
+    /// Its value classes, if computed.
+    pub value_classes: Option<ValueClasses>,
+    /// Ownership transfers, newest first.
+    pub ownership_history: Vec<OwnershipChange>,
+}
+
+impl CustomerExport {
+    /// The export as one JSON document.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| Error::validation("export", e.to_string()))
+    }
+}
+
+/// Every item of a paged listing.
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>>>,
+{
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(500);
+    loop {
+        let got = fetch(page).await?;
+        out.extend(got.items);
+        match got.next {
+            Some(next) => page = PageRequest::after(next, 500),
+            None => return Ok(out),
+        }
+    }
+}
+
+impl Crm {
+    /// Everything held about a customer (see the module docs). An id merged into another
+    /// customer exports the survivor. Errors: [`Error::NotFound`].
+    pub async fn export_customer(
+        &self,
+        tenant: TenantId,
+        id: CustomerId,
+    ) -> Result<CustomerExport> {
+        let customer = self.customer(tenant, id).await?;
+        let id = customer.id;
+        let store = self.storage();
+        let profile = store.get_profile(tenant, id).await?;
+        let interactions =
+            all_pages(|p| async move { store.timeline(tenant, id, &p).await }).await?;
+        let query = CaseQuery {
+            customer: Some(id),
+            ..CaseQuery::default()
+        };
+        let cases = all_pages(|p| {
+            let query = query.clone();
+            async move { store.list_cases(tenant, &query, &p).await }
+        })
+        .await?;
+        let mut tasks = Vec::new();
+        let mut seen = BTreeSet::new();
+        let subjects = std::iter::once(TaskSubject::Customer(id))
+            .chain(cases.iter().map(|c| TaskSubject::Case(c.id)));
+        for subject in subjects {
+            let query = TaskQuery {
+                subject: Some(subject),
+                ..TaskQuery::default()
+            };
+            for t in all_pages(|p| {
+                let query = query.clone();
+                async move { store.list_tasks(tenant, &query, &p).await }
+            })
+            .await?
+            {
+                if seen.insert(t.id) {
+                    tasks.push(t);
+                }
+            }
+        }
+        Ok(CustomerExport {
+            exported_at: self.now(),
+            profile,
+            interactions,
+            cases,
+            tasks,
+            segments: store.segments_of(tenant, id).await?,
+            value_scores: store.value_scores(tenant, id).await?,
+            value_classes: store.value_classes(tenant, id).await?,
+            ownership_history: store.ownership_history(tenant, id).await?,
+            customer,
+        })
+    }
+}
