@@ -438,6 +438,61 @@ impl CustomerStore for PostgresStore {
         .await
     }
 
+    async fn erase_customer(
+        &self,
+        tenant: TenantId,
+        erased: &Customer,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        check_outbox(&outbox)?;
+        let record = to_json(erased)?;
+        let (t, id) = (b(tenant.as_bytes()), b(erased.id.as_bytes()));
+        let c = erased;
+        self.retrying(|| async {
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            let owner = c.owner.map(|o| b(o.as_bytes()));
+            let changed = tx
+                .execute(
+                    UPDATE_CUSTOMER,
+                    &[
+                        &t,
+                        &id,
+                        &c.name.search_key(),
+                        &c.lifecycle.as_str(),
+                        &owner,
+                        &(c.version as i64),
+                        &record,
+                        &(expected_version as i64),
+                    ],
+                )
+                .await
+                .map_err(storage)?;
+            if changed == 0 {
+                let actual = tx
+                    .query_opt(SELECT_VERSION, &[&t, &id])
+                    .await
+                    .map_err(storage)?
+                    .map(|r| r.get::<_, i64>(0) as u64);
+                return Err(Error::stale_write(
+                    "customer",
+                    c.id,
+                    expected_version,
+                    actual,
+                ));
+            }
+            for sql in DELETE_INDEX_ROWS {
+                tx.execute(sql, &[&t, &id]).await.map_err(storage)?;
+            }
+            index_rows(&tx, &t, c).await?;
+            crate::privacy::erase_rows(&tx, &t, c.id).await?;
+            write_outbox(&tx, tenant, &outbox).await?;
+            tx.commit().await.map_err(storage)
+        })
+        .await
+    }
+
     async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
         let client = self.client(tenant).await?;
         let row = client

@@ -143,6 +143,7 @@ mod interactions;
 mod kpi_rules;
 mod merge;
 mod outbox;
+mod privacy;
 mod profiles;
 mod segment;
 mod tasks;

@@ -409,6 +409,62 @@ impl CustomerStore for SqliteStore {
         .await
     }
 
+    async fn erase_customer(
+        &self,
+        tenant: TenantId,
+        erased: &Customer,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        check_outbox(&outbox)?;
+        let c = erased.clone();
+        let record = to_json(&c)?;
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let t = tenant.as_bytes().as_slice();
+            let id = c.id.as_bytes().as_slice();
+            let changed = tx
+                .prepare_cached(UPDATE_CUSTOMER)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        t,
+                        id,
+                        c.name.search_key(),
+                        c.lifecycle.as_str(),
+                        c.owner.as_ref().map(|o| o.as_bytes().as_slice()),
+                        c.version as i64,
+                        record,
+                        expected_version as i64
+                    ])
+                })
+                .map_err(storage)?;
+            if changed == 0 {
+                let actual: Option<i64> = tx
+                    .prepare_cached(SELECT_VERSION)
+                    .and_then(|mut s| s.query_row(params![t, id], |r| r.get(0)).optional())
+                    .map_err(storage)?;
+                return Err(Error::stale_write(
+                    "customer",
+                    c.id,
+                    expected_version,
+                    actual.map(|v| v as u64),
+                ));
+            }
+            for sql in DELETE_INDEX_ROWS {
+                tx.prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params![t, id]))
+                    .map_err(storage)?;
+            }
+            index_rows(&tx, t, &c)?;
+            crate::privacy::erase_rows(&tx, t, c.id)?;
+            write_outbox(&tx, tenant, &outbox)?;
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+
     async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
         self.read(move |conn| crate::merge::redirect(conn, tenant.as_bytes(), id))
             .await

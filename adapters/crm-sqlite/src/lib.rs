@@ -47,6 +47,7 @@ mod interactions;
 mod kpi_rules;
 mod merge;
 mod outbox;
+mod privacy;
 mod segment;
 mod tasks;
 mod value;

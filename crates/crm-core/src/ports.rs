@@ -123,6 +123,22 @@ pub trait CustomerStore: Send + Sync {
 
     /// Where a customer merged away now lives (`None`: no redirect for this id).
     async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>>;
+
+    /// Erases a customer's personal data, in one transaction, or nothing: the record is
+    /// replaced by `erased` if stored at `expected_version` (else
+    /// [`Error::stale_write`](crate::Error::stale_write)), with its search index rows
+    /// (emails, phones, tags, external ids) rebuilt from it; the customer's interactions
+    /// lose subject, body and attributes; its cases get
+    /// [`erase_case`](crate::privacy::erase_case), tasks about it or its cases
+    /// [`erase_task`](crate::privacy::erase_task); its ownership changes lose their
+    /// reasons; `outbox` is stored. Profiles, value scores and classes stay.
+    async fn erase_customer(
+        &self,
+        tenant: TenantId,
+        erased: &Customer,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()>;
 }
 
 /// The interaction log (append-only).

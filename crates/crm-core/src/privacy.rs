@@ -1,4 +1,4 @@
-//! Personal data: everything held about one customer, as one document.
+//! Personal data: everything held about one customer, as one document, and erasure.
 //!
 //! [`Crm::export_customer`] gathers the customer's record, profile, every interaction,
 //! its cases and the tasks about it or its cases, the segments it belongs to, its value
@@ -6,6 +6,19 @@
 //! serialises to one JSON document (for a data-access request, or to move the customer to
 //! another system). The parts are read one after another, page by page, not in one
 //! snapshot: a change made while the export runs may show in some parts and not others.
+//!
+//! [`Crm::erase_customer`] removes personal data for good (the right to be forgotten), in
+//! one transaction: the record keeps only its id, kind, lifecycle stage, owner, team,
+//! referrer and dates (name [`ERASED`], no contact points, tags, external ids, attributes
+//! or consent); its interactions lose subject, body and attributes; its cases lose their
+//! subject and the reasons of reassignments; tasks about it or its cases lose their titles;
+//! its ownership transfers lose their reasons. Anonymous facts stay (channels, kinds,
+//! directions, instants, amounts, handlers), so profiles, KPIs and analytics are as they
+//! were. Search by any erased value finds nothing. A `customer.erased` event (with no
+//! personal data) records that it happened. Messages already in the outbox are not
+//! rewritten: notifications waiting to be sent, and earlier domain events, which carry the
+//! record as it was (purge delivered events on your side, or run without events, where
+//! erasure must be complete).
 
 use std::collections::BTreeSet;
 
@@ -74,7 +87,81 @@ where
     }
 }
 
+/// What erased text fields and the erased customer's name say.
+pub const ERASED: &str = "(erased)";
+
+/// The customer's record with its personal data removed (see the module docs); version and
+/// `updated_at` are the caller's to set.
+pub fn erased_record(c: &Customer) -> Customer {
+    let mut out = c.clone();
+    out.name = crate::value::DisplayName::parse(ERASED).expect("a valid name");
+    out.emails.clear();
+    out.phones.clear();
+    out.tags.clear();
+    out.external_ids.clear();
+    out.attributes = crate::value::Attributes::new();
+    out.consent = Default::default();
+    out
+}
+
+/// Removes a case's free text: its subject and the reasons of reassignments.
+pub fn erase_case(case: &mut Case) {
+    case.subject = ERASED.to_string();
+    for e in &mut case.events {
+        if let crate::case::CaseEventKind::Assignment { reason, .. } = &mut e.kind {
+            *reason = None;
+        }
+    }
+}
+
+/// Removes a task's free text: its title.
+pub fn erase_task(task: &mut Task) {
+    task.title = ERASED.to_string();
+}
+
 impl Crm {
+    /// Erases a customer's personal data for good (see the module docs); returns the record
+    /// as it now is. `version` is the version the decision was taken on.
+    ///
+    /// Errors: [`Error::NotFound`]; [`Error::Conflict`] if the customer changed since.
+    pub async fn erase_customer(
+        &self,
+        tenant: TenantId,
+        id: CustomerId,
+        version: u64,
+    ) -> Result<Customer> {
+        let current = self.storage().get_customer(tenant, id).await?;
+        if current.version != version {
+            return Err(Error::stale_write(
+                "customer",
+                id,
+                version,
+                Some(current.version),
+            ));
+        }
+        let mut erased = erased_record(&current);
+        erased.version = version + 1;
+        erased.updated_at = self.now();
+        let outbox = if self.events_enabled() {
+            let entity = crate::notify::events::EntityRef::customer(id);
+            vec![crate::notify::events::DomainEvent::message(
+                crate::notify::events::EventKind::CustomerErased,
+                entity.clone(),
+                &entity,
+                erased.version,
+                erased.updated_at,
+                serde_json::json!({ "customer": id }),
+                format!("customer.erased:{id}:{}", erased.version),
+            )?]
+        } else {
+            Vec::new()
+        };
+        self.storage()
+            .erase_customer(tenant, &erased, version, outbox)
+            .await?;
+        Ok(erased)
+    }
+
     /// Everything held about a customer (see the module docs). An id merged into another
     /// customer exports the survivor. Errors: [`Error::NotFound`].
     pub async fn export_customer(

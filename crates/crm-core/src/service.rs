@@ -1482,6 +1482,7 @@ mod tests {
             async fn ownership_history(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>>;
             async fn merge_customers(&self, tenant: TenantId, merge: &crate::merge::CustomerMerge, outbox: Vec<OutboxMessage>) -> Result<()>;
             async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>>;
+            async fn erase_customer(&self, tenant: TenantId, erased: &Customer, expected_version: u64, outbox: Vec<OutboxMessage>) -> Result<()>;
         }
         #[async_trait]
         impl InteractionStore for Store {

@@ -2349,6 +2349,71 @@ cases! {
         assert_not_found(crm.export_customer(tenant, CustomerId::new()).await, "unknown");
         assert_not_found(crm.export_customer(TenantId::new(), ann.id).await, "other tenant");
     }
+
+    /// Erasure: personal data leaves the record, its interactions, cases, tasks and
+    /// ownership history, no query or export finds it any more, and the anonymous facts
+    /// (profile, amounts, channels, instants) stay as they were.
+    async fn erased_data_cannot_be_found(store) {
+        use crm_core::task::{Task, TaskSubject};
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let agent = UserId::new();
+        let ann = register(&crm, tenant, Customer::person("Annabel Secretname").email("annabel@secret.example")
+            .phone("+44 20 7946 0999").tag("whisper").external_id("erp", "SECRET-7")
+            .attribute("birth_date", AttrValue::Date(chrono::NaiveDate::from_ymd_opt(1980, 1, 2).unwrap()))
+            .build().unwrap()).await;
+        let bob = register(&crm, tenant, simple("Bob Keeps")).await;
+        let mut batch = Vec::new();
+        for n in 0..5 {
+            batch.push(Interaction::builder(ann.id, Channel::Email, InteractionKind::Purchase)
+                .at(t0() + Duration::days(n)).subject("Secret subject").body("Secret body text")
+                .amount(Money::parse("19.90", "EUR").unwrap())
+                .attribute("note", AttrValue::Text("secret attribute".into()))
+                .key("shop", &format!("o{n}")).build().unwrap());
+        }
+        batch.push(Interaction::builder(bob.id, Channel::Email, InteractionKind::Email).at(t0())
+            .subject("Bob's subject").key("shop", "b1").build().unwrap());
+        crm.log_batch(tenant, batch).await.unwrap();
+        let case = crm.open_case(tenant, crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Complaint, "Secret complaint", Channel::Phone, Some(agent), t0()).unwrap()).await.unwrap();
+        crm.create_task(tenant, Task::new(TaskSubject::Customer(ann.id), "Call Annabel Secretname", agent, t0()).unwrap()).await.unwrap();
+        crm.create_task(tenant, Task::new(TaskSubject::Case(case.id), "Secret case task", agent, t0()).unwrap()).await.unwrap();
+        let ann = crm.change_owner(tenant, ann.id, Some(agent), ann.version, Some(agent), Some("secret reason")).await.unwrap();
+        let profile = store.get_profile(tenant, ann.id).await.unwrap();
+
+        assert!(matches!(crm.erase_customer(tenant, ann.id, ann.version - 1).await, Err(Error::Conflict { .. })));
+        let erased = crm.erase_customer(tenant, ann.id, ann.version).await.unwrap();
+        assert_eq!(erased.version, ann.version + 1);
+        assert_eq!(store.get_customer(tenant, ann.id).await.unwrap(), erased);
+        assert_eq!(erased.name.as_str(), crm_core::privacy::ERASED);
+        assert!(erased.emails.is_empty() && erased.phones.is_empty() && erased.tags.is_empty());
+        assert!(erased.external_ids.is_empty() && erased.attributes.is_empty());
+        assert_eq!(erased.owner, Some(agent), "who owns it is not personal data of the customer");
+        // No query finds it by what was erased.
+        let none = |q: CustomerQuery| { let crm = crm.clone(); async move { crm.search(tenant, &q, &PageRequest::first(10)).await.unwrap().items.len() } };
+        assert_eq!(none(CustomerQuery { email: Some(EmailAddress::parse("annabel@secret.example").unwrap()), ..CustomerQuery::all() }).await, 0);
+        assert_eq!(none(CustomerQuery { phone: Some(PhoneNumber::parse("+44 20 7946 0999").unwrap()), ..CustomerQuery::all() }).await, 0);
+        assert_eq!(none(CustomerQuery { tag: Some(Tag::parse("whisper").unwrap()), ..CustomerQuery::all() }).await, 0);
+        assert_eq!(none(CustomerQuery { external_id: Some(ExternalRef::new("erp", "SECRET-7").unwrap()), ..CustomerQuery::all() }).await, 0);
+        assert_eq!(none(CustomerQuery { name_prefix: Some("Annabel".into()), ..CustomerQuery::all() }).await, 0);
+        // Nothing personal in the export, anonymous facts kept.
+        let export = crm.export_customer(tenant, ann.id).await.unwrap();
+        let json = export.to_json().unwrap().to_lowercase();
+        for secret in ["secret", "annabel", "whisper", "1980-01-02"] {
+            assert!(!json.contains(secret), "{secret:?} is still in the export");
+        }
+        assert_eq!(export.interactions.len(), 5);
+        assert!(export.interactions.iter().all(|i| i.subject.is_none() && i.body.is_none() && i.attributes.is_empty()));
+        assert!(export.interactions.iter().all(|i| i.amount == Some(Money::parse("19.90", "EUR").unwrap())));
+        assert_eq!(export.cases.len(), 1);
+        assert_eq!(export.tasks.len(), 2);
+        assert_eq!(store.get_profile(tenant, ann.id).await.unwrap(), profile, "profiles stay as they were");
+        assert_profile_is_rebuild(&store, tenant, ann.id).await;
+        // The other customer is untouched.
+        let bobs = full_timeline(&store, tenant, bob.id, 10).await;
+        assert_eq!(bobs[0].subject.as_deref(), Some("Bob's subject"));
+        assert_eq!(store.get_customer(tenant, bob.id).await.unwrap(), bob);
+        assert_not_found(crm.erase_customer(tenant, CustomerId::new(), 1).await, "unknown");
+    }
 }
 
 /// A sink that fails transiently a given number of times, then records.

@@ -196,6 +196,7 @@ pub const CASE_NAMES: &[&str] = &[
     "csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent",
     "merge_moves_everything_to_the_survivor",
     "export_holds_everything_about_one_customer",
+    "erased_data_cannot_be_found",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -278,7 +279,8 @@ macro_rules! conformance_tests {
             duplicates_are_checked_refused_and_found,
             csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent,
             merge_moves_everything_to_the_survivor,
-            export_holds_everything_about_one_customer
+            export_holds_everything_about_one_customer,
+            erased_data_cannot_be_found
         );
     };
 }

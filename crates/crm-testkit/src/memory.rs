@@ -404,6 +404,71 @@ impl CustomerStore for MemoryStore {
     async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
         Ok(self.lock().redirects.get(&(tenant, id)).copied())
     }
+
+    async fn erase_customer(
+        &self,
+        tenant: TenantId,
+        erased: &Customer,
+        expected_version: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        s.check_outbox(tenant, &outbox)?;
+        let id = erased.id;
+        let current = s.customers.get(&(tenant, id)).map(|c| c.version);
+        if current != Some(expected_version) {
+            return Err(Error::stale_write(
+                "customer",
+                id,
+                expected_version,
+                current,
+            ));
+        }
+        let refs = s.customers[&(tenant, id)].external_ids.clone();
+        for r in refs {
+            s.customer_refs.remove(&(tenant, r));
+        }
+        s.check_refs_free(tenant, erased)?;
+        for r in &erased.external_ids {
+            s.customer_refs.insert((tenant, r.clone()), id);
+        }
+        s.customers.insert((tenant, id), erased.clone());
+        let timeline: Vec<InteractionId> = s
+            .timelines
+            .get(&(tenant, id))
+            .map(|t| t.iter().map(|(_, i)| *i).collect())
+            .unwrap_or_default();
+        for iid in timeline {
+            if let Some(i) = s.interactions.get_mut(&(tenant, iid)) {
+                i.subject = None;
+                i.body = None;
+                i.attributes = crm_core::Attributes::new();
+            }
+        }
+        let mut cases = HashSet::new();
+        for ((t, cid), case) in s.cases.iter_mut() {
+            if *t == tenant && case.customer == id {
+                crm_core::privacy::erase_case(case);
+                cases.insert(*cid);
+            }
+        }
+        for ((t, _), task) in s.tasks.iter_mut() {
+            let about = match task.subject {
+                TaskSubject::Customer(c) => c == id,
+                TaskSubject::Case(c) => cases.contains(&c),
+            };
+            if *t == tenant && about {
+                crm_core::privacy::erase_task(task);
+            }
+        }
+        if let Some(history) = s.ownership.get_mut(&(tenant, id)) {
+            for change in history {
+                change.reason = None;
+            }
+        }
+        s.write_outbox(tenant, outbox);
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -128,6 +128,18 @@ impl CustomerStore for Broken {
     async fn redirect(&self, t: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
         self.inner.redirect(self.tenant(t), id).await
     }
+    async fn erase_customer(
+        &self,
+        t: TenantId,
+        erased: &Customer,
+        expected: u64,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<()> {
+        let outbox = self.outbox(t, outbox).await?;
+        self.inner
+            .erase_customer(self.tenant(t), erased, expected, outbox)
+            .await
+    }
 }
 
 #[async_trait]
