@@ -291,6 +291,50 @@ impl InteractionStore for PostgresStore {
         .await
     }
 
+    async fn archive_interactions(
+        &self,
+        tenant: TenantId,
+        before: DateTime<Utc>,
+        recorded_up_to: DateTime<Utc>,
+    ) -> Result<u64> {
+        let t = tenant.as_bytes().to_vec();
+        self.retrying(|| async {
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            tx.execute(
+                "INSERT INTO archive_horizons (tenant_id, before) VALUES ($1, $2) \
+                 ON CONFLICT (tenant_id) DO UPDATE \
+                 SET before = greatest(archive_horizons.before, excluded.before)",
+                &[&t, &micros(before)],
+            )
+            .await
+            .map_err(storage)?;
+            let purged = tx
+                .execute(
+                    "DELETE FROM interactions WHERE tenant_id = $1 AND occurred_at < $2 \
+                     AND recorded_at <= $3",
+                    &[&t, &micros(before), &micros(recorded_up_to)],
+                )
+                .await
+                .map_err(storage)?;
+            tx.commit().await.map_err(storage)?;
+            Ok(purged)
+        })
+        .await
+    }
+
+    async fn archive_horizon(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>> {
+        let client = self.client(tenant).await?;
+        let row = client
+            .query_opt(
+                "SELECT before FROM archive_horizons WHERE tenant_id = $1",
+                &[&tenant.as_bytes().as_slice()],
+            )
+            .await
+            .map_err(storage)?;
+        row.map(|r| from_micros(r.get(0))).transpose()
+    }
+
     async fn interactions_between(
         &self,
         tenant: TenantId,

@@ -52,7 +52,8 @@
 //!     'customer_external_ids', 'ownership_changes', 'interactions', 'profiles',
 //!     'profile_deltas',
 //!     'value_scores', 'value_models', 'value_classes', 'segments', 'segment_members',
-//!     'outbox', 'cases', 'tasks', 'kpi_rules', 'customer_redirects']) t;
+//!     'outbox', 'cases', 'tasks', 'kpi_rules', 'customer_redirects',
+//!     'archive_horizons']) t;
 //! ```
 //!
 //! No table is a reference table: nothing is shared between tenants. Joins (customers with
@@ -169,10 +170,10 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 8;
+pub const SCHEMA_VERSION: usize = 9;
 
 /// Every table of the schema (all keyed by tenant first).
-const TENANT_TABLES: [&str; 19] = [
+const TENANT_TABLES: [&str; 20] = [
     "customers",
     "customer_emails",
     "customer_phones",
@@ -192,6 +193,7 @@ const TENANT_TABLES: [&str; 19] = [
     "tasks",
     "kpi_rules",
     "customer_redirects",
+    "archive_horizons",
 ];
 
 fn tenant_hex(tenant: TenantId) -> String {

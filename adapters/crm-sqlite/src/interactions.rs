@@ -299,6 +299,50 @@ impl InteractionStore for SqliteStore {
         .await
     }
 
+    async fn archive_interactions(
+        &self,
+        tenant: TenantId,
+        before: DateTime<Utc>,
+        recorded_up_to: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let t = tenant.as_bytes().as_slice();
+            tx.prepare_cached(
+                "INSERT INTO archive_horizons (tenant_id, before) VALUES (?1, ?2) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET before = max(before, excluded.before)",
+            )
+            .and_then(|mut s| s.execute(params![t, micros(before)]))
+            .map_err(storage)?;
+            let purged = tx
+                .prepare_cached(
+                    "DELETE FROM interactions WHERE tenant_id = ?1 AND occurred_at < ?2 \
+                     AND recorded_at <= ?3",
+                )
+                .and_then(|mut s| s.execute(params![t, micros(before), micros(recorded_up_to)]))
+                .map_err(storage)?;
+            tx.commit().map_err(storage)?;
+            Ok(purged as u64)
+        })
+        .await
+    }
+
+    async fn archive_horizon(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>> {
+        self.read(move |conn| {
+            let at: Option<i64> = conn
+                .prepare_cached("SELECT before FROM archive_horizons WHERE tenant_id = ?1")
+                .and_then(|mut s| {
+                    s.query_row(params![tenant.as_bytes().as_slice()], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(storage)?;
+            at.map(from_micros).transpose()
+        })
+        .await
+    }
+
     async fn interactions_between(
         &self,
         tenant: TenantId,

@@ -76,6 +76,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/008_kpi_rules.sql")),
     M::up(include_str!("sql/009_interactions_by_time.sql")),
     M::up(include_str!("sql/010_redirects.sql")),
+    M::up(include_str!("sql/011_archive.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

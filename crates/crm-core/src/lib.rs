@@ -62,6 +62,7 @@ pub mod pool;
 pub mod ports;
 pub mod privacy;
 pub mod profile;
+pub mod retention;
 pub mod segment;
 pub mod service;
 pub mod sla;

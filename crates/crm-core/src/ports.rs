@@ -163,6 +163,20 @@ pub trait InteractionStore: Send + Sync {
         outbox: Vec<OutboxMessage>,
     ) -> Result<BatchReport>;
 
+    /// Archives raw history, in one transaction: the tenant's archive horizon becomes
+    /// `before` (or stays, if later already), and its interactions that occurred before
+    /// `before` and were recorded at or before `recorded_up_to` are deleted; returns how
+    /// many. Profiles stay as they are (their aggregates already hold the deleted rows).
+    async fn archive_interactions(
+        &self,
+        tenant: TenantId,
+        before: DateTime<Utc>,
+        recorded_up_to: DateTime<Utc>,
+    ) -> Result<u64>;
+
+    /// The tenant's archive horizon: interactions before it were archived (`None`: never).
+    async fn archive_horizon(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>>;
+
     /// The tenant's interactions that occurred in `[from, to)`, oldest first (ties by
     /// id), one page at a time (the cursor is a timeline cursor). For KPI rules and
     /// scorecards over interactions.

@@ -322,6 +322,12 @@ impl Crm {
         }
         let mut outbox = self.outbox_of(notifications)?;
         let now = self.clock.now();
+        // Rows older than archived history would go uncounted by the archive's keys: refused.
+        let horizon = if batch.is_empty() {
+            None
+        } else {
+            self.storage.archive_horizon(tenant).await?
+        };
         let mut ids = BTreeSet::new();
         for (i, row) in batch.iter_mut().enumerate() {
             row.validate()
@@ -334,6 +340,12 @@ impl Crm {
             }
             row.occurred_at = truncate_to_micros(row.occurred_at);
             row.recorded_at = now;
+            if let Some(h) = horizon.filter(|h| row.occurred_at < *h) {
+                return Err(Error::validation(
+                    format!("interactions[{i}].occurred_at"),
+                    format!("{} is before the archived history ({h})", row.occurred_at),
+                ));
+            }
         }
         if self.events {
             for row in &batch {
@@ -1489,6 +1501,8 @@ mod tests {
             async fn append_interactions(&self, tenant: TenantId, batch: Vec<Interaction>, outbox: Vec<OutboxMessage>) -> Result<BatchReport>;
             async fn timeline(&self, tenant: TenantId, customer: CustomerId, page: &PageRequest) -> Result<Page<Interaction>>;
             async fn interactions_between(&self, tenant: TenantId, from: DateTime<Utc>, to: DateTime<Utc>, page: &PageRequest) -> Result<Page<Interaction>>;
+            async fn archive_interactions(&self, tenant: TenantId, before: DateTime<Utc>, recorded_up_to: DateTime<Utc>) -> Result<u64>;
+            async fn archive_horizon(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>>;
         }
         #[async_trait]
         impl ProfileStore for Store {

@@ -2414,6 +2414,53 @@ cases! {
         assert_eq!(store.get_customer(tenant, bob.id).await.unwrap(), bob);
         assert_not_found(crm.erase_customer(tenant, CustomerId::new(), 1).await, "unknown");
     }
+
+    /// Retention: history before a horizon is written out as JSON lines and purged;
+    /// profiles keep their aggregates; rows before the horizon are refused afterwards;
+    /// newer rows and other tenants are untouched.
+    async fn archived_history_is_exported_purged_and_refused(store) {
+        let (crm, clock) = crm(&store);
+        let tenant = TenantId::new();
+        let other = TenantId::new();
+        let ann = register(&crm, tenant, simple("Ann")).await;
+        let bob = register(&crm, other, simple("Bob")).await;
+        let mut gen = Generator::new(8);
+        let old = gen.interactions(&[ann.id], 40, t0(), Duration::days(30));
+        let new = gen.interactions(&[ann.id], 25, t0() + Duration::days(60), Duration::days(30));
+        crm.log_batch(tenant, old.clone()).await.unwrap();
+        crm.log_batch(tenant, new.clone()).await.unwrap();
+        crm.log_batch(other, gen.interactions(&[bob.id], 10, t0(), Duration::days(30))).await.unwrap();
+        let profile = store.get_profile(tenant, ann.id).await.unwrap();
+        assert_eq!(crm.archive_horizon(tenant).await.unwrap(), None);
+        clock.advance(Duration::days(200));
+
+        let horizon = t0() + Duration::days(45);
+        let mut file: Vec<u8> = Vec::new();
+        let report = crm.archive_interactions(tenant, horizon, &mut file).await.unwrap();
+        assert_eq!((report.exported, report.purged, report.horizon), (40, 40, horizon));
+        let archived: Vec<Interaction> = String::from_utf8(file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let mut want: Vec<_> = old.iter().map(|i| i.id).collect();
+        want.sort();
+        let mut got: Vec<_> = archived.iter().map(|i| i.id).collect();
+        got.sort();
+        assert_eq!(got, want, "exactly the old rows, complete");
+        assert_eq!(crm.archive_horizon(tenant).await.unwrap(), Some(horizon));
+        let left = full_timeline(&store, tenant, ann.id, 10).await;
+        assert_eq!(left.len(), 25);
+        assert!(left.iter().all(|i| i.occurred_at >= horizon));
+        assert_eq!(store.get_profile(tenant, ann.id).await.unwrap(), profile, "aggregates kept");
+        // Before the horizon: refused, nothing written; after it: accepted as usual.
+        let r = crm.log_batch(tenant, old[..3].to_vec()).await;
+        assert!(matches!(&r, Err(Error::Validation { field, .. }) if field == "interactions[0].occurred_at"), "{r:?}");
+        assert_eq!(store.get_profile(tenant, ann.id).await.unwrap(), profile);
+        assert_eq!(crm.log_batch(tenant, new.clone()).await.unwrap().duplicates, 25);
+        // An earlier horizon later does not move it back; the other tenant is untouched.
+        let mut sink = Vec::new();
+        let again = crm.archive_interactions(tenant, t0(), &mut sink).await.unwrap();
+        assert_eq!((again.exported, again.purged, again.horizon), (0, 0, horizon));
+        assert_eq!(full_timeline(&store, other, bob.id, 10).await.len(), 10);
+        assert_eq!(crm.archive_horizon(other).await.unwrap(), None);
+    }
 }
 
 /// A sink that fails transiently a given number of times, then records.

@@ -197,6 +197,7 @@ pub const CASE_NAMES: &[&str] = &[
     "merge_moves_everything_to_the_survivor",
     "export_holds_everything_about_one_customer",
     "erased_data_cannot_be_found",
+    "archived_history_is_exported_purged_and_refused",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -280,7 +281,8 @@ macro_rules! conformance_tests {
             csv_import_writes_good_rows_reports_bad_ones_and_is_idempotent,
             merge_moves_everything_to_the_survivor,
             export_holds_everything_about_one_customer,
-            erased_data_cannot_be_found
+            erased_data_cannot_be_found,
+            archived_history_is_exported_purged_and_refused
         );
     };
 }

@@ -47,6 +47,7 @@ struct State {
     tasks: BTreeMap<Key<TaskId>, Task>,
     kpi_rules: BTreeMap<Key<TemplateName>, StoredKpiRule>,
     redirects: HashMap<Key<CustomerId>, CustomerId>,
+    horizons: HashMap<TenantId, DateTime<Utc>>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -522,6 +523,37 @@ impl InteractionStore for MemoryStore {
         }
         s.write_outbox(tenant, outbox);
         Ok(report)
+    }
+
+    async fn archive_interactions(
+        &self,
+        tenant: TenantId,
+        before: DateTime<Utc>,
+        recorded_up_to: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut s = self.lock();
+        let horizon = s.horizons.entry(tenant).or_insert(before);
+        *horizon = (*horizon).max(before);
+        let gone: Vec<Interaction> = s
+            .interactions
+            .iter()
+            .filter(|((t, _), i)| {
+                *t == tenant && i.occurred_at < before && i.recorded_at <= recorded_up_to
+            })
+            .map(|(_, i)| i.clone())
+            .collect();
+        for i in &gone {
+            s.interactions.remove(&(tenant, i.id));
+            s.interaction_keys.remove(&(tenant, i.key.clone()));
+            if let Some(t) = s.timelines.get_mut(&(tenant, i.customer)) {
+                t.remove(&(i.occurred_at, i.id));
+            }
+        }
+        Ok(gone.len() as u64)
+    }
+
+    async fn archive_horizon(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.lock().horizons.get(&tenant).copied())
     }
 
     async fn interactions_between(

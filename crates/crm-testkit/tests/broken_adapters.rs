@@ -179,6 +179,19 @@ impl InteractionStore for Broken {
             .interactions_between(self.tenant(t), from, to, p)
             .await
     }
+    async fn archive_interactions(
+        &self,
+        t: TenantId,
+        before: chrono::DateTime<chrono::Utc>,
+        recorded_up_to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        self.inner
+            .archive_interactions(self.tenant(t), before, recorded_up_to)
+            .await
+    }
+    async fn archive_horizon(&self, t: TenantId) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        self.inner.archive_horizon(self.tenant(t)).await
+    }
     async fn timeline(
         &self,
         t: TenantId,
