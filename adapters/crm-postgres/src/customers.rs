@@ -11,6 +11,7 @@ use tokio_postgres::Transaction;
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, PostgresStore};
+use crm_core::audit::AuditEntry;
 use crm_core::merge::CustomerMerge;
 use crm_core::notify::OutboxMessage;
 
@@ -114,6 +115,7 @@ impl CustomerStore for PostgresStore {
         outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         check_outbox(&outbox)?;
+        let created: Vec<AuditEntry> = customers.iter().map(AuditEntry::created).collect();
         // One statement per table for the whole batch, over arrays.
         let t = b(tenant.as_bytes());
         let mut ids = Vec::with_capacity(customers.len());
@@ -191,6 +193,7 @@ impl CustomerStore for PostgresStore {
             )
             .await
             .map_err(|e| write_error(e, "customer", || "external id already used".to_string()))?;
+            crate::audit::record(&tx, &t, &created).await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
         })
@@ -213,6 +216,7 @@ impl CustomerStore for PostgresStore {
         customer: &Customer,
         expected_version: u64,
         ownership: Option<OwnershipChange>,
+        audit: Option<AuditEntry>,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         check_outbox(&outbox)?;
@@ -258,6 +262,7 @@ impl CustomerStore for PostgresStore {
                 tx.execute(sql, &[&t, &id]).await.map_err(storage)?;
             }
             index_rows(&tx, &t, c).await?;
+            crate::audit::record(&tx, &t, audit.as_slice()).await?;
             if let Some(o) = &ownership {
                 let (from, to, by) = (
                     o.from.map(|u| b(u.as_bytes())),
@@ -432,6 +437,7 @@ impl CustomerStore for PostgresStore {
             .map_err(storage)?;
             index_rows(&tx, &t, c).await?;
             crate::merge::move_rows(&tx, tenant, merge).await?;
+            crate::audit::record(&tx, &t, &merge.audit).await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
         })
@@ -443,6 +449,7 @@ impl CustomerStore for PostgresStore {
         tenant: TenantId,
         erased: &Customer,
         expected_version: u64,
+        audit: AuditEntry,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         check_outbox(&outbox)?;
@@ -487,10 +494,39 @@ impl CustomerStore for PostgresStore {
             }
             index_rows(&tx, &t, c).await?;
             crate::privacy::erase_rows(&tx, &t, c.id).await?;
+            crate::audit::scrub(&tx, &t, c.id).await?;
+            crate::audit::record(&tx, &t, std::slice::from_ref(&audit)).await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
         })
         .await
+    }
+
+    async fn audit_history(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>> {
+        page.validate()?;
+        let before = page
+            .after
+            .as_ref()
+            .map(Cursor::as_audit)
+            .transpose()?
+            .unwrap_or(u64::MAX);
+        let client = self.client(tenant).await?;
+        let items = crate::audit::history(
+            &client,
+            tenant.as_bytes(),
+            customer,
+            before,
+            i64::from(page.limit) + 1,
+        )
+        .await?;
+        Ok(Page::from_overfetch(items, page.limit, |e| {
+            Cursor::audit(e.version)
+        }))
     }
 
     async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {

@@ -53,7 +53,7 @@
 //!     'profile_deltas',
 //!     'value_scores', 'value_models', 'value_classes', 'segments', 'segment_members',
 //!     'outbox', 'cases', 'tasks', 'kpi_rules', 'customer_redirects',
-//!     'archive_horizons']) t;
+//!     'archive_horizons', 'customer_audit']) t;
 //! ```
 //!
 //! No table is a reference table: nothing is shared between tenants. Joins (customers with
@@ -137,6 +137,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod cases;
 mod codec;
 mod customers;
@@ -170,10 +171,10 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 9;
+pub const SCHEMA_VERSION: usize = 10;
 
 /// Every table of the schema (all keyed by tenant first).
-const TENANT_TABLES: [&str; 20] = [
+const TENANT_TABLES: [&str; 21] = [
     "customers",
     "customer_emails",
     "customer_phones",
@@ -194,6 +195,7 @@ const TENANT_TABLES: [&str; 20] = [
     "kpi_rules",
     "customer_redirects",
     "archive_horizons",
+    "customer_audit",
 ];
 
 fn tenant_hex(tenant: TenantId) -> String {

@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, SqliteStore};
+use crm_core::audit::AuditEntry;
 use crm_core::merge::CustomerMerge;
 use crm_core::notify::OutboxMessage;
 
@@ -156,6 +157,7 @@ impl CustomerStore for SqliteStore {
                     .and_then(|mut s| s.execute(params![t, id]))
                     .map_err(storage)?;
                 index_rows(&tx, t, c)?;
+                crate::audit::record(&tx, t, &AuditEntry::created(c))?;
             }
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
@@ -174,6 +176,7 @@ impl CustomerStore for SqliteStore {
         customer: &Customer,
         expected_version: u64,
         ownership: Option<OwnershipChange>,
+        audit: Option<AuditEntry>,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         check_outbox(&outbox)?;
@@ -221,6 +224,9 @@ impl CustomerStore for SqliteStore {
                     .map_err(storage)?;
             }
             index_rows(&tx, t, &c)?;
+            if let Some(entry) = &audit {
+                crate::audit::record(&tx, t, entry)?;
+            }
             if let Some(o) = ownership {
                 tx.prepare_cached(INSERT_OWNERSHIP)
                     .and_then(|mut s| {
@@ -403,6 +409,9 @@ impl CustomerStore for SqliteStore {
                 .map_err(storage)?;
             index_rows(&tx, t, c)?;
             crate::merge::move_rows(&tx, t, &m)?;
+            for entry in &m.audit {
+                crate::audit::record(&tx, t, entry)?;
+            }
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
         })
@@ -414,6 +423,7 @@ impl CustomerStore for SqliteStore {
         tenant: TenantId,
         erased: &Customer,
         expected_version: u64,
+        audit: AuditEntry,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         check_outbox(&outbox)?;
@@ -459,10 +469,42 @@ impl CustomerStore for SqliteStore {
             }
             index_rows(&tx, t, &c)?;
             crate::privacy::erase_rows(&tx, t, c.id)?;
+            crate::audit::scrub(&tx, t, c.id)?;
+            crate::audit::record(&tx, t, &audit)?;
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
         })
         .await
+    }
+
+    async fn audit_history(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>> {
+        page.validate()?;
+        let before = page
+            .after
+            .as_ref()
+            .map(Cursor::as_audit)
+            .transpose()?
+            .unwrap_or(u64::MAX);
+        let limit = page.limit;
+        let items = self
+            .read(move |conn| {
+                crate::audit::history(
+                    conn,
+                    tenant.as_bytes(),
+                    customer,
+                    before,
+                    i64::from(limit) + 1,
+                )
+            })
+            .await?;
+        Ok(Page::from_overfetch(items, limit, |e| {
+            Cursor::audit(e.version)
+        }))
     }
 
     async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {

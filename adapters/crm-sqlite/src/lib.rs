@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod cases;
 mod codec;
 mod customers;
@@ -77,6 +78,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/009_interactions_by_time.sql")),
     M::up(include_str!("sql/010_redirects.sql")),
     M::up(include_str!("sql/011_archive.sql")),
+    M::up(include_str!("sql/012_audit.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{field_changes, AuditChange, AuditEntry};
 use crate::customer::Customer;
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, TenantId};
@@ -57,6 +58,8 @@ pub struct CustomerMerge {
     pub survivor_version: u64,
     /// The customers folded in, each with the version the merge was computed from.
     pub merged: Vec<(CustomerId, u64)>,
+    /// The audit entries: one for the survivor, one for each customer merged away.
+    pub audit: Vec<AuditEntry>,
 }
 
 /// The result of a merge (or of its dry run).
@@ -193,6 +196,23 @@ impl Crm {
         policy: &MergePolicy,
         dry_run: bool,
     ) -> Result<MergeOutcome> {
+        self.merge_customers_by(tenant, survivor, others, policy, dry_run, None, None)
+            .await
+    }
+
+    /// [`merge_customers`](Self::merge_customers), recording `actor` and `reason` in the
+    /// audit trail.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn merge_customers_by(
+        &self,
+        tenant: TenantId,
+        survivor: CustomerId,
+        others: &[CustomerId],
+        policy: &MergePolicy,
+        dry_run: bool,
+        actor: Option<crate::id::UserId>,
+        reason: Option<&str>,
+    ) -> Result<MergeOutcome> {
         if others.is_empty() {
             return Err(Error::validation(
                 "others",
@@ -256,10 +276,35 @@ impl Crm {
         } else {
             Vec::new()
         };
+        let at = customer.updated_at;
+        let mut audit = vec![AuditEntry {
+            customer: customer.id,
+            version: customer.version,
+            at,
+            actor,
+            reason: reason.map(str::to_string),
+            change: AuditChange::Merged {
+                merged: others.to_vec(),
+                fields: field_changes(&records[0], &customer),
+            },
+        }];
+        for c in &records[1..] {
+            audit.push(AuditEntry {
+                customer: c.id,
+                version: c.version + 1,
+                at,
+                actor,
+                reason: reason.map(str::to_string),
+                change: AuditChange::MergedInto {
+                    survivor: customer.id,
+                },
+            });
+        }
         let merge = CustomerMerge {
             survivor: customer,
             survivor_version,
             merged: records[1..].iter().map(|c| (c.id, c.version)).collect(),
+            audit,
         };
         self.storage()
             .merge_customers(tenant, &merge, outbox)

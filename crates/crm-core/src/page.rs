@@ -151,6 +151,19 @@ impl Cursor {
         MessageId::parse_field(rest, "cursor")
     }
 
+    /// The cursor after an audit entry (by version, newest first).
+    pub fn audit(version: u64) -> Self {
+        Cursor(format!("a:{version}"))
+    }
+
+    /// The version inside an audit cursor.
+    pub fn as_audit(&self) -> Result<u64, Error> {
+        self.0
+            .strip_prefix("a:")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::validation("cursor", "not an audit cursor"))
+    }
+
     /// The cursor after an interaction in a timeline (ordered by time, then id, newest first).
     pub fn timeline(at: DateTime<Utc>, id: InteractionId) -> Self {
         Cursor(format!("t:{}:{id}", at.timestamp_micros()))

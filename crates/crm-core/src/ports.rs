@@ -15,6 +15,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::audit::AuditEntry;
 use crate::case::{Case, CaseQuery};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
@@ -34,8 +35,8 @@ use crate::task::{Task, TaskQuery};
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait CustomerStore: Send + Sync {
-    /// Stores a new customer (with its version and timestamps as given) and an empty
-    /// profile for it, in one transaction.
+    /// Stores a new customer (with its version and timestamps as given), an empty profile
+    /// for it and its [`AuditEntry::created`] entry, in one transaction.
     ///
     /// Errors: [`Duplicate`](crate::Error::Duplicate) if the id, or one of its external ids,
     /// is already used in the tenant.
@@ -49,8 +50,8 @@ pub trait CustomerStore: Send + Sync {
         outbox: Vec<OutboxMessage>,
     ) -> Result<()>;
 
-    /// Stores many new customers (and their empty profiles) in one transaction, all or
-    /// nothing. Errors: [`Duplicate`](crate::Error::Duplicate) if any id or external id is
+    /// Stores many new customers (with their empty profiles and `created` audit entries) in
+    /// one transaction, all or nothing. Errors: [`Duplicate`](crate::Error::Duplicate) if any id or external id is
     /// already used in the tenant or repeated in the batch (nothing is written).
     ///
     /// `outbox`: notifications and domain events caused by the change, stored in the same
@@ -66,8 +67,8 @@ pub trait CustomerStore: Send + Sync {
     async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
 
     /// Replaces a customer if its stored version is still `expected_version`; `customer`
-    /// carries the new version. An ownership change, if given, is recorded in the same
-    /// transaction.
+    /// carries the new version. An ownership change and an audit entry, if given, are
+    /// recorded in the same transaction.
     ///
     /// Errors: [`NotFound`](crate::Error::NotFound), [`Conflict`](crate::Error::Conflict) on
     /// a stale version, [`Duplicate`](crate::Error::Duplicate) if a new external id is taken.
@@ -80,6 +81,7 @@ pub trait CustomerStore: Send + Sync {
         customer: &Customer,
         expected_version: u64,
         ownership: Option<OwnershipChange>,
+        audit: Option<AuditEntry>,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()>;
 
@@ -113,6 +115,7 @@ pub trait CustomerStore: Send + Sync {
     /// - the merged customers, their profiles, value scores and classes are removed, and
     ///   each leaves a redirect to the survivor; redirects that led to a merged customer
     ///   now lead to the survivor;
+    /// - `merge.audit` is recorded;
     /// - `outbox` is stored.
     async fn merge_customers(
         &self,
@@ -131,14 +134,27 @@ pub trait CustomerStore: Send + Sync {
     /// lose subject, body and attributes; its cases get
     /// [`erase_case`](crate::privacy::erase_case), tasks about it or its cases
     /// [`erase_task`](crate::privacy::erase_task); its ownership changes lose their
-    /// reasons; `outbox` is stored. Profiles, value scores and classes stay.
+    /// reasons; the customer's earlier audit entries are replaced by their
+    /// [`scrubbed`](AuditEntry::scrubbed) form and `audit` is recorded; `outbox` is stored.
+    /// Profiles, value scores and classes stay.
     async fn erase_customer(
         &self,
         tenant: TenantId,
         erased: &Customer,
         expected_version: u64,
+        audit: AuditEntry,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()>;
+
+    /// A customer's audit entries, newest first (by version), one page at a time (the
+    /// cursor is an [audit cursor](crate::Cursor::audit)). A customer never stored, or of
+    /// another tenant, has none.
+    async fn audit_history(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>>;
 }
 
 /// The interaction log (append-only).

@@ -130,6 +130,17 @@ impl Crm {
         id: CustomerId,
         version: u64,
     ) -> Result<Customer> {
+        self.erase_customer_by(tenant, id, version, None).await
+    }
+
+    /// [`erase_customer`](Self::erase_customer), recording `actor` in the audit trail.
+    pub async fn erase_customer_by(
+        &self,
+        tenant: TenantId,
+        id: CustomerId,
+        version: u64,
+        actor: Option<crate::id::UserId>,
+    ) -> Result<Customer> {
         let current = self.storage().get_customer(tenant, id).await?;
         if current.version != version {
             return Err(Error::stale_write(
@@ -156,8 +167,16 @@ impl Crm {
         } else {
             Vec::new()
         };
+        let audit = crate::audit::AuditEntry {
+            customer: id,
+            version: erased.version,
+            at: erased.updated_at,
+            actor,
+            reason: None,
+            change: crate::audit::AuditChange::Erased,
+        };
         self.storage()
-            .erase_customer(tenant, &erased, version, outbox)
+            .erase_customer(tenant, &erased, version, audit, outbox)
             .await?;
         Ok(erased)
     }

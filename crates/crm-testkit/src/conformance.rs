@@ -352,7 +352,7 @@ cases! {
         assert!(matches!(r, Err(Error::Conflict { expected: 1, actual: 2, .. })), "got {r:?}");
         // The store itself checks the version, not only the service.
         stale.version = 2;
-        let r = store.update_customer(tenant, &stale, 1, None, Vec::new()).await;
+        let r = store.update_customer(tenant, &stale, 1, None, None, Vec::new()).await;
         assert!(matches!(r, Err(Error::Conflict { .. })), "store: got {r:?}");
         assert_eq!(store.get_customer(tenant, c.id).await.unwrap(), stored);
     }
@@ -368,7 +368,7 @@ cases! {
             let mut next = c.clone();
             next.name = crm_core::DisplayName::parse(&format!("Ann {i}")).unwrap();
             next.version = 2;
-            tasks.push(tokio::spawn(async move { store.update_customer(tenant, &next, 1, None, Vec::new()).await }));
+            tasks.push(tokio::spawn(async move { store.update_customer(tenant, &next, 1, None, None, Vec::new()).await }));
         }
         let mut wins = 0;
         for t in tasks {
@@ -387,7 +387,7 @@ cases! {
         let tenant = TenantId::new();
         let mut c = simple("Ghost");
         c.version = 2;
-        assert_not_found(store.update_customer(tenant, &c, 1, None, Vec::new()).await, "update");
+        assert_not_found(store.update_customer(tenant, &c, 1, None, None, Vec::new()).await, "update");
     }
 
     /// Owner changes are recorded, newest first, with who, why and the version.
@@ -873,7 +873,7 @@ cases! {
         theirs.lifecycle = Lifecycle::Churned;
         assert_not_found(crm.update(b, theirs.clone(), None).await, "update");
         theirs.version = 2;
-        assert_not_found(store.update_customer(b, &theirs, 1, None, Vec::new()).await, "store update");
+        assert_not_found(store.update_customer(b, &theirs, 1, None, None, Vec::new()).await, "store update");
         assert_not_found(crm.change_owner(b, c.id, Some(UserId::new()), 1, None, None).await, "change owner");
         assert_not_found(crm.log(b, event(c.id, InteractionKind::Purchase, t0(), "x")).await, "log");
         assert_eq!(store.get_customer(a, c.id).await.unwrap(), c);
@@ -2254,7 +2254,7 @@ cases! {
         assert!(store.get_customer(tenant, b.id).await.is_ok());
 
         // Stale versions: nothing written.
-        let stale = CustomerMerge { survivor: dry.customer.clone(), survivor_version: a.version, merged: vec![(b.id, b.version + 1), (c.id, c.version)] };
+        let stale = CustomerMerge { survivor: dry.customer.clone(), survivor_version: a.version, merged: vec![(b.id, b.version + 1), (c.id, c.version)], audit: vec![] };
         assert!(matches!(store.merge_customers(tenant, &stale, vec![]).await, Err(Error::Conflict { .. })));
         assert!(store.get_customer(tenant, b.id).await.is_ok());
         assert_eq!(store.get_customer(tenant, a.id).await.unwrap(), before_a);
@@ -2460,6 +2460,73 @@ cases! {
         assert_eq!((again.exported, again.purged, again.horizon), (0, 0, horizon));
         assert_eq!(full_timeline(&store, other, bob.id, 10).await.len(), 10);
         assert_eq!(crm.archive_horizon(other).await.unwrap(), None);
+    }
+
+    /// Audit trail: registration, field changes with old and new values, transfers (one
+    /// by one and in bulk), merges on both sides and erasure, newest first, page by page;
+    /// erasure keeps that it happened and which fields changed, not the values.
+    async fn audit_trail_records_every_change(store) {
+        use crm_core::audit::AuditChange;
+        use crm_core::merge::MergePolicy;
+        let (crm, clock) = crm(&store);
+        let tenant = TenantId::new();
+        let (agent, lead, next) = (UserId::new(), UserId::new(), UserId::new());
+        let ann = register(&crm, tenant, Customer::person("Ann Lee").email("ann@example.com").owner(agent).build().unwrap()).await;
+        let also = register(&crm, tenant, simple("Also Owned")).await;
+        let also = crm.change_owner(tenant, also.id, Some(agent), also.version, Some(lead), None).await.unwrap();
+        clock.advance(Duration::hours(1));
+        let mut renamed = ann.clone();
+        renamed.name = crm_core::DisplayName::parse("Ann Lee-Smith").unwrap();
+        let ann = crm.update(tenant, renamed, Some(agent)).await.unwrap();
+        clock.advance(Duration::hours(1));
+        // Someone leaves: everything they own moves, each transfer audited.
+        assert_eq!(crm.transfer_all(tenant, agent, Some(next), Some(lead), Some("left the company")).await.unwrap(), 2);
+        assert_eq!(crm.customer(tenant, also.id).await.unwrap().owner, Some(next));
+        let ann = crm.customer(tenant, ann.id).await.unwrap();
+        let bob = register(&crm, tenant, Customer::person("Ann L.").email("annl@example.com").build().unwrap()).await;
+        crm.merge_customers_by(tenant, ann.id, &[bob.id], &MergePolicy::default(), false, Some(lead), Some("same person")).await.unwrap();
+
+        let all = |id: CustomerId| { let store = store.clone(); async move {
+            collect_pages(2, |page| { let store = store.clone(); async move { store.audit_history(tenant, id, &page).await } }).await
+        } };
+        let history = all(ann.id).await;
+        let versions: Vec<u64> = history.iter().map(|e| e.version).collect();
+        assert_eq!(versions, [4, 3, 2, 1], "newest first, one entry per version");
+        assert!(matches!(&history[3].change, AuditChange::Created));
+        match &history[2].change {
+            AuditChange::Updated { fields } => {
+                assert_eq!(fields.len(), 1, "{fields:?}");
+                assert_eq!(fields[0].field, "name");
+                assert_eq!(fields[0].old, serde_json::json!("Ann Lee"));
+                assert_eq!(fields[0].new, serde_json::json!("Ann Lee-Smith"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(history[2].actor, Some(agent));
+        match &history[1].change {
+            AuditChange::Updated { fields } => assert_eq!(fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), ["owner"]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((history[1].actor, history[1].reason.as_deref()), (Some(lead), Some("left the company")));
+        assert!(matches!(&history[0].change, AuditChange::Merged { merged, fields } if merged == &vec![bob.id] && fields.iter().any(|f| f.field == "emails")));
+        // The merged-away customer's trail stays readable under its old id.
+        let bobs = all(bob.id).await;
+        assert!(matches!(&bobs[0].change, AuditChange::MergedInto { survivor } if *survivor == ann.id));
+        assert!(matches!(&bobs[1].change, AuditChange::Created));
+
+        // Erasure: recorded; earlier entries keep which fields changed, not the values.
+        crm.erase_customer(tenant, ann.id, 4).await.unwrap();
+        let history = all(ann.id).await;
+        assert_eq!(history.len(), 5);
+        assert!(matches!(&history[0].change, AuditChange::Erased));
+        let json = serde_json::to_string(&history).unwrap();
+        for secret in ["Ann Lee", "ann@example.com", "left the company", "same person"] {
+            assert!(!json.contains(secret), "{secret:?} is still in the audit trail");
+        }
+        assert!(matches!(&history[3].change, AuditChange::Updated { fields } if fields[0].field == "name" && fields[0].old.is_null()));
+        assert!(all(CustomerId::new()).await.is_empty());
+        assert!(store.audit_history(TenantId::new(), ann.id, &PageRequest::first(10)).await.unwrap().items.is_empty());
+        assert!(store.audit_history(tenant, ann.id, &PageRequest { after: Some(Cursor::customer(ann.id)), limit: 10 }).await.is_err(), "a cursor of another listing");
     }
 }
 

@@ -198,6 +198,7 @@ pub const CASE_NAMES: &[&str] = &[
     "export_holds_everything_about_one_customer",
     "erased_data_cannot_be_found",
     "archived_history_is_exported_purged_and_refused",
+    "audit_trail_records_every_change",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -282,7 +283,8 @@ macro_rules! conformance_tests {
             merge_moves_everything_to_the_survivor,
             export_holds_everything_about_one_customer,
             erased_data_cannot_be_found,
-            archived_history_is_exported_purged_and_refused
+            archived_history_is_exported_purged_and_refused,
+            audit_trail_records_every_change
         );
     };
 }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use crm_core::audit::AuditEntry;
 use crm_core::case::{Case, CaseQuery};
 use crm_core::kpi::{KpiRule, StoredKpiRule};
 use crm_core::merge::CustomerMerge;
@@ -48,6 +49,7 @@ struct State {
     kpi_rules: BTreeMap<Key<TemplateName>, StoredKpiRule>,
     redirects: HashMap<Key<CustomerId>, CustomerId>,
     horizons: HashMap<TenantId, DateTime<Utc>>,
+    audit: BTreeMap<(TenantId, CustomerId, u64), AuditEntry>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -177,6 +179,10 @@ impl CustomerStore for MemoryStore {
         }
         s.customers.insert((tenant, customer.id), customer.clone());
         s.profiles.insert((tenant, customer.id), Profile::default());
+        s.audit.insert(
+            (tenant, customer.id, customer.version),
+            AuditEntry::created(customer),
+        );
         s.write_outbox(tenant, outbox);
         Ok(())
     }
@@ -214,6 +220,8 @@ impl CustomerStore for MemoryStore {
                 s.customer_refs.insert((tenant, r.clone()), c.id);
             }
             s.profiles.insert((tenant, c.id), Profile::default());
+            s.audit
+                .insert((tenant, c.id, c.version), AuditEntry::created(&c));
             s.customers.insert((tenant, c.id), c);
         }
         s.write_outbox(tenant, outbox);
@@ -234,6 +242,7 @@ impl CustomerStore for MemoryStore {
         customer: &Customer,
         expected_version: u64,
         ownership: Option<OwnershipChange>,
+        audit: Option<AuditEntry>,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         let mut s = self.lock();
@@ -259,6 +268,10 @@ impl CustomerStore for MemoryStore {
             s.customer_refs.insert((tenant, r.clone()), customer.id);
         }
         s.customers.insert((tenant, customer.id), customer.clone());
+        if let Some(entry) = audit {
+            s.audit
+                .insert((tenant, entry.customer, entry.version), entry);
+        }
         if let Some(change) = ownership {
             s.ownership
                 .entry((tenant, customer.id))
@@ -398,6 +411,10 @@ impl CustomerStore for MemoryStore {
                 members.insert(survivor.id);
             }
         }
+        for entry in &merge.audit {
+            s.audit
+                .insert((tenant, entry.customer, entry.version), entry.clone());
+        }
         s.write_outbox(tenant, outbox);
         Ok(())
     }
@@ -406,11 +423,38 @@ impl CustomerStore for MemoryStore {
         Ok(self.lock().redirects.get(&(tenant, id)).copied())
     }
 
+    async fn audit_history(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>> {
+        page.validate()?;
+        let before = page
+            .after
+            .as_ref()
+            .map(Cursor::as_audit)
+            .transpose()?
+            .unwrap_or(u64::MAX);
+        let s = self.lock();
+        let items: Vec<AuditEntry> = s
+            .audit
+            .range((tenant, customer, 0)..(tenant, customer, before))
+            .rev()
+            .take(page.limit as usize + 1)
+            .map(|(_, e)| e.clone())
+            .collect();
+        Ok(Page::from_overfetch(items, page.limit, |e| {
+            Cursor::audit(e.version)
+        }))
+    }
+
     async fn erase_customer(
         &self,
         tenant: TenantId,
         erased: &Customer,
         expected_version: u64,
+        audit: AuditEntry,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         let mut s = self.lock();
@@ -467,6 +511,12 @@ impl CustomerStore for MemoryStore {
                 change.reason = None;
             }
         }
+        for ((t, c, _), entry) in s.audit.iter_mut() {
+            if *t == tenant && *c == id {
+                *entry = entry.scrubbed();
+            }
+        }
+        s.audit.insert((tenant, id, audit.version), audit);
         s.write_outbox(tenant, outbox);
         Ok(())
     }

@@ -91,6 +91,7 @@ impl CustomerStore for Broken {
         c: &Customer,
         expected: u64,
         o: Option<OwnershipChange>,
+        audit: Option<crm_core::audit::AuditEntry>,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         let outbox = self.outbox(t, outbox).await?;
@@ -100,7 +101,7 @@ impl CustomerStore for Broken {
             expected
         };
         self.inner
-            .update_customer(self.tenant(t), c, expected, o, outbox)
+            .update_customer(self.tenant(t), c, expected, o, audit, outbox)
             .await
     }
     async fn list_customers(
@@ -133,11 +134,22 @@ impl CustomerStore for Broken {
         t: TenantId,
         erased: &Customer,
         expected: u64,
+        audit: crm_core::audit::AuditEntry,
         outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         let outbox = self.outbox(t, outbox).await?;
         self.inner
-            .erase_customer(self.tenant(t), erased, expected, outbox)
+            .erase_customer(self.tenant(t), erased, expected, audit, outbox)
+            .await
+    }
+    async fn audit_history(
+        &self,
+        t: TenantId,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<crm_core::audit::AuditEntry>> {
+        self.inner
+            .audit_history(self.tenant(t), customer, page)
             .await
     }
 }
