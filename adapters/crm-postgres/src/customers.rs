@@ -75,6 +75,52 @@ async fn index_rows(tx: &Transaction<'_>, tenant: &[u8], c: &Customer) -> Result
     Ok(())
 }
 
+/// Replaces a customer's record if it is stored at `expected_version` (else
+/// [`Error::stale_write`]), with its search index rows rebuilt.
+async fn replace_record(
+    tx: &Transaction<'_>,
+    tenant: &[u8],
+    c: &Customer,
+    record: &str,
+    expected_version: u64,
+) -> Result<()> {
+    let id = b(c.id.as_bytes());
+    let owner = c.owner.map(|o| b(o.as_bytes()));
+    let changed = tx
+        .execute(
+            UPDATE_CUSTOMER,
+            &[
+                &tenant,
+                &id,
+                &c.name.search_key(),
+                &c.lifecycle.as_str(),
+                &owner,
+                &(c.version as i64),
+                &record,
+                &(expected_version as i64),
+            ],
+        )
+        .await
+        .map_err(storage)?;
+    if changed == 0 {
+        let actual = tx
+            .query_opt(SELECT_VERSION, &[&tenant, &id])
+            .await
+            .map_err(storage)?
+            .map(|r| r.get::<_, i64>(0) as u64);
+        return Err(Error::stale_write(
+            "customer",
+            c.id,
+            expected_version,
+            actual,
+        ));
+    }
+    for sql in DELETE_INDEX_ROWS {
+        tx.execute(sql, &[&tenant, &id]).await.map_err(storage)?;
+    }
+    index_rows(tx, tenant, c).await
+}
+
 fn opt_user(bytes: Option<Vec<u8>>) -> Result<Option<UserId>> {
     bytes
         .map(|b| id_bytes(b).map(UserId::from_bytes))
@@ -226,42 +272,7 @@ impl CustomerStore for PostgresStore {
         self.retrying(|| async {
             let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
-            let owner = c.owner.map(|o| b(o.as_bytes()));
-            let changed = tx
-                .execute(
-                    UPDATE_CUSTOMER,
-                    &[
-                        &t,
-                        &id,
-                        &c.name.search_key(),
-                        &c.lifecycle.as_str(),
-                        &owner,
-                        &(c.version as i64),
-                        &record,
-                        &(expected_version as i64),
-                    ],
-                )
-                .await
-                .map_err(storage)?;
-            if changed == 0 {
-                let actual = tx
-                    .query_opt(SELECT_VERSION, &[&t, &id])
-                    .await
-                    .map_err(storage)?;
-                return Err(match actual {
-                    None => not_found(c.id),
-                    Some(row) => Error::Conflict {
-                        entity: "customer",
-                        id: c.id.to_string(),
-                        expected: expected_version,
-                        actual: row.get::<_, i64>(0) as u64,
-                    },
-                });
-            }
-            for sql in DELETE_INDEX_ROWS {
-                tx.execute(sql, &[&t, &id]).await.map_err(storage)?;
-            }
-            index_rows(&tx, &t, c).await?;
+            replace_record(&tx, &t, c, &record, expected_version).await?;
             crate::audit::record(&tx, &t, audit.as_slice()).await?;
             if let Some(o) = &ownership {
                 let (from, to, by) = (
@@ -454,45 +465,12 @@ impl CustomerStore for PostgresStore {
     ) -> Result<()> {
         check_outbox(&outbox)?;
         let record = to_json(erased)?;
-        let (t, id) = (b(tenant.as_bytes()), b(erased.id.as_bytes()));
+        let t = b(tenant.as_bytes());
         let c = erased;
         self.retrying(|| async {
             let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
-            let owner = c.owner.map(|o| b(o.as_bytes()));
-            let changed = tx
-                .execute(
-                    UPDATE_CUSTOMER,
-                    &[
-                        &t,
-                        &id,
-                        &c.name.search_key(),
-                        &c.lifecycle.as_str(),
-                        &owner,
-                        &(c.version as i64),
-                        &record,
-                        &(expected_version as i64),
-                    ],
-                )
-                .await
-                .map_err(storage)?;
-            if changed == 0 {
-                let actual = tx
-                    .query_opt(SELECT_VERSION, &[&t, &id])
-                    .await
-                    .map_err(storage)?
-                    .map(|r| r.get::<_, i64>(0) as u64);
-                return Err(Error::stale_write(
-                    "customer",
-                    c.id,
-                    expected_version,
-                    actual,
-                ));
-            }
-            for sql in DELETE_INDEX_ROWS {
-                tx.execute(sql, &[&t, &id]).await.map_err(storage)?;
-            }
-            index_rows(&tx, &t, c).await?;
+            replace_record(&tx, &t, c, &record, expected_version).await?;
             crate::privacy::erase_rows(&tx, &t, c.id).await?;
             crate::audit::scrub(&tx, &t, c.id).await?;
             crate::audit::record(&tx, &t, std::slice::from_ref(&audit)).await?;

@@ -89,6 +89,51 @@ fn index_rows(tx: &Transaction<'_>, tenant: &[u8], c: &Customer) -> Result<()> {
     Ok(())
 }
 
+/// Replaces a customer's record if it is stored at `expected_version` (else
+/// [`Error::stale_write`]), with its search index rows rebuilt.
+fn replace_record(
+    tx: &Transaction<'_>,
+    tenant: &[u8],
+    c: &Customer,
+    record: &str,
+    expected_version: u64,
+) -> Result<()> {
+    let id = c.id.as_bytes().as_slice();
+    let changed = tx
+        .prepare_cached(UPDATE_CUSTOMER)
+        .and_then(|mut s| {
+            s.execute(params![
+                tenant,
+                id,
+                c.name.search_key(),
+                c.lifecycle.as_str(),
+                c.owner.as_ref().map(|o| o.as_bytes().as_slice()),
+                c.version as i64,
+                record,
+                expected_version as i64
+            ])
+        })
+        .map_err(storage)?;
+    if changed == 0 {
+        let actual: Option<i64> = tx
+            .prepare_cached(SELECT_VERSION)
+            .and_then(|mut s| s.query_row(params![tenant, id], |r| r.get(0)).optional())
+            .map_err(storage)?;
+        return Err(Error::stale_write(
+            "customer",
+            c.id,
+            expected_version,
+            actual.map(|v| v as u64),
+        ));
+    }
+    for sql in DELETE_INDEX_ROWS {
+        tx.prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![tenant, id]))
+            .map_err(storage)?;
+    }
+    index_rows(tx, tenant, c)
+}
+
 fn opt_user(bytes: Option<Vec<u8>>) -> Result<Option<UserId>> {
     bytes
         .map(|b| id_bytes(b).map(UserId::from_bytes))
@@ -188,42 +233,7 @@ impl CustomerStore for SqliteStore {
                 .map_err(storage)?;
             let t = tenant.as_bytes().as_slice();
             let id = c.id.as_bytes().as_slice();
-            let changed = tx
-                .prepare_cached(UPDATE_CUSTOMER)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        t,
-                        id,
-                        c.name.search_key(),
-                        c.lifecycle.as_str(),
-                        c.owner.as_ref().map(|o| o.as_bytes().as_slice()),
-                        c.version as i64,
-                        record,
-                        expected_version as i64
-                    ])
-                })
-                .map_err(storage)?;
-            if changed == 0 {
-                let actual: Option<i64> = tx
-                    .prepare_cached(SELECT_VERSION)
-                    .and_then(|mut s| s.query_row(params![t, id], |r| r.get(0)).optional())
-                    .map_err(storage)?;
-                return Err(match actual {
-                    None => not_found(c.id),
-                    Some(v) => Error::Conflict {
-                        entity: "customer",
-                        id: c.id.to_string(),
-                        expected: expected_version,
-                        actual: v as u64,
-                    },
-                });
-            }
-            for sql in DELETE_INDEX_ROWS {
-                tx.prepare_cached(sql)
-                    .and_then(|mut s| s.execute(params![t, id]))
-                    .map_err(storage)?;
-            }
-            index_rows(&tx, t, &c)?;
+            replace_record(&tx, t, &c, &record, expected_version)?;
             if let Some(entry) = &audit {
                 crate::audit::record(&tx, t, entry)?;
             }
@@ -434,40 +444,7 @@ impl CustomerStore for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage)?;
             let t = tenant.as_bytes().as_slice();
-            let id = c.id.as_bytes().as_slice();
-            let changed = tx
-                .prepare_cached(UPDATE_CUSTOMER)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        t,
-                        id,
-                        c.name.search_key(),
-                        c.lifecycle.as_str(),
-                        c.owner.as_ref().map(|o| o.as_bytes().as_slice()),
-                        c.version as i64,
-                        record,
-                        expected_version as i64
-                    ])
-                })
-                .map_err(storage)?;
-            if changed == 0 {
-                let actual: Option<i64> = tx
-                    .prepare_cached(SELECT_VERSION)
-                    .and_then(|mut s| s.query_row(params![t, id], |r| r.get(0)).optional())
-                    .map_err(storage)?;
-                return Err(Error::stale_write(
-                    "customer",
-                    c.id,
-                    expected_version,
-                    actual.map(|v| v as u64),
-                ));
-            }
-            for sql in DELETE_INDEX_ROWS {
-                tx.prepare_cached(sql)
-                    .and_then(|mut s| s.execute(params![t, id]))
-                    .map_err(storage)?;
-            }
-            index_rows(&tx, t, &c)?;
+            replace_record(&tx, t, &c, &record, expected_version)?;
             crate::privacy::erase_rows(&tx, t, c.id)?;
             crate::audit::scrub(&tx, t, c.id)?;
             crate::audit::record(&tx, t, &audit)?;
