@@ -472,7 +472,15 @@ impl CustomerStore for PostgresStore {
             let tx = client.transaction().await.map_err(storage)?;
             replace_record(&tx, &t, c, &record, expected_version).await?;
             crate::privacy::erase_rows(&tx, &t, c.id).await?;
-            crate::audit::scrub(&tx, &t, c.id).await?;
+            // The history of the customer, and of customers merged into it.
+            for id in crate::merge::merged_into(&tx, &t, c.id)
+                .await?
+                .into_iter()
+                .chain([c.id])
+            {
+                crate::privacy::erase_history(&tx, &t, id).await?;
+                crate::audit::scrub(&tx, &t, id).await?;
+            }
             crate::audit::record(&tx, &t, std::slice::from_ref(&audit)).await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)

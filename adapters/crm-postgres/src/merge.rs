@@ -188,3 +188,21 @@ async fn move_tasks(
     }
     Ok(())
 }
+
+/// The customers merged (directly or through later merges) into `id`.
+pub(crate) async fn merged_into(
+    tx: &Transaction<'_>,
+    tenant: &[u8],
+    id: CustomerId,
+) -> Result<Vec<CustomerId>> {
+    let rows = tx
+        .query(
+            "SELECT from_id FROM customer_redirects WHERE tenant_id = $1 AND to_id = $2",
+            &[&tenant, &id.as_bytes().as_slice()],
+        )
+        .await
+        .map_err(storage)?;
+    rows.into_iter()
+        .map(|r| id_bytes(r.get(0)).map(CustomerId::from_bytes))
+        .collect()
+}

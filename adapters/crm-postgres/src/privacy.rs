@@ -12,17 +12,17 @@ use crate::codec::{id_bytes, json, to_json};
 use crate::storage;
 use crate::tasks::subject_key;
 
-/// Removes the free text of the customer's interactions, cases, tasks and ownership
-/// changes (the record itself is the caller's).
+/// Removes the free text of the customer's interactions, cases and tasks (the record
+/// itself is the caller's).
 pub(crate) async fn erase_rows(tx: &Transaction<'_>, tenant: &[u8], id: CustomerId) -> Result<()> {
     let c = id.as_bytes().as_slice();
-    for sql in [
+    tx.execute(
         "UPDATE interactions SET subject = NULL, body = NULL, attributes = NULL \
          WHERE tenant_id = $1 AND customer_id = $2",
-        "UPDATE ownership_changes SET reason = NULL WHERE tenant_id = $1 AND customer_id = $2",
-    ] {
-        tx.execute(sql, &[&tenant, &c]).await.map_err(storage)?;
-    }
+        &[&tenant, &c],
+    )
+    .await
+    .map_err(storage)?;
     let rows = tx
         .query(
             "SELECT id, record FROM cases WHERE tenant_id = $1 AND customer_id = $2",
@@ -66,5 +66,20 @@ pub(crate) async fn erase_rows(tx: &Transaction<'_>, tenant: &[u8], id: Customer
             .map_err(storage)?;
         }
     }
+    Ok(())
+}
+
+/// Removes the reasons of the ownership changes recorded under `id`.
+pub(crate) async fn erase_history(
+    tx: &Transaction<'_>,
+    tenant: &[u8],
+    id: CustomerId,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE ownership_changes SET reason = NULL WHERE tenant_id = $1 AND customer_id = $2",
+        &[&tenant, &id.as_bytes().as_slice()],
+    )
+    .await
+    .map_err(storage)?;
     Ok(())
 }

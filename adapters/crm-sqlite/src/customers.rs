@@ -446,7 +446,14 @@ impl CustomerStore for SqliteStore {
             let t = tenant.as_bytes().as_slice();
             replace_record(&tx, t, &c, &record, expected_version)?;
             crate::privacy::erase_rows(&tx, t, c.id)?;
-            crate::audit::scrub(&tx, t, c.id)?;
+            // The history of the customer, and of customers merged into it.
+            for id in crate::merge::merged_into(&tx, t, c.id)?
+                .into_iter()
+                .chain([c.id])
+            {
+                crate::privacy::erase_history(&tx, t, id)?;
+                crate::audit::scrub(&tx, t, id)?;
+            }
             crate::audit::record(&tx, t, &audit)?;
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)

@@ -151,3 +151,23 @@ pub(crate) fn redirect(
     to.map(|b| id_bytes(b).map(CustomerId::from_bytes))
         .transpose()
 }
+
+/// The customers merged (directly or through later merges) into `id`.
+pub(crate) fn merged_into(
+    conn: &rusqlite::Connection,
+    tenant: &[u8],
+    id: CustomerId,
+) -> Result<Vec<CustomerId>> {
+    let rows: Vec<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT from_id FROM customer_redirects WHERE tenant_id = ?1 AND to_id = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![tenant, id.as_bytes().as_slice()], |r| r.get(0))?
+                .collect()
+        })
+        .map_err(storage)?;
+    rows.into_iter()
+        .map(|b| id_bytes(b).map(CustomerId::from_bytes))
+        .collect()
+}

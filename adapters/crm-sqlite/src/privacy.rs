@@ -12,19 +12,16 @@ use crate::codec::{id_bytes, json, to_json};
 use crate::storage;
 use crate::tasks::subject_key;
 
-/// Removes the free text of the customer's interactions, cases, tasks and ownership
-/// changes (the record itself is the caller's).
+/// Removes the free text of the customer's interactions, cases and tasks (the record
+/// itself is the caller's).
 pub(crate) fn erase_rows(tx: &Transaction<'_>, tenant: &[u8], id: CustomerId) -> Result<()> {
     let c = id.as_bytes().as_slice();
-    for sql in [
+    tx.prepare_cached(
         "UPDATE interactions SET subject = NULL, body = NULL, attributes = NULL \
          WHERE tenant_id = ?1 AND customer_id = ?2",
-        "UPDATE ownership_changes SET reason = NULL WHERE tenant_id = ?1 AND customer_id = ?2",
-    ] {
-        tx.prepare_cached(sql)
-            .and_then(|mut s| s.execute(params![tenant, c]))
-            .map_err(storage)?;
-    }
+    )
+    .and_then(|mut s| s.execute(params![tenant, c]))
+    .map_err(storage)?;
     let rows: Vec<(Vec<u8>, String)> = tx
         .prepare_cached("SELECT id, record FROM cases WHERE tenant_id = ?1 AND customer_id = ?2")
         .and_then(|mut s| {
@@ -61,5 +58,15 @@ pub(crate) fn erase_rows(tx: &Transaction<'_>, tenant: &[u8], id: CustomerId) ->
                 .map_err(storage)?;
         }
     }
+    Ok(())
+}
+
+/// Removes the reasons of the ownership changes recorded under `id`.
+pub(crate) fn erase_history(tx: &Transaction<'_>, tenant: &[u8], id: CustomerId) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE ownership_changes SET reason = NULL WHERE tenant_id = ?1 AND customer_id = ?2",
+    )
+    .and_then(|mut s| s.execute(params![tenant, id.as_bytes().as_slice()]))
+    .map_err(storage)?;
     Ok(())
 }

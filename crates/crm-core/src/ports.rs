@@ -133,9 +133,10 @@ pub trait CustomerStore: Send + Sync {
     /// (emails, phones, tags, external ids) rebuilt from it; the customer's interactions
     /// lose subject, body and attributes; its cases get
     /// [`erase_case`](crate::privacy::erase_case), tasks about it or its cases
-    /// [`erase_task`](crate::privacy::erase_task); its ownership changes lose their
-    /// reasons; the customer's earlier audit entries are replaced by their
-    /// [`scrubbed`](AuditEntry::scrubbed) form and `audit` is recorded; `outbox` is stored.
+    /// [`erase_task`](crate::privacy::erase_task); the ownership changes of the customer
+    /// and of every customer merged into it lose their reasons, and their earlier audit
+    /// entries are replaced by their [`scrubbed`](AuditEntry::scrubbed) form; `audit` is
+    /// recorded; `outbox` is stored.
     /// Profiles, value scores and classes stay.
     async fn erase_customer(
         &self,

@@ -2527,6 +2527,22 @@ cases! {
         assert!(all(CustomerId::new()).await.is_empty());
         assert!(store.audit_history(TenantId::new(), ann.id, &PageRequest::first(10)).await.unwrap().items.is_empty());
         assert!(store.audit_history(tenant, ann.id, &PageRequest { after: Some(Cursor::customer(ann.id)), limit: 10 }).await.is_err(), "a cursor of another listing");
+
+        // Erasing a survivor also scrubs the history kept under the ids merged into it.
+        let dora = register(&crm, tenant, simple("Dora")).await;
+        let old = register(&crm, tenant, simple("Dora Old")).await;
+        let mut renamed = old.clone();
+        renamed.name = crm_core::DisplayName::parse("Dora Secretmaiden").unwrap();
+        let old = crm.update(tenant, renamed, Some(agent)).await.unwrap();
+        let old = crm.change_owner(tenant, old.id, Some(agent), old.version, Some(lead), Some("moved to dora's branch")).await.unwrap();
+        crm.merge_customers(tenant, dora.id, &[old.id], &MergePolicy::default(), false).await.unwrap();
+        let dora = crm.customer(tenant, dora.id).await.unwrap();
+        crm.erase_customer(tenant, dora.id, dora.version).await.unwrap();
+        let trail = serde_json::to_string(&all(old.id).await).unwrap();
+        assert!(trail.contains("owner"), "the transfer is still recorded: {trail}");
+        for secret in ["Secretmaiden", "branch"] {
+            assert!(!trail.contains(secret), "{secret:?} is still in {trail}");
+        }
     }
 }
 

@@ -506,13 +506,23 @@ impl CustomerStore for MemoryStore {
                 crm_core::privacy::erase_task(task);
             }
         }
-        if let Some(history) = s.ownership.get_mut(&(tenant, id)) {
-            for change in history {
-                change.reason = None;
+        // The customer's own history, and that of customers merged into it.
+        let mut same: HashSet<CustomerId> = s
+            .redirects
+            .iter()
+            .filter(|(k, to)| k.0 == tenant && **to == id)
+            .map(|(k, _)| k.1)
+            .collect();
+        same.insert(id);
+        for ((t, c), history) in s.ownership.iter_mut() {
+            if *t == tenant && same.contains(c) {
+                for change in history {
+                    change.reason = None;
+                }
             }
         }
         for ((t, c, _), entry) in s.audit.iter_mut() {
-            if *t == tenant && *c == id {
+            if *t == tenant && same.contains(c) {
                 *entry = entry.scrubbed();
             }
         }
