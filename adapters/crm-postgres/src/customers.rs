@@ -414,39 +414,22 @@ impl CustomerStore for PostgresStore {
         check_outbox(&outbox)?;
         let record = to_json(&merge.survivor)?;
         let t = b(tenant.as_bytes());
-        let c = &merge.survivor;
         self.retrying(|| async {
             let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
             // No batch adds rows for these customers while they move.
             crate::merge::merge_lock(&tx, &t, true).await?;
             crate::merge::check_versions(&tx, &t, merge).await?;
-            // The survivor's record and index rows anew (after dropping the merged
-            // customers' index rows, so their external ids are free to move).
-            for id in std::iter::once(c.id).chain(merge.merged.iter().map(|(id, _)| *id)) {
+            // The merged customers' index rows go first, so their external ids are free to
+            // move to the survivor's record.
+            for (id, _) in &merge.merged {
                 for sql in DELETE_INDEX_ROWS {
                     tx.execute(sql, &[&t, &b(id.as_bytes())])
                         .await
                         .map_err(storage)?;
                 }
             }
-            let owner = c.owner.map(|o| b(o.as_bytes()));
-            tx.execute(
-                UPDATE_CUSTOMER,
-                &[
-                    &t,
-                    &b(c.id.as_bytes()),
-                    &c.name.search_key(),
-                    &c.lifecycle.as_str(),
-                    &owner,
-                    &(c.version as i64),
-                    &record,
-                    &(merge.survivor_version as i64),
-                ],
-            )
-            .await
-            .map_err(storage)?;
-            index_rows(&tx, &t, c).await?;
+            replace_record(&tx, &t, &merge.survivor, &record, merge.survivor_version).await?;
             crate::merge::move_rows(&tx, tenant, merge).await?;
             crate::audit::record(&tx, &t, &merge.audit).await?;
             write_outbox(&tx, tenant, &outbox).await?;
@@ -494,13 +477,7 @@ impl CustomerStore for PostgresStore {
         customer: CustomerId,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>> {
-        page.validate()?;
-        let before = page
-            .after
-            .as_ref()
-            .map(Cursor::as_audit)
-            .transpose()?
-            .unwrap_or(u64::MAX);
+        let before = crm_core::audit::page_before(page)?;
         let client = self.client(tenant).await?;
         let items = crate::audit::history(
             &client,

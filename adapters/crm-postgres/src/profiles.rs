@@ -204,44 +204,39 @@ pub(crate) async fn update_profiles(
     tenant: &[u8],
     profiles: &BTreeMap<CustomerId, Profile>,
 ) -> Result<()> {
-    let mut u = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    for (id, p) in profiles {
-        let e = Encoded::new(*id, p)?;
-        u.0.push(e.id);
-        u.1.push(e.counts[0]);
-        u.2.push(e.instants[0]);
-        u.3.push(e.instants[1]);
-        u.4.push(e.instants[2]);
-        u.5.push(e.instants[3]);
-        u.6.push(e.counts[1]);
-        u.7.push(e.instants[4]);
-        u.8.push(e.instants[5]);
-        u.9.push(e.counts[2]);
-        u.10.push(e.counts[3]);
-        u.11.push(e.revenue);
-        u.12.push(e.channels);
-        u.13.push(e.contacts);
-    }
+    let rows = profiles
+        .iter()
+        .map(|(id, p)| Encoded::new(*id, p))
+        .collect::<Result<Vec<_>>>()?;
+    let ids: Vec<&[u8]> = rows.iter().map(|e| e.id.as_slice()).collect();
+    let count = |i: usize| rows.iter().map(|e| e.counts[i]).collect::<Vec<i64>>();
+    let at = |i: usize| {
+        rows.iter()
+            .map(|e| e.instants[i])
+            .collect::<Vec<Option<i64>>>()
+    };
+    let revenue: Vec<&str> = rows.iter().map(|e| e.revenue.as_str()).collect();
+    let channels: Vec<&str> = rows.iter().map(|e| e.channels.as_str()).collect();
+    let contacts: Vec<&[u8]> = rows.iter().map(|e| e.contacts.as_slice()).collect();
+    // Columns in UPDATE_PROFILES order: ic, fc, lc, li, lo, pc, fp, lp, cc, sr.
     tx.execute(
         UPDATE_PROFILES,
         &[
-            &tenant, &u.0, &u.1, &u.2, &u.3, &u.4, &u.5, &u.6, &u.7, &u.8, &u.9, &u.10, &u.11,
-            &u.12, &u.13,
+            &tenant,
+            &ids,
+            &count(0),
+            &at(0),
+            &at(1),
+            &at(2),
+            &at(3),
+            &count(1),
+            &at(4),
+            &at(5),
+            &count(2),
+            &count(3),
+            &revenue,
+            &channels,
+            &contacts,
         ],
     )
     .await

@@ -10,6 +10,33 @@ use crm_postgres::PostgresStore;
 use crm_testkit::postgres::{postgres_for_tests, PostgresTarget};
 use crm_testkit::Generator;
 
+/// A migrated store on `server` and a tenant with `n` generated customers.
+async fn seeded(
+    server: &crm_testkit::postgres::PostgresServer,
+    seed: u64,
+    n: usize,
+) -> (
+    PostgresStore,
+    TenantId,
+    Generator,
+    Vec<crm_core::CustomerId>,
+) {
+    let store = PostgresStore::builder(&server.connection_string("postgres"))
+        .migrate_on_connect(true)
+        .connect()
+        .await
+        .unwrap();
+    let tenant = TenantId::new();
+    let mut gen = Generator::new(seed);
+    let customers: Vec<_> = (0..n).map(|_| gen.customer()).collect();
+    let ids = customers.iter().map(|c| c.id).collect();
+    store
+        .insert_customers(tenant, customers, Vec::new())
+        .await
+        .unwrap();
+    (store, tenant, gen, ids)
+}
+
 fn server() -> Option<crm_testkit::postgres::PostgresServer> {
     match postgres_for_tests()? {
         PostgresTarget::Throwaway(s) => Some(s),
@@ -56,19 +83,7 @@ async fn concurrent_migrations_apply_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_cut_off_by_a_dropped_connection_leaves_nothing() {
     let Some(server) = server() else { return };
-    let store = PostgresStore::builder(&server.connection_string("postgres"))
-        .migrate_on_connect(true)
-        .connect()
-        .await
-        .unwrap();
-    let tenant = TenantId::new();
-    let mut gen = Generator::new(8);
-    let customers: Vec<_> = (0..200).map(|_| gen.customer()).collect();
-    let ids: Vec<_> = customers.iter().map(|c| c.id).collect();
-    store
-        .insert_customers(tenant, customers, Vec::new())
-        .await
-        .unwrap();
+    let (store, tenant, mut gen, ids) = seeded(&server, 8, 200).await;
     let crm = Crm::new(Arc::new(store.clone()));
     let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let mut cut_off = 0;
@@ -136,19 +151,7 @@ async fn a_batch_cut_off_by_a_dropped_connection_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_batches_with_the_same_keys_store_each_once() {
     let Some(server) = server() else { return };
-    let store = PostgresStore::builder(&server.connection_string("postgres"))
-        .migrate_on_connect(true)
-        .connect()
-        .await
-        .unwrap();
-    let tenant = TenantId::new();
-    let mut gen = Generator::new(9);
-    let customers: Vec<_> = (0..50).map(|_| gen.customer()).collect();
-    let ids: Vec<_> = customers.iter().map(|c| c.id).collect();
-    store
-        .insert_customers(tenant, customers, Vec::new())
-        .await
-        .unwrap();
+    let (store, tenant, mut gen, ids) = seeded(&server, 9, 50).await;
     let crm = Crm::new(Arc::new(store.clone()));
     let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     for round in 0..5 {
@@ -211,19 +214,7 @@ async fn racing_batches_with_the_same_keys_store_each_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn folds_racing_with_batches_keep_profiles_exact() {
     let Some(server) = server() else { return };
-    let store = PostgresStore::builder(&server.connection_string("postgres"))
-        .migrate_on_connect(true)
-        .connect()
-        .await
-        .unwrap();
-    let tenant = TenantId::new();
-    let mut gen = Generator::new(11);
-    let customers: Vec<_> = (0..40).map(|_| gen.customer()).collect();
-    let ids: Vec<_> = customers.iter().map(|c| c.id).collect();
-    store
-        .insert_customers(tenant, customers, Vec::new())
-        .await
-        .unwrap();
+    let (store, tenant, mut gen, ids) = seeded(&server, 11, 40).await;
     let crm = Crm::new(Arc::new(store.clone()));
     let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let batches: Vec<_> = (0..30)
@@ -293,19 +284,8 @@ async fn folds_racing_with_batches_keep_profiles_exact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merge_racing_with_batches_loses_nothing() {
     let Some(server) = server() else { return };
-    let store = PostgresStore::builder(&server.connection_string("postgres"))
-        .migrate_on_connect(true)
-        .connect()
-        .await
-        .unwrap();
-    let tenant = TenantId::new();
-    let mut gen = Generator::new(13);
-    let customers: Vec<_> = (0..2).map(|_| gen.customer()).collect();
-    let (survivor, gone) = (customers[0].id, customers[1].id);
-    store
-        .insert_customers(tenant, customers, Vec::new())
-        .await
-        .unwrap();
+    let (store, tenant, mut gen, ids) = seeded(&server, 13, 2).await;
+    let (survivor, gone) = (ids[0], ids[1]);
     let crm = Crm::new(Arc::new(store.clone()));
     let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let batches: Vec<_> = (0..40)

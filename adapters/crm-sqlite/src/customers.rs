@@ -393,31 +393,16 @@ impl CustomerStore for SqliteStore {
                 .map_err(storage)?;
             let t = tenant.as_bytes().as_slice();
             crate::merge::check_versions(&tx, t, &m)?;
-            let c = &m.survivor;
-            // The survivor's record and index rows anew (after dropping the merged
-            // customers' index rows, so their external ids are free to move).
-            for id in std::iter::once(c.id).chain(m.merged.iter().map(|(id, _)| *id)) {
+            // The merged customers' index rows go first, so their external ids are free to
+            // move to the survivor's record.
+            for (id, _) in &m.merged {
                 for sql in DELETE_INDEX_ROWS {
                     tx.prepare_cached(sql)
                         .and_then(|mut s| s.execute(params![t, id.as_bytes().as_slice()]))
                         .map_err(storage)?;
                 }
             }
-            tx.prepare_cached(UPDATE_CUSTOMER)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        t,
-                        c.id.as_bytes().as_slice(),
-                        c.name.search_key(),
-                        c.lifecycle.as_str(),
-                        c.owner.as_ref().map(|o| o.as_bytes().as_slice()),
-                        c.version as i64,
-                        record,
-                        m.survivor_version as i64
-                    ])
-                })
-                .map_err(storage)?;
-            index_rows(&tx, t, c)?;
+            replace_record(&tx, t, &m.survivor, &record, m.survivor_version)?;
             crate::merge::move_rows(&tx, t, &m)?;
             for entry in &m.audit {
                 crate::audit::record(&tx, t, entry)?;
@@ -467,13 +452,7 @@ impl CustomerStore for SqliteStore {
         customer: CustomerId,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>> {
-        page.validate()?;
-        let before = page
-            .after
-            .as_ref()
-            .map(Cursor::as_audit)
-            .transpose()?
-            .unwrap_or(u64::MAX);
+        let before = crm_core::audit::page_before(page)?;
         let limit = page.limit;
         let items = self
             .read(move |conn| {

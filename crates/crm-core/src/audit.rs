@@ -132,6 +132,18 @@ pub fn field_changes(old: &Customer, new: &Customer) -> Vec<FieldChange> {
         .collect()
 }
 
+/// For adapters: checks an audit-history page request and gives the version its entries
+/// must be below (`u64::MAX` for the first page).
+pub fn page_before(page: &PageRequest) -> Result<u64> {
+    page.validate()?;
+    Ok(page
+        .after
+        .as_ref()
+        .map(crate::page::Cursor::as_audit)
+        .transpose()?
+        .unwrap_or(u64::MAX))
+}
+
 impl Crm {
     /// A customer's audit trail, newest first (the cursor is an audit cursor).
     /// Errors: validation of the page.

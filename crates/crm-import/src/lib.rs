@@ -333,6 +333,23 @@ pub struct ImportReport {
     pub rejected: Vec<Rejected>,
 }
 
+impl ImportReport {
+    /// Where the import stands after `bytes` of the file.
+    fn progress(&self, bytes: u64, done: bool) -> Progress {
+        Progress {
+            rows: self.rows,
+            bytes,
+            committed: self.created
+                + self.updated
+                + self.unchanged
+                + self.inserted
+                + self.duplicates,
+            rejected: self.rejected.len() as u64,
+            done,
+        }
+    }
+}
+
 /// The header's column positions, after checking that every mapped column is there.
 fn positions(
     headers: &csv::StringRecord,
@@ -601,25 +618,13 @@ pub async fn import_customers<R: Read>(
                 &mut report,
             )
             .await?;
-            progress(&Progress {
-                rows: report.rows,
-                bytes: reader.position().byte(),
-                committed: report.created + report.updated + report.unchanged,
-                rejected: report.rejected.len() as u64,
-                done: false,
-            });
+            progress(&report.progress(reader.position().byte(), false));
         }
         if done {
             break;
         }
     }
-    progress(&Progress {
-        rows: report.rows,
-        bytes: reader.position().byte(),
-        committed: report.created + report.updated + report.unchanged,
-        rejected: report.rejected.len() as u64,
-        done: true,
-    });
+    progress(&report.progress(reader.position().byte(), true));
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)
 }
@@ -736,25 +741,13 @@ pub async fn import_interactions<R: Read>(
             let written = crm.log_batch(tenant, std::mem::take(&mut batch)).await?;
             report.inserted += written.inserted as u64;
             report.duplicates += written.duplicates as u64;
-            progress(&Progress {
-                rows: report.rows,
-                bytes: reader.position().byte(),
-                committed: report.inserted + report.duplicates,
-                rejected: report.rejected.len() as u64,
-                done: false,
-            });
+            progress(&report.progress(reader.position().byte(), false));
         }
         if done {
             break;
         }
     }
-    progress(&Progress {
-        rows: report.rows,
-        bytes: reader.position().byte(),
-        committed: report.inserted + report.duplicates,
-        rejected: report.rejected.len() as u64,
-        done: true,
-    });
+    progress(&report.progress(reader.position().byte(), true));
     Ok(report)
 }
 

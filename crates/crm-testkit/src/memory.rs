@@ -429,13 +429,7 @@ impl CustomerStore for MemoryStore {
         customer: CustomerId,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>> {
-        page.validate()?;
-        let before = page
-            .after
-            .as_ref()
-            .map(Cursor::as_audit)
-            .transpose()?
-            .unwrap_or(u64::MAX);
+        let before = crm_core::audit::page_before(page)?;
         let s = self.lock();
         let items: Vec<AuditEntry> = s
             .audit
