@@ -55,7 +55,8 @@ fn run() -> Result<String, String> {
     let args = parse_args()?;
     let file = File::open(&args.cdnow).map_err(|e| format!("{}: {e}", args.cdnow))?;
     let log = read_cdnow(BufReader::new(file)).map_err(|e| format!("{}: {e}", args.cdnow))?;
-    let summary = calibration_summary(log, args.calibration_end, args.unit);
+    let summary =
+        calibration_summary(log, args.calibration_end, args.unit).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let purchases =
         BgNbd::fit(&BgNbdFit::observations(&summary)).map_err(|e| format!("BG/NBD: {e}"))?;

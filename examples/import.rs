@@ -90,9 +90,9 @@ fn write_files(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
             i.channel.as_str(),
             i.kind.as_str(),
             i.occurred_at.to_rfc3339(),
-            i.amount.map(|m| m.amount.to_string()).unwrap_or_default(),
+            i.amount.map(|m| m.amount().to_string()).unwrap_or_default(),
             i.amount
-                .map(|m| m.currency.code().to_string())
+                .map(|m| m.currency().code().to_string())
                 .unwrap_or_default(),
         );
     }

@@ -86,7 +86,7 @@ fn run() -> Result<(), String> {
         (None, Some(path)) => read_csv(&path)?,
         _ => return Err("give exactly one of --cdnow FILE or --csv FILE".into()),
     };
-    let rows = rfm(log, as_of);
+    let rows = rfm(log, as_of).map_err(|e| e.to_string())?;
     let revenue: Vec<(Key, Decimal)> = rows
         .iter()
         .map(|r| (r.customer.clone(), r.monetary))

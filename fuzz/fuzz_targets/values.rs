@@ -35,7 +35,14 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(ExternalRef::new(v.source().as_str(), v.external_id()).unwrap(), v);
         }
     }
-    let _ = crm_core::Money::parse(text, "EUR");
+    for currency in ["EUR", "JPY", "KWD", "XAU"] {
+        if let Ok(m) = crm_core::Money::parse(text, currency) {
+            assert!(m.amount().abs() <= crm_core::Money::MAX_AMOUNT);
+            assert_eq!(crm_core::Money::parse(&m.amount().to_string(), currency).unwrap(), m);
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<crm_core::Money>(&json).unwrap(), m);
+        }
+    }
     // Deserialising validates: whatever is accepted serialises back to an equal value.
     if let Ok(c) = serde_json::from_str::<Customer>(text) {
         let again: Customer = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();

@@ -92,8 +92,8 @@ async fn copy_rows(
             &micros(i.occurred_at),
             &i.subject,
             &i.body,
-            &i.amount.map(|m| m.amount.to_string()),
-            &i.amount.map(|m| m.currency.code().to_string()),
+            &i.amount.map(|m| m.amount().to_string()),
+            &i.amount.map(|m| m.currency().code().to_string()),
             &i.duration_secs.map(i64::from),
             &i.wait_secs.map(i64::from),
             &i.case.as_ref().map(|c| c.as_bytes().as_slice()),
@@ -277,7 +277,7 @@ impl InteractionStore for PostgresStore {
             copy_deltas(
                 &tx,
                 &t,
-                &deltas(fresh.iter().copied()),
+                &deltas(fresh.iter().copied())?,
                 self.row_level_security,
             )
             .await?;

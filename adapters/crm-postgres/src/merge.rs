@@ -107,7 +107,7 @@ pub(crate) async fn move_rows(
     let mut profile: Profile = stored.get(&survivor).cloned().unwrap_or_default();
     for (gone, _) in &merge.merged {
         if let Some(p) = stored.get(gone) {
-            profile.merge(p);
+            profile.merge(p)?;
         }
     }
     update_profiles(tx, t, &BTreeMap::from([(survivor, profile)])).await?;

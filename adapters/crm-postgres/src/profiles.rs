@@ -298,7 +298,7 @@ async fn fold_chunk(
     let mut deltas: BTreeMap<CustomerId, Profile> = BTreeMap::new();
     for r in &pending {
         let (id, delta) = decode_profile(r)?;
-        deltas.entry(id).or_default().merge(&delta);
+        deltas.entry(id).or_default().merge(&delta)?;
     }
     let ids: Vec<CustomerId> = deltas.keys().copied().collect();
     let mut profiles = lock_profiles(&tx, tenant, &ids).await?;
@@ -306,7 +306,7 @@ async fn fold_chunk(
         profiles
             .get_mut(id)
             .ok_or_else(|| not_found(*id))?
-            .merge(delta);
+            .merge(delta)?;
     }
     update_profiles(&tx, tenant, &profiles).await?;
     tx.commit().await.map_err(storage)?;
@@ -371,7 +371,7 @@ impl ProfileStore for PostgresStore {
         }
         let mut profile = Profile::default();
         for r in &rows {
-            profile.merge(&decode_profile(r)?.1);
+            profile.merge(&decode_profile(r)?.1)?;
         }
         Ok(profile)
     }

@@ -242,19 +242,39 @@ impl Compiler<'_> {
         ))
     }
 
+    /// Terms joined by `op`, grouped in halves so the SQL parser's expression tree is
+    /// logarithmic in the chain's length (SQLite refuses trees deeper than 1,000); an
+    /// empty chain is `empty` (true for `and`, false for `or`).
+    fn chain(&mut self, terms: &[Rule], op: &str, empty: &str) {
+        const FLAT: usize = 8;
+        match terms.len() {
+            0 => self.push(empty),
+            n if n <= FLAT => {
+                for (i, t) in terms.iter().enumerate() {
+                    if i > 0 {
+                        self.push(op);
+                    }
+                    self.rule(t);
+                }
+            }
+            n => {
+                let (a, b) = terms.split_at(n / 2);
+                self.push("(");
+                self.chain(a, op, empty);
+                self.push(")");
+                self.push(op);
+                self.push("(");
+                self.chain(b, op, empty);
+                self.push(")");
+            }
+        }
+    }
+
     fn rule(&mut self, r: &Rule) {
         self.push("(");
         match r {
-            Rule::And { left, right } => {
-                self.rule(left);
-                self.push(" AND ");
-                self.rule(right);
-            }
-            Rule::Or { left, right } => {
-                self.rule(left);
-                self.push(" OR ");
-                self.rule(right);
-            }
+            Rule::And { rules } => self.chain(rules, " AND ", "1 = 1"),
+            Rule::Or { rules } => self.chain(rules, " OR ", "1 = 0"),
             Rule::Not { rule } => {
                 self.push("NOT ");
                 self.rule(rule);
@@ -653,5 +673,25 @@ impl SegmentStore for PostgresStore {
         rows.into_iter()
             .map(|r| id_bytes(r.get(0)).map(SegmentId::from_bytes))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_rules_compile_on_a_small_stack() {
+        for text in crm_core::segment::largest_rules() {
+            crm_testkit::on_small_stack(move || {
+                let rule = crm_core::segment::parse(&text).unwrap();
+                let schema = crm_testkit::rules::segment_schema();
+                let now = DateTime::<Utc>::UNIX_EPOCH;
+                let sql = compile("SELECT c.id", TenantId::new(), &rule, &schema, now)
+                    .unwrap()
+                    .0;
+                assert!(sql.len() > text.len() / 2);
+            });
+        }
     }
 }

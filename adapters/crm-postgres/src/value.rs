@@ -81,8 +81,8 @@ impl ValueStore for PostgresStore {
             vec![
                 Box::new(s.p_alive),
                 Box::new(s.expected_purchases_90d),
-                Box::new(s.predicted_clv.amount.to_string()),
-                Box::new(s.predicted_clv.currency.code().to_string()),
+                Box::new(s.predicted_clv.amount().to_string()),
+                Box::new(s.predicted_clv.currency().code().to_string()),
                 Box::new(micros(s.scored_at)),
             ]
         })

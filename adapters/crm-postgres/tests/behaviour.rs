@@ -134,7 +134,7 @@ async fn a_batch_cut_off_by_a_dropped_connection_leaves_nothing() {
             1000,
         )
         .await;
-        assert_eq!(profile, crm_core::Profile::rebuild(&history));
+        assert_eq!(profile, crm_core::Profile::rebuild(&history).unwrap());
         if cut_off >= 3 {
             break;
         }
@@ -206,7 +206,7 @@ async fn racing_batches_with_the_same_keys_store_each_once() {
         .await;
         assert_eq!(
             store.get_profile(tenant, *id).await.unwrap(),
-            crm_core::Profile::rebuild(&history)
+            crm_core::Profile::rebuild(&history).unwrap()
         );
     }
 }
@@ -260,7 +260,7 @@ async fn folds_racing_with_batches_keep_profiles_exact() {
     let mut expected = Vec::new();
     for id in &ids {
         let history = crm_testkit::conformance::full_timeline(&storage, tenant, *id, 1000).await;
-        let rebuilt = crm_core::Profile::rebuild(&history);
+        let rebuilt = crm_core::Profile::rebuild(&history).unwrap();
         // Pending deltas merged on read...
         assert_eq!(store.get_profile(tenant, *id).await.unwrap(), rebuilt);
         expected.push(rebuilt);
@@ -323,12 +323,12 @@ async fn a_merge_racing_with_batches_loses_nothing() {
     assert_eq!(history.len(), stored, "every stored row is the survivor's");
     assert_eq!(
         store.get_profile(tenant, survivor).await.unwrap(),
-        crm_core::Profile::rebuild(&history)
+        crm_core::Profile::rebuild(&history).unwrap()
     );
     store.fold_profiles(tenant).await.unwrap();
     assert_eq!(
         store.get_profile(tenant, survivor).await.unwrap(),
-        crm_core::Profile::rebuild(&history)
+        crm_core::Profile::rebuild(&history).unwrap()
     );
     let orphans: i64 = server
         .psql(

@@ -56,7 +56,10 @@ fn main() {
         histories.push(history);
         customers.push(c);
     }
-    let profiles: Vec<Profile> = histories.iter().map(Profile::rebuild).collect();
+    let profiles: Vec<Profile> = histories
+        .iter()
+        .map(|h| Profile::rebuild(h).expect("generated totals fit"))
+        .collect();
     eprintln!(
         "generated {n} customers and their profiles in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -100,12 +103,12 @@ fn main() {
                 .filter(|x| x.kind == InteractionKind::Purchase)
                 .filter_map(move |x| {
                     x.amount
-                        .map(|m| (i as u64, x.occurred_at.date_naive(), m.amount))
+                        .map(|m| (i as u64, x.occurred_at.date_naive(), m.amount()))
                 })
         })
         .collect();
     let t = Instant::now();
-    let rows = rfm(purchases.iter().cloned(), now.date_naive());
+    let rows = rfm(purchases.iter().cloned(), now.date_naive()).expect("totals fit");
     let revenue: Vec<(u64, Decimal)> = rows.iter().map(|r| (r.customer, r.monetary)).collect();
     let classes = abc(&revenue, AbcLimits::default()).expect("limits");
     let took = t.elapsed().as_secs_f64();

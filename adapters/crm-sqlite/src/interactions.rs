@@ -180,8 +180,8 @@ fn insert_row(conn: &Connection, tenant: &[u8], i: &Interaction) -> Result<bool>
                 micros(i.occurred_at),
                 i.subject,
                 i.body,
-                i.amount.map(|m| m.amount.to_string()),
-                i.amount.map(|m| m.currency.code().to_string()),
+                i.amount.map(|m| m.amount().to_string()),
+                i.amount.map(|m| m.currency().code().to_string()),
                 i.duration_secs,
                 i.wait_secs,
                 i.case.as_ref().map(|c| c.as_bytes().as_slice()),
@@ -282,9 +282,9 @@ impl InteractionStore for SqliteStore {
                     fresh.push(row);
                 }
             }
-            for (customer, delta) in deltas(fresh.iter().copied()) {
+            for (customer, delta) in deltas(fresh.iter().copied())? {
                 if let Some(p) = profiles.get_mut(&customer) {
-                    p.merge(&delta);
+                    p.merge(&delta)?;
                     write_profile(&tx, t, customer, p)?;
                 }
             }

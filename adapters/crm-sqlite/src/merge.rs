@@ -67,7 +67,7 @@ pub(crate) fn move_rows(tx: &Transaction<'_>, tenant: &[u8], merge: &CustomerMer
     for (gone, _) in &merge.merged {
         let g = gone.as_bytes().as_slice();
         if let Some(p) = read_profile(tx, tenant, *gone)? {
-            profile.merge(&p);
+            profile.merge(&p)?;
         }
         move_cases(tx, tenant, *gone, survivor)?;
         move_tasks(tx, tenant, *gone, survivor)?;

@@ -84,8 +84,8 @@ impl ValueStore for SqliteStore {
                 Value::Blob(customer.as_bytes().to_vec()),
                 Value::Real(s.p_alive),
                 Value::Real(s.expected_purchases_90d),
-                Value::Text(s.predicted_clv.amount.to_string()),
-                Value::Text(s.predicted_clv.currency.code().to_string()),
+                Value::Text(s.predicted_clv.amount().to_string()),
+                Value::Text(s.predicted_clv.currency().code().to_string()),
                 Value::Integer(micros(s.scored_at)),
             ]
         })

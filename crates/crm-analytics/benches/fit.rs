@@ -175,7 +175,8 @@ fn main() {
         log,
         NaiveDate::from_ymd_opt(1997, 9, 30).expect("date"),
         TimeUnit::Weeks,
-    );
+    )
+    .expect("totals fit");
     let (obs, spend) = (
         BgNbdFit::observations(&summary),
         GammaGammaFit::observations(&summary),

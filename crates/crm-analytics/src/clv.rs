@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crm_core::{AttrValue, Currency, CustomerId, Interaction, InteractionKind};
+use crm_core::{AttrValue, Currency, CustomerId, Error, Interaction, InteractionKind};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -127,46 +127,75 @@ pub struct ValueInput {
 }
 
 /// The margin of one purchase under `s`, or `None` if it does not count (not a purchase,
-/// no amount, another currency).
-pub fn purchase_margin(i: &Interaction, s: &FivePartSettings) -> Option<Decimal> {
+/// no amount, another currency); an error when the amount times the margin rate is
+/// beyond the range of a decimal.
+pub fn purchase_margin(i: &Interaction, s: &FivePartSettings) -> Result<Option<Decimal>, Error> {
     if i.kind != InteractionKind::Purchase {
-        return None;
+        return Ok(None);
     }
-    let amount = i.amount.filter(|m| m.currency == s.currency)?;
+    let Some(amount) = i.amount.filter(|m| m.currency() == s.currency) else {
+        return Ok(None);
+    };
     let from_attr = s
         .margin_attribute
         .as_deref()
         .and_then(|k| match i.attributes.get(k) {
-            Some(AttrValue::Money(m)) if m.currency == s.currency => Some(m.amount),
+            Some(AttrValue::Money(m)) if m.currency() == s.currency => Some(m.amount()),
             Some(AttrValue::Number(n)) => Some(*n),
             _ => None,
         });
-    Some(from_attr.unwrap_or(amount.amount * s.margin_rate))
+    match from_attr {
+        Some(margin) => Ok(Some(margin)),
+        None => amount
+            .amount()
+            .checked_mul(s.margin_rate)
+            .map(Some)
+            .ok_or_else(|| overflow("margin_rate")),
+    }
 }
 
-/// The five-part breakdown for every input customer, in input order.
-pub fn five_part_breakdown(inputs: &[ValueInput], s: &FivePartSettings) -> Vec<ValueBreakdown> {
+fn overflow(field: &str) -> Error {
+    Error::validation(field, "the figure is beyond the range of a decimal")
+}
+
+/// The five-part breakdown for every input customer, in input order. Every sum and product
+/// is checked: a figure beyond the range of a decimal is a validation error naming it.
+pub fn five_part_breakdown(
+    inputs: &[ValueInput],
+    s: &FivePartSettings,
+) -> Result<Vec<ValueBreakdown>, Error> {
     let mut own: BTreeMap<CustomerId, (Decimal, Decimal)> = BTreeMap::new();
     for input in inputs {
-        let mut margins: Vec<_> = input
-            .purchases
-            .iter()
-            .filter_map(|i| purchase_margin(i, s).map(|m| (i.occurred_at, i.id, m)))
-            .collect();
+        let mut margins = Vec::new();
+        for i in &input.purchases {
+            if let Some(m) = purchase_margin(i, s)? {
+                margins.push((i.occurred_at, i.id, m));
+            }
+        }
         margins.sort();
         let base = margins.first().map(|m| m.2).unwrap_or_default();
-        let growth = margins.iter().skip(1).map(|m| m.2).sum();
+        let mut growth = Decimal::ZERO;
+        for m in margins.iter().skip(1) {
+            growth = growth.checked_add(m.2).ok_or_else(|| overflow("growth"))?;
+        }
         own.insert(input.customer, (base, growth));
     }
     let mut referral: BTreeMap<CustomerId, Decimal> = BTreeMap::new();
     for input in inputs {
         if let (Some(referrer), Some((b, g))) = (input.referred_by, own.get(&input.customer)) {
             if referrer != input.customer {
-                *referral.entry(referrer).or_default() += (*b + *g) * s.referral_share;
+                let credit = b
+                    .checked_add(*g)
+                    .and_then(|total| total.checked_mul(s.referral_share))
+                    .ok_or_else(|| overflow("referral"))?;
+                let slot = referral.entry(referrer).or_default();
+                *slot = slot
+                    .checked_add(credit)
+                    .ok_or_else(|| overflow("referral"))?;
             }
         }
     }
-    inputs
+    Ok(inputs
         .iter()
         .map(|input| {
             let (base, growth) = own.get(&input.customer).copied().unwrap_or_default();
@@ -179,7 +208,7 @@ pub fn five_part_breakdown(inputs: &[ValueInput], s: &FivePartSettings) -> Vec<V
                 premium: input.premium,
             }
         })
-        .collect()
+        .collect())
 }
 
 /// A figure as `f64`, for the models.
@@ -235,7 +264,7 @@ mod tests {
                 premium: Decimal::ZERO,
             },
         ];
-        let out = five_part_breakdown(&inputs, &s);
+        let out = five_part_breakdown(&inputs, &s).unwrap();
         assert_eq!(out[0].base, Decimal::from(30), "first purchase at 30%");
         assert_eq!(
             out[0].growth,

@@ -68,11 +68,11 @@ pub async fn purchase_log(
             loop {
                 let timeline = crm.timeline(tenant, c.id, &events).await?;
                 log.extend(timeline.items.iter().filter_map(|i| {
-                    let amount = i.amount.filter(|m| m.currency == currency)?;
+                    let amount = i.amount.filter(|m| m.currency() == currency)?;
                     (i.kind == InteractionKind::Purchase).then(|| Purchase {
                         customer: c.id,
                         date: i.occurred_at.date_naive(),
-                        amount: amount.amount,
+                        amount: amount.amount(),
                     })
                 }));
                 match timeline.next {
@@ -100,7 +100,7 @@ pub async fn score_tenant(
     now: DateTime<Utc>,
 ) -> Result<ScoreReport, ScoreError> {
     let log = purchase_log(crm, tenant, settings.currency).await?;
-    let summary = calibration_summary(log, settings.calibration_end, settings.unit);
+    let summary = calibration_summary(log, settings.calibration_end, settings.unit)?;
     let observations = BgNbdFit::observations(&summary);
     let spend_data = GammaGammaFit::observations(&summary);
     let purchases = BgNbd::fit(&observations)?;
@@ -115,10 +115,10 @@ pub async fn score_tenant(
             ValueScores {
                 p_alive: purchases.params.p_alive(o),
                 expected_purchases_90d: purchases.params.expected_purchases(horizon_90d, o)?,
-                predicted_clv: Money {
-                    amount: to_money(clv, settings.currency)?,
-                    currency: settings.currency,
-                },
+                predicted_clv: Money::from_parts(
+                    to_money(clv, settings.currency)?,
+                    settings.currency,
+                )?,
                 scored_at: now,
             },
         ));
@@ -169,7 +169,7 @@ pub async fn classify_tenant(
     let rows = rfm(
         log.into_iter().map(|p| (p.customer, p.date, p.amount)),
         as_of,
-    );
+    )?;
     let revenue: Vec<(CustomerId, Decimal)> =
         rows.iter().map(|r| (r.customer, r.monetary)).collect();
     let report = abc(&revenue, limits)?;

@@ -76,28 +76,40 @@ impl<K> CustomerSummary<K> {
 /// Summarises a purchase log for a calibration period ending on `calibration_end`
 /// (inclusive): one row per customer whose first purchase falls in it, sorted by customer.
 /// Purchases after the end are ignored; several lines of one customer on one day are summed
-/// into one purchase occasion.
+/// into one purchase occasion. A sum beyond the range of [`Decimal`] is a validation error
+/// on `amount` (never a panic).
 pub fn calibration_summary<K: Ord + Clone>(
     purchases: impl IntoIterator<Item = Purchase<K>>,
     calibration_end: NaiveDate,
     unit: TimeUnit,
-) -> Vec<CustomerSummary<K>> {
+) -> Result<Vec<CustomerSummary<K>>, crm_core::Error> {
+    let overflow = || crm_core::Error::validation("amount", "a customer's total overflows");
     let mut days: BTreeMap<K, BTreeMap<NaiveDate, Decimal>> = BTreeMap::new();
     for p in purchases {
         if p.date <= calibration_end {
-            *days
+            let slot = days
                 .entry(p.customer)
                 .or_default()
                 .entry(p.date)
-                .or_default() += p.amount;
+                .or_default();
+            *slot = slot.checked_add(p.amount).ok_or_else(overflow)?;
         }
     }
+    let mut repeat_amounts = Vec::with_capacity(days.len());
+    for occasions in days.values() {
+        let mut sum = Decimal::ZERO;
+        for a in occasions.values().skip(1) {
+            sum = sum.checked_add(*a).ok_or_else(overflow)?;
+        }
+        repeat_amounts.push(sum);
+    }
     let span = |from: NaiveDate, to: NaiveDate| (to - from).num_days() as f64 / unit.days();
-    days.into_iter()
-        .filter_map(|(customer, occasions)| {
+    Ok(days
+        .into_iter()
+        .zip(repeat_amounts)
+        .filter_map(|((customer, occasions), repeat_amount)| {
             let (&first, &first_amount) = occasions.first_key_value()?;
             let (&last, _) = occasions.last_key_value()?;
-            let repeat_amount = occasions.values().skip(1).copied().sum();
             Some(CustomerSummary {
                 customer,
                 frequency: (occasions.len() - 1) as u32,
@@ -108,7 +120,7 @@ pub fn calibration_summary<K: Ord + Clone>(
                 repeat_amount,
             })
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -134,7 +146,7 @@ mod tests {
             p(1, "1997-12-12", 99),
             p(2, "1997-10-05", 7),
         ];
-        let s = calibration_summary(log, d("1997-09-30"), TimeUnit::Weeks);
+        let s = calibration_summary(log, d("1997-09-30"), TimeUnit::Weeks).unwrap();
         assert_eq!(s.len(), 1, "customer 2 starts after calibration");
         let c = &s[0];
         assert_eq!(c.frequency, 2);

@@ -46,6 +46,7 @@ fn sample_summary() -> Vec<crm_analytics::CustomerSummary<u64>> {
         NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
         TimeUnit::Weeks,
     )
+    .expect("totals fit")
 }
 
 #[test]
@@ -118,7 +119,8 @@ fn the_full_data_set_layout_gives_the_same_fit() {
         log,
         NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
         TimeUnit::Weeks,
-    );
+    )
+    .expect("totals fit");
     assert_eq!(summary.len(), 2357);
     assert_eq!(
         summary[0].customer, 4,

@@ -17,7 +17,8 @@ fn rfm_and_abc_on_the_cdnow_sample() {
     let rows = rfm(
         log.into_iter().map(|p| (p.customer, p.date, p.amount)),
         NaiveDate::from_ymd_opt(1998, 7, 1).unwrap(),
-    );
+    )
+    .unwrap();
     assert_eq!(rows.len(), 2357);
     // Sample customer 1 bought on 1997-01-01, 01-18, 08-02 and 12-12 for 100.50 in all.
     let first = &rows[0];

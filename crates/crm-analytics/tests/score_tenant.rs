@@ -40,10 +40,7 @@ async fn load_cdnow(crm: &Crm, tenant: TenantId) {
         .map(|(n, p)| {
             Interaction::builder(ids[&p.customer], Channel::Web, InteractionKind::Purchase)
                 .at(p.date.and_time(noon).and_utc())
-                .amount(Money {
-                    amount: p.amount,
-                    currency: Currency::parse("USD").unwrap(),
-                })
+                .amount(Money::from_parts(p.amount, Currency::parse("USD").unwrap()).unwrap())
                 .key("cdnow", &format!("line-{n}"))
                 .build()
                 .unwrap()
@@ -116,8 +113,8 @@ async fn scores_cdnow(storage: Arc<dyn Storage>) {
             < 1e-12
     );
     assert!(s.p_alive > 0.0 && s.p_alive <= 1.0);
-    assert!(s.predicted_clv.amount > rust_decimal::Decimal::ZERO);
-    assert_eq!(s.predicted_clv.currency.code(), "USD");
+    assert!(s.predicted_clv.amount() > rust_decimal::Decimal::ZERO);
+    assert_eq!(s.predicted_clv.currency().code(), "USD");
     assert_eq!(s.scored_at, now);
 
     // RFM and ABC classes from the same interactions, usable in rules.

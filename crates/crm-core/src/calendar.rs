@@ -45,6 +45,7 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::clamp_instant;
 use crate::error::{Error, Result};
 
 /// Minutes in a day: an interval may end at 24:00.
@@ -514,22 +515,99 @@ impl BusinessCalendar {
         at.with_timezone(&self.time_zone).date_naive()
     }
 
+    /// Working time in a week of a regular weekly pattern: every interval of every weekday.
+    fn week_total(&self) -> Duration {
+        let minutes: i64 = [
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+            Weekday::Sat,
+            Weekday::Sun,
+        ]
+        .iter()
+        .flat_map(|d| self.week.day(*d))
+        .map(|i| i64::from(i.end - i.start))
+        .sum();
+        Duration::minutes(minutes)
+    }
+
+    /// Whether the seven local dates from `monday` on are worked by the weekly pattern
+    /// alone: no holiday or extra working day among them, and one UTC offset over the
+    /// whole window their spans can fall in (checked at every day boundary, with the same
+    /// assumption as [`BusinessCalendar::spans`]: at most one change per direction within
+    /// a day and a half). Their working time is then [`BusinessCalendar::week_total`].
+    fn is_regular_week(&self, monday: NaiveDate) -> bool {
+        let Some(sunday) = monday.checked_add_days(chrono::Days::new(6)) else {
+            return false;
+        };
+        if self.holidays.range(monday..=sunday).next().is_some()
+            || self
+                .extra_working_days
+                .range(monday..=sunday)
+                .next()
+                .is_some()
+        {
+            return false;
+        }
+        let midnight = Utc.from_utc_datetime(&NaiveDateTime::from(monday));
+        let offset = self.offset_at(midnight - Duration::hours(15));
+        // The spans of the week's days fall in [midnight - 15 h, midnight + 6 days + 39 h].
+        (1..=8).all(|day| self.offset_at(midnight + Duration::hours(24 * day - 15)) == offset)
+            && self.offset_at(midnight + Duration::hours(24 * 6 + 39)) == offset
+    }
+
     /// Working time between `from` and `to` (zero when `to` is not after `from`).
+    ///
+    /// Both ends are clamped to the supported range ([`crate::clock::min_instant`] to
+    /// [`crate::clock::max_instant`]). Days near the ends, weeks holding a holiday, an extra
+    /// working day or a change of UTC offset are walked day by day; every other week
+    /// counts in one step, so even the whole supported range takes a fraction of a second.
     pub fn business_time(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+        let (from, to) = (clamp_instant(from), clamp_instant(to));
         if to <= from {
             return Duration::zero();
         }
-        let first = self.local_date(from).pred_opt().unwrap_or(NaiveDate::MIN);
-        let last = self.local_date(to).succ_opt().unwrap_or(NaiveDate::MAX);
-        self.spans_between(first, last)
-            .map(|(a, b)| (b.min(to) - a.max(from)).max(Duration::zero()))
-            .sum()
+        let (from_day, to_day) = (self.local_date(from), self.local_date(to));
+        let first = from_day.pred_opt().unwrap_or(from_day);
+        let last = to_day.succ_opt().unwrap_or(to_day);
+        let week = self.week_total();
+        let mut total = Duration::zero();
+        let mut date = first;
+        while date <= last {
+            // A whole week strictly inside (from, to) in local dates: its spans lie
+            // entirely within the range.
+            let inside = date > from_day
+                && date
+                    .checked_add_days(chrono::Days::new(7))
+                    .is_some_and(|end| end < to_day);
+            if inside && date.weekday() == Weekday::Mon && self.is_regular_week(date) {
+                total += week;
+                date = date + chrono::Days::new(7);
+                continue;
+            }
+            for interval in self.intervals_on(date) {
+                for (a, b) in self.spans(date, *interval) {
+                    total += (b.min(to) - a.max(from)).max(Duration::zero());
+                }
+            }
+            match date.succ_opt() {
+                Some(next) => date = next,
+                None => break,
+            }
+        }
+        total
     }
 
     /// The instant at which `amount` of working time has passed since `start`: the end of
     /// a target of `amount` business time started at `start`. `start` itself for a zero
     /// or negative amount; `None` if the calendar has no working time left within 50
     /// years (a calendar without weekly hours, past its last extra day).
+    ///
+    /// `None` too when the end would be past the supported range
+    /// ([`crate::clock::max_instant`]); a `start` outside the range counts from its edge.
+    /// Regular weeks (see [`BusinessCalendar::business_time`]) are passed in one step.
     pub fn add_business_time(
         &self,
         start: DateTime<Utc>,
@@ -538,19 +616,41 @@ impl BusinessCalendar {
         if amount <= Duration::zero() {
             return Some(start);
         }
+        let start = clamp_instant(start);
         let mut left = amount;
-        let first = self.local_date(start).pred_opt()?;
-        let last = first.checked_add_days(chrono::Days::new(SEARCH_DAYS as u64))?;
-        for (a, b) in self.spans_between(first, last) {
-            if b <= start {
+        let start_day = self.local_date(start);
+        let first = start_day.pred_opt().unwrap_or(start_day);
+        let last = first
+            .checked_add_days(chrono::Days::new(SEARCH_DAYS as u64))?
+            .min(self.local_date(crate::clock::max_instant()));
+        let week = self.week_total();
+        let mut date = first;
+        while date <= last {
+            if date > start_day
+                && date.weekday() == Weekday::Mon
+                && left > week
+                && self.is_regular_week(date)
+            {
+                left -= week;
+                date = date + chrono::Days::new(7);
                 continue;
             }
-            let a = a.max(start);
-            let span = b - a;
-            if left <= span {
-                return Some(a + left);
+            for interval in self.intervals_on(date) {
+                for (a, b) in self.spans(date, *interval) {
+                    if b <= start {
+                        continue;
+                    }
+                    let a = a.max(start);
+                    let span = b - a;
+                    if left <= span {
+                        return a
+                            .checked_add_signed(left)
+                            .and_then(|end| crate::clock::check_instant("end", end).ok());
+                    }
+                    left -= span;
+                }
             }
-            left -= span;
+            date = date.succ_opt()?;
         }
         None
     }
@@ -575,8 +675,22 @@ pub struct CompiledCalendar {
 }
 
 impl CompiledCalendar {
-    /// Precomputes the working spans of local dates `first` to `last`.
+    /// The most local dates one compiled calendar covers (about a century); beyond them
+    /// answers come from the calendar itself.
+    pub const MAX_DAYS: u64 = 36_600;
+
+    /// Precomputes the working spans of local dates `first` to `last`. The dates are
+    /// clamped to those of the supported instant range, and the range to
+    /// [`CompiledCalendar::MAX_DAYS`] days from `first`; an empty range (`last` before
+    /// `first`) covers nothing. Outside what it covers it asks the calendar, so every
+    /// answer is the calendar's.
     pub fn new(calendar: &BusinessCalendar, first: NaiveDate, last: NaiveDate) -> Self {
+        let lowest = crate::clock::min_instant().date_naive() + chrono::Days::new(1);
+        let highest = crate::clock::max_instant().date_naive() - chrono::Days::new(1);
+        let first = first.clamp(lowest, highest);
+        let last = last
+            .clamp(lowest, highest)
+            .min(first + chrono::Days::new(Self::MAX_DAYS));
         let micros = |t: DateTime<Utc>| t.timestamp_micros();
         let day_start = |d: NaiveDate| {
             let local = NaiveDateTime::from(d);
@@ -592,7 +706,8 @@ impl CompiledCalendar {
         let to = last
             .succ_opt()
             .map(|d| micros(day_start(d)))
-            .unwrap_or(i64::MAX);
+            .unwrap_or(i64::MAX)
+            .max(from);
         let mut spans: Vec<(i64, i64)> = Vec::new();
         for (a, b) in calendar.spans_between(first, last) {
             let (a, b) = (micros(a).max(from), micros(b).min(to));
@@ -669,7 +784,9 @@ impl CompiledCalendar {
         if !self.covers(s) {
             return self.calendar.add_business_time(start, amount);
         }
-        let target = self.worked_before(s) + amount_us;
+        let Some(target) = self.worked_before(s).checked_add(amount_us) else {
+            return self.calendar.add_business_time(start, amount);
+        };
         let i = self.through.partition_point(|t| *t < target);
         if i == self.spans.len() {
             // Not within the range: continue from its end with what is left.
@@ -957,6 +1074,25 @@ mod tests {
             prop_assert_eq!(compiled.add_business_time(a, d), cal.add_business_time(a, d));
         }
 
+        /// Over long ranges, stepping whole weeks gives the day-by-day answer, across DST
+        /// changes, holidays and extra working days.
+        #[test]
+        fn whole_weeks_count_as_their_days(cal in calendars(), a in instants(), days in 0i64..800, minutes in 0i64..60 * 24) {
+            let start = a - Duration::days(200);
+            let end = start + Duration::days(days) + Duration::minutes(minutes);
+            let first = cal.local_date(start).pred_opt().unwrap();
+            let last = cal.local_date(end).succ_opt().unwrap();
+            let by_days: Duration = cal
+                .spans_between(first, last)
+                .map(|(x, y)| (y.min(end) - x.max(start)).max(Duration::zero()))
+                .sum();
+            prop_assert_eq!(cal.business_time(start, end), by_days);
+            let hours = Duration::hours(days * 3);
+            if let Some(done) = cal.add_business_time(start, hours) {
+                prop_assert_eq!(cal.business_time(start, done), hours);
+            }
+        }
+
         /// Adding business time lands where exactly that much has passed, on working time.
         #[test]
         fn add_is_the_inverse_of_between(cal in calendars(), a in instants(), minutes in 1i64..60 * 30) {
@@ -966,6 +1102,56 @@ mod tests {
                 prop_assert!(cal.is_working(end - Duration::minutes(1)), "the last minute is worked");
             } else {
                 prop_assert!(cal.business_time(a, a + Duration::days(366)) < d);
+            }
+        }
+    }
+
+    #[test]
+    fn the_edges_of_time_are_quick_and_never_panic() {
+        let (min, max) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+        let always = BusinessCalendar::always();
+        assert_eq!(
+            always.business_time(min, max),
+            crate::clock::max_instant() - crate::clock::min_instant()
+        );
+        // A zone with DST; one at +14 h, where local dates run ahead of UTC the most.
+        for tz in [chrono_tz::Europe::Berlin, chrono_tz::Pacific::Kiritimati] {
+            let cal = office(tz)
+                .with_holidays([NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()])
+                .unwrap();
+            // A century of office hours, step by step, equals its whole weeks.
+            let a = utc("2000-01-03T00:00:00Z");
+            let b = utc("2100-01-04T00:00:00Z");
+            assert!(cal.business_time(a, b) > Duration::hours(7 * 5 * 52 * 99));
+            assert!(cal.business_time(min, max) > cal.business_time(a, b));
+            assert_eq!(cal.business_time(max, min), Duration::zero());
+            for start in [min, max, crate::clock::max_instant() - Duration::days(3)] {
+                for amount in [Duration::hours(1), Duration::days(400), Duration::MAX] {
+                    if let Some(end) = cal.add_business_time(start, amount) {
+                        assert!(end <= crate::clock::max_instant());
+                    }
+                }
+            }
+            let widest =
+                (tz == chrono_tz::Europe::Berlin).then_some((NaiveDate::MIN, NaiveDate::MAX));
+            for (first, last) in [
+                (NaiveDate::MIN, NaiveDate::MIN),
+                (NaiveDate::MAX, NaiveDate::MAX),
+                (NaiveDate::MAX, NaiveDate::MIN),
+            ]
+            .into_iter()
+            .chain(widest)
+            {
+                let compiled = CompiledCalendar::new(&cal, first, last);
+                assert_eq!(compiled.business_time(a, b), cal.business_time(a, b));
+                assert_eq!(
+                    compiled.add_business_time(a, Duration::MAX),
+                    cal.add_business_time(a, Duration::MAX)
+                );
+                assert_eq!(
+                    compiled.add_business_time(a, Duration::hours(30)),
+                    cal.add_business_time(a, Duration::hours(30))
+                );
             }
         }
     }

@@ -218,7 +218,8 @@ pub struct Case {
 
 impl Case {
     /// Opens a case at `at` with normal priority and status `New`.
-    /// Errors: validation on `subject` (empty, too long, control characters).
+    /// Errors: validation on `subject` (empty, too long, control characters), and on
+    /// `opened_at` outside the supported range ([`crate::clock::check_instant`]).
     pub fn open(
         customer: CustomerId,
         kind: CaseKind,
@@ -227,6 +228,7 @@ impl Case {
         assignee: Option<UserId>,
         at: DateTime<Utc>,
     ) -> Result<Self> {
+        crate::clock::check_instant("opened_at", at)?;
         let subject = subject.trim();
         if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
             return Err(Error::validation(
@@ -279,6 +281,7 @@ impl Case {
     /// change of a closed case other than reopening it, and on `event.reason` for a bad
     /// reason text.
     pub fn record(&mut self, at: DateTime<Utc>, kind: CaseEventKind) -> Result<()> {
+        crate::clock::check_instant("event.at", at)?;
         if self.events.last().is_some_and(|last| at < last.at) {
             return Err(Error::validation(
                 "event.at",

@@ -17,6 +17,46 @@ pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(Duration::microseconds(1)).unwrap_or(t)
 }
 
+/// The first supported instant, 1900-01-01T00:00:00Z, in microseconds since the epoch.
+pub const MIN_INSTANT_MICROS: i64 = -2_208_988_800_000_000;
+/// The last supported instant, 9999-12-31T23:59:59.999999Z, in microseconds since the epoch.
+pub const MAX_INSTANT_MICROS: i64 = 253_402_300_799_999_999;
+
+/// The first supported instant (1900-01-01T00:00:00Z).
+///
+/// Instants a host supplies (when an interaction occurred, when a case was opened, when a
+/// task is due) must lie in `[min_instant(), max_instant()]`; outside it they are a
+/// validation error naming the field. Calendars clamp to the range, so local dates around
+/// it stay far inside what the date library can represent in any time zone.
+pub fn min_instant() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(MIN_INSTANT_MICROS).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The last supported instant (9999-12-31T23:59:59.999999Z); see [`min_instant`].
+pub fn max_instant() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(MAX_INSTANT_MICROS).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `at` itself when it is within the supported range, else a validation error on `field`.
+pub fn check_instant(field: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, crate::Error> {
+    if at < min_instant() || at > max_instant() {
+        return Err(crate::Error::validation(
+            field,
+            format!(
+                "{at} is outside the supported range {} to {}",
+                min_instant(),
+                max_instant()
+            ),
+        ));
+    }
+    Ok(at)
+}
+
+/// `at` moved into the supported range.
+pub fn clamp_instant(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.clamp(min_instant(), max_instant())
+}
+
 /// The system clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
@@ -58,6 +98,21 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_supported_range_is_1900_to_9999() {
+        assert_eq!(min_instant().to_rfc3339(), "1900-01-01T00:00:00+00:00");
+        assert_eq!(
+            max_instant().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert!(check_instant("at", min_instant()).is_ok());
+        assert!(check_instant("at", max_instant()).is_ok());
+        for bad in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            assert_eq!(check_instant("at", bad).unwrap_err().field(), Some("at"));
+            assert!(clamp_instant(bad) == min_instant() || clamp_instant(bad) == max_instant());
+        }
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

@@ -228,7 +228,11 @@ fn attribute_text(v: &AttrValue) -> Option<String> {
         AttrValue::Number(n) => Some(n.normalize().to_string()),
         AttrValue::Bool(b) => Some(b.to_string()),
         AttrValue::Date(d) => Some(d.to_string()),
-        AttrValue::Money(m) => Some(format!("{} {}", m.amount.normalize(), m.currency.code())),
+        AttrValue::Money(m) => Some(format!(
+            "{} {}",
+            m.amount().normalize(),
+            m.currency().code()
+        )),
         AttrValue::TextList(_) => None,
     }
 }
@@ -769,15 +773,11 @@ impl Crm {
                 right: Operand::Literal(literal),
             });
         }
-        let Some(mut rule) = parts.pop() else {
-            return Ok(Vec::new());
+        let rule = match parts.len() {
+            0 => return Ok(Vec::new()),
+            1 => parts.swap_remove(0),
+            _ => Rule::And { rules: parts },
         };
-        while let Some(next) = parts.pop() {
-            rule = Rule::And {
-                left: Box::new(next),
-                right: Box::new(rule),
-            };
-        }
         let limit = u32::try_from(limit.min(1000)).unwrap_or(1000);
         let ids = self
             .storage()

@@ -182,8 +182,10 @@ impl Interaction {
         self.direction != Direction::Internal
     }
 
-    /// Checks the rules that span fields (text sizes).
+    /// Checks the rules that span fields (text sizes) and that `occurred_at` is within the
+    /// supported range ([`crate::clock::min_instant`] to [`crate::clock::max_instant`]).
     pub fn validate(&self) -> Result<(), Error> {
+        crate::clock::check_instant("occurred_at", self.occurred_at)?;
         if let Some(s) = &self.subject {
             if s.chars().count() > Self::MAX_SUBJECT_CHARS {
                 return Err(Error::validation(

@@ -230,12 +230,13 @@ impl Crm {
         }
         let mut records = vec![self.storage().get_customer(tenant, survivor).await?];
         let mut profile = self.storage().get_profile(tenant, survivor).await?;
-        let mut moved = 0;
+        let mut moved: u64 = 0;
         for id in others {
             records.push(self.storage().get_customer(tenant, *id).await?);
             let p = self.storage().get_profile(tenant, *id).await?;
-            moved += p.interaction_count;
-            profile.merge(&p);
+            // The merged profile refuses totals that overflow, so `moved` cannot.
+            profile.merge(&p)?;
+            moved = moved.saturating_add(p.interaction_count);
         }
         let (mut customer, dropped) = merge_records(&records, policy)?;
         let survivor_version = records[0].version;

@@ -12,8 +12,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::id::{CustomerId, UserId};
 use crate::interaction::{Channel, Direction, Interaction, InteractionKind};
+use crate::value::money::checked_sum;
 use crate::value::Currency;
 
 /// Aggregates over a customer's interactions.
@@ -86,7 +88,7 @@ impl Profile {
                 p.first_purchase_at = Some(i.occurred_at);
                 p.last_purchase_at = Some(i.occurred_at);
                 if let Some(m) = i.amount {
-                    p.revenue.insert(m.currency, m.amount);
+                    p.revenue.insert(m.currency(), m.amount());
                 }
             }
             InteractionKind::Complaint => p.complaint_count = 1,
@@ -97,36 +99,81 @@ impl Profile {
     }
 
     /// Folds `other` into `self`.
-    pub fn merge(&mut self, other: &Profile) {
-        self.interaction_count += other.interaction_count;
+    ///
+    /// Counts and revenue are added with checked arithmetic: a sum beyond `u64` or beyond
+    /// the range of [`Decimal`] is a validation error naming the field, and `self` is left
+    /// unchanged. (With amounts bounded by [`Money::MAX_AMOUNT`](crate::Money::MAX_AMOUNT)
+    /// that needs tens of trillions of purchases for one customer.)
+    pub fn merge(&mut self, other: &Profile) -> Result<(), Error> {
+        let add = |a: u64, b: u64, field: &str| {
+            a.checked_add(b)
+                .ok_or_else(|| Error::validation(field, format!("the count {a} + {b} overflows")))
+        };
+        // Everything that can fail is computed before anything changes.
+        let interaction_count = add(
+            self.interaction_count,
+            other.interaction_count,
+            "profile.interaction_count",
+        )?;
+        let purchase_count = add(
+            self.purchase_count,
+            other.purchase_count,
+            "profile.purchase_count",
+        )?;
+        let complaint_count = add(
+            self.complaint_count,
+            other.complaint_count,
+            "profile.complaint_count",
+        )?;
+        let service_request_count = add(
+            self.service_request_count,
+            other.service_request_count,
+            "profile.service_request_count",
+        )?;
+        let revenue = other
+            .revenue
+            .iter()
+            .map(|(cur, amount)| {
+                checked_sum(self.revenue_in(*cur), *amount, "profile.revenue").map(|s| (*cur, s))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let channels = other
+            .channel_counts
+            .iter()
+            .map(|(ch, n)| {
+                let mine = self.channel_counts.get(ch).copied().unwrap_or(0);
+                add(mine, *n, "profile.channel_counts").map(|s| (*ch, s))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.interaction_count = interaction_count;
         self.first_contact_at = min_opt(self.first_contact_at, other.first_contact_at);
         self.last_contact_at = max_opt(self.last_contact_at, other.last_contact_at);
         self.last_inbound_at = max_opt(self.last_inbound_at, other.last_inbound_at);
         self.last_outbound_at = max_opt(self.last_outbound_at, other.last_outbound_at);
-        self.purchase_count += other.purchase_count;
+        self.purchase_count = purchase_count;
         self.first_purchase_at = min_opt(self.first_purchase_at, other.first_purchase_at);
         self.last_purchase_at = max_opt(self.last_purchase_at, other.last_purchase_at);
-        for (cur, amount) in &other.revenue {
-            *self.revenue.entry(*cur).or_default() += amount;
-        }
-        self.complaint_count += other.complaint_count;
-        self.service_request_count += other.service_request_count;
-        for (ch, n) in &other.channel_counts {
-            *self.channel_counts.entry(*ch).or_default() += n;
-        }
+        self.revenue.extend(revenue);
+        self.complaint_count = complaint_count;
+        self.service_request_count = service_request_count;
+        self.channel_counts.extend(channels);
         for (user, at) in &other.last_contact_by {
             let slot = self.last_contact_by.entry(*user).or_insert(*at);
             *slot = (*slot).max(*at);
         }
+        Ok(())
     }
 
     /// The profile of a full history, computed from scratch (the oracle deltas must match).
-    pub fn rebuild<'a>(history: impl IntoIterator<Item = &'a Interaction>) -> Profile {
+    /// Fails only where [`Profile::merge`] does.
+    pub fn rebuild<'a>(
+        history: impl IntoIterator<Item = &'a Interaction>,
+    ) -> Result<Profile, Error> {
         let mut p = Profile::default();
         for i in history {
-            p.merge(&Profile::from_interaction(i));
+            p.merge(&Profile::from_interaction(i))?;
         }
-        p
+        Ok(p)
     }
 
     /// Revenue in one currency (zero if none).
@@ -140,17 +187,18 @@ impl Profile {
     }
 }
 
-/// The deltas of a batch, one merged profile per customer it touches.
+/// The deltas of a batch, one merged profile per customer it touches; fails where
+/// [`Profile::merge`] does (a batch whose own totals overflow).
 pub fn deltas<'a>(
     batch: impl IntoIterator<Item = &'a Interaction>,
-) -> BTreeMap<CustomerId, Profile> {
+) -> Result<BTreeMap<CustomerId, Profile>, Error> {
     let mut out: BTreeMap<CustomerId, Profile> = BTreeMap::new();
     for i in batch {
         out.entry(i.customer)
             .or_default()
-            .merge(&Profile::from_interaction(i));
+            .merge(&Profile::from_interaction(i))?;
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -204,12 +252,12 @@ mod tests {
             points.sort_unstable();
             let mut applied: BTreeMap<CustomerId, Profile> = BTreeMap::new();
             for w in points.windows(2).rev() {
-                for (c, d) in deltas(&history[w[0]..w[1]]) {
-                    applied.entry(c).or_default().merge(&d);
+                for (c, d) in deltas(&history[w[0]..w[1]]).unwrap() {
+                    applied.entry(c).or_default().merge(&d).unwrap();
                 }
             }
             for (c, p) in &applied {
-                let rebuilt = Profile::rebuild(history.iter().filter(|i| i.customer == *c));
+                let rebuilt = Profile::rebuild(history.iter().filter(|i| i.customer == *c)).unwrap();
                 prop_assert_eq!(p, &rebuilt);
             }
             let touched: std::collections::BTreeSet<_> = history.iter().map(|i| i.customer).collect();
@@ -220,12 +268,12 @@ mod tests {
         fn merge_is_associative_and_commutative(history in history()) {
             let ps: Vec<Profile> = history.iter().map(Profile::from_interaction).collect();
             let mut left = Profile::default();
-            for p in &ps { left.merge(p); }
+            for p in &ps { left.merge(p).unwrap(); }
             let mut right = Profile::default();
-            for p in ps.iter().rev() { right.merge(p); }
+            for p in ps.iter().rev() { right.merge(p).unwrap(); }
             prop_assert_eq!(&left, &right);
             let mut identity = left.clone();
-            identity.merge(&Profile::default());
+            identity.merge(&Profile::default()).unwrap();
             prop_assert_eq!(identity, left);
         }
     }
@@ -243,7 +291,8 @@ mod tests {
                 .build()
                 .unwrap()
         };
-        let p = Profile::rebuild(&[buy("10.50", "EUR"), buy("4.50", "EUR"), buy("7", "USD")]);
+        let p =
+            Profile::rebuild(&[buy("10.50", "EUR"), buy("4.50", "EUR"), buy("7", "USD")]).unwrap();
         assert_eq!(p.purchase_count, 3);
         assert_eq!(
             p.revenue_in(Currency::parse("EUR").unwrap()),
@@ -254,5 +303,75 @@ mod tests {
             Decimal::from(7)
         );
         assert_eq!(p.last_contact_by(owner), Some(at));
+    }
+
+    #[test]
+    fn every_total_at_its_limit_is_an_error_that_changes_nothing() {
+        let eur = Currency::parse("EUR").unwrap();
+        let full = |p: &mut Profile| {
+            p.interaction_count = u64::MAX;
+            p.purchase_count = u64::MAX;
+            p.complaint_count = u64::MAX;
+            p.service_request_count = u64::MAX;
+            p.revenue.insert(eur, Decimal::MAX);
+            p.channel_counts.insert(Channel::Phone, u64::MAX);
+        };
+        type Setter = fn(&mut Profile);
+        let cases: [(&str, Setter); 6] = [
+            ("profile.interaction_count", |p| p.interaction_count = 1),
+            ("profile.purchase_count", |p| p.purchase_count = 1),
+            ("profile.complaint_count", |p| p.complaint_count = 1),
+            ("profile.service_request_count", |p| {
+                p.service_request_count = 1
+            }),
+            ("profile.revenue", |p| {
+                p.revenue
+                    .insert(Currency::parse("EUR").unwrap(), Decimal::ONE);
+            }),
+            ("profile.channel_counts", |p| {
+                p.channel_counts.insert(Channel::Phone, 1);
+            }),
+        ];
+        for (field, one) in cases {
+            let mut p = Profile::default();
+            full(&mut p);
+            let before = p.clone();
+            let mut delta = Profile::default();
+            one(&mut delta);
+            let err = p.merge(&delta).unwrap_err();
+            assert_eq!(err.field(), Some(field), "{err}");
+            assert_eq!(p, before, "{field}: nothing changes");
+            // Far from the limit the same delta adds up.
+            let mut q = Profile::default();
+            q.merge(&delta).unwrap();
+            q.merge(&delta).unwrap();
+            assert_ne!(q, Profile::default());
+        }
+        // A negative total (refunds) is bounded the same way.
+        let mut p = Profile::default();
+        p.revenue.insert(eur, Decimal::MIN);
+        let mut refund = Profile::default();
+        refund.revenue.insert(eur, Decimal::NEGATIVE_ONE);
+        assert_eq!(
+            p.merge(&refund).unwrap_err().field(),
+            Some("profile.revenue")
+        );
+    }
+
+    #[test]
+    fn two_largest_purchases_add_up_exactly() {
+        let c = CustomerId::new();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let max = Money::from_parts(Money::MAX_AMOUNT, Currency::parse("EUR").unwrap()).unwrap();
+        let buy = Interaction::builder(c, Channel::Web, InteractionKind::Purchase)
+            .at(at)
+            .amount(max)
+            .build()
+            .unwrap();
+        let p = Profile::rebuild([&buy, &buy]).unwrap();
+        assert_eq!(
+            p.revenue_in(max.currency()),
+            Money::MAX_AMOUNT * Decimal::TWO
+        );
     }
 }

@@ -772,7 +772,7 @@ impl Crm {
     }
 
     /// Moves a task's due time to `until`. Errors: [`Error::NotFound`], [`Error::Conflict`],
-    /// validation on `until` if it is not after now.
+    /// validation on `until` if it is not after now or outside the supported range.
     #[instrument(skip(self))]
     pub async fn snooze_task(
         &self,
@@ -781,6 +781,7 @@ impl Crm {
         expected_version: u64,
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<Task> {
+        crate::clock::check_instant("until", until)?;
         if until <= self.clock.now() {
             return Err(Error::validation("until", "must be in the future"));
         }

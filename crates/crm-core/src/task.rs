@@ -66,13 +66,15 @@ pub struct Task {
 pub const MAX_TITLE_CHARS: usize = 300;
 
 impl Task {
-    /// An open task due at `due_at`. Errors: validation on `title`.
+    /// An open task due at `due_at`. Errors: validation on `title`, and on `due_at` outside
+    /// the supported range ([`crate::clock::check_instant`]).
     pub fn new(
         subject: TaskSubject,
         title: &str,
         assignee: UserId,
         due_at: DateTime<Utc>,
     ) -> Result<Self> {
+        crate::clock::check_instant("due_at", due_at)?;
         let title = title.trim();
         if title.is_empty()
             || title.chars().count() > MAX_TITLE_CHARS
@@ -122,18 +124,22 @@ impl Task {
     }
 
     /// Completes it at `at`: a recurring task moves to its next due time after `at`
-    /// (whole periods after the current due time) and stays open; another is done.
+    /// (whole periods after the current due time) and stays open; another is done, and so
+    /// is a recurring one whose next due time would be past the supported range.
     pub fn complete(&mut self, at: DateTime<Utc>) {
-        match self.every_days {
-            Some(days) => {
-                let period = Duration::days(i64::from(days));
-                let mut next = self.due_at + period;
-                if next <= at {
-                    let behind = (at - next).num_seconds() / period.num_seconds() + 1;
-                    next += period * behind as i32;
-                }
-                self.due_at = next;
-            }
+        let next = self.every_days.and_then(|days| {
+            let period = Duration::days(i64::from(days));
+            let next = self.due_at.checked_add_signed(period)?;
+            let next = if next <= at {
+                let behind = (at - next).num_seconds() / period.num_seconds() + 1;
+                next.checked_add_signed(period.checked_mul(i32::try_from(behind).ok()?)?)?
+            } else {
+                next
+            };
+            crate::clock::check_instant("due_at", next).ok()
+        });
+        match next {
+            Some(next) => self.due_at = next,
             None => self.done_at = Some(at),
         }
     }

@@ -31,6 +31,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::value::money::checked_sum;
 
 /// A named RFM segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -169,11 +170,12 @@ fn scores<T: Copy + Ord>(values: &[T], larger_is_better: bool) -> Vec<u8> {
 
 /// RFM over a purchase log as of a date: one row per customer with a purchase on or before
 /// `as_of`, sorted by customer. Later purchases are ignored; several purchases of one
-/// customer on one day count as one for frequency.
+/// customer on one day count as one for frequency. A customer's total beyond the range of
+/// [`Decimal`] is a validation error on `monetary` (never a panic).
 pub fn rfm<K: Ord + Clone>(
     purchases: impl IntoIterator<Item = (K, NaiveDate, Decimal)>,
     as_of: NaiveDate,
-) -> Vec<RfmRow<K>> {
+) -> Result<Vec<RfmRow<K>>, Error> {
     // Sorting once and scanning runs is far cheaper than a map of maps per customer.
     let mut log: Vec<(K, NaiveDate, Decimal)> =
         purchases.into_iter().filter(|p| p.1 <= as_of).collect();
@@ -184,22 +186,24 @@ pub fn rfm<K: Ord + Clone>(
         match rows.last_mut() {
             Some(row) if row.0 == k => {
                 if last_day != Some(day) {
-                    row.2 += 1;
+                    // At most one per purchase: a `Vec` cannot hold u64::MAX of them.
+                    row.2 = row.2.saturating_add(1);
                 }
                 row.1 = (as_of - day).num_days();
-                row.3 += amount;
+                row.3 = checked_sum(row.3, amount, "monetary")?;
             }
             _ => rows.push((k, (as_of - day).num_days(), 1, amount)),
         }
         last_day = Some(day);
     }
     if rows.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let r = scores(&rows.iter().map(|x| x.1).collect::<Vec<_>>(), false);
     let f = scores(&rows.iter().map(|x| x.2).collect::<Vec<_>>(), true);
     let m = scores(&rows.iter().map(|x| x.3).collect::<Vec<_>>(), true);
-    rows.into_iter()
+    Ok(rows
+        .into_iter()
         .enumerate()
         .map(
             |(i, (customer, recency_days, frequency, monetary))| RfmRow {
@@ -213,7 +217,7 @@ pub fn rfm<K: Ord + Clone>(
                 segment: RfmSegment::from_scores(r[i], f[i]),
             },
         )
-        .collect()
+        .collect())
 }
 
 /// An ABC class.
@@ -301,13 +305,17 @@ pub struct AbcReport<K> {
     pub shares: [ClassShare; 3],
 }
 
-/// ABC classes of customers by revenue.
+/// ABC classes of customers by revenue. A total beyond the range of [`Decimal`] is a
+/// validation error on `revenue` (never a panic).
 pub fn abc<K: Ord + Clone>(
     revenue: &[(K, Decimal)],
     limits: AbcLimits,
 ) -> Result<AbcReport<K>, Error> {
     limits.validate()?;
-    let total: Decimal = revenue.iter().map(|(_, r)| *r).sum();
+    let mut total = Decimal::ZERO;
+    for (_, r) in revenue {
+        total = checked_sum(total, *r, "revenue")?;
+    }
     let mut order: Vec<usize> = (0..revenue.len()).collect();
     // Ties are ordered by customer, so an unstable sort gives one answer.
     order.sort_unstable_by(|&i, &j| {
@@ -318,7 +326,8 @@ pub fn abc<K: Ord + Clone>(
     });
     let mut class = vec![AbcClass::C; revenue.len()];
     if total > Decimal::ZERO {
-        // before / total < limit, without a division per customer.
+        // before / total < limit, without a division per customer. Limits are at most 1,
+        // so neither product exceeds the total.
         let (a_limit, b_limit) = (limits.a * total, limits.b * total);
         let mut before = Decimal::ZERO;
         for &i in &order {
@@ -329,7 +338,9 @@ pub fn abc<K: Ord + Clone>(
             } else {
                 AbcClass::C
             };
-            before += revenue[i].1;
+            // Partial sums of positive totals may still overflow when negative
+            // revenues (refunds) made the total small.
+            before = checked_sum(before, revenue[i].1, "revenue")?;
         }
     }
     let n = Decimal::from(revenue.len().max(1));
@@ -342,7 +353,7 @@ pub fn abc<K: Ord + Clone>(
     for (i, c) in class.iter().enumerate() {
         let s = &mut shares[*c as usize];
         s.customers += 1;
-        s.revenue += revenue[i].1;
+        s.revenue = checked_sum(s.revenue, revenue[i].1, "revenue")?;
     }
     for s in &mut shares {
         s.customer_share = Decimal::from(s.customers) / n;
@@ -386,7 +397,7 @@ mod tests {
             (2, d("2025-02-01"), Decimal::from(100)),
             (3, d("2025-05-01"), Decimal::from(1)),
         ];
-        let rows = rfm(log, d("2025-04-01"));
+        let rows = rfm(log, d("2025-04-01")).unwrap();
         assert_eq!(rows.len(), 2, "customer 3 buys after the as-of date");
         assert_eq!(
             (rows[0].recency_days, rows[0].frequency, rows[0].monetary),
@@ -441,5 +452,36 @@ mod tests {
             }
         )
         .is_err());
+    }
+
+    #[test]
+    fn totals_beyond_a_decimal_are_errors() {
+        let day = d("2025-01-01");
+        let log = vec![
+            (1u8, day, Decimal::MAX),
+            (1u8, d("2025-01-02"), Decimal::ONE),
+        ];
+        assert_eq!(
+            rfm(log, day + chrono::Days::new(5)).unwrap_err().field(),
+            Some("monetary")
+        );
+        let ok = vec![(1u8, day, Decimal::MAX), (2u8, day, Decimal::MAX)];
+        assert_eq!(rfm(ok, day).unwrap().len(), 2);
+        let rev = [(1u8, Decimal::MAX), (2u8, Decimal::ONE)];
+        assert_eq!(
+            abc(&rev, AbcLimits::default()).unwrap_err().field(),
+            Some("revenue")
+        );
+        // A refund brings the total back in range, while a partial sum in class order
+        // would not be.
+        let rev = [
+            (1u8, Decimal::MAX),
+            (2u8, Decimal::MAX),
+            (3u8, Decimal::MIN),
+        ];
+        assert!(abc(&rev, AbcLimits::default()).is_err());
+        let at_limit = [(1u8, Decimal::MAX), (2u8, Decimal::ZERO)];
+        let report = abc(&at_limit, AbcLimits::default()).unwrap();
+        assert_eq!(report.shares[0].revenue, Decimal::MAX);
     }
 }

@@ -49,6 +49,18 @@ use std::sync::Arc;
 use crm_core::Storage;
 
 pub use generate::{DuplicateKind, Generator, PlantedDuplicates};
+
+/// Runs `f` on a thread with a 256 KiB stack (an eighth of a tokio worker's) and panics if
+/// it panicked; a stack overflow aborts the test process. Adapters run their walks of the
+/// largest accepted inputs ([`crm_core::segment::largest_rules`]) through it.
+pub fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .expect("a thread")
+        .join()
+        .expect("ran within 256 KiB of stack");
+}
 pub use memory::MemoryStore;
 
 /// What a setup function hands to a case: the storage under test, and anything that must
@@ -199,6 +211,8 @@ pub const CASE_NAMES: &[&str] = &[
     "erased_data_cannot_be_found",
     "archived_history_is_exported_purged_and_refused",
     "audit_trail_records_every_change",
+    "largest_amounts_add_up_and_read_back",
+    "largest_rules_are_stored_run_and_read_back",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -284,7 +298,9 @@ macro_rules! conformance_tests {
             export_holds_everything_about_one_customer,
             erased_data_cannot_be_found,
             archived_history_is_exported_purged_and_refused,
-            audit_trail_records_every_change
+            audit_trail_records_every_change,
+            largest_amounts_add_up_and_read_back,
+            largest_rules_are_stored_run_and_read_back
         );
     };
 }

@@ -339,6 +339,17 @@ impl CustomerStore for MemoryStore {
             }
         }
         let gone: HashSet<CustomerId> = merge.merged.iter().map(|(id, _)| *id).collect();
+        // The merged profile first: totals that overflow refuse the merge before any change.
+        let mut profile = s
+            .profiles
+            .get(&(tenant, survivor.id))
+            .cloned()
+            .unwrap_or_default();
+        for id in &gone {
+            if let Some(p) = s.profiles.get(&(tenant, *id)) {
+                profile.merge(p)?;
+            }
+        }
         // External ids: free those of every record involved, then check the survivor's.
         for id in std::iter::once(survivor.id).chain(gone.iter().copied()) {
             let refs = s.customers[&(tenant, id)].external_ids.clone();
@@ -360,16 +371,9 @@ impl CustomerStore for MemoryStore {
             s.customer_refs.insert((tenant, r.clone()), survivor.id);
         }
         s.customers.insert((tenant, survivor.id), survivor.clone());
-        let mut profile = s
-            .profiles
-            .get(&(tenant, survivor.id))
-            .cloned()
-            .unwrap_or_default();
         for id in &gone {
             s.customers.remove(&(tenant, *id));
-            if let Some(p) = s.profiles.remove(&(tenant, *id)) {
-                profile.merge(&p);
-            }
+            s.profiles.remove(&(tenant, *id));
             s.scores.remove(&(tenant, *id));
             s.classes.remove(&(tenant, *id));
             if let Some(timeline) = s.timelines.remove(&(tenant, *id)) {
@@ -561,12 +565,19 @@ impl InteractionStore for MemoryStore {
             inserted: fresh.len(),
             duplicates: total - fresh.len(),
         };
-        for (customer, delta) in deltas(&fresh) {
-            s.profiles
-                .entry((tenant, customer))
-                .or_default()
-                .merge(&delta);
+        // Every new profile is computed before anything changes: totals that overflow
+        // refuse the whole batch.
+        let mut updated = Vec::new();
+        for (customer, delta) in deltas(&fresh)? {
+            let mut p = s
+                .profiles
+                .get(&(tenant, customer))
+                .cloned()
+                .unwrap_or_default();
+            p.merge(&delta)?;
+            updated.push(((tenant, customer), p));
         }
+        s.profiles.extend(updated);
         for row in fresh {
             s.interaction_keys.insert((tenant, row.key.clone()), row.id);
             s.timelines

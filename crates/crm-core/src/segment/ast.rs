@@ -1,26 +1,35 @@
-//! The rule language's syntax tree (its serde form is the stored form).
+//! The rule language's syntax tree.
+//!
+//! A chain such as `a and b and c` is one [`Rule::And`] node with three terms, so a tree's
+//! depth grows with nesting (parentheses and `not`), never with the length of a chain; the
+//! parser bounds the nesting ([`MAX_DEPTH`](super::MAX_DEPTH)) and the number of terms
+//! ([`MAX_TERMS`](super::MAX_TERMS)), so every recursive walk of a rule has a small,
+//! fixed bound on its stack.
+//!
+//! A rule's serde form is its canonical text (a JSON string, for example), read back
+//! through the parser: whatever was stored reads back within the same limits.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
+
 /// A rule: a boolean expression over a customer, its profile and its value scores.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+///
+/// Serialised as its canonical text ([`Rule`]'s `Display`) and deserialised through
+/// [`parse`](super::parse), so a stored rule is bounded like a typed one.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rule {
-    /// Both hold.
+    /// Every term holds (two or more terms; see [`Rule::and`]).
     And {
-        /// Left side.
-        left: Box<Rule>,
-        /// Right side.
-        right: Box<Rule>,
+        /// The terms, in order.
+        rules: Vec<Rule>,
     },
-    /// Either holds.
+    /// At least one term holds (two or more terms; see [`Rule::or`]).
     Or {
-        /// Left side.
-        left: Box<Rule>,
-        /// Right side.
-        right: Box<Rule>,
+        /// The terms, in order.
+        rules: Vec<Rule>,
     },
     /// The inner rule does not hold.
     Not {
@@ -202,19 +211,131 @@ impl SpanUnit {
 }
 
 impl Rule {
-    /// `left and right`.
+    /// `left and right`: a chain grows by one term (`Rule::and(Rule::and(a, b), c)` is the
+    /// chain `a and b and c`, as parsed), so chains built in a loop stay shallow.
     pub fn and(left: Rule, right: Rule) -> Rule {
-        Rule::And {
-            left: Box::new(left),
-            right: Box::new(right),
+        let mut rules = match left {
+            Rule::And { rules } => rules,
+            other => vec![other],
+        };
+        rules.push(right);
+        Rule::And { rules }
+    }
+
+    /// `left or right`, growing a chain like [`Rule::and`].
+    pub fn or(left: Rule, right: Rule) -> Rule {
+        let mut rules = match left {
+            Rule::Or { rules } => rules,
+            other => vec![other],
+        };
+        rules.push(right);
+        Rule::Or { rules }
+    }
+
+    /// Checks that the rule can be stored and read back unchanged: at most
+    /// [`MAX_TERMS`](super::MAX_TERMS) terms, nesting within
+    /// [`MAX_DEPTH`](super::MAX_DEPTH), every `and`/`or` with two or more terms, list
+    /// literals holding only scalars, and a canonical text of at most
+    /// [`MAX_RULE_BYTES`](super::MAX_RULE_BYTES) that parses back to this very rule (field
+    /// names must be names). Errors are validation errors on `rule` naming the limit.
+    ///
+    /// The walk that checks the size is iterative, so a tree of any depth built by hand
+    /// is refused without exhausting the stack; [`FieldSchema::check`](super::FieldSchema)
+    /// (and so every operation taking a rule) runs this first.
+    pub fn validate(&self) -> Result<(), Error> {
+        use super::{MAX_DEPTH, MAX_RULE_BYTES, MAX_TERMS};
+        // A parsed rule's tree is at most two nodes deeper per level of nesting (an `or`
+        // holding an `and`), plus the chain at the top.
+        let max_tree = 2 * MAX_DEPTH + 2;
+        let mut terms = 0usize;
+        let mut stack: Vec<(&Rule, usize)> = vec![(self, 1)];
+        while let Some((rule, depth)) = stack.pop() {
+            if depth > max_tree {
+                return Err(Error::validation(
+                    "rule",
+                    format!("nests deeper than the limit of {MAX_DEPTH} levels"),
+                ));
+            }
+            match rule {
+                Rule::And { rules } | Rule::Or { rules } => {
+                    if rules.len() < 2 {
+                        return Err(Error::validation(
+                            "rule",
+                            "an `and` or `or` needs two or more terms",
+                        ));
+                    }
+                    stack.extend(rules.iter().map(|r| (r, depth + 1)));
+                }
+                Rule::Not { rule } => stack.push((rule, depth + 1)),
+                leaf => {
+                    terms += 1;
+                    if terms > MAX_TERMS {
+                        return Err(Error::validation(
+                            "rule",
+                            format!("has more than the limit of {MAX_TERMS} terms"),
+                        ));
+                    }
+                    for operand in leaf.operands() {
+                        let Operand::Literal(literal) = operand else {
+                            continue;
+                        };
+                        let items = match literal {
+                            Literal::List(items) => items.as_slice(),
+                            single => std::slice::from_ref(single),
+                        };
+                        for item in items {
+                            match item {
+                                Literal::List(_) => return Err(Error::validation(
+                                    "rule",
+                                    "a list literal holds only texts, numbers, dates and booleans",
+                                )),
+                                // No store keeps a NUL in text; refused alike everywhere.
+                                Literal::Text(t) if t.contains('\0') => {
+                                    return Err(Error::validation(
+                                        "rule",
+                                        "a text literal may not contain NUL",
+                                    ))
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let text = self.to_string();
+        if text.len() > MAX_RULE_BYTES {
+            return Err(Error::validation(
+                "rule",
+                format!(
+                    "its text is {} bytes, beyond the limit of {MAX_RULE_BYTES}",
+                    text.len()
+                ),
+            ));
+        }
+        match super::parse(&text) {
+            Ok(back) if back == *self => Ok(()),
+            Ok(_) => Err(Error::validation(
+                "rule",
+                format!("does not read back unchanged from its text {text:?}"),
+            )),
+            Err(e) => Err(Error::validation(
+                "rule",
+                format!("its text {text:?} does not parse: {e}"),
+            )),
         }
     }
 
-    /// `left or right`.
-    pub fn or(left: Rule, right: Rule) -> Rule {
-        Rule::Or {
-            left: Box::new(left),
-            right: Box::new(right),
+    /// The operands of a term (none for `and`, `or` and `not`).
+    fn operands(&self) -> Vec<&Operand> {
+        match self {
+            Rule::And { .. } | Rule::Or { .. } | Rule::Not { .. } => Vec::new(),
+            Rule::Compare { left, right, .. } => vec![left, right],
+            Rule::In { item, set } => vec![item, set],
+            Rule::Contains { haystack, needle } => vec![haystack, needle],
+            Rule::StartsWith { text, prefix } => vec![text, prefix],
+            Rule::IsNull { operand, .. } => vec![operand],
+            Rule::Between { operand, low, high } => vec![operand, low, high],
         }
     }
 
@@ -223,5 +344,18 @@ impl Rule {
         Rule::Not {
             rule: Box::new(rule),
         }
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        super::parse(&text).map_err(serde::de::Error::custom)
     }
 }

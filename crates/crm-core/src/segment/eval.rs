@@ -103,8 +103,8 @@ enum Lit {
 
 #[derive(Clone, Debug)]
 enum Node {
-    And(Box<Node>, Box<Node>),
-    Or(Box<Node>, Box<Node>),
+    And(Vec<Node>),
+    Or(Vec<Node>),
     Not(Box<Node>),
     Cmp(Arg, CmpOp, Arg),
     InList(Arg, Vec<Lit>),
@@ -170,12 +170,8 @@ fn arg(o: &Operand, schema: &FieldSchema) -> Arg {
 
 fn compile(rule: &Rule, s: &FieldSchema) -> Node {
     match rule {
-        Rule::And { left, right } => {
-            Node::And(Box::new(compile(left, s)), Box::new(compile(right, s)))
-        }
-        Rule::Or { left, right } => {
-            Node::Or(Box::new(compile(left, s)), Box::new(compile(right, s)))
-        }
+        Rule::And { rules } => Node::And(rules.iter().map(|r| compile(r, s)).collect()),
+        Rule::Or { rules } => Node::Or(rules.iter().map(|r| compile(r, s)).collect()),
         Rule::Not { rule } => Node::Not(Box::new(compile(rule, s))),
         Rule::Compare { left, cmp, right } => Node::Cmp(arg(left, s), *cmp, arg(right, s)),
         Rule::In { item, set } => match set {
@@ -268,8 +264,8 @@ impl<'a> Ctx<'a, '_> {
             Builtin::PredictedClv => self
                 .subject
                 .scores
-                .filter(|s| s.predicted_clv.currency == self.schema.currency)
-                .map_or(Val::Null, |s| Val::Num(s.predicted_clv.amount)),
+                .filter(|s| s.predicted_clv.currency() == self.schema.currency)
+                .map_or(Val::Null, |s| Val::Num(s.predicted_clv.amount())),
             Builtin::RScore => self
                 .subject
                 .classes
@@ -300,8 +296,10 @@ impl<'a> Ctx<'a, '_> {
             (Some(AttrValue::Number(n)), AttrType::Number) => Val::Num(*n),
             (Some(AttrValue::Bool(b)), AttrType::Bool) => Val::Bool(*b),
             (Some(AttrValue::Date(d)), AttrType::Date) => Val::Time(date_micros(*d)),
-            (Some(AttrValue::Money(m)), AttrType::Money) if m.currency == self.schema.currency => {
-                Val::Num(m.amount)
+            (Some(AttrValue::Money(m)), AttrType::Money)
+                if m.currency() == self.schema.currency =>
+            {
+                Val::Num(m.amount())
             }
             (Some(AttrValue::TextList(items)), AttrType::TextList) => {
                 Val::List(items.iter().map(String::as_str).collect())
@@ -314,22 +312,30 @@ impl<'a> Ctx<'a, '_> {
 
     fn eval(&self, n: &Node) -> Option<bool> {
         match n {
-            Node::And(a, b) => match self.eval(a) {
-                Some(false) => Some(false),
-                l => match (l, self.eval(b)) {
-                    (_, Some(false)) => Some(false),
-                    (Some(true), Some(true)) => Some(true),
-                    _ => None,
-                },
-            },
-            Node::Or(a, b) => match self.eval(a) {
-                Some(true) => Some(true),
-                l => match (l, self.eval(b)) {
-                    (_, Some(true)) => Some(true),
-                    (Some(false), Some(false)) => Some(false),
-                    _ => None,
-                },
-            },
+            // Three-valued, as in SQL: false wins an `and`, true wins an `or`, else
+            // unknown stays unknown.
+            Node::And(terms) => {
+                let mut all = Some(true);
+                for t in terms {
+                    match self.eval(t) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => all = None,
+                    }
+                }
+                all
+            }
+            Node::Or(terms) => {
+                let mut any = Some(false);
+                for t in terms {
+                    match self.eval(t) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => any = None,
+                    }
+                }
+                any
+            }
             Node::Not(a) => self.eval(a).map(|v| !v),
             Node::Cmp(a, op, b) => {
                 let (x, y) = (self.value(a), self.value(b));

@@ -36,7 +36,7 @@ mod store;
 pub use crate::id::SegmentId;
 pub use ast::{CmpOp, Literal, Operand, Rule, Span, SpanUnit};
 pub use eval::{whole_days, CompiledRule, Subject};
-pub use parse::{parse, ParseError, MAX_DEPTH, MAX_RULE_BYTES};
+pub use parse::{largest_rules, parse, ParseError, MAX_DEPTH, MAX_RULE_BYTES, MAX_TERMS};
 pub use schema::{AttrType, Builtin, FieldSchema, FieldSource, FieldType, BUILTINS};
 pub use store::{Membership, MembershipChange, Segment};
 

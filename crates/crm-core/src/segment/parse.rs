@@ -27,8 +27,11 @@ use super::ast::{CmpOp, Literal, Operand, Rule, Span, SpanUnit};
 
 /// Longest rule text accepted, in bytes.
 pub const MAX_RULE_BYTES: usize = 64 * 1024;
-/// Deepest nesting of `not`, `and`, `or` and parentheses accepted.
-pub const MAX_DEPTH: usize = 64;
+/// Deepest nesting of `not` and parentheses accepted. A chain (`a and b and c ...`) is one
+/// level however long it is.
+pub const MAX_DEPTH: usize = 32;
+/// Most terms (comparisons, `in`, `contains`, ... ) accepted in one rule.
+pub const MAX_TERMS: usize = 1_000;
 
 const KEYWORDS: &[&str] = &[
     "and",
@@ -342,6 +345,7 @@ struct Parser {
     toks: Vec<Lexed>,
     pos: usize,
     depth: usize,
+    terms: usize,
 }
 
 impl Parser {
@@ -385,21 +389,27 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Rule, ParseError> {
-        let mut left = self.and()?;
+        let mut rules = vec![self.and()?];
         while self.keyword("or") {
-            let right = self.and()?;
-            left = Rule::or(left, right);
+            rules.push(self.and()?);
         }
-        Ok(left)
+        Ok(if rules.len() == 1 {
+            rules.swap_remove(0)
+        } else {
+            Rule::Or { rules }
+        })
     }
 
     fn and(&mut self) -> Result<Rule, ParseError> {
-        let mut left = self.not()?;
+        let mut rules = vec![self.not()?];
         while self.keyword("and") {
-            let right = self.not()?;
-            left = Rule::and(left, right);
+            rules.push(self.not()?);
         }
-        Ok(left)
+        Ok(if rules.len() == 1 {
+            rules.swap_remove(0)
+        } else {
+            Rule::And { rules }
+        })
     }
 
     fn not(&mut self) -> Result<Rule, ParseError> {
@@ -422,6 +432,10 @@ impl Parser {
     }
 
     fn predicate(&mut self) -> Result<Rule, ParseError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return self.fail(&format!("at most {MAX_TERMS} terms in a rule"));
+        }
         let left = self.operand()?;
         if let Tok::Cmp(cmp) = *self.peek() {
             self.pos += 1;
@@ -576,6 +590,18 @@ impl Parser {
     }
 }
 
+/// The two largest rules the parser accepts, as text: the deepest (`MAX_DEPTH` levels of
+/// nesting, two tree levels each) and the longest chain (`MAX_TERMS` terms). Adapters that
+/// compile rules run both through their compiler on a small stack in their tests.
+pub fn largest_rules() -> [String; 2] {
+    let levels = MAX_DEPTH - 1;
+    let mut deepest = "revenue > 1 or purchase_count > 2 and (".repeat(levels);
+    deepest.push_str("\"vip\" in tags");
+    deepest.push_str(&")".repeat(levels));
+    let longest = vec!["revenue >= 1"; MAX_TERMS].join(" and ");
+    [deepest, longest]
+}
+
 /// Parses a rule's text form.
 pub fn parse(text: &str) -> Result<Rule, ParseError> {
     if text.len() > MAX_RULE_BYTES {
@@ -590,6 +616,7 @@ pub fn parse(text: &str) -> Result<Rule, ParseError> {
         toks: lex(text)?,
         pos: 0,
         depth: 0,
+        terms: 0,
     };
     let rule = p.or()?;
     if *p.peek() != Tok::End {
@@ -670,19 +697,25 @@ fn write_rule(out: &mut String, r: &Rule) {
         }
     };
     match r {
-        Rule::And { left, right } => {
-            child(out, left, matches!(**left, Rule::Or { .. }));
-            out.push_str(" and ");
-            child(
-                out,
-                right,
-                matches!(**right, Rule::Or { .. } | Rule::And { .. }),
-            );
+        Rule::And { rules } => {
+            for (i, term) in rules.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(" and ");
+                }
+                child(
+                    out,
+                    term,
+                    matches!(term, Rule::Or { .. } | Rule::And { .. }),
+                );
+            }
         }
-        Rule::Or { left, right } => {
-            child(out, left, false);
-            out.push_str(" or ");
-            child(out, right, matches!(**right, Rule::Or { .. }));
+        Rule::Or { rules } => {
+            for (i, term) in rules.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(" or ");
+                }
+                child(out, term, matches!(term, Rule::Or { .. }));
+            }
         }
         Rule::Not { rule } => {
             out.push_str("not ");

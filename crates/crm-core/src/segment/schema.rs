@@ -269,13 +269,30 @@ impl FieldSchema {
     /// Checks `rule` against the schema: every field known, every operator applied to
     /// operands of fitting types. Errors are validation errors on `rule` saying what is
     /// wrong where.
+    ///
+    /// The rule's size and shape are checked first ([`Rule::validate`]), so what passes
+    /// can be stored and read back, and every walk of it is shallow.
     pub fn check(&self, rule: &Rule) -> Result<(), Error> {
-        match rule {
-            Rule::And { left, right } | Rule::Or { left, right } => {
-                self.check(left)?;
-                self.check(right)
+        rule.validate()?;
+        self.check_terms(rule)
+    }
+
+    /// Checks every term, walking the tree with a stack of its own (no recursion).
+    fn check_terms(&self, rule: &Rule) -> Result<(), Error> {
+        let mut stack = vec![rule];
+        while let Some(r) = stack.pop() {
+            match r {
+                Rule::And { rules } | Rule::Or { rules } => stack.extend(rules.iter().rev()),
+                Rule::Not { rule } => stack.push(rule),
+                term => self.check_term(term)?,
             }
-            Rule::Not { rule } => self.check(rule),
+        }
+        Ok(())
+    }
+
+    fn check_term(&self, rule: &Rule) -> Result<(), Error> {
+        match rule {
+            Rule::And { .. } | Rule::Or { .. } | Rule::Not { .. } => Ok(()),
             Rule::Compare { left, cmp, right } => {
                 let (a, b) = (self.scalar(left)?, self.scalar(right)?);
                 if !a.comparable(b) {

@@ -119,7 +119,7 @@ fn profile_of(c: &Customer) -> Profile {
             .build()
             .unwrap()
     };
-    Profile::rebuild(&[buy(100, "6000"), buy(30, "5000")])
+    Profile::rebuild(&[buy(100, "6000"), buy(30, "5000")]).unwrap()
 }
 
 #[test]
@@ -307,5 +307,130 @@ proptest! {
         if let Ok(rule) = parse(&text) {
             prop_assert_eq!(parse(&rule.to_string()).ok(), Some(rule));
         }
+    }
+}
+
+fn deepest_rule_text() -> String {
+    largest_rules()[0].clone()
+}
+
+fn longest_rule_text() -> String {
+    largest_rules()[1].clone()
+}
+
+#[test]
+fn limits_are_validation_errors_naming_them() {
+    let deepest = parse(&deepest_rule_text()).unwrap();
+    schema().check(&deepest).unwrap();
+    let too_deep = format!("({})", deepest_rule_text());
+    let e = parse(&too_deep).unwrap_err();
+    assert!(
+        e.expected.contains(&format!("at most {MAX_DEPTH} levels")),
+        "{e}"
+    );
+    let longest = parse(&longest_rule_text()).unwrap();
+    schema().check(&longest).unwrap();
+    let e = parse(&format!("{} and revenue >= 1", longest_rule_text())).unwrap_err();
+    assert!(
+        e.expected.contains(&format!("at most {MAX_TERMS} terms")),
+        "{e}"
+    );
+    // The attacker's 48 KB chain is refused at once.
+    assert!(parse(&"1 = 1 and ".repeat(6000)).is_err());
+    // Trees built by hand are held to the same limits, iteratively.
+    let mut deep = parse("revenue > 1").unwrap();
+    for _ in 0..100_000 {
+        deep = Rule::negate(deep);
+    }
+    let e = schema().check(&deep).unwrap_err();
+    assert_eq!(e.field(), Some("rule"));
+    assert!(e.to_string().contains("levels"), "{e}");
+    // Dropping it must not overflow either: unwind it by hand (a test-only concern).
+    let mut node = deep;
+    while let Rule::Not { rule } = node {
+        node = *rule;
+    }
+    let wide = Rule::And {
+        rules: vec![parse("revenue > 1").unwrap(); MAX_TERMS + 1],
+    };
+    assert!(schema()
+        .check(&wide)
+        .unwrap_err()
+        .to_string()
+        .contains("terms"));
+    let lonely = Rule::And {
+        rules: vec![parse("revenue > 1").unwrap()],
+    };
+    assert!(schema().check(&lonely).is_err());
+    let odd_name = Rule::IsNull {
+        operand: Operand::Field("attr.two words".into()),
+        negated: false,
+    };
+    assert_eq!(schema().check(&odd_name).unwrap_err().field(), Some("rule"));
+    let nested_list = Rule::In {
+        item: Operand::Field("lifecycle".into()),
+        set: Operand::Literal(Literal::List(vec![Literal::List(vec![])])),
+    };
+    assert!(schema().check(&nested_list).is_err());
+}
+
+#[test]
+fn chains_are_flat_and_serde_is_the_text() {
+    let r = parse("a = 1 and b = 2 and c = 3 or d = 4").unwrap();
+    let Rule::Or { rules } = &r else {
+        panic!("{r:?}")
+    };
+    assert!(matches!(&rules[0], Rule::And { rules } if rules.len() == 3));
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(json, r#""a = 1 and b = 2 and c = 3 or d = 4""#);
+    assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), r);
+    assert!(serde_json::from_str::<Rule>(r#""a = ""#).is_err());
+    // A chain of the most terms is one level, and reads back from JSON.
+    let longest = parse(&longest_rule_text()).unwrap();
+    let json = serde_json::to_string(&longest).unwrap();
+    assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), longest);
+    let segment = Segment::dynamic("Long", longest).unwrap();
+    let json = serde_json::to_string(&segment).unwrap();
+    assert_eq!(serde_json::from_str::<Segment>(&json).unwrap(), segment);
+}
+
+/// Runs `f` on a thread with a 256 KiB stack (a tokio worker has 2 MiB).
+fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .expect("ran within 256 KiB of stack");
+}
+
+#[test]
+fn every_walk_of_the_largest_rules_fits_a_small_stack() {
+    for text in largest_rules() {
+        on_small_stack(move || {
+            let rule = parse(&text).unwrap();
+            rule.validate().unwrap();
+            schema().check(&rule).unwrap();
+            let printed = rule.to_string();
+            assert_eq!(parse(&printed).unwrap(), rule);
+            let copy = rule.clone();
+            assert_eq!(copy, rule);
+            let _ = format!("{copy:?}");
+            let json = serde_json::to_string(&copy).unwrap();
+            let back: Rule = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, rule);
+            let compiled = CompiledRule::new(&rule, &schema()).unwrap();
+            let (customer, profile) = (Customer::person("A").build().unwrap(), Profile::default());
+            let subject = Subject {
+                customer: &customer,
+                profile: &profile,
+                scores: None,
+                classes: None,
+            };
+            let _ = compiled.evaluate(&subject, now());
+            drop(compiled);
+            drop(copy);
+            drop(back);
+        });
     }
 }

@@ -3,7 +3,7 @@
 
 mod attribute;
 mod email;
-mod money;
+pub(crate) mod money;
 mod phone;
 mod text;
 
