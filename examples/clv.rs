@@ -61,15 +61,21 @@ fn run() -> Result<String, String> {
     let purchases =
         BgNbd::fit(&BgNbdFit::observations(&summary)).map_err(|e| format!("BG/NBD: {e}"))?;
     let spend_data = GammaGammaFit::observations(&summary);
+    let left_out = GammaGammaFit::left_out(&summary);
     let spend = GammaGamma::fit(&spend_data).map_err(|e| format!("Gamma-Gamma: {e}"))?;
     let fit_ms = started.elapsed().as_secs_f64() * 1000.0;
     eprintln!(
-        "fitted {} customers ({} repeat) in {fit_ms:.1} ms ({} + {} optimiser iterations)",
+        "fitted {} customers ({} repeat with positive spend) in {fit_ms:.1} ms ({} + {} optimiser iterations)",
         summary.len(),
         spend_data.len(),
         purchases.iterations,
         spend.iterations
     );
+    if left_out > 0 {
+        eprintln!(
+            "left out of the spend fit: {left_out} repeat customers whose repeat purchases total zero or less"
+        );
+    }
     let (bg, gg) = (purchases.params, spend.params);
     Ok(format!(
         "{{\"customers\":{},\"repeat_customers\":{},\"r\":{},\"alpha\":{},\"a\":{},\"b\":{},\"log_likelihood\":{},\"p\":{},\"q\":{},\"gamma\":{},\"fit_ms\":{}}}",

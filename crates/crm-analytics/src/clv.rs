@@ -27,7 +27,9 @@ pub struct ClvSettings {
 
 /// Predicted margin over the horizon, discounted: for each period, expected purchases in it
 /// (BG/NBD) × expected spend per purchase (Gamma-Gamma) × margin rate, divided by
-/// (1 + rate)^k. `mean_spend` is the customer's mean repeat spend (ignored when `x` is 0).
+/// (1 + rate)^k. `mean_spend` is the customer's mean repeat spend; when `x` is 0, or the
+/// mean is not positive (repeat purchases that were free or refunded, left out of the
+/// spend fit), the model's population mean is used instead.
 pub fn predicted_clv(
     purchases: &BgNbd,
     spend: &GammaGamma,
@@ -41,11 +43,14 @@ pub fn predicted_clv(
             "need horizon >= 0, period > 0, discount rate > -1",
         ));
     }
-    let per_purchase = spend
-        .expected_spend(o.x, if o.x > 0.0 { mean_spend } else { 0.0 })
-        .ok_or(FitError::NotFinite {
-            what: "expected spend needs q > 1",
-        })?;
+    let (x, mean) = if o.x > 0.0 && mean_spend > 0.0 {
+        (o.x, mean_spend)
+    } else {
+        (0.0, 0.0)
+    };
+    let per_purchase = spend.expected_spend(x, mean).ok_or(FitError::NotFinite {
+        what: "expected spend needs q > 1",
+    })?;
     let periods = (s.horizon / s.period).ceil() as u32;
     let (mut before, mut value) = (0.0, 0.0);
     for k in 1..=periods {

@@ -101,15 +101,36 @@ impl BgNbdFit {
 }
 
 impl GammaGammaFit {
-    /// The repeat customers of the summary as spend observations (mean repeat spend).
+    /// The repeat customers of the summary with a positive mean repeat spend, as spend
+    /// observations: the customers the Gamma-Gamma model is fitted on.
+    ///
+    /// Repeat customers whose repeat purchases total zero or less (free items, refunded
+    /// orders) are left out, as is the published practice: the model's spend is positive
+    /// by definition. [`GammaGammaFit::left_out`] counts them; they are still scored, with
+    /// the model's population mean as their expected spend
+    /// ([`predicted_clv`](crate::clv::predicted_clv)).
     pub fn observations<K>(rows: &[CustomerSummary<K>]) -> Vec<SpendObservation> {
         rows.iter()
             .filter_map(|r| {
-                r.mean_repeat_amount().map(|m| SpendObservation {
+                let m = r
+                    .mean_repeat_amount()
+                    .filter(|m| m.is_sign_positive() && !m.is_zero())?;
+                Some(SpendObservation {
                     x: f64::from(r.frequency),
                     mean: clv::as_f64(m),
                 })
             })
             .collect()
+    }
+
+    /// Repeat customers of the summary left out of the spend fit: those whose repeat
+    /// purchases total zero or less.
+    pub fn left_out<K>(rows: &[CustomerSummary<K>]) -> usize {
+        rows.iter()
+            .filter(|r| {
+                r.mean_repeat_amount()
+                    .is_some_and(|m| m.is_zero() || m.is_sign_negative())
+            })
+            .count()
     }
 }

@@ -36,6 +36,9 @@ pub struct ScoreReport {
     pub model: ValueModel,
     /// Customers scored (those with a purchase in the calibration period).
     pub scored: usize,
+    /// Repeat customers left out of the spend fit because their repeat purchases total
+    /// zero or less; they are scored with the population mean spend.
+    pub spend_left_out: usize,
 }
 
 /// Why scoring failed.
@@ -103,6 +106,7 @@ pub async fn score_tenant(
     let summary = calibration_summary(log, settings.calibration_end, settings.unit)?;
     let observations = BgNbdFit::observations(&summary);
     let spend_data = GammaGammaFit::observations(&summary);
+    let spend_left_out = GammaGammaFit::left_out(&summary);
     let purchases = BgNbd::fit(&observations)?;
     let spend = GammaGamma::fit(&spend_data)?;
     let horizon_90d = 90.0 / settings.unit.days();
@@ -151,7 +155,11 @@ pub async fn score_tenant(
         },
     };
     crm.save_value_model(tenant, &model).await?;
-    Ok(ScoreReport { model, scored })
+    Ok(ScoreReport {
+        model,
+        scored,
+        spend_left_out,
+    })
 }
 
 /// Computes every customer's RFM scores and segment and ABC class as of `as_of` from their

@@ -131,3 +131,57 @@ fn the_full_data_set_layout_gives_the_same_fit() {
     assert!((fit.log_likelihood - from_sample.log_likelihood).abs() < 1e-6);
     assert!(within(fit.params.r, from_sample.params.r, 1e-6));
 }
+
+#[test]
+fn free_or_refunded_repeats_are_left_out_of_the_spend_fit_only() {
+    let mut text = std::fs::read_to_string(fixture("CDNOW_sample.txt")).unwrap();
+    // Sample ids 2358 (free repeat items) and 2359 (a repeat order refunded the same day).
+    text.push_str(" 99991 2358 19970110  1   12.00\n 99991 2358 19970301  1    0.00\n");
+    text.push_str(" 99992 2359 19970115  1   20.00\n 99992 2359 19970220  1   15.00\n");
+    text.push_str(" 99992 2359 19970220  1  -15.00\n");
+    let log = read_cdnow(text.as_bytes()).unwrap();
+    let summary = calibration_summary(
+        log,
+        NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
+        TimeUnit::Weeks,
+    )
+    .unwrap();
+    assert_eq!(summary.len(), 2359);
+    assert_eq!(GammaGammaFit::left_out(&summary), 2);
+    let spend = GammaGammaFit::observations(&summary);
+    assert_eq!(spend.len(), 946, "the published repeat customers");
+    let fit = GammaGamma::fit(&spend).unwrap();
+    assert!(within(fit.params.p, 6.25, 0.01) && within(fit.params.q, 3.74, 0.01));
+    assert!(within(fit.params.gamma, 15.44, 0.01));
+    let purchases = BgNbd::fit(&BgNbdFit::observations(&summary)).unwrap();
+    let settings = crm_analytics::clv::ClvSettings {
+        horizon: 52.0,
+        period: 4.345,
+        discount_rate: 0.01,
+        margin_rate: 0.3,
+    };
+    // Their expected spend is the population mean: the value of a repeat customer with
+    // their purchase pattern and no spend history.
+    let free = summary.iter().find(|r| r.customer == 2358).unwrap();
+    let o = BgNbdFit::observations(std::slice::from_ref(free))[0];
+    let clv = crm_analytics::clv::predicted_clv(&purchases.params, &fit.params, &o, 0.0, &settings)
+        .unwrap();
+    // A customer whose own mean equals the population mean is expected to spend exactly
+    // that (p(γ + x·m)/(px + q − 1) = m for m = pγ/(q − 1)): the same value.
+    let population = fit.params.population_mean().unwrap();
+    let same = crm_analytics::clv::predicted_clv(
+        &purchases.params,
+        &fit.params,
+        &o,
+        population,
+        &settings,
+    )
+    .unwrap();
+    assert!(clv > 0.0 && clv.is_finite());
+    assert!((clv - same).abs() < 1e-9 * same, "{clv} vs {same}");
+    // A negative mean (refunds) is treated alike.
+    let refunded =
+        crm_analytics::clv::predicted_clv(&purchases.params, &fit.params, &o, -7.5, &settings)
+            .unwrap();
+    assert_eq!(refunded, clv);
+}

@@ -19,10 +19,26 @@ fn within(got: f64, want: f64, rel: f64) -> bool {
     ((got - want) / want).abs() <= rel
 }
 
+/// Repeat customers of real logs whose repeat purchases total nothing: sample ids 2358
+/// (free items) and 2359 (a repeat order refunded the same day), in the sample's layout.
+const FREE_REPEATS: &str = "\
+ 99991 2358 19970110  1   12.00
+ 99991 2358 19970301  1    0.00
+ 99991 2358 19970401  1    0.00
+ 99992 2359 19970115  1   20.00
+ 99992 2359 19970220  1   15.00
+ 99992 2359 19970220  1  -15.00
+";
+
 async fn load_cdnow(crm: &Crm, tenant: TenantId) {
+    load_cdnow_with(crm, tenant, "").await
+}
+
+async fn load_cdnow_with(crm: &Crm, tenant: TenantId, extra: &str) {
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cdnow/CDNOW_sample.txt");
-    let log = read_cdnow(BufReader::new(File::open(path).unwrap())).unwrap();
+    let mut log = read_cdnow(BufReader::new(File::open(path).unwrap())).unwrap();
+    log.extend(read_cdnow(extra.as_bytes()).unwrap());
     let mut ids = std::collections::BTreeMap::new();
     for p in &log {
         if let std::collections::btree_map::Entry::Vacant(slot) = ids.entry(p.customer) {
@@ -46,7 +62,10 @@ async fn load_cdnow(crm: &Crm, tenant: TenantId) {
                 .unwrap()
         })
         .collect();
-    assert_eq!(crm.log_batch(tenant, rows).await.unwrap().inserted, 6919);
+    assert_eq!(
+        crm.log_batch(tenant, rows).await.unwrap().inserted,
+        6919 + extra.lines().count()
+    );
 }
 
 async fn customer_by_sample_id(crm: &Crm, tenant: TenantId, id: u64) -> CustomerId {
@@ -169,6 +188,44 @@ async fn scores_the_cdnow_sample_in_memory() {
 #[tokio::test]
 async fn scores_the_cdnow_sample_on_sqlite() {
     scores_cdnow(Arc::new(crm_sqlite::SqliteStore::open_in_memory().unwrap())).await;
+}
+
+#[tokio::test]
+async fn repeat_customers_with_free_or_refunded_repeats_are_scored_too() {
+    let crm = Crm::new(Arc::new(crm_testkit::MemoryStore::new()));
+    let tenant = TenantId::new();
+    load_cdnow_with(&crm, tenant, FREE_REPEATS).await;
+    let settings = ScoreSettings {
+        calibration_end: NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
+        unit: TimeUnit::Weeks,
+        currency: Currency::parse("USD").unwrap(),
+        clv: ClvSettings {
+            horizon: 52.0,
+            period: 4.345,
+            discount_rate: 0.01,
+            margin_rate: 0.3,
+        },
+    };
+    let now: DateTime<Utc> = "1997-10-01T06:00:00Z".parse().unwrap();
+    let report = score_tenant(&crm, tenant, &settings, now).await.unwrap();
+    assert_eq!(report.scored, 2359, "every customer is scored");
+    assert_eq!(report.spend_left_out, 2);
+    let m = &report.model;
+    assert_eq!((m.customers, m.repeat_customers), (2359, 946));
+    // The spend model is fitted on the same 946 customers as the published one.
+    assert!(
+        within(m.spend.p, 6.25, 0.01)
+            && within(m.spend.q, 3.74, 0.01)
+            && within(m.spend.gamma, 15.44, 0.01)
+    );
+    for id in [2358, 2359] {
+        let c = customer_by_sample_id(&crm, tenant, id).await;
+        let s = crm.value_scores(tenant, c).await.unwrap().expect("scored");
+        assert!(
+            s.predicted_clv.amount() > rust_decimal::Decimal::ZERO,
+            "{s:?}"
+        );
+    }
 }
 
 #[tokio::test]
