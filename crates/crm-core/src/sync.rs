@@ -273,8 +273,10 @@ impl Crm {
     /// together in one transaction (all or nothing); records that match one update it, each
     /// in its own optimistic transaction. Records of the batch that belong to the same
     /// customer (same external id or natural key) are applied to it in order. Outcomes are
-    /// in the order of `records`; a record folded into another's new customer reports
-    /// `Created` with the final record. Re-sending the batch changes nothing.
+    /// in the order of `records`, one per record: the first record of a new customer
+    /// reports `Created`, a later record of the same new customer `Updated` (or
+    /// `Unchanged` if it added nothing), each with the final record, so counting outcomes
+    /// counts customers created once. Re-sending the batch changes nothing.
     pub async fn upsert_batch_from_source(
         &self,
         tenant: TenantId,
@@ -289,11 +291,13 @@ impl Crm {
             let checked = check(fields).map_err(at)?;
             prepared.push((key, checked));
         }
-        // Where each record went: a new customer (index into `created`) or a stored one
-        // (index into `updated`, with whether the record changed it).
+        // Where each record went: a new customer (index into `created`; the first record
+        // of it creates it, a later one changes it or not) or a stored one (index into
+        // `updated`, with whether the record changed it).
         enum Target {
             New(usize),
             Stored(usize, bool),
+            NewAgain(usize, bool),
         }
         let mut created: Vec<Customer> = Vec::new();
         let mut updated: Vec<(Customer, bool)> = Vec::new();
@@ -302,8 +306,8 @@ impl Crm {
             let at = |e: Error| e.in_field(&format!("records[{i}]"));
             let same = |c: &Customer| same_source_record(c, key, fields, checked, natural_keys);
             if let Some(n) = created.iter().position(&same) {
-                merge(&mut created[n], fields, checked, key).map_err(at)?;
-                targets.push(Target::New(n));
+                let changed = merge(&mut created[n], fields, checked, key).map_err(at)?;
+                targets.push(Target::NewAgain(n, changed));
             } else if let Some(n) = updated.iter().position(|(c, _)| same(c)) {
                 let changed = merge(&mut updated[n].0, fields, checked, key).map_err(at)?;
                 updated[n].1 |= changed;
@@ -337,6 +341,8 @@ impl Crm {
             .into_iter()
             .map(|t| match t {
                 Target::New(n) => SyncOutcome::Created(created[n].clone()),
+                Target::NewAgain(n, true) => SyncOutcome::Updated(created[n].clone()),
+                Target::NewAgain(n, false) => SyncOutcome::Unchanged(created[n].clone()),
                 Target::Stored(n, true) => SyncOutcome::Updated(saved[n].clone()),
                 Target::Stored(n, false) => SyncOutcome::Unchanged(saved[n].clone()),
             })

@@ -508,12 +508,13 @@ fn instant(cell: &str) -> std::result::Result<DateTime<Utc>, String> {
         .map_err(|_| "not an RFC 3339 instant or a YYYY-MM-DD date".to_string())
 }
 
-/// The reader over `input` with the options' delimiter, and its checked header positions.
+/// The reader over `input` with the options' delimiter, its checked header positions and
+/// the header's number of fields.
 fn open<R: Read>(
     input: R,
     options: &ImportOptions,
     columns: &[(&'static str, &str)],
-) -> Result<(csv::Reader<R>, HashMap<String, usize>)> {
+) -> Result<(csv::Reader<R>, HashMap<String, usize>, usize)> {
     if options.batch_size == 0 || options.batch_size > 10_000 {
         return Err(Error::validation(
             "batch_size",
@@ -529,30 +530,46 @@ fn open<R: Read>(
         .map_err(|e| Error::validation("header", e.to_string()))?
         .clone();
     let at = positions(&headers, columns)?;
-    Ok((reader, at))
+    Ok((reader, at, headers.len()))
 }
 
-/// Reads the next record; `Err` is a row that could not be read (reported, then skipped).
+/// What reading one record gave: a row's line, or a row reported and skipped.
+type NextRecord = std::result::Result<u64, Rejected>;
+
+/// Reads the next record: `None` at the end of the input; `Some(Err)` for a row that is
+/// not well-formed CSV or whose number of fields differs from the header's (reported, then
+/// skipped); an error when the input itself cannot be read (the import stops there, and
+/// does not look complete).
 fn next_record<R: Read>(
     reader: &mut csv::Reader<R>,
     record: &mut csv::StringRecord,
-) -> Option<std::result::Result<u64, Rejected>> {
+    width: usize,
+) -> Result<Option<NextRecord>> {
     match reader.read_record(record) {
-        Ok(false) => None,
-        Ok(true) => Some(Ok(record.position().map_or(0, |p| p.line()))),
-        Err(e) => {
-            let line = e.position().map_or(0, |p| p.line());
-            // A broken row cannot be skipped past by the reader in every case; an I/O
-            // error ends the import.
-            if e.is_io_error() {
-                return None;
+        Ok(false) => Ok(None),
+        Ok(true) => {
+            let line = record.position().map_or(0, |p| p.line());
+            if record.len() != width {
+                return Ok(Some(Err(Rejected {
+                    line,
+                    column: "(row)".to_string(),
+                    reason: format!("has {} fields where the header has {width}", record.len()),
+                })));
             }
-            Some(Err(Rejected {
-                line,
-                column: "(row)".to_string(),
-                reason: e.to_string(),
-            }))
+            Ok(Some(Ok(line)))
         }
+        Err(e) if e.is_io_error() => {
+            let line = e.position().map_or(0, |p| p.line());
+            Err(Error::storage(
+                "import input",
+                format!("reading the input failed at line {line}: {e}"),
+            ))
+        }
+        Err(e) => Ok(Some(Err(Rejected {
+            line: e.position().map_or(0, |p| p.line()),
+            column: "(row)".to_string(),
+            reason: e.to_string(),
+        }))),
     }
 }
 
@@ -585,12 +602,12 @@ pub async fn import_customers<R: Read>(
     options: &ImportOptions,
     mut progress: impl FnMut(&Progress),
 ) -> Result<ImportReport> {
-    let (mut reader, at) = open(input, options, &mapping.columns())?;
+    let (mut reader, at, width) = open(input, options, &mapping.columns())?;
     let mut report = ImportReport::default();
     let mut batch: Vec<(u64, (String, SourceFields))> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
-        let next = next_record(&mut reader, &mut record);
+        let next = next_record(&mut reader, &mut record, width)?;
         let done = next.is_none();
         if let Some(next) = next {
             report.rows += 1;
@@ -630,19 +647,27 @@ pub async fn import_customers<R: Read>(
 }
 
 /// Writes one batch; a row the core refuses (for example a new customer without a name)
-/// is reported and the batch written without it.
+/// is reported and the rest written without it.
+///
+/// The core checks records in order and names the first it refuses, having accepted every
+/// one before it: those are written as they are, the refused one is reported, and the
+/// rows after it are tried next. Each row is checked at most twice, however many are
+/// refused (no retry of the whole batch per refusal).
 async fn write_customers(
     crm: &Crm,
     tenant: TenantId,
     mapping: &CustomerMapping,
-    mut batch: Vec<(u64, (String, SourceFields))>,
+    batch: Vec<(u64, (String, SourceFields))>,
     report: &mut ImportReport,
 ) -> Result<()> {
-    loop {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let records: Vec<(String, SourceFields)> = batch.iter().map(|(_, r)| r.clone()).collect();
+    let mut rest: &[(u64, (String, SourceFields))] = &batch;
+    // After a refusal of record `i > 0`: the records before it, known to be accepted, are
+    // written next, then the refused one is reported with this error.
+    let mut refused: Option<(usize, Error)> = None;
+    while !rest.is_empty() {
+        let take = refused.as_ref().map_or(rest.len(), |(i, _)| *i);
+        let records: Vec<(String, SourceFields)> =
+            rest[..take].iter().map(|(_, r)| r.clone()).collect();
         match crm
             .upsert_batch_from_source(tenant, &mapping.source, &records, &mapping.natural_keys)
             .await
@@ -655,27 +680,38 @@ async fn write_customers(
                         SyncOutcome::Unchanged(_) => report.unchanged += 1,
                     }
                 }
-                return Ok(());
+                rest = &rest[take..];
+                if let Some((_, e)) = refused.take() {
+                    reject_customer(mapping, rest[0].0, &e, report);
+                    rest = &rest[1..];
+                }
             }
             Err(e) => match record_index(&e) {
-                Some(i) if i < batch.len() => {
-                    let (line, _) = batch.remove(i);
-                    let (column, reason) = match &e {
-                        Error::Validation { field, reason } => {
-                            (customer_column(mapping, field), reason.clone())
-                        }
-                        other => ("(row)".to_string(), other.to_string()),
-                    };
-                    report.rejected.push(Rejected {
-                        line,
-                        column,
-                        reason,
-                    });
+                Some(0) => {
+                    refused = None;
+                    reject_customer(mapping, rest[0].0, &e, report);
+                    rest = &rest[1..];
                 }
+                // Each try is shorter than the last or moves on: this ends.
+                Some(i) if i < take => refused = Some((i, e)),
                 _ => return Err(e),
             },
         }
     }
+    Ok(())
+}
+
+/// Reports the row at `line` as refused by the core with `e`.
+fn reject_customer(mapping: &CustomerMapping, line: u64, e: &Error, report: &mut ImportReport) {
+    let (column, reason) = match e {
+        Error::Validation { field, reason } => (customer_column(mapping, field), reason.clone()),
+        other => ("(row)".to_string(), other.to_string()),
+    };
+    report.rejected.push(Rejected {
+        line,
+        column,
+        reason,
+    });
 }
 
 /// The column behind a core field path like `records[3].fields.name`.
@@ -710,13 +746,13 @@ pub async fn import_interactions<R: Read>(
     options: &ImportOptions,
     mut progress: impl FnMut(&Progress),
 ) -> Result<ImportReport> {
-    let (mut reader, at) = open(input, options, &mapping.columns())?;
+    let (mut reader, at, width) = open(input, options, &mapping.columns())?;
     let mut report = ImportReport::default();
     let mut customers: HashMap<String, Option<CustomerId>> = HashMap::new();
     let mut batch: Vec<Interaction> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
-        let next = next_record(&mut reader, &mut record);
+        let next = next_record(&mut reader, &mut record, width)?;
         let done = next.is_none();
         if let Some(next) = next {
             report.rows += 1;
