@@ -93,7 +93,8 @@ const MESSAGE_ID_NAMESPACE: uuid::Uuid =
 
 /// Sends notifications as email over SMTP.
 pub struct SmtpNotifier {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Always `Some` until dropped (taken in `Drop`, to drop the pool inside a runtime).
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     config: SmtpConfig,
     templates: Templates,
 }
@@ -121,12 +122,29 @@ fn permanent(reason: impl Into<String>) -> Error {
     Error::notify(true, reason.into())
 }
 
+/// The longest rendered subject sent, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 998;
+/// The most bytes of rendered body (text and HTML together) sent.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The most bytes of a whole message as sent (headers, both bodies, encoding).
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
 impl SmtpNotifier {
     /// A notifier sending through the server in `config`, rendering with `templates`. No
     /// connection is made until the first message.
     ///
-    /// Errors: validation if the configuration cannot make a transport.
+    /// Must be called inside a tokio runtime (the connection pool starts a cleanup task);
+    /// it may be dropped anywhere, inside a runtime or not.
+    ///
+    /// Errors: validation if the configuration cannot make a transport, or on `runtime`
+    /// when called outside a tokio runtime.
     pub fn new(config: SmtpConfig, templates: Templates) -> Result<Self> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::validation(
+                "runtime",
+                "SmtpNotifier::new must be called inside a tokio runtime",
+            ));
+        }
         let tls = match config.security {
             Security::ImplicitTls => Tls::Wrapper(config.tls_parameters()?),
             Security::StartTls => Tls::Required(config.tls_parameters()?),
@@ -143,7 +161,7 @@ impl SmtpNotifier {
             builder = builder.credentials(credentials);
         }
         Ok(SmtpNotifier {
-            transport: builder.build(),
+            transport: Some(builder.build()),
             config,
             templates,
         })
@@ -174,6 +192,18 @@ impl SmtpNotifier {
             .as_ref()
             .ok_or_else(|| permanent("recipient has no email address"))?;
         let rendered = self.templates.render(tenant, envelope)?;
+        let subject_chars = rendered.subject.chars().count();
+        if subject_chars > MAX_SUBJECT_CHARS {
+            return Err(permanent(format!(
+                "the rendered subject has {subject_chars} characters, more than {MAX_SUBJECT_CHARS}"
+            )));
+        }
+        let body_bytes = rendered.text.len() + rendered.html.as_ref().map_or(0, String::len);
+        if body_bytes > MAX_BODY_BYTES {
+            return Err(permanent(format!(
+                "the rendered body has {body_bytes} bytes, more than {MAX_BODY_BYTES}"
+            )));
+        }
         let to_address = email
             .as_str()
             .parse()
@@ -194,7 +224,36 @@ impl SmtpNotifier {
                     .body(rendered.text),
             ),
         };
-        built.map_err(|e| permanent(format!("building the message: {e}")))
+        let message = built.map_err(|e| permanent(format!("building the message: {e}")))?;
+        let size = message.formatted().len();
+        if size > MAX_MESSAGE_BYTES {
+            return Err(permanent(format!(
+                "the message has {size} bytes, more than {MAX_MESSAGE_BYTES}"
+            )));
+        }
+        Ok(message)
+    }
+}
+
+impl Drop for SmtpNotifier {
+    /// The connection pool cleans up on a task of its own when dropped; outside a tokio
+    /// runtime there is none to run it, so the pool is dropped inside a short-lived one
+    /// (idle connections are closed) instead of failing there.
+    fn drop(&mut self) {
+        let Some(transport) = self.transport.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return drop(transport);
+        }
+        match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(runtime) => {
+                let _inside = runtime.enter();
+                drop(transport);
+            }
+            // No runtime can be had: leak the idle connections rather than abort.
+            Err(_) => std::mem::forget(transport),
+        }
     }
 }
 
@@ -202,7 +261,11 @@ impl SmtpNotifier {
 impl Notifier for SmtpNotifier {
     async fn notify(&self, tenant: TenantId, envelope: &Envelope) -> Result<()> {
         let message = self.build_message(tenant, envelope)?;
-        match self.transport.send(message).await {
+        let transport = self
+            .transport
+            .as_ref()
+            .ok_or_else(|| Error::notify(false, "the notifier is shutting down"))?;
+        match transport.send(message).await {
             Ok(_) => Ok(()),
             Err(e) => {
                 let permanent = e.is_permanent();

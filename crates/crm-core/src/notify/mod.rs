@@ -249,6 +249,26 @@ impl Locale {
 
 /// The longest idempotency key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 200;
+/// The most bytes a notification's data may take as JSON.
+pub const MAX_DATA_BYTES: usize = 256 * 1024;
+/// The deepest nesting of arrays and objects in a notification's data (stored as JSON, it
+/// must read back: JSON readers refuse deep nesting).
+pub const MAX_DATA_DEPTH: usize = 32;
+
+/// The nesting depth of a JSON value (a scalar is 0), walked without recursion.
+fn json_depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            serde_json::Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
 
 /// A message to send: who, how, which template with what data, when and how urgently.
 ///
@@ -297,6 +317,21 @@ impl Notification {
     pub fn validate(&self) -> Result<()> {
         if !self.data.is_object() {
             return Err(Error::validation("data", "must be a JSON object"));
+        }
+        // Depth first: serialising a deeper value would recurse that deep.
+        let depth = json_depth(&self.data);
+        if depth > MAX_DATA_DEPTH {
+            return Err(Error::validation(
+                "data",
+                format!("nests {depth} levels deep, more than {MAX_DATA_DEPTH}"),
+            ));
+        }
+        let size = serde_json::to_vec(&self.data).map_or(usize::MAX, |v| v.len());
+        if size > MAX_DATA_BYTES {
+            return Err(Error::validation(
+                "data",
+                format!("takes {size} bytes as JSON, more than {MAX_DATA_BYTES}"),
+            ));
         }
         let key = &self.idempotency_key;
         if key.is_empty() || key.len() > MAX_KEY_LEN {
@@ -679,4 +714,39 @@ impl Envelope {
 pub trait Notifier: Send + Sync {
     /// Delivers one message.
     async fn notify(&self, tenant: TenantId, envelope: &Envelope) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_data(data: serde_json::Value) -> Result<Notification> {
+        Notification::builder(
+            Recipient::Email(crate::EmailAddress::parse("a@example.com").unwrap()),
+            "hello",
+            "k1",
+        )
+        .data(data)
+        .build()
+    }
+
+    #[test]
+    fn data_is_bounded_in_size_and_depth() {
+        let big = "x".repeat(MAX_DATA_BYTES);
+        let e = with_data(serde_json::json!({ "body": big })).unwrap_err();
+        assert_eq!(e.field(), Some("data"));
+        let mut deep = serde_json::json!("leaf");
+        for _ in 0..MAX_DATA_DEPTH {
+            deep = serde_json::json!([deep]);
+        }
+        let e = with_data(serde_json::json!({ "deep": deep })).unwrap_err();
+        assert!(e.to_string().contains("levels"), "{e}");
+        let mut ok = serde_json::json!("leaf");
+        for _ in 0..MAX_DATA_DEPTH - 1 {
+            ok = serde_json::json!([ok]);
+        }
+        let n = with_data(serde_json::json!({ "deep": ok })).unwrap();
+        let json = serde_json::to_string(&n).unwrap();
+        assert_eq!(serde_json::from_str::<Notification>(&json).unwrap(), n);
+    }
 }

@@ -8,7 +8,8 @@ use crate::error::Error;
 /// of its country with the `phonenumber` crate (Google's libphonenumber metadata).
 ///
 /// Input must be international (start with `+` or `00`), or be parsed with
-/// [`PhoneNumber::parse_national`] and an ISO 3166 region code.
+/// [`PhoneNumber::parse_national`] and an ISO 3166 region code. A number with an
+/// extension (`+49 30 1234567 ext. 99`) is refused: E.164 cannot hold it.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
@@ -51,6 +52,13 @@ impl PhoneNumber {
     ) -> Result<Self, Error> {
         let number =
             parsed.map_err(|e| Error::validation(field, format!("not a phone number: {e}")))?;
+        // E.164 has no room for an extension: refused rather than dropped silently.
+        if number.extension().is_some() {
+            return Err(Error::validation(
+                field,
+                "has an extension, which a phone number here cannot keep: give the number without it",
+            ));
+        }
         if !phonenumber::is_valid(&number) {
             return Err(Error::validation(
                 field,
@@ -133,5 +141,17 @@ mod tests {
             assert_eq!(err.field(), Some("phones[0]"), "{bad:?}");
         }
         assert!(PhoneNumber::parse_national("2025550143", "XX", "phone").is_err());
+    }
+
+    #[test]
+    fn extensions_are_refused_not_dropped() {
+        assert!(PhoneNumber::parse("+44 20 7946 0958;ext=12").is_err());
+        for with_ext in ["+49 30 1234567 ext. 99", "+1 650-253-0000 x123"] {
+            let e = PhoneNumber::parse(with_ext).unwrap_err();
+            assert_eq!(e.field(), Some("phone"), "{with_ext}");
+            assert!(e.to_string().contains("extension"), "{with_ext}: {e}");
+        }
+        let e = PhoneNumber::parse_national("030 1234567 ext. 99", "DE", "phones[0]").unwrap_err();
+        assert_eq!(e.field(), Some("phones[0]"));
     }
 }
