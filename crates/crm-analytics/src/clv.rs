@@ -1,5 +1,7 @@
 //! Customer lifetime value: predicted from the fitted models, and the five-part breakdown
 //! of value already realised.
+// Money, counts and durations here are computed with checked arithmetic only.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 
@@ -97,9 +99,13 @@ pub struct ValueBreakdown {
 }
 
 impl ValueBreakdown {
-    /// The sum of the five parts.
-    pub fn total(&self) -> Decimal {
-        self.base + self.growth + self.referral + self.cost_saving + self.premium
+    /// The sum of the five parts; a validation error on `total` when it is beyond the
+    /// range of a decimal.
+    pub fn total(&self) -> Result<Decimal, Error> {
+        [self.growth, self.referral, self.cost_saving, self.premium]
+            .into_iter()
+            .try_fold(self.base, |sum, part| sum.checked_add(part))
+            .ok_or_else(|| overflow("total"))
     }
 }
 
@@ -222,6 +228,7 @@ pub fn as_f64(d: Decimal) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use chrono::{DateTime, Duration};
@@ -277,7 +284,7 @@ mod tests {
             "margin attribute wins; USD ignored"
         );
         assert_eq!(out[0].referral, Decimal::from(6), "10% of Bob's 60");
-        assert_eq!(out[0].total(), Decimal::from(93));
+        assert_eq!(out[0].total().unwrap(), Decimal::from(93));
         assert_eq!(out[1].base, Decimal::from(60));
         assert_eq!(out[1].referral, Decimal::ZERO);
     }

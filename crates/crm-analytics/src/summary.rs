@@ -1,4 +1,6 @@
 //! From a purchase log to the per-customer calibration summary the models use.
+// Money, counts and durations here are computed with checked arithmetic only.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 
@@ -69,7 +71,13 @@ pub struct CustomerSummary<K> {
 impl<K> CustomerSummary<K> {
     /// Mean amount per repeat purchase occasion (the Gamma-Gamma model's `m`), if any.
     pub fn mean_repeat_amount(&self) -> Option<Decimal> {
-        (self.frequency > 0).then(|| self.repeat_amount / Decimal::from(self.frequency))
+        // Dividing by a count of at least 1 cannot overflow.
+        (self.frequency > 0)
+            .then(|| {
+                self.repeat_amount
+                    .checked_div(Decimal::from(self.frequency))
+            })
+            .flatten()
     }
 }
 
@@ -103,7 +111,9 @@ pub fn calibration_summary<K: Ord + Clone>(
         }
         repeat_amounts.push(sum);
     }
-    let span = |from: NaiveDate, to: NaiveDate| (to - from).num_days() as f64 / unit.days();
+    let span = |from: NaiveDate, to: NaiveDate| {
+        to.signed_duration_since(from).num_days() as f64 / unit.days()
+    };
     Ok(days
         .into_iter()
         .zip(repeat_amounts)
@@ -112,7 +122,7 @@ pub fn calibration_summary<K: Ord + Clone>(
             let (&last, _) = occasions.last_key_value()?;
             Some(CustomerSummary {
                 customer,
-                frequency: (occasions.len() - 1) as u32,
+                frequency: u32::try_from(occasions.len().saturating_sub(1)).unwrap_or(u32::MAX),
                 recency: span(first, last),
                 age: span(first, calibration_end),
                 first_purchase: first,
@@ -124,6 +134,7 @@ pub fn calibration_summary<K: Ord + Clone>(
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

@@ -54,6 +54,9 @@ const DAY_MINUTES: u16 = 24 * 60;
 /// How far [`BusinessCalendar::add_business_time`] looks for working time before it gives
 /// up (a calendar whose weekly schedule is empty has only its extra days).
 const SEARCH_DAYS: i64 = 366 * 50;
+/// The most holidays, and the most extra working days, one calendar holds (a century of
+/// them, generously).
+pub const MAX_SPECIAL_DAYS: usize = 10_000;
 
 /// A working interval within one day, in local wall-clock minutes: `[start, end)`, with
 /// `end` up to 24:00. Written `["09:00", "12:00"]` in serde.
@@ -388,6 +391,17 @@ impl BusinessCalendar {
     }
 
     fn check_days(&self) -> Result<()> {
+        for (field, days) in [
+            ("holidays", &self.holidays),
+            ("extra_working_days", &self.extra_working_days),
+        ] {
+            if days.len() > MAX_SPECIAL_DAYS {
+                return Err(Error::validation(
+                    field,
+                    format!("at most {MAX_SPECIAL_DAYS} dates"),
+                ));
+            }
+        }
         match self.holidays.intersection(&self.extra_working_days).next() {
             Some(day) => Err(Error::validation(
                 "holidays",
@@ -1154,5 +1168,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn special_days_are_bounded() {
+        let start = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        let many: Vec<NaiveDate> = start.iter_days().take(MAX_SPECIAL_DAYS + 1).collect();
+        let e = BusinessCalendar::always()
+            .with_holidays(many.clone())
+            .unwrap_err();
+        assert_eq!(e.field(), Some("holidays"));
+        let e = BusinessCalendar::always()
+            .with_extra_working_days(many[..MAX_SPECIAL_DAYS + 1].iter().copied())
+            .unwrap_err();
+        assert_eq!(e.field(), Some("extra_working_days"));
+        let fine = BusinessCalendar::always()
+            .with_holidays(many[..MAX_SPECIAL_DAYS].iter().copied())
+            .unwrap();
+        let json = serde_json::to_string(&fine).unwrap();
+        assert_eq!(
+            serde_json::from_str::<BusinessCalendar>(&json).unwrap(),
+            fine
+        );
     }
 }

@@ -181,6 +181,9 @@ impl CaseQuery {
 
 /// The longest subject, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 300;
+/// The most events one case's timeline holds (its opening included); a case that needs
+/// more is better closed and a new one opened.
+pub const MAX_EVENTS: usize = 10_000;
 
 /// A service case.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,6 +285,12 @@ impl Case {
     /// reason text.
     pub fn record(&mut self, at: DateTime<Utc>, kind: CaseEventKind) -> Result<()> {
         crate::clock::check_instant("event.at", at)?;
+        if self.events.len() >= MAX_EVENTS {
+            return Err(Error::validation(
+                "events",
+                format!("a case holds at most {MAX_EVENTS} events"),
+            ));
+        }
         if self.events.last().is_some_and(|last| at < last.at) {
             return Err(Error::validation(
                 "event.at",
@@ -411,5 +420,44 @@ mod tests {
             CaseKind::other("Bad Kind").unwrap_err().field(),
             Some("kind")
         );
+    }
+
+    #[test]
+    fn timelines_and_instants_are_bounded() {
+        let e = Case::open(
+            CustomerId::new(),
+            CaseKind::Inquiry,
+            "Old",
+            Channel::Web,
+            None,
+            DateTime::<Utc>::MIN_UTC,
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), Some("opened_at"));
+        let mut c = Case::open(
+            CustomerId::new(),
+            CaseKind::Inquiry,
+            "Chatty",
+            Channel::Web,
+            None,
+            t0(),
+        )
+        .unwrap();
+        for i in 1..MAX_EVENTS {
+            c.record(
+                t0() + Duration::seconds(i as i64),
+                CaseEventKind::CustomerMessage,
+            )
+            .unwrap();
+        }
+        assert_eq!(c.events.len(), MAX_EVENTS);
+        let e = c
+            .record(t0() + Duration::days(1), CaseEventKind::CustomerMessage)
+            .unwrap_err();
+        assert_eq!(e.field(), Some("events"));
+        let e = c
+            .record(DateTime::<Utc>::MAX_UTC, CaseEventKind::CustomerMessage)
+            .unwrap_err();
+        assert_eq!(e.field(), Some("event.at"));
     }
 }

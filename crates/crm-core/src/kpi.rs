@@ -18,6 +18,8 @@
 //! people.
 //!
 //! [`Crm::evaluate_kpis`]: crate::Crm::evaluate_kpis
+// Counts and durations in scorecards are computed with checked arithmetic only.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 
@@ -255,7 +257,11 @@ impl KpiEngine {
     /// Errors: validation naming `rules[i]` and the field; duplicate keys.
     pub fn new(rules: Vec<KpiRule>, around: DateTime<Utc>) -> Result<Self> {
         let day = around.date_naive();
-        let (first, last) = (day - Duration::days(366), day + Duration::days(366));
+        let year = chrono::Days::new(366);
+        let (first, last) = (
+            day.checked_sub_days(year).unwrap_or(day),
+            day.checked_add_days(year).unwrap_or(day),
+        );
         let mut seen = std::collections::BTreeSet::new();
         let mut compiled = Vec::with_capacity(rules.len());
         for (i, rule) in rules.into_iter().enumerate() {
@@ -472,7 +478,10 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
         return None;
     }
     let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted.get(rank.min(sorted.len()) - 1).copied()
+    rank.min(sorted.len())
+        .checked_sub(1)
+        .and_then(|i| sorted.get(i))
+        .copied()
 }
 
 /// Rolls up the cases opened in `[from, to)`, measured at `now`: for each rule and group,
@@ -517,13 +526,13 @@ pub fn scorecard(
                 (Grouping::Team, Some(u)) => team_of(u).map_or(Group::Unassigned, Group::Team),
             };
             let entry = acc.entry((rule.key.clone(), group)).or_default();
-            entry.0 += u32::from(met);
-            entry.1 += u32::from(breached);
+            entry.0 = entry.0.saturating_add(u32::from(met));
+            entry.1 = entry.1.saturating_add(u32::from(breached));
             entry.2.push(status.elapsed.num_seconds());
             if let Some(u) = holder {
                 let p = people.entry(u).or_default();
-                p.0 += u32::from(met);
-                p.1 += u32::from(breached);
+                p.0 = p.0.saturating_add(u32::from(met));
+                p.1 = p.1.saturating_add(u32::from(breached));
             }
         }
     }
@@ -553,19 +562,19 @@ pub fn gap_scorecard(
             Grouping::Person => Group::Person(owner),
             Grouping::Team => team_of(owner).map_or(Group::Unassigned, Group::Team),
         };
-        let gap = now - *since;
+        let gap = now.signed_duration_since(*since);
         for (rule, max_days, _) in engine.gap_rules() {
             if !rule.scope.matches_customer(customer) {
                 continue;
             }
             let met = gap.num_days() < i64::from(max_days);
             let entry = acc.entry((rule.key.clone(), group.clone())).or_default();
-            entry.0 += u32::from(met);
-            entry.1 += u32::from(!met);
+            entry.0 = entry.0.saturating_add(u32::from(met));
+            entry.1 = entry.1.saturating_add(u32::from(!met));
             entry.2.push(gap.num_seconds());
             let p = people.entry(owner).or_default();
-            p.0 += u32::from(met);
-            p.1 += u32::from(!met);
+            p.0 = p.0.saturating_add(u32::from(met));
+            p.1 = p.1.saturating_add(u32::from(!met));
         }
     }
     finish(engine, acc, people)
@@ -596,13 +605,13 @@ pub fn interaction_scorecard(
                 continue;
             };
             let entry = acc.entry((rule.key.clone(), group.clone())).or_default();
-            entry.0 += u32::from(met);
-            entry.1 += u32::from(!met);
+            entry.0 = entry.0.saturating_add(u32::from(met));
+            entry.1 = entry.1.saturating_add(u32::from(!met));
             entry.2.push(value.round() as i64);
             if let Some(u) = i.handled_by {
                 let p = people.entry(u).or_default();
-                p.0 += u32::from(met);
-                p.1 += u32::from(!met);
+                p.0 = p.0.saturating_add(u32::from(met));
+                p.1 = p.1.saturating_add(u32::from(!met));
             }
         }
     }
@@ -623,7 +632,7 @@ fn finish(
         .into_iter()
         .map(|((rule, group), (met, breached, mut times))| {
             times.sort_unstable();
-            let measured = met + breached;
+            let measured = met.saturating_add(breached);
             let compliance = if measured == 0 {
                 1.0
             } else {
@@ -646,7 +655,7 @@ fn finish(
     let mut ranking: Vec<(UserId, f64, u32)> = people
         .into_iter()
         .map(|(u, (met, breached))| {
-            let n = met + breached;
+            let n = met.saturating_add(breached);
             (u, f64::from(met) / f64::from(n.max(1)), n)
         })
         .collect();
@@ -658,6 +667,7 @@ fn finish(
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::case::CaseEventKind;

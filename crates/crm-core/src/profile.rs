@@ -5,6 +5,8 @@
 //! commutative and the empty profile is its identity, so applying a batch's deltas in any
 //! grouping or order gives the same profile as a rebuild from the full history. Adapters
 //! apply a batch's deltas in the same transaction as the batch.
+// Money, counts and durations here are computed with checked arithmetic only.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 
@@ -202,6 +204,7 @@ pub fn deltas<'a>(
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::value::Money;

@@ -25,6 +25,8 @@
 //! class A while the revenue share of the customers before it is below the A limit
 //! (default 80%), B while below the B limit (default 95%), C after that; so the top customer
 //! is always A. With no positive total revenue every customer is C.
+// Money, counts and durations here are computed with checked arithmetic only.
+#![deny(clippy::arithmetic_side_effects)]
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -147,11 +149,7 @@ pub struct RfmRow<K> {
 fn scores<T: Copy + Ord>(values: &[T], larger_is_better: bool) -> Vec<u8> {
     let n = values.len();
     // Worst first; `w` of a value is the position where its run of equal values starts.
-    let mut order: Vec<(T, u32)> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (*v, i as u32))
-        .collect();
+    let mut order: Vec<(T, usize)> = values.iter().enumerate().map(|(i, v)| (*v, i)).collect();
     if larger_is_better {
         order.sort_unstable();
     } else {
@@ -160,10 +158,15 @@ fn scores<T: Copy + Ord>(values: &[T], larger_is_better: bool) -> Vec<u8> {
     let mut out = vec![0u8; n];
     let mut run_start = 0;
     for (pos, (v, i)) in order.iter().enumerate() {
-        if pos > 0 && order[pos - 1].0 != *v {
+        if pos.checked_sub(1).is_some_and(|p| order[p].0 != *v) {
             run_start = pos;
         }
-        out[*i as usize] = (1 + 5 * run_start / n) as u8;
+        // run_start < n, so the quotient is 0 to 4.
+        let fifth = (run_start as u128)
+            .saturating_mul(5)
+            .checked_div(n as u128)
+            .unwrap_or(0);
+        out[*i] = u8::try_from(fifth).unwrap_or(4).saturating_add(1);
     }
     out
 }
@@ -189,10 +192,10 @@ pub fn rfm<K: Ord + Clone>(
                     // At most one per purchase: a `Vec` cannot hold u64::MAX of them.
                     row.2 = row.2.saturating_add(1);
                 }
-                row.1 = (as_of - day).num_days();
+                row.1 = as_of.signed_duration_since(day).num_days();
                 row.3 = checked_sum(row.3, amount, "monetary")?;
             }
-            _ => rows.push((k, (as_of - day).num_days(), 1, amount)),
+            _ => rows.push((k, as_of.signed_duration_since(day).num_days(), 1, amount)),
         }
         last_day = Some(day);
     }
@@ -328,7 +331,12 @@ pub fn abc<K: Ord + Clone>(
     if total > Decimal::ZERO {
         // before / total < limit, without a division per customer. Limits are at most 1,
         // so neither product exceeds the total.
-        let (a_limit, b_limit) = (limits.a * total, limits.b * total);
+        let limit = |share: Decimal| {
+            share
+                .checked_mul(total)
+                .ok_or_else(|| Error::validation("revenue", "the total overflows"))
+        };
+        let (a_limit, b_limit) = (limit(limits.a)?, limit(limits.b)?);
         let mut before = Decimal::ZERO;
         for &i in &order {
             class[i] = if before < a_limit {
@@ -352,13 +360,18 @@ pub fn abc<K: Ord + Clone>(
     }; 3];
     for (i, c) in class.iter().enumerate() {
         let s = &mut shares[*c as usize];
-        s.customers += 1;
+        s.customers = s.customers.saturating_add(1);
         s.revenue = checked_sum(s.revenue, revenue[i].1, "revenue")?;
     }
     for s in &mut shares {
-        s.customer_share = Decimal::from(s.customers) / n;
+        // n is at least 1.
+        s.customer_share = Decimal::from(s.customers)
+            .checked_div(n)
+            .unwrap_or_default();
         if total > Decimal::ZERO {
-            s.revenue_share = s.revenue / total;
+            s.revenue_share = s.revenue.checked_div(total).ok_or_else(|| {
+                Error::validation("revenue", "a class's share of the total overflows")
+            })?;
         }
     }
     Ok(AbcReport {
@@ -372,6 +385,7 @@ pub fn abc<K: Ord + Clone>(
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

@@ -1,3 +1,6 @@
+// Money, counts and durations here are computed with checked arithmetic only.
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -271,6 +274,7 @@ pub fn checked_sum(a: Decimal, b: Decimal, field: &str) -> Result<Decimal, Error
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 
