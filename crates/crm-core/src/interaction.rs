@@ -186,6 +186,12 @@ impl Interaction {
     /// supported range ([`crate::clock::min_instant`] to [`crate::clock::max_instant`]).
     pub fn validate(&self) -> Result<(), Error> {
         crate::clock::check_instant("occurred_at", self.occurred_at)?;
+        // No store keeps a NUL in text alike (PostgreSQL refuses it): refused everywhere.
+        for (field, text) in [("subject", &self.subject), ("body", &self.body)] {
+            if text.as_deref().is_some_and(|t| t.contains('\0')) {
+                return Err(Error::validation(field, "contains NUL"));
+            }
+        }
         if let Some(s) = &self.subject {
             if s.chars().count() > Self::MAX_SUBJECT_CHARS {
                 return Err(Error::validation(

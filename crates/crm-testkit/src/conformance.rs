@@ -2633,6 +2633,69 @@ cases! {
         let e = crm.create_segment(tenant, Segment::dynamic("NUL", nul).unwrap(), &schema).await.unwrap_err();
         assert_eq!(e.field(), Some("rule"), "{e}");
     }
+
+    /// Whatever the core accepts reads back equal: customers, interactions (and the
+    /// profiles they make), cases with timelines up to the longest, tasks, segments and
+    /// KPI rules generated at the edges ([`crate::wild`]); a NUL in any text is refused.
+    async fn wild_records_read_back_equal(store) {
+        let (crm, clock) = crm(&store);
+        let tenant = TenantId::new();
+        let schema = segment_schema();
+        let mut wild = crate::wild::Wild::new(0x77_69_6c_64);
+        let mut customers = Vec::new();
+        for _ in 0..24 {
+            let c = register(&crm, tenant, wild.customer()).await;
+            assert_eq!(store.get_customer(tenant, c.id).await.unwrap(), c);
+            customers.push(c);
+        }
+        let mut sent = Vec::new();
+        for (n, c) in customers.iter().enumerate() {
+            for k in 0..3 {
+                sent.push(wild.interaction(c.id, &format!("{n}-{k}")));
+            }
+        }
+        crm.log_batch(tenant, sent.clone()).await.unwrap();
+        for c in &customers {
+            let mut back = full_timeline(&store, tenant, c.id, 50).await;
+            back.sort_by_key(|i| i.id);
+            let mut expected: Vec<Interaction> = sent.iter().filter(|i| i.customer == c.id).cloned().collect();
+            for i in &mut expected {
+                i.recorded_at = crm_core::Clock::now(clock.as_ref());
+            }
+            expected.sort_by_key(|i| i.id);
+            assert_eq!(back, expected);
+            assert_profile_is_rebuild(&store, tenant, c.id).await;
+        }
+        for (n, events) in [1, 2, 40, 300, crm_core::case::MAX_EVENTS].into_iter().enumerate() {
+            let case = wild.case(customers[n].id, events);
+            store.insert_case(tenant, &case, vec![]).await.unwrap();
+            assert_eq!(store.get_case(tenant, case.id).await.unwrap(), case);
+        }
+        for c in customers.iter().take(10) {
+            let task = wild.task(c.id);
+            store.insert_task(tenant, &task).await.unwrap();
+            assert_eq!(store.get_task(tenant, task.id).await.unwrap(), task);
+        }
+        let mut segments = Vec::new();
+        for n in 0..10 {
+            let s = crm.create_segment(tenant, wild.segment(n), &schema).await.unwrap();
+            assert_eq!(store.get_segment(tenant, s.id).await.unwrap(), s);
+            segments.push(s);
+        }
+        let listed = crm.segments(tenant).await.unwrap();
+        assert!(segments.iter().all(|s| listed.contains(s)));
+        for n in 0..3 {
+            let rule = wild.kpi_rule(n);
+            crm.add_kpi_rule(tenant, rule.clone()).await.unwrap();
+            assert!(crm.kpi_rules(tenant).await.unwrap().iter().any(|r| r.rule == rule));
+        }
+        assert!(wild.refused > 0, "the generator reached values the core refuses");
+        // NUL in text is refused alike everywhere, before anything is stored.
+        let with_nul = Customer::person("Nul").attribute("note", AttrValue::Text("a\0b".into())).build();
+        assert_eq!(with_nul.unwrap_err().field(), Some("attributes.note"));
+        let with_nul = Interaction::builder(customers[0].id, Channel::Web, InteractionKind::Note).at(t0()).body("a\0b").build();
+        assert_eq!(with_nul.unwrap_err().field(), Some("body"));
+    }
 }
 
 /// A sink that fails transiently a given number of times, then records.

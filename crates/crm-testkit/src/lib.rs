@@ -41,6 +41,7 @@ mod memory;
 pub mod postgres;
 pub mod rules;
 pub mod tls;
+pub mod wild;
 
 use std::any::Any;
 use std::future::Future;
@@ -213,6 +214,7 @@ pub const CASE_NAMES: &[&str] = &[
     "audit_trail_records_every_change",
     "largest_amounts_add_up_and_read_back",
     "largest_rules_are_stored_run_and_read_back",
+    "wild_records_read_back_equal",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -300,7 +302,8 @@ macro_rules! conformance_tests {
             archived_history_is_exported_purged_and_refused,
             audit_trail_records_every_change,
             largest_amounts_add_up_and_read_back,
-            largest_rules_are_stored_run_and_read_back
+            largest_rules_are_stored_run_and_read_back,
+            wild_records_read_back_equal
         );
     };
 }

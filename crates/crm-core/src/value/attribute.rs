@@ -87,7 +87,13 @@ impl AttrValue {
 
     fn check(&self, field: &str) -> Result<(), Error> {
         let too_long = |t: &String| t.chars().count() > Self::MAX_TEXT_CHARS;
+        // No store keeps a NUL in text alike (PostgreSQL refuses it): refused everywhere.
+        let nul = |t: &String| t.contains('\0');
         match self {
+            AttrValue::Text(t) if nul(t) => Err(Error::validation(field, "text contains NUL")),
+            AttrValue::TextList(items) if items.iter().any(nul) => {
+                Err(Error::validation(field, "list item contains NUL"))
+            }
             AttrValue::Text(t) if too_long(t) => Err(Error::validation(
                 field,
                 format!("text longer than {} characters", Self::MAX_TEXT_CHARS),
