@@ -2641,7 +2641,7 @@ cases! {
         let (crm, clock) = crm(&store);
         let tenant = TenantId::new();
         let schema = segment_schema();
-        let mut wild = crate::wild::Wild::new(0x77_69_6c_64);
+        let mut wild = crate::wild::Wild::new(0x7769_6c64);
         let mut customers = Vec::new();
         for _ in 0..24 {
             let c = register(&crm, tenant, wild.customer()).await;
