@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
+pub mod crash;
 mod generate;
 mod memory;
 #[cfg(unix)]
