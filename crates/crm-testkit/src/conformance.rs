@@ -2696,6 +2696,147 @@ cases! {
         let with_nul = Interaction::builder(customers[0].id, Channel::Web, InteractionKind::Note).at(t0()).body("a\0b").build();
         assert_eq!(with_nul.unwrap_err().field(), Some("body"));
     }
+
+    /// Tenant B calls every storage method with tenant A's ids and records
+    /// ([`FOREIGN_CALLS`] calls): it reads nothing of A's, changes nothing of A's, and A's
+    /// records read the same afterwards.
+    async fn a_foreign_tenant_reaches_nothing(store) {
+        use crm_core::case::{Case, CaseKind, CaseQuery};
+        use crm_core::merge::CustomerMerge;
+        use crm_core::task::{Task, TaskQuery, TaskSubject};
+        let (crm, _) = crm(&store);
+        let schema = segment_schema();
+        let (a, b) = (TenantId::new(), TenantId::new());
+        let c = register(&crm, a, Customer::person("Secret").email("s@a.example").tag("vip").external_id("erp", "S1").build().unwrap()).await;
+        let other = register(&crm, a, simple("Second")).await;
+        let buy = Interaction::builder(c.id, Channel::Web, InteractionKind::Purchase).at(t0()).amount(Money::parse("10", "EUR").unwrap()).key("shop", "1").build().unwrap();
+        crm.log(a, buy.clone()).await.unwrap();
+        let case = crm.open_case(a, Case::open(c.id, CaseKind::Complaint, "Broken", Channel::Web, None, t0()).unwrap()).await.unwrap();
+        let task = crm.create_task(a, Task::new(TaskSubject::Customer(c.id), "Call", UserId::new(), t0()).unwrap()).await.unwrap();
+        let seg = crm.create_segment(a, Segment::fixed("Picked").unwrap(), &schema).await.unwrap();
+        crm.change_static_members(a, seg.id, vec![c.id], vec![]).await.unwrap();
+        crm.set_value_scores(a, vec![(c.id, scores(0.5, "10"))]).await.unwrap();
+        let rule = isolation_kpi_rule();
+        crm.add_kpi_rule(a, rule.clone()).await.unwrap();
+        let snapshot = |store: Arc<dyn Storage>| async move {
+            (
+                store.get_customer(a, c.id).await.unwrap(),
+                store.get_profile(a, c.id).await.unwrap(),
+                full_timeline(&store, a, c.id, 10).await,
+                store.get_case(a, case.id).await.unwrap(),
+                store.get_task(a, task.id).await.unwrap(),
+                store.segment_members(a, seg.id, &PageRequest::first(10)).await.unwrap().items,
+                store.value_scores(a, c.id).await.unwrap(),
+                store.kpi_rules(a).await.unwrap(),
+                store.ownership_history(a, c.id).await.unwrap(),
+            )
+        };
+        let before = snapshot(store.clone()).await;
+        let mut calls = 0;
+        // Refused, or answered as if A's records did not exist.
+        fn nothing<T: std::fmt::Debug>(r: crm_core::Result<T>, empty: impl Fn(&T) -> bool, what: &str) {
+            match r {
+                Ok(v) => assert!(empty(&v), "{what}: tenant B got {v:?}"),
+                Err(Error::NotFound { .. } | Error::Conflict { .. } | Error::Validation { .. }) => {}
+                Err(e) => panic!("{what}: {e:?}"),
+            }
+        }
+        let all = PageRequest::first(100);
+        macro_rules! probe {
+            ($call:expr, $empty:expr, $what:expr) => {{
+                calls += 1;
+                nothing($call.await, $empty, $what);
+            }};
+        }
+        let no = |_: &()| true;
+        probe!(store.get_customer(b, c.id), |_| false, "get_customer");
+        probe!(store.ownership_history(b, c.id), |v| v.is_empty(), "ownership_history");
+        probe!(store.redirect(b, c.id), |v| v.is_none(), "redirect");
+        probe!(store.audit_history(b, c.id, &all), |p| p.items.is_empty(), "audit_history");
+        probe!(store.timeline(b, c.id, &all), |p| p.items.is_empty(), "timeline");
+        probe!(store.get_profile(b, c.id), |_| false, "get_profile");
+        probe!(store.value_scores(b, c.id), |v| v.is_none(), "value_scores");
+        probe!(store.value_classes(b, c.id), |v| v.is_none(), "value_classes");
+        for q in [
+            CustomerQuery::all(),
+            CustomerQuery { email: Some(EmailAddress::parse("s@a.example").unwrap()), ..Default::default() },
+            CustomerQuery { external_id: Some(ExternalRef::new("erp", "S1").unwrap()), ..Default::default() },
+            CustomerQuery { tag: Some(Tag::parse("vip").unwrap()), ..Default::default() },
+        ] {
+            probe!(store.list_customers(b, &q, &all), |p| p.items.is_empty(), "list_customers");
+        }
+        probe!(store.interactions_between(b, t0() - Duration::days(1), t0() + Duration::days(1), &all), |p| p.items.is_empty(), "interactions_between");
+        let everyone = parse("revenue >= 0 or name is not null").unwrap();
+        probe!(store.find_matching(b, &everyone, &schema, t0(), &all), |p| p.items.is_empty(), "find_matching");
+        probe!(store.count_matching(b, &everyone, &schema, t0()), |n| *n == 0, "count_matching");
+        probe!(store.get_segment(b, seg.id), |_| false, "get_segment");
+        probe!(store.list_segments(b), |v| v.is_empty(), "list_segments");
+        probe!(store.segment_members(b, seg.id, &all), |p| p.items.is_empty(), "segment_members");
+        probe!(store.is_member(b, seg.id, c.id), |m| !*m, "is_member");
+        probe!(store.segments_of(b, c.id), |v| v.is_empty(), "segments_of");
+        probe!(store.get_case(b, case.id), |_| false, "get_case");
+        probe!(store.list_cases(b, &CaseQuery::default(), &all), |p| p.items.is_empty(), "list_cases");
+        probe!(store.get_task(b, task.id), |_| false, "get_task");
+        probe!(store.list_tasks(b, &TaskQuery::default(), &all), |p| p.items.is_empty(), "list_tasks");
+        probe!(store.kpi_rules(b), |v| v.is_empty(), "kpi_rules");
+        probe!(store.latest_value_model(b), |v| v.is_none(), "latest_value_model");
+        probe!(store.archive_horizon(b), |v| v.is_none(), "archive_horizon");
+        // Writes with A's ids and records.
+        let mut changed = c.clone();
+        changed.name = crm_core::DisplayName::parse("Stolen").unwrap();
+        changed.version = 2;
+        probe!(store.update_customer(b, &changed, 1, None, None, Vec::new()), no, "update_customer");
+        probe!(store.erase_customer(b, &changed, 1, crm_core::audit::AuditEntry::created(&changed), Vec::new()), no, "erase_customer");
+        let merge = CustomerMerge { survivor: changed.clone(), survivor_version: 1, merged: vec![(other.id, 1)], audit: vec![] };
+        probe!(store.merge_customers(b, &merge, Vec::new()), no, "merge_customers");
+        let mut again = buy.clone();
+        again.id = crm_core::InteractionId::new();
+        again.key = ExternalRef::new("shop", "2").unwrap();
+        probe!(store.append_interactions(b, vec![again], Vec::new()), |r| r.inserted == 0, "append_interactions");
+        probe!(store.set_value_scores(b, vec![(c.id, scores(0.9, "99"))]), no, "set_value_scores");
+        probe!(store.refresh_segment(b, seg.id, &schema, t0(), None), |m| m.members == 0, "refresh_segment");
+        probe!(store.change_static_members(b, seg.id, vec![], vec![c.id], None), |m| m.left.is_empty(), "change_static_members");
+        let mut moved = case.clone();
+        moved.version += 1;
+        probe!(store.update_case(b, &moved, case.version, Vec::new()), no, "update_case");
+        probe!(store.insert_case(b, &case, Vec::new()), no, "insert_case");
+        let mut done = task.clone();
+        done.version += 1;
+        probe!(store.update_task(b, &done, task.version, Vec::new()), no, "update_task");
+        probe!(store.update_kpi_rule(b, &rule, 1), no, "update_kpi_rule");
+        // These succeed or not on B's side; either way A's records stay as they were.
+        calls += 4;
+        let _ = store.delete_kpi_rule(b, &rule.key).await;
+        store.archive_interactions(b, t0() + Duration::days(365), t0() + Duration::days(365)).await.unwrap();
+        store.insert_customer(b, &c, Vec::new()).await.unwrap();
+        store.save_segment(b, &seg).await.unwrap();
+        assert_eq!(calls, FOREIGN_CALLS);
+        assert_eq!(snapshot(store.clone()).await, before, "tenant A reads the same");
+    }
+}
+
+/// Calls tenant B makes in `a_foreign_tenant_reaches_nothing`.
+pub const FOREIGN_CALLS: usize = 42;
+
+/// A KPI rule for the isolation case.
+fn isolation_kpi_rule() -> crm_core::kpi::KpiRule {
+    crm_core::kpi::KpiRule {
+        key: crm_core::notify::TemplateName::parse("first-reply").unwrap(),
+        name: "First reply within 4 h".into(),
+        metric: crm_core::kpi::KpiMetric::Case(
+            crm_core::sla::SlaTarget::new(
+                crm_core::sla::SlaMetric::FirstReply,
+                Duration::hours(4),
+                0.8,
+            )
+            .unwrap(),
+        ),
+        calendar: crm_core::calendar::BusinessCalendar::always(),
+        scope: crm_core::kpi::KpiScope::default(),
+        compliance_goal: 0.9,
+        on_warning: vec![],
+        on_breach: vec![],
+    }
 }
 
 /// A sink that fails transiently a given number of times, then records.

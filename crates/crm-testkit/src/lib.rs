@@ -216,6 +216,7 @@ pub const CASE_NAMES: &[&str] = &[
     "largest_amounts_add_up_and_read_back",
     "largest_rules_are_stored_run_and_read_back",
     "wild_records_read_back_equal",
+    "a_foreign_tenant_reaches_nothing",
 ];
 
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
@@ -304,7 +305,8 @@ macro_rules! conformance_tests {
             audit_trail_records_every_change,
             largest_amounts_add_up_and_read_back,
             largest_rules_are_stored_run_and_read_back,
-            wild_records_read_back_equal
+            wild_records_read_back_equal,
+            a_foreign_tenant_reaches_nothing
         );
     };
 }
