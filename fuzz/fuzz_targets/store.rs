@@ -1,14 +1,30 @@
-//! Round trips through storage: arbitrary JSON read as a customer and as interactions,
-//! and whatever the core accepts is written to the in-memory store and to SQLite and
-//! read back equal from both (profiles equal a rebuild too).
+//! Round trips through storage: arbitrary JSON lines read as a customer, its interactions,
+//! a case, a task, a segment and a KPI rule; whatever the core accepts is written to the
+//! in-memory store and to SQLite and read back equal from both (profiles equal a rebuild
+//! too).
 #![no_main]
 
 use std::sync::Arc;
 
-use crm_core::{Clock, Crm, Customer, Interaction, ManualClock, Storage, TenantId};
+use crm_core::case::Case;
+use crm_core::kpi::KpiRule;
+use crm_core::segment::{FieldSchema, Segment};
+use crm_core::task::{Task, TaskSubject};
+use crm_core::{Clock, Crm, Currency, Customer, Interaction, ManualClock, Storage, TenantId};
+
+/// What one input holds, each part optional but the customer.
+struct Records {
+    customer: Customer,
+    interactions: Vec<Interaction>,
+    case: Option<Case>,
+    task: Option<Task>,
+    segment: Option<Segment>,
+    kpi_rule: Option<KpiRule>,
+}
 use libfuzzer_sys::fuzz_target;
 
-async fn check(store: Arc<dyn Storage>, customer: &Customer, interactions: &[Interaction]) {
+async fn check(store: Arc<dyn Storage>, records: &Records) {
+    let (customer, interactions) = (&records.customer, &records.interactions);
     let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("an instant");
     let clock = Arc::new(ManualClock::new(at));
     let crm = Crm::new(store.clone()).with_clock(clock.clone());
@@ -36,26 +52,60 @@ async fn check(store: Arc<dyn Storage>, customer: &Customer, interactions: &[Int
         assert!(timeline.contains(&expected), "{expected:?} reads back");
     }
     crm_testkit::conformance::assert_profile_is_rebuild(&store, tenant, stored.id).await;
+    if let Some(case) = &records.case {
+        let mut case = case.clone();
+        case.customer = stored.id;
+        if store.insert_case(tenant, &case, Vec::new()).await.is_ok() {
+            assert_eq!(store.get_case(tenant, case.id).await.expect("reads back"), case);
+        }
+    }
+    if let Some(task) = &records.task {
+        let mut task = task.clone();
+        task.subject = TaskSubject::Customer(stored.id);
+        if store.insert_task(tenant, &task).await.is_ok() {
+            assert_eq!(store.get_task(tenant, task.id).await.expect("reads back"), task);
+        }
+    }
+    if let Some(segment) = &records.segment {
+        let schema = FieldSchema::new(Currency::parse("EUR").expect("EUR"));
+        if let Ok(saved) = crm.create_segment(tenant, segment.clone(), &schema).await {
+            assert_eq!(store.get_segment(tenant, saved.id).await.expect("reads back"), saved);
+        }
+    }
+    if let Some(rule) = &records.kpi_rule {
+        if crm.add_kpi_rule(tenant, rule.clone()).await.is_ok() {
+            let stored = crm.kpi_rules(tenant).await.expect("rules");
+            assert!(stored.iter().any(|r| r.rule == *rule), "{rule:?} reads back");
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let (head, tail) = text.split_once('\n').unwrap_or((text, "[]"));
-    let Ok(customer) = serde_json::from_str::<Customer>(head) else {
+    let mut lines = text.split('\n');
+    let Ok(customer) = serde_json::from_str::<Customer>(lines.next().unwrap_or("")) else {
         return;
     };
-    let interactions: Vec<Interaction> = serde_json::from_str(tail).unwrap_or_default();
-    if interactions.len() > 50 {
+    let mut next = || lines.next().unwrap_or("");
+    let records = Records {
+        customer,
+        interactions: serde_json::from_str(next()).unwrap_or_default(),
+        case: serde_json::from_str(next()).ok(),
+        task: serde_json::from_str(next()).ok(),
+        segment: serde_json::from_str(next()).ok(),
+        kpi_rule: serde_json::from_str(next()).ok(),
+    };
+    if records.interactions.len() > 50 {
         return;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        check(Arc::new(crm_testkit::MemoryStore::new()), &customer, &interactions).await;
+        check(Arc::new(crm_testkit::MemoryStore::new()), &records).await;
         let sqlite = crm_sqlite::SqliteStore::open_in_memory().expect("an in-memory database");
-        check(Arc::new(sqlite), &customer, &interactions).await;
+        check(Arc::new(sqlite), &records).await;
     });
 });
