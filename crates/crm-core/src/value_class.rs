@@ -149,7 +149,25 @@ pub struct RfmRow<K> {
 fn scores<T: Copy + Ord>(values: &[T], larger_is_better: bool) -> Vec<u8> {
     let n = values.len();
     // Worst first; `w` of a value is the position where its run of equal values starts.
-    let mut order: Vec<(T, usize)> = values.iter().enumerate().map(|(i, v)| (*v, i)).collect();
+    // Indexes as u32 keep the sorted pairs small (a slice longer than u32::MAX values is
+    // scored in usize, more slowly).
+    if u32::try_from(n).is_err() {
+        return scores_by::<T, usize>(values, larger_is_better);
+    }
+    scores_by::<T, u32>(values, larger_is_better)
+}
+
+/// [`scores`] with indexes of type `I`.
+fn scores_by<T: Copy + Ord, I: Copy + Ord + TryFrom<usize> + TryInto<usize>>(
+    values: &[T],
+    larger_is_better: bool,
+) -> Vec<u8> {
+    let n = values.len();
+    let mut order: Vec<(T, I)> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| I::try_from(i).ok().map(|i| (*v, i)))
+        .collect();
     if larger_is_better {
         order.sort_unstable();
     } else {
@@ -161,12 +179,15 @@ fn scores<T: Copy + Ord>(values: &[T], larger_is_better: bool) -> Vec<u8> {
         if pos.checked_sub(1).is_some_and(|p| order[p].0 != *v) {
             run_start = pos;
         }
-        // run_start < n, so the quotient is 0 to 4.
-        let fifth = (run_start as u128)
+        // run_start < n, so the quotient is 0 to 4 (and 5 * run_start fits a u64 for any
+        // slice that fits in memory).
+        let fifth = (run_start as u64)
             .saturating_mul(5)
-            .checked_div(n as u128)
+            .checked_div(n as u64)
             .unwrap_or(0);
-        out[*i] = u8::try_from(fifth).unwrap_or(4).saturating_add(1);
+        if let Ok(i) = (*i).try_into() {
+            out[i] = u8::try_from(fifth).unwrap_or(4).saturating_add(1);
+        }
     }
     out
 }
