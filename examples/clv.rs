@@ -73,7 +73,7 @@ fn run() -> Result<String, String> {
     );
     if left_out > 0 {
         eprintln!(
-            "left out of the spend fit: {left_out} repeat customers whose repeat purchases total zero or less"
+            "left out of the spend fit: {left_out} repeat customer(s) whose repeat purchases total zero or less"
         );
     }
     let (bg, gg) = (purchases.params, spend.params);
