@@ -80,11 +80,9 @@ async fn customer_by_sample_id(crm: &Crm, tenant: TenantId, id: u64) -> Customer
         .id
 }
 
-async fn scores_cdnow(storage: Arc<dyn Storage>) {
-    let crm = Crm::new(storage);
-    let tenant = TenantId::new();
-    load_cdnow(&crm, tenant).await;
-    let settings = ScoreSettings {
+/// The published calibration: weeks, to 1997-09-30, a year's CLV at 1% a month.
+fn weekly_settings() -> ScoreSettings {
+    ScoreSettings {
         calibration_end: NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
         unit: TimeUnit::Weeks,
         currency: Currency::parse("USD").unwrap(),
@@ -94,7 +92,14 @@ async fn scores_cdnow(storage: Arc<dyn Storage>) {
             discount_rate: 0.01,
             margin_rate: 0.3,
         },
-    };
+    }
+}
+
+async fn scores_cdnow(storage: Arc<dyn Storage>) {
+    let crm = Crm::new(storage);
+    let tenant = TenantId::new();
+    load_cdnow(&crm, tenant).await;
+    let settings = weekly_settings();
     let now: DateTime<Utc> = "1997-10-01T06:00:00Z".parse().unwrap();
     let report = score_tenant(&crm, tenant, &settings, now).await.unwrap();
     assert_eq!(report.scored, 2357);
@@ -195,17 +200,7 @@ async fn repeat_customers_with_free_or_refunded_repeats_are_scored_too() {
     let crm = Crm::new(Arc::new(crm_testkit::MemoryStore::new()));
     let tenant = TenantId::new();
     load_cdnow_with(&crm, tenant, FREE_REPEATS).await;
-    let settings = ScoreSettings {
-        calibration_end: NaiveDate::from_ymd_opt(1997, 9, 30).unwrap(),
-        unit: TimeUnit::Weeks,
-        currency: Currency::parse("USD").unwrap(),
-        clv: ClvSettings {
-            horizon: 52.0,
-            period: 4.345,
-            discount_rate: 0.01,
-            margin_rate: 0.3,
-        },
-    };
+    let settings = weekly_settings();
     let now: DateTime<Utc> = "1997-10-01T06:00:00Z".parse().unwrap();
     let report = score_tenant(&crm, tenant, &settings, now).await.unwrap();
     assert_eq!(report.scored, 2359, "every customer is scored");

@@ -12,7 +12,7 @@ use crm_core::calendar::{BusinessCalendar, Interval, Week};
 use crm_core::case::{Case, CaseEventKind, CaseKind, CaseStatus};
 use crm_core::kpi::{KpiAction, KpiMetric, KpiRule, KpiScope};
 use crm_core::notify::TemplateName;
-use crm_core::segment::{Rule, Segment};
+use crm_core::segment::{CmpOp, Literal, Operand, Rule, Segment};
 use crm_core::sla::{SlaMetric, SlaTarget};
 use crm_core::task::{Task, TaskSubject};
 use crm_core::{
@@ -351,15 +351,24 @@ impl Wild {
         loop {
             let mut rule: Option<Rule> = None;
             for _ in 0..self.rng.usize(1..20) {
-                let text = self.text(200);
+                // Built as a tree: `Rule::validate` below prints and re-parses it, so the
+                // printer's escaping of every piece is what gets tested.
+                let text = Operand::Literal(Literal::Text(self.text(200)));
+                let field = |name: &str| Operand::Field(name.to_string());
                 let term = match self.rng.u8(..3) {
-                    0 => format!("name = {}", quoted(&text)),
-                    1 => format!("{} in tags", quoted(&text)),
-                    _ => format!("attr.industry starts_with {}", quoted(&text)),
-                };
-                let Ok(term) = crm_core::segment::parse(&term) else {
-                    self.refused += 1;
-                    continue;
+                    0 => Rule::Compare {
+                        left: field("name"),
+                        cmp: CmpOp::Eq,
+                        right: text,
+                    },
+                    1 => Rule::In {
+                        item: text,
+                        set: field("tags"),
+                    },
+                    _ => Rule::StartsWith {
+                        text: field("attr.industry"),
+                        prefix: text,
+                    },
                 };
                 rule = Some(match rule {
                     None => term,
@@ -427,21 +436,4 @@ impl Wild {
             on_breach: vec![KpiAction::NotifyTeamLead],
         }
     }
-}
-
-/// `text` as a rule's text literal.
-fn quoted(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
