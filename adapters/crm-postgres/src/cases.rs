@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use crm_core::case::{Case, CaseQuery};
 use crm_core::notify::OutboxMessage;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
-use tokio_postgres::types::ToSql;
+
+use crm_sql::Value;
 
 use crate::codec::{get_record, list_records, stored_version, to_json, write_error};
 use crate::customers::customer_exists;
@@ -120,21 +121,19 @@ impl CaseStore for PostgresStore {
     ) -> Result<Page<Case>> {
         page.validate()?;
         let after = page.after.as_ref().map(Cursor::as_case).transpose()?;
-        let customer = query.customer.map(|c| c.as_bytes().to_vec());
-        let assignee = query.assignee.map(|a| a.as_bytes().to_vec());
-        let mut filters: Vec<(&str, &(dyn ToSql + Sync))> = Vec::new();
-        if let Some(c) = &customer {
-            filters.push(("customer_id", c));
+        let mut filters = Vec::new();
+        if let Some(c) = query.customer {
+            filters.push(("customer_id", Value::Bytes(c.as_bytes().to_vec())));
         }
-        if let Some(a) = &assignee {
-            filters.push(("assignee", a));
+        if let Some(a) = query.assignee {
+            filters.push(("assignee", Value::Bytes(a.as_bytes().to_vec())));
         }
         let extra = if query.open_only { " AND NOT done" } else { "" };
         let client = self.client(tenant).await?;
         let t = tenant.as_bytes().as_slice();
         let after = after.map(|a| *a.as_bytes());
         let cases: Vec<Case> =
-            list_records(&client, "cases", t, after, &filters, extra, page.limit).await?;
+            list_records(&client, "cases", t, after, filters, extra, page.limit).await?;
         Ok(Page::from_overfetch(cases, page.limit, |c| {
             Cursor::case(c.id)
         }))

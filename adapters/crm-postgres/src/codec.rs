@@ -1,38 +1,14 @@
 //! Conversions and error mapping shared by the store's modules.
 
-use chrono::{DateTime, Utc};
 use crm_core::Error;
 use tokio_postgres::error::SqlState;
 
+use tokio_postgres::types::ToSql;
+
+use crate::dialect::Postgres;
 use crate::BACKEND;
 
-pub(crate) fn corrupt(what: impl Into<String>) -> Error {
-    crm_core::stored::corrupt(BACKEND, what)
-}
-
-pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, Error> {
-    crm_core::stored::from_micros(BACKEND, us)
-}
-
-pub(crate) fn opt_from_micros(us: Option<i64>) -> Result<Option<DateTime<Utc>>, Error> {
-    us.map(from_micros).transpose()
-}
-
-pub(crate) fn id_bytes(blob: Vec<u8>) -> Result<[u8; 16], Error> {
-    crm_core::stored::id_bytes(BACKEND, blob)
-}
-
-pub(crate) fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Error> {
-    serde_json::from_str(text).map_err(|e| corrupt(format!("{what}: {e}")))
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value).map_err(|e| Error::storage(BACKEND, e))
-}
+crm_sql::codec!(BACKEND);
 
 /// Maps a write error: a unique violation is `Duplicate` (with `key` saying which),
 /// anything else is `Storage`.
@@ -76,31 +52,51 @@ pub(crate) async fn list_records<T: serde::de::DeserializeOwned>(
     table: &str,
     tenant: &[u8],
     after: Option<[u8; 16]>,
-    filters: &[(&str, &(dyn tokio_postgres::types::ToSql + Sync))],
+    filters: Vec<(&str, crm_sql::Value)>,
     extra: &str,
     limit: u32,
 ) -> Result<Vec<T>, Error> {
-    let after = after.unwrap_or([0; 16]).to_vec();
-    let fetch = i64::from(limit) + 1;
-    let mut sql = format!("SELECT record FROM {table} WHERE tenant_id = $1 AND id > $2");
-    let mut args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&tenant, &after];
-    for (column, value) in filters {
-        args.push(*value);
-        sql.push_str(&format!(" AND {column} = ${}", args.len()));
-    }
-    sql.push_str(extra);
-    args.push(&fetch);
-    sql.push_str(&format!(" ORDER BY id LIMIT ${}", args.len()));
-    let rows = client
-        .query(&sql, &args)
-        .await
-        .map_err(|e| Error::storage(BACKEND, e))?;
-    rows.iter()
+    let sql = crm_sql::records_page(&Postgres, table, tenant, after, filters, extra, limit);
+    query(client, sql)
+        .await?
+        .iter()
         .map(|r| {
             let text: &str = r.try_get(0).map_err(|e| Error::storage(BACKEND, e))?;
             json(text, table)
         })
         .collect()
+}
+
+/// A parameter of the driver.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// The driver's parameter of a value bound by `crm_sql`.
+pub(crate) fn param(v: crm_sql::Value) -> Param {
+    use crm_sql::Value;
+    match v {
+        Value::Text(t) => Box::new(t),
+        Value::Real(r) => Box::new(r),
+        Value::Integer(i) => Box::new(i),
+        Value::Bool(b) => Box::new(b),
+        Value::Bytes(b) => Box::new(b),
+        Value::TextArray(a) => Box::new(a),
+    }
+}
+
+/// Runs SQL built by `crm_sql`; its rows.
+pub(crate) async fn query(
+    client: &impl deadpool_postgres::GenericClient,
+    sql: crm_sql::Sql,
+) -> Result<Vec<tokio_postgres::Row>, Error> {
+    let params: Vec<Param> = sql.params.into_iter().map(param).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    client
+        .query(&sql.text, &refs)
+        .await
+        .map_err(|e| Error::storage(BACKEND, e))
 }
 
 /// The JSON `record` of row `id` in `table` for `tenant`, decoded; NotFound naming `entity`.

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use crm_core::notify::OutboxMessage;
 use crm_core::task::{Task, TaskQuery, TaskSubject};
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
-use tokio_postgres::types::ToSql;
+
+use crm_sql::Value;
 
 use crate::codec::{get_record, list_records, micros, stored_version, to_json, write_error};
 use crate::outbox::{check_outbox, write_outbox};
@@ -133,14 +134,12 @@ impl TaskStore for PostgresStore {
     ) -> Result<Page<Task>> {
         page.validate()?;
         let after = page.after.as_ref().map(Cursor::as_task).transpose()?;
-        let assignee = query.assignee.map(|a| a.as_bytes().to_vec());
-        let subject = query.subject.as_ref().map(subject_key);
-        let mut filters: Vec<(&str, &(dyn ToSql + Sync))> = Vec::new();
-        if let Some(a) = &assignee {
-            filters.push(("assignee", a));
+        let mut filters = Vec::new();
+        if let Some(a) = query.assignee {
+            filters.push(("assignee", Value::Bytes(a.as_bytes().to_vec())));
         }
-        if let Some(s) = &subject {
-            filters.push(("subject", s));
+        if let Some(s) = &query.subject {
+            filters.push(("subject", Value::Text(subject_key(s))));
         }
         let mut extra = String::new();
         if query.open_only {
@@ -157,7 +156,7 @@ impl TaskStore for PostgresStore {
         let t = tenant.as_bytes().as_slice();
         let after = after.map(|a| *a.as_bytes());
         let tasks: Vec<Task> =
-            list_records(&client, "tasks", t, after, &filters, &extra, page.limit).await?;
+            list_records(&client, "tasks", t, after, filters, &extra, page.limit).await?;
         Ok(Page::from_overfetch(tasks, page.limit, |t| {
             Cursor::task(t.id)
         }))

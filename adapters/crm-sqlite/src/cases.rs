@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use crm_core::case::{Case, CaseQuery};
 use crm_core::notify::OutboxMessage;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
-use rusqlite::types::Value;
 use rusqlite::{params, TransactionBehavior};
 
 use crate::codec::{get_record, list_records, stored_version, to_json, write_error};
@@ -121,10 +120,10 @@ impl CaseStore for SqliteStore {
         self.read(move |conn| {
             let mut filters = Vec::new();
             if let Some(c) = query.customer {
-                filters.push(("customer_id", Value::Blob(c.as_bytes().to_vec())));
+                filters.push(("customer_id", crm_sql::Value::Bytes(c.as_bytes().to_vec())));
             }
             if let Some(a) = query.assignee {
-                filters.push(("assignee", Value::Blob(a.as_bytes().to_vec())));
+                filters.push(("assignee", crm_sql::Value::Bytes(a.as_bytes().to_vec())));
             }
             let extra = if query.open_only { " AND done = 0" } else { "" };
             let t = tenant.as_bytes().as_slice();

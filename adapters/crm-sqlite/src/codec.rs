@@ -1,38 +1,14 @@
 //! Column conversions and error mapping shared by the store's modules.
 
-use chrono::{DateTime, Utc};
 use crm_core::Error;
 use rusqlite::ErrorCode;
 
+use rusqlite::params_from_iter;
+
+use crate::dialect::Sqlite;
 use crate::BACKEND;
 
-pub(crate) fn corrupt(what: impl Into<String>) -> Error {
-    crm_core::stored::corrupt(BACKEND, what)
-}
-
-pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, Error> {
-    crm_core::stored::from_micros(BACKEND, us)
-}
-
-pub(crate) fn opt_from_micros(us: Option<i64>) -> Result<Option<DateTime<Utc>>, Error> {
-    us.map(from_micros).transpose()
-}
-
-pub(crate) fn id_bytes(blob: Vec<u8>) -> Result<[u8; 16], Error> {
-    crm_core::stored::id_bytes(BACKEND, blob)
-}
-
-pub(crate) fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Error> {
-    serde_json::from_str(text).map_err(|e| corrupt(format!("{what}: {e}")))
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value).map_err(|e| Error::storage(BACKEND, e))
-}
+crm_sql::codec!(BACKEND);
 
 /// Maps a write error: a unique or primary-key violation is `Duplicate` (with `key` saying
 /// which), anything else is `Storage`.
@@ -75,31 +51,35 @@ pub(crate) fn list_records<T: serde::de::DeserializeOwned>(
     table: &str,
     tenant: &[u8],
     after: Option<[u8; 16]>,
-    filters: Vec<(&str, rusqlite::types::Value)>,
+    filters: Vec<(&str, crm_sql::Value)>,
     extra: &str,
     limit: u32,
 ) -> Result<Vec<T>, Error> {
-    use rusqlite::types::Value;
-    let mut sql = format!("SELECT record FROM {table} WHERE tenant_id = ?1 AND id > ?2");
-    let mut args = vec![
-        Value::Blob(tenant.to_vec()),
-        Value::Blob(after.unwrap_or([0; 16]).to_vec()),
-    ];
-    for (column, value) in filters {
-        args.push(value);
-        sql.push_str(&format!(" AND {column} = ?{}", args.len()));
-    }
-    sql.push_str(extra);
-    args.push(Value::Integer(i64::from(limit) + 1));
-    sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
+    let sql = crm_sql::records_page(&Sqlite, table, tenant, after, filters, extra, limit);
     let rows: Vec<String> = conn
-        .prepare_cached(&sql)
+        .prepare_cached(&sql.text)
         .and_then(|mut s| {
-            s.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
-                .collect()
+            s.query_map(params_from_iter(sql.params.into_iter().map(value)), |r| {
+                r.get(0)
+            })?
+            .collect()
         })
         .map_err(|e| Error::storage(BACKEND, e))?;
     rows.iter().map(|text| json(text, table)).collect()
+}
+
+/// The driver's value of a value bound by `crm_sql`.
+pub(crate) fn value(v: crm_sql::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match v {
+        crm_sql::Value::Text(t) => Value::Text(t),
+        crm_sql::Value::Real(r) => r.map_or(Value::Null, Value::Real),
+        crm_sql::Value::Integer(i) => Value::Integer(i),
+        crm_sql::Value::Bool(b) => Value::Integer(i64::from(b)),
+        crm_sql::Value::Bytes(b) => Value::Blob(b),
+        // The dialect binds paths as text; an array has no SQLite form.
+        crm_sql::Value::TextArray(_) => Value::Null,
+    }
 }
 
 /// The JSON `record` of row `id` in `table` for `tenant`, decoded; NotFound naming `entity`.

@@ -44,6 +44,7 @@ mod audit;
 mod cases;
 mod codec;
 mod customers;
+mod dialect;
 mod interactions;
 mod kpi_rules;
 mod merge;

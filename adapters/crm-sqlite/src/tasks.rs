@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use crm_core::notify::OutboxMessage;
 use crm_core::task::{Task, TaskQuery, TaskSubject};
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
-use rusqlite::types::Value;
 use rusqlite::{params, TransactionBehavior};
 
 use crate::codec::{get_record, list_records, micros, stored_version, to_json, write_error};
@@ -146,10 +145,10 @@ impl TaskStore for SqliteStore {
         self.read(move |conn| {
             let mut filters = Vec::new();
             if let Some(a) = query.assignee {
-                filters.push(("assignee", Value::Blob(a.as_bytes().to_vec())));
+                filters.push(("assignee", crm_sql::Value::Bytes(a.as_bytes().to_vec())));
             }
             if let Some(s) = &query.subject {
-                filters.push(("subject", Value::Text(subject_key(s))));
+                filters.push(("subject", crm_sql::Value::Text(subject_key(s))));
             }
             let mut extra = String::new();
             if query.open_only {

@@ -579,15 +579,7 @@ impl Crm {
         schema: &FieldSchema,
     ) -> Result<MembershipChange> {
         let segment = self.storage.get_segment(tenant, id).await?;
-        match segment.rule() {
-            Some(rule) => schema.check(rule)?,
-            None => {
-                return Err(Error::validation(
-                    "segment",
-                    "a static segment has no rule to refresh",
-                ))
-            }
-        }
+        schema.check(segment.rule_to_refresh()?)?;
         let now = self.clock.now();
         self.storage
             .refresh_segment(tenant, id, schema, now, self.events.then_some(now))

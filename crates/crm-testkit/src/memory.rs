@@ -133,11 +133,7 @@ impl State {
         now: BTreeSet<CustomerId>,
     ) -> MembershipChange {
         let before = self.members.remove(&(tenant, id)).unwrap_or_default();
-        let change = MembershipChange {
-            entered: now.difference(&before).copied().collect(),
-            left: before.difference(&now).copied().collect(),
-            members: now.len() as u64,
-        };
+        let change = MembershipChange::between(&before, &now);
         self.members.insert((tenant, id), now);
         change
     }
@@ -839,9 +835,7 @@ impl SegmentStore for MemoryStore {
         events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
         let mut s = self.lock();
-        let rule = s.segment(tenant, id)?.rule().cloned().ok_or_else(|| {
-            Error::validation("segment", "a static segment has no rule to refresh")
-        })?;
+        let rule = s.segment(tenant, id)?.rule_to_refresh()?.clone();
         let members: BTreeSet<CustomerId> = s
             .matching(tenant, &rule, schema, now)?
             .into_iter()
@@ -858,12 +852,7 @@ impl SegmentStore for MemoryStore {
         events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
         let mut s = self.lock();
-        if s.segment(tenant, id)?.rule().is_some() {
-            return Err(Error::validation(
-                "segment",
-                "members of a dynamic segment follow its rule",
-            ));
-        }
+        s.segment(tenant, id)?.check_static()?;
         if let Some(missing) = add
             .iter()
             .find(|c| !s.customers.contains_key(&(tenant, **c)))
@@ -963,11 +952,7 @@ impl State {
         events_at: Option<DateTime<Utc>>,
     ) -> Result<MembershipChange> {
         let before = self.members.get(&(tenant, id)).cloned().unwrap_or_default();
-        let preview = MembershipChange {
-            entered: members.difference(&before).copied().collect(),
-            left: before.difference(&members).copied().collect(),
-            members: members.len() as u64,
-        };
+        let preview = MembershipChange::between(&before, &members);
         let events = match events_at {
             Some(at) => membership_events(id, &preview, at)?,
             None => Vec::new(),

@@ -1,5 +1,7 @@
 //! Stored segments: definitions and memberships.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +68,25 @@ impl Segment {
             Membership::Static => None,
         }
     }
+
+    /// The rule a refresh evaluates; a static segment has none (a validation error on
+    /// `segment`). Stores call this instead of writing the check themselves.
+    pub fn rule_to_refresh(&self) -> Result<&Rule, Error> {
+        self.rule()
+            .ok_or_else(|| Error::validation("segment", "a static segment has no rule to refresh"))
+    }
+
+    /// Checks that members may be added or removed by hand: only a static segment's
+    /// (a validation error on `segment` otherwise).
+    pub fn check_static(&self) -> Result<(), Error> {
+        match self.membership {
+            Membership::Static => Ok(()),
+            Membership::Dynamic { .. } => Err(Error::validation(
+                "segment",
+                "members of a dynamic segment follow its rule",
+            )),
+        }
+    }
 }
 
 /// Who entered and who left a segment in one change of its membership.
@@ -77,4 +98,16 @@ pub struct MembershipChange {
     pub left: Vec<CustomerId>,
     /// Members after the change.
     pub members: u64,
+}
+
+impl MembershipChange {
+    /// The change from the members `before` to the members `after`: what a store applies
+    /// (delete `left`, insert `entered`) and reports.
+    pub fn between(before: &BTreeSet<CustomerId>, after: &BTreeSet<CustomerId>) -> Self {
+        MembershipChange {
+            entered: after.difference(before).copied().collect(),
+            left: before.difference(after).copied().collect(),
+            members: after.len() as u64,
+        }
+    }
 }
