@@ -1,7 +1,7 @@
 //! Column conversions and error mapping shared by the store's modules.
 
 use crm_core::Error;
-use rusqlite::ErrorCode;
+use rusqlite::ffi;
 
 use rusqlite::params_from_iter;
 
@@ -11,16 +11,21 @@ use crate::BACKEND;
 crm_sql::codec!(BACKEND);
 
 /// Maps a write error: a unique or primary-key violation is `Duplicate` (with `key` saying
-/// which), anything else is `Storage`.
+/// which); any other constraint (`NOT NULL`, `CHECK`, a foreign key) and everything else is
+/// `Storage`, keeping SQLite's message.
 pub(crate) fn write_error(
     e: rusqlite::Error,
     entity: &'static str,
     key: impl FnOnce() -> String,
 ) -> Error {
-    if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
-        Error::Duplicate { entity, key: key() }
-    } else {
-        Error::storage(BACKEND, e)
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            Error::Duplicate { entity, key: key() }
+        }
+        _ => Error::storage(BACKEND, e),
     }
 }
 
@@ -104,5 +109,56 @@ pub(crate) fn get_record<T: serde::de::DeserializeOwned>(
     match record {
         Some(text) => json(&text, table),
         None => Err(Error::not_found(entity, shown)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing(sql: &str) -> rusqlite::Error {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, u TEXT UNIQUE, n TEXT NOT NULL, \
+             c INTEGER CHECK (c > 0)); INSERT INTO t VALUES (1, 'a', 'x', 1);",
+        )
+        .unwrap();
+        conn.execute(sql, []).unwrap_err()
+    }
+
+    #[test]
+    fn only_key_collisions_are_duplicates() {
+        for sql in [
+            "INSERT INTO t VALUES (1, 'b', 'x', 1)",
+            "INSERT INTO t VALUES (2, 'a', 'x', 1)",
+        ] {
+            let e = write_error(failing(sql), "thing", || "k".into());
+            assert!(
+                matches!(
+                    e,
+                    Error::Duplicate {
+                        entity: "thing",
+                        ..
+                    }
+                ),
+                "{sql}: {e:?}"
+            );
+        }
+        for sql in [
+            "INSERT INTO t VALUES (2, 'b', NULL, 1)",
+            "INSERT INTO t VALUES (2, 'b', 'x', 0)",
+        ] {
+            let e = write_error(failing(sql), "thing", || "k".into());
+            assert!(
+                matches!(
+                    e,
+                    Error::Storage {
+                        backend: "sqlite",
+                        ..
+                    }
+                ),
+                "{sql}: {e:?}"
+            );
+        }
     }
 }

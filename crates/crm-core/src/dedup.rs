@@ -799,7 +799,7 @@ impl Crm {
 
     /// Registers `customer` unless it is a likely duplicate: checked first with
     /// [`check_duplicates`](Self::check_duplicates); at or above
-    /// [`MatchRules::block_at`] nothing is saved and the error is [`Error::Duplicate`]
+    /// [`MatchRules::block_at`] nothing is saved and the error is [`Error::LikelyDuplicate`]
     /// naming the best match. Otherwise the customer is registered and the check (with any
     /// warnings) returned beside it.
     pub async fn register_checked(
@@ -817,12 +817,11 @@ impl Crm {
             } else {
                 best.a
             };
-            return Err(Error::Duplicate {
+            return Err(Error::LikelyDuplicate {
                 entity: "customer",
-                key: format!(
-                    "likely the same as {other} ({}, score {:.2})",
-                    best.rule, best.score
-                ),
+                existing: other.to_string(),
+                rule: best.rule.to_string(),
+                score: best.score,
             });
         }
         let saved = self.register(tenant, customer).await?;

@@ -11,8 +11,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in the core or in an adapter, by kind.
 ///
 /// Adapters map their driver errors into these kinds (a unique violation is
-/// [`Error::Duplicate`], a stale version is [`Error::Conflict`]) and keep the driver
-/// error as the `source`, so a host can match on the kind without parsing strings.
+/// [`Error::Duplicate`], a stale version is [`Error::Conflict`], an undecodable stored
+/// value is [`Error::Corrupt`]) and keep the driver error as the `source`, so a host can
+/// match on the kind without parsing strings. Each kind says when it occurs and what a
+/// caller can do; [`Error::is_transient`] says which are worth retrying unchanged.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -34,6 +36,8 @@ pub enum Error {
         id: String,
     },
     /// An optimistic-concurrency check failed: the record changed since it was read.
+    /// Retrying the same write cannot succeed (the version stays stale): read the record
+    /// again, reapply the change, and write with the new version.
     #[error(
         "{entity} {id} was changed concurrently (expected version {expected}, found {actual})"
     )]
@@ -59,7 +63,8 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
-    /// A record with the same unique key already exists.
+    /// A record with the same unique key (id, external id, name) already exists: an exact
+    /// collision found by the store. Nothing was written.
     #[error("{entity} with {key} already exists")]
     Duplicate {
         /// Kind of entity.
@@ -67,7 +72,22 @@ pub enum Error {
         /// The key that collided, as text.
         key: String,
     },
-    /// The storage backend failed; the driver error is kept as the source.
+    /// Duplicate detection judged the new record to be very likely the same as an existing
+    /// one (a heuristic score at or above the blocking threshold, not a key collision).
+    /// Nothing was written; merge into `existing`, or register without the check.
+    #[error("{entity} is likely the same as {existing} ({rule}, score {score:.2})")]
+    LikelyDuplicate {
+        /// Kind of entity.
+        entity: &'static str,
+        /// The id of the existing record it matches best.
+        existing: String,
+        /// The matching rule that fired.
+        rule: String,
+        /// The match score, from 0 to 1.
+        score: f64,
+    },
+    /// The storage backend failed (a lost connection, a full disk, a driver error); the
+    /// driver error is kept as the source. Trying again later may succeed.
     #[error("storage backend {backend} failed")]
     Storage {
         /// Name of the backend (`sqlite`, `postgres`, `memory`, ...).
@@ -75,6 +95,54 @@ pub enum Error {
         /// The underlying driver error.
         #[source]
         source: BoxError,
+    },
+    /// A stored value cannot be decoded: the database was changed outside the adapter, or
+    /// is damaged. Retrying cannot help; the record needs repair from a backup or by hand.
+    #[error("storage backend {backend} holds a corrupt value: {what}")]
+    Corrupt {
+        /// Name of the backend.
+        backend: &'static str,
+        /// What could not be decoded, and why.
+        what: String,
+    },
+    /// Reading input or writing output failed (an import file, an archive writer). What
+    /// was written before the failure is reported by the operation's docs.
+    #[error("{what}: {source}")]
+    Io {
+        /// Which input or output.
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value could not be encoded to or decoded from JSON where the core does so itself
+    /// (event payloads, exports). A defect of the value's type, not of the input.
+    #[error("cannot encode {what}: {source}")]
+    Encoding {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A lease (on an outbox message or a job) is no longer the caller's: it lapsed and was
+    /// taken again, or the work it guarded is finished. Drop the work in hand; whoever
+    /// holds the lease now completes it.
+    #[error("the lease on {entity} {id} was lost")]
+    LeaseLost {
+        /// Kind of entity leased.
+        entity: &'static str,
+        /// Its id as text.
+        id: String,
+    },
+    /// The storage adapter does not provide this operation (an optional capability it
+    /// declares it lacks). Nothing was done.
+    #[error("{backend} does not support {operation}")]
+    Unsupported {
+        /// The operation asked for.
+        operation: &'static str,
+        /// Name of the backend.
+        backend: &'static str,
     },
     /// A notification could not be delivered; the transport error is kept as the source.
     #[error("notification delivery failed ({})", if *permanent { "permanent" } else { "transient" })]
@@ -132,6 +200,32 @@ impl Error {
         }
     }
 
+    /// A [`Error::Corrupt`] of `backend` saying `what` could not be decoded.
+    pub fn corrupt(backend: &'static str, what: impl Into<String>) -> Self {
+        Error::Corrupt {
+            backend,
+            what: what.into(),
+        }
+    }
+
+    /// An [`Error::Io`] on `what`.
+    pub fn io(what: &'static str, source: std::io::Error) -> Self {
+        Error::Io { what, source }
+    }
+
+    /// An [`Error::Encoding`] of `what`.
+    pub fn encoding(what: &'static str, source: impl Into<BoxError>) -> Self {
+        Error::Encoding {
+            what,
+            source: source.into(),
+        }
+    }
+
+    /// An [`Error::Unsupported`]: `backend` does not provide `operation`.
+    pub fn unsupported(operation: &'static str, backend: &'static str) -> Self {
+        Error::Unsupported { operation, backend }
+    }
+
     /// A [`Error::Notify`], permanent or transient, wrapping a transport error.
     pub fn notify(permanent: bool, source: impl Into<BoxError>) -> Self {
         Error::Notify {
@@ -140,8 +234,9 @@ impl Error {
         }
     }
 
-    /// Whether trying the same operation again later may succeed: a transient delivery
-    /// failure, a storage failure, a concurrent change, or contention.
+    /// Whether trying the same operation again later, unchanged, may succeed: a transient
+    /// delivery failure, a storage failure, or contention. Not a [`Error::Conflict`]
+    /// (the version stays stale), not [`Error::Corrupt`] data, not a lost lease.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -149,7 +244,6 @@ impl Error {
                 permanent: false,
                 ..
             } | Error::Storage { .. }
-                | Error::Conflict { .. }
                 | Error::Contention { .. }
         )
     }
@@ -182,5 +276,60 @@ impl Error {
             Error::Validation { field, .. } => Some(field),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_may_succeed_unchanged_is_transient() {
+        let io = || std::io::Error::other("x");
+        let transient = [
+            Error::storage("t", io()),
+            Error::notify(false, io()),
+            Error::Contention {
+                backend: "t",
+                source: io().into(),
+            },
+        ];
+        let permanent = [
+            Error::stale_write("customer", 1, 1, Some(2)),
+            Error::corrupt("t", "record"),
+            Error::LeaseLost {
+                entity: "message",
+                id: "m".into(),
+            },
+            Error::unsupported("merge_customers", "t"),
+            Error::io("import input", io()),
+            Error::encoding("an event", io()),
+            Error::validation("name", "empty"),
+            Error::notify(true, io()),
+            Error::LikelyDuplicate {
+                entity: "customer",
+                existing: "c".into(),
+                rule: "email".into(),
+                score: 0.97,
+            },
+        ];
+        for e in &transient {
+            assert!(e.is_transient(), "{e}");
+        }
+        for e in &permanent {
+            assert!(e.is_permanent(), "{e}");
+        }
+    }
+
+    #[test]
+    fn messages_name_what_happened() {
+        assert_eq!(
+            Error::unsupported("merge_customers", "memory").to_string(),
+            "memory does not support merge_customers"
+        );
+        assert_eq!(
+            Error::corrupt("sqlite", "customer: EOF").to_string(),
+            "storage backend sqlite holds a corrupt value: customer: EOF"
+        );
     }
 }

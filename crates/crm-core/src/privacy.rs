@@ -65,7 +65,7 @@ pub struct CustomerExport {
 impl CustomerExport {
     /// The export as one JSON document.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| Error::validation("export", e.to_string()))
+        serde_json::to_string_pretty(self).map_err(|e| Error::encoding("a personal-data export", e))
     }
 }
 

@@ -37,7 +37,7 @@ impl Crm {
     /// Archives the tenant's interactions that occurred before `before` to `out` (JSON
     /// lines, oldest first) and purges them (see the module docs).
     ///
-    /// Errors: storage errors; [`Error::Validation`] on `out` when writing fails (nothing
+    /// Errors: storage errors; [`Error::Io`] when writing to `out` fails (nothing
     /// is purged then).
     pub async fn archive_interactions(
         &self,
@@ -54,9 +54,9 @@ impl Crm {
                 .interactions_between(tenant, DateTime::<Utc>::MIN_UTC, before, &page)
                 .await?;
             for i in &got.items {
-                let line = serde_json::to_string(i)
-                    .map_err(|e| Error::validation("out", e.to_string()))?;
-                writeln!(out, "{line}").map_err(|e| Error::validation("out", e.to_string()))?;
+                let line =
+                    serde_json::to_string(i).map_err(|e| Error::encoding("an interaction", e))?;
+                writeln!(out, "{line}").map_err(|e| Error::io("archive output", e))?;
                 exported += 1;
             }
             match got.next {
@@ -64,8 +64,7 @@ impl Crm {
                 None => break,
             }
         }
-        out.flush()
-            .map_err(|e| Error::validation("out", e.to_string()))?;
+        out.flush().map_err(|e| Error::io("archive output", e))?;
         let purged = self
             .storage()
             .archive_interactions(tenant, before, started)

@@ -1422,8 +1422,8 @@ impl Crm {
         }
         let entity = EntityRef::customer(customer.id);
         let (id, version, at) = (customer.id, customer.version, customer.updated_at);
-        let record = serde_json::to_value(customer)
-            .map_err(|e| Error::validation("customer", e.to_string()))?;
+        let record =
+            serde_json::to_value(customer).map_err(|e| Error::encoding("a customer event", e))?;
         let kind = if version == 1 && ownership.is_none() {
             EventKind::CustomerCreated
         } else {
@@ -1441,7 +1441,7 @@ impl Crm {
         )?];
         if let Some(change) = ownership {
             let data = serde_json::to_value(change)
-                .map_err(|e| Error::validation("ownership", e.to_string()))?;
+                .map_err(|e| Error::encoding("an ownership event", e))?;
             out.push(DomainEvent::message(
                 EventKind::OwnerChanged,
                 entity.clone(),
@@ -1509,8 +1509,7 @@ pub struct Transfer<'a> {
 /// re-sent interaction adds no event) and ordered with its customer's events.
 fn interaction_event(row: &Interaction) -> Result<OutboxMessage> {
     let key = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, row.key.to_string().as_bytes());
-    let data =
-        serde_json::to_value(row).map_err(|e| Error::validation("interaction", e.to_string()))?;
+    let data = serde_json::to_value(row).map_err(|e| Error::encoding("an interaction event", e))?;
     DomainEvent::message(
         EventKind::InteractionLogged,
         EntityRef {

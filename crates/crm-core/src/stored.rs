@@ -8,21 +8,9 @@ use chrono::{DateTime, Utc};
 use crate::error::Error;
 use crate::id::UserId;
 
-/// A stored value that cannot be decoded (the database was changed outside the adapter).
-#[derive(Debug)]
-pub struct CorruptValue(pub String);
-
-impl std::fmt::Display for CorruptValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "corrupt stored value: {}", self.0)
-    }
-}
-
-impl std::error::Error for CorruptValue {}
-
-/// A [`Error::Storage`] of `backend` saying `what` is corrupt.
+/// A [`Error::Corrupt`] of `backend` saying `what` could not be decoded.
 pub fn corrupt(backend: &'static str, what: impl Into<String>) -> Error {
-    Error::storage(backend, CorruptValue(what.into()))
+    Error::corrupt(backend, what)
 }
 
 /// An instant from microseconds since the Unix epoch.

@@ -560,9 +560,16 @@ fn next_record<R: Read>(
         }
         Err(e) if e.is_io_error() => {
             let line = e.position().map_or(0, |p| p.line());
-            Err(Error::storage(
+            let source = match e.into_kind() {
+                csv::ErrorKind::Io(io) => io,
+                other => std::io::Error::other(format!("{other:?}")),
+            };
+            Err(Error::io(
                 "import input",
-                format!("reading the input failed at line {line}: {e}"),
+                std::io::Error::new(
+                    source.kind(),
+                    format!("reading the input failed at line {line}: {source}"),
+                ),
             ))
         }
         Err(e) => Ok(Some(Err(Rejected {

@@ -230,7 +230,7 @@ async fn a_read_error_mid_file_is_an_error_not_a_short_success() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, Error::Storage { backend: "import input", source } if source.to_string().contains("dropped")),
+        matches!(&err, Error::Io { what: "import input", source } if source.to_string().contains("dropped")),
         "{err:?}"
     );
 }

@@ -32,13 +32,13 @@ pub use rule::{Dialect, Scalar, Sql, Value, Writer};
 /// Expands, at the place of the call, to `pub(crate)` functions that every SQL adapter
 /// needs and that differ only in the backend they name in errors:
 ///
-/// - `corrupt(what)`: a [`Error::Storage`](crm_core::Error::Storage) saying a stored value
-///   is corrupt;
+/// - `corrupt(what)`: an [`Error::Corrupt`](crm_core::Error::Corrupt) of the backend;
 /// - `micros(t)` / `from_micros(us)` / `opt_from_micros(us)`: instants as microseconds
 ///   since the Unix epoch, and back (out of range is corrupt);
 /// - `id_bytes(blob)`: the 16 bytes of a stored id (another length is corrupt);
-/// - `json(text, what)` / `to_json(value)`: JSON records, decoded (undecodable is corrupt)
-///   and encoded.
+/// - `json(text, what)` / `to_json(value)`: JSON records, decoded (undecodable is
+///   [`Error::Corrupt`](crm_core::Error::Corrupt)) and encoded (a failure is
+///   [`Error::Encoding`](crm_core::Error::Encoding)).
 ///
 /// ```
 /// mod codec {
@@ -51,7 +51,7 @@ pub use rule::{Dialect, Scalar, Sql, Value, Writer};
 #[macro_export]
 macro_rules! codec {
     ($backend:expr) => {
-        /// A `Storage` error of this backend saying `what` is corrupt.
+        /// A `Corrupt` error of this backend saying what could not be decoded.
         #[allow(dead_code)]
         pub(crate) fn corrupt(what: impl Into<String>) -> ::crm_core::Error {
             ::crm_core::stored::corrupt($backend, what)
@@ -102,7 +102,7 @@ macro_rules! codec {
             value: &T,
         ) -> ::std::result::Result<String, ::crm_core::Error> {
             $crate::__serde_json::to_string(value)
-                .map_err(|e| ::crm_core::Error::storage($backend, e))
+                .map_err(|e| ::crm_core::Error::encoding("a stored record", e))
         }
     };
 }

@@ -201,10 +201,10 @@ fn lease_until(at: DateTime<Utc>) -> Lease {
     Lease::new(at)
 }
 
-fn assert_conflict<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
+fn assert_lease_lost<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
     assert!(
-        matches!(r, Err(Error::Conflict { .. })),
-        "{what}: expected Conflict, got {r:?}"
+        matches!(r, Err(Error::LeaseLost { .. })),
+        "{what}: expected LeaseLost, got {r:?}"
     );
 }
 
@@ -1320,20 +1320,20 @@ cases! {
         assert!(store.claim(tenant, at(0), lease_until(at(1)), 0).await.unwrap().is_empty());
     }
 
-    /// Only the current lease can record an outcome: a stale lease is Conflict, an unknown
+    /// Only the current lease can record an outcome: a stale lease is LeaseLost, an unknown
     /// message NotFound; a released message can be claimed again at once.
     async fn outbox_lease_guards_every_outcome(store) {
         let tenant = TenantId::new();
         let ids = enqueue_keys(&store, tenant, &["m"], t0()).await;
         let old = store.claim(tenant, t0(), lease_until(t0() + Duration::minutes(1)), 1).await.unwrap();
         let old_lease = old[0].lease;
-        assert_conflict(store.mark_sent(tenant, ids[0], Lease::new(t0()), t0()).await, "foreign lease");
+        assert_lease_lost(store.mark_sent(tenant, ids[0], Lease::new(t0()), t0()).await, "foreign lease");
         let later = t0() + Duration::minutes(2);
         let new = store.claim(tenant, later, lease_until(later + Duration::minutes(1)), 1).await.unwrap();
         assert_eq!(new.len(), 1);
-        assert_conflict(store.mark_sent(tenant, ids[0], old_lease, later).await, "lapsed lease");
-        assert_conflict(store.mark_failed(tenant, ids[0], old_lease, "x", None).await, "lapsed lease");
-        assert_conflict(store.release(tenant, ids[0], old_lease).await, "lapsed lease");
+        assert_lease_lost(store.mark_sent(tenant, ids[0], old_lease, later).await, "lapsed lease");
+        assert_lease_lost(store.mark_failed(tenant, ids[0], old_lease, "x", None).await, "lapsed lease");
+        assert_lease_lost(store.release(tenant, ids[0], old_lease).await, "lapsed lease");
         store.release(tenant, ids[0], new[0].lease).await.unwrap();
         let again = store.claim(tenant, later, lease_until(later + Duration::minutes(1)), 1).await.unwrap();
         assert_eq!(again.len(), 1, "released: claimable at once");
@@ -1341,7 +1341,7 @@ cases! {
         store.mark_sent(tenant, ids[0], again[0].lease, later).await.unwrap();
         let sent = store.outbox_message(tenant, ids[0]).await.unwrap();
         assert_eq!((sent.state, sent.sent_at), (MessageState::Sent, Some(later)));
-        assert_conflict(store.mark_sent(tenant, ids[0], again[0].lease, later).await, "already sent");
+        assert_lease_lost(store.mark_sent(tenant, ids[0], again[0].lease, later).await, "already sent");
         assert!(store.claim(tenant, later + Duration::days(1), lease_until(later + Duration::days(2)), 9).await.unwrap().is_empty());
         assert_eq!(store.pending_count(tenant).await.unwrap(), 0);
         assert_not_found(store.mark_sent(tenant, MessageId::new(), old_lease, later).await, "unknown");
@@ -2097,7 +2097,7 @@ cases! {
         let before = crm.storage().list_customers(tenant, &CustomerQuery::all(), &PageRequest::first(100)).await.unwrap().items.len();
         let err = crm.register_checked(tenant, Customer::person("A. Lovelace")
             .email("ADA@example.com").build().unwrap(), &rules).await.unwrap_err();
-        assert!(matches!(&err, Error::Duplicate { entity: "customer", key } if key.contains(&ada.id.to_string())), "{err:?}");
+        assert!(matches!(&err, Error::LikelyDuplicate { entity: "customer", existing, score, .. } if *existing == ada.id.to_string() && Some(*score) >= rules.block_at), "{err:?}");
         let after = crm.storage().list_customers(tenant, &CustomerQuery::all(), &PageRequest::first(100)).await.unwrap().items.len();
         assert_eq!(before, after, "a refused record is not saved");
 

@@ -357,7 +357,7 @@ where
             .await
         {
             Ok(()) => report.released += 1,
-            Err(Error::Conflict { .. }) => report.lost += 1,
+            Err(Error::LeaseLost { .. }) => report.lost += 1,
             Err(other) => return Err(other),
         }
         Ok(())
@@ -415,7 +415,7 @@ where
         };
         match recorded {
             Ok(()) => Ok(()),
-            Err(Error::Conflict { .. }) => {
+            Err(Error::LeaseLost { .. }) => {
                 report.lost += 1;
                 Ok(())
             }

@@ -184,8 +184,7 @@ impl DomainEvent {
             recipient: Recipient::Subscribers,
             channel: DeliveryChannel::Event,
             template: super::TemplateName::parse(kind.as_str())?,
-            data: serde_json::to_value(body)
-                .map_err(|e| Error::validation("data", e.to_string()))?,
+            data: serde_json::to_value(body).map_err(|e| Error::encoding("an event", e))?,
             locale: None,
             priority: Priority::Normal,
             purpose: Purpose::Service,

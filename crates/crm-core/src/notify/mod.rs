@@ -573,7 +573,7 @@ pub trait OutboxStore: Send + Sync {
 
     /// Marks a claimed message delivered.
     ///
-    /// Errors: [`NotFound`](crate::Error::NotFound); [`Conflict`](crate::Error::Conflict)
+    /// Errors: [`NotFound`](crate::Error::NotFound); [`LeaseLost`](crate::Error::LeaseLost)
     /// if `lease` is no longer the message's lease (it lapsed and was claimed again).
     async fn mark_sent(
         &self,
@@ -629,14 +629,12 @@ pub fn check_messages(messages: &[OutboxMessage]) -> Result<()> {
 }
 
 /// The error an adapter returns when a lease is no longer the message's lease (it lapsed
-/// and the message was claimed again, or the message is no longer pending). The versions
-/// are 0: leases are not numbered.
+/// and the message was claimed again, or the message is no longer pending):
+/// [`Error::LeaseLost`].
 pub fn lease_lost(id: MessageId) -> Error {
-    Error::Conflict {
+    Error::LeaseLost {
         entity: "message",
         id: id.to_string(),
-        expected: 0,
-        actual: 0,
     }
 }
 
