@@ -1,5 +1,5 @@
 //! The importer's own behaviour: mapping checks, options, progress. (What it writes is
-//! checked on every adapter by the conformance suite of `crm-testkit`.)
+//! checked in `tests/writes.rs`, through the core, on the in-memory store and SQLite.)
 
 use std::sync::Arc;
 
