@@ -4,6 +4,7 @@
 //! too).
 #![no_main]
 
+use crm_core::WriteOptions;
 use std::sync::Arc;
 
 use crm_core::case::Case;
@@ -55,7 +56,7 @@ async fn check(store: Arc<dyn Storage>, records: &Records) {
     if let Some(case) = &records.case {
         let mut case = case.clone();
         case.customer = stored.id;
-        if store.insert_case(tenant, &case, Vec::new()).await.is_ok() {
+        if store.insert_case(tenant, &case, WriteOptions::new()).await.is_ok() {
             assert_eq!(store.get_case(tenant, case.id).await.expect("reads back"), case);
         }
     }

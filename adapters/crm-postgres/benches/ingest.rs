@@ -12,6 +12,7 @@
 //! the `interactions` table of a second database migrated to the same schema (same keys and
 //! indexes), with no profiles and no checks. Batches alternate between the two sides.
 
+use crm_core::WriteOptions;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -157,7 +158,7 @@ async fn main() {
         chunk.push(c);
         if chunk.len() == 10_000 || i + 1 == n_customers {
             store
-                .insert_customers(tenant, std::mem::take(&mut chunk), Vec::new())
+                .insert_customers(tenant, std::mem::take(&mut chunk), WriteOptions::new())
                 .await
                 .expect("customers");
         }

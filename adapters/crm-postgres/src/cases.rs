@@ -2,14 +2,14 @@
 
 use async_trait::async_trait;
 use crm_core::case::{Case, CaseQuery};
-use crm_core::notify::OutboxMessage;
+use crm_core::WriteOptions;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
 
 use crm_sql::Value;
 
 use crate::codec::{get_record, list_records, stored_version, to_json, write_error};
 use crate::customers::customer_exists;
-use crate::outbox::{check_outbox, write_outbox};
+use crate::outbox::write_outbox;
 use crate::{storage, PostgresStore};
 
 const INSERT: &str = "INSERT INTO cases (tenant_id, id, customer_id, assignee, done, version, \
@@ -23,9 +23,9 @@ impl CaseStore for PostgresStore {
         &self,
         tenant: TenantId,
         case: &Case,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let record = to_json(case)?;
         let t = tenant.as_bytes().to_vec();
         let assignee = case.assignee.map(|a| a.as_bytes().to_vec());
@@ -73,9 +73,9 @@ impl CaseStore for PostgresStore {
         tenant: TenantId,
         case: &Case,
         expected_version: u64,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let record = to_json(case)?;
         let t = tenant.as_bytes().to_vec();
         let id = case.id.as_bytes().to_vec();

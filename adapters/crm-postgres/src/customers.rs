@@ -1,6 +1,7 @@
 //! Customer records, their search index tables and ownership history.
 
 use async_trait::async_trait;
+use crm_core::WriteOptions;
 use crm_core::{
     Cursor, Customer, CustomerId, CustomerQuery, CustomerStore, Error, OwnershipChange, Page,
     PageRequest, Result, TenantId, UserId,
@@ -9,11 +10,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
-use crate::outbox::{check_outbox, write_outbox};
+use crate::outbox::write_outbox;
 use crate::{storage, PostgresStore};
 use crm_core::audit::AuditEntry;
 use crm_core::merge::CustomerMerge;
-use crm_core::notify::OutboxMessage;
 
 const UPDATE_CUSTOMER: &str = "UPDATE customers SET name_key = $3, lifecycle = $4, owner_id = $5, \
     version = $6, record = $7::text::jsonb WHERE tenant_id = $1 AND id = $2 AND version = $8";
@@ -148,9 +148,9 @@ impl CustomerStore for PostgresStore {
         &self,
         tenant: TenantId,
         customer: &Customer,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        self.insert_customers(tenant, vec![customer.clone()], outbox)
+        self.insert_customers(tenant, vec![customer.clone()], options)
             .await
     }
 
@@ -158,9 +158,9 @@ impl CustomerStore for PostgresStore {
         &self,
         tenant: TenantId,
         customers: Vec<Customer>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let created: Vec<AuditEntry> = customers.iter().map(AuditEntry::created).collect();
         // One statement per table for the whole batch, over arrays.
         let t = b(tenant.as_bytes());
@@ -261,11 +261,9 @@ impl CustomerStore for PostgresStore {
         tenant: TenantId,
         customer: &Customer,
         expected_version: u64,
-        ownership: Option<OwnershipChange>,
-        audit: Option<AuditEntry>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let (audit, ownership, outbox) = options.into_parts()?;
         let record = to_json(customer)?;
         let (t, id) = (b(tenant.as_bytes()), b(customer.id.as_bytes()));
         let c = customer;
@@ -409,9 +407,9 @@ impl CustomerStore for PostgresStore {
         &self,
         tenant: TenantId,
         merge: &CustomerMerge,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let record = to_json(&merge.survivor)?;
         let t = b(tenant.as_bytes());
         self.retrying(|| async {
@@ -443,10 +441,9 @@ impl CustomerStore for PostgresStore {
         tenant: TenantId,
         erased: &Customer,
         expected_version: u64,
-        audit: AuditEntry,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let (audit, outbox) = options.into_audited()?;
         let record = to_json(erased)?;
         let t = b(tenant.as_bytes());
         let c = erased;
@@ -464,7 +461,7 @@ impl CustomerStore for PostgresStore {
                 crate::privacy::erase_history(&tx, &t, id).await?;
                 crate::audit::scrub(&tx, &t, id).await?;
             }
-            crate::audit::record(&tx, &t, std::slice::from_ref(&audit)).await?;
+            crate::audit::record(&tx, &t, &audit).await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
         })

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::profile::deltas;
+use crm_core::WriteOptions;
 use crm_core::{
     Attributes, BatchReport, CaseId, Channel, Cursor, CustomerId, Direction, Error, ExternalRef,
     Interaction, InteractionId, InteractionKind, InteractionStore, Money, Page, PageRequest,
@@ -20,7 +21,6 @@ use crate::codec::{corrupt, from_micros, id_bytes, json, micros, to_json};
 use crate::outbox::{check_outbox, write_outbox};
 use crate::profiles::copy_deltas;
 use crate::{storage, PostgresStore};
-use crm_core::notify::OutboxMessage;
 
 /// The keys of a batch that the tenant already has: one index probe per key (a lateral
 /// lookup, so the planner cannot pick a scan of the whole table).
@@ -211,8 +211,9 @@ impl InteractionStore for PostgresStore {
         &self,
         tenant: TenantId,
         batch: Vec<Interaction>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<BatchReport> {
+        let outbox = options.into_outbox()?;
         if batch.is_empty() && outbox.is_empty() {
             return Ok(BatchReport::default());
         }

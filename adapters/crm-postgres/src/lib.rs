@@ -337,6 +337,17 @@ fn transient(e: &Error) -> bool {
         })
 }
 
+impl crm_core::Backend for PostgresStore {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    /// Every capability.
+    fn capabilities(&self) -> crm_core::Capabilities {
+        crm_core::Capabilities::ALL
+    }
+}
+
 impl PostgresStore {
     /// Options for the server named by a libpq connection string or URL.
     pub fn builder(config: &str) -> PostgresOptions {

@@ -1,14 +1,14 @@
 //! Follow-up tasks.
 
 use async_trait::async_trait;
-use crm_core::notify::OutboxMessage;
 use crm_core::task::{Task, TaskQuery, TaskSubject};
+use crm_core::WriteOptions;
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
 
 use crm_sql::Value;
 
 use crate::codec::{get_record, list_records, micros, stored_version, to_json, write_error};
-use crate::outbox::{check_outbox, write_outbox};
+use crate::outbox::write_outbox;
 use crate::{storage, PostgresStore};
 
 pub(crate) fn subject_key(subject: &TaskSubject) -> String {
@@ -82,9 +82,9 @@ impl TaskStore for PostgresStore {
         tenant: TenantId,
         task: &Task,
         expected_version: u64,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let record = to_json(task)?;
         let t = tenant.as_bytes().to_vec();
         let id = task.id.as_bytes().to_vec();

@@ -2,6 +2,7 @@
 //! connection, racing batches, folds and merges. Against a throwaway cluster (skipped,
 //! with a message, where none can be had unless `CRM_REQUIRE_POSTGRES=1`).
 
+use crm_core::WriteOptions;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -31,7 +32,7 @@ async fn seeded(
     let customers: Vec<_> = (0..n).map(|_| gen.customer()).collect();
     let ids = customers.iter().map(|c| c.id).collect();
     store
-        .insert_customers(tenant, customers, Vec::new())
+        .insert_customers(tenant, customers, WriteOptions::new())
         .await
         .unwrap();
     (store, tenant, gen, ids)

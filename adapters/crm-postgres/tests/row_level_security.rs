@@ -2,6 +2,7 @@
 //! apply to, and a session set to one tenant that can neither see nor write another's rows.
 //! Needs a throwaway cluster (it creates a role); skipped with a message otherwise.
 
+use crm_core::WriteOptions;
 use std::sync::Arc;
 
 use crm_core::{CustomerStore, TenantId};
@@ -84,11 +85,11 @@ async fn a_session_sees_and_writes_only_its_own_tenant() {
     let other: Vec<_> = (0..2).map(|_| gen.customer()).collect();
     let foreign_id = other[0].id;
     store
-        .insert_customers(ours, mine, Vec::new())
+        .insert_customers(ours, mine, WriteOptions::new())
         .await
         .unwrap();
     store
-        .insert_customers(theirs, other, Vec::new())
+        .insert_customers(theirs, other, WriteOptions::new())
         .await
         .unwrap();
 

@@ -2,6 +2,7 @@
 //! listening on 127.0.0.1 with a certificate from a throwaway CA (made with `openssl`).
 #![cfg(feature = "tls")]
 
+use crm_core::WriteOptions;
 use crm_core::{Customer, CustomerStore, Error, TenantId};
 use crm_postgres::{PostgresStore, PostgresTls};
 use crm_testkit::postgres::PostgresServer;
@@ -62,7 +63,7 @@ async fn connects_over_tls_to_a_server_signed_by_a_trusted_root() {
     let c = Customer::person("Ada").build().unwrap();
     let id = c.id;
     store
-        .insert_customers(tenant, vec![c], Vec::new())
+        .insert_customers(tenant, vec![c], WriteOptions::new())
         .await
         .unwrap();
     assert_eq!(store.get_customer(tenant, id).await.unwrap().id, id);

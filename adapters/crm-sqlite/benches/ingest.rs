@@ -11,6 +11,7 @@
 //! settings, and maintains no profiles. Batches alternate between the two sides so machine
 //! noise hits both alike.
 
+use crm_core::WriteOptions;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -108,7 +109,7 @@ fn main() {
             batch.push(c);
             if batch.len() == 10_000 || i + 1 == n_customers {
                 store
-                    .insert_customers(tenant, std::mem::take(&mut batch), Vec::new())
+                    .insert_customers(tenant, std::mem::take(&mut batch), WriteOptions::new())
                     .await
                     .expect("insert customers");
             }

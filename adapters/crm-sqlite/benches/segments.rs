@@ -8,6 +8,7 @@
 //! Loading the SQLite database through the adapter takes a few minutes at the default size;
 //! it is timed separately and not part of any rate.
 
+use crm_core::WriteOptions;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -137,7 +138,7 @@ fn main() {
     runtime.block_on(async {
         for chunk in customers.chunks(10_000) {
             store
-                .insert_customers(tenant, chunk.to_vec(), Vec::new())
+                .insert_customers(tenant, chunk.to_vec(), WriteOptions::new())
                 .await
                 .expect("insert");
         }

@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use crm_core::case::{Case, CaseQuery};
-use crm_core::notify::OutboxMessage;
+use crm_core::WriteOptions;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
 use rusqlite::{params, TransactionBehavior};
 
 use crate::codec::{get_record, list_records, stored_version, to_json, write_error};
-use crate::outbox::{check_outbox, write_outbox};
+use crate::outbox::write_outbox;
 use crate::{storage, SqliteStore};
 
 const INSERT: &str = "INSERT INTO cases (tenant_id, id, customer_id, assignee, done, version, \
@@ -25,9 +25,9 @@ impl CaseStore for SqliteStore {
         &self,
         tenant: TenantId,
         case: &Case,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let record = to_json(case)?;
         let c = case.clone();
         self.write(move |conn| {
@@ -73,9 +73,9 @@ impl CaseStore for SqliteStore {
         tenant: TenantId,
         case: &Case,
         expected_version: u64,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let record = to_json(case)?;
         let c = case.clone();
         self.write(move |conn| {

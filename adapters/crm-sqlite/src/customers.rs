@@ -1,6 +1,7 @@
 //! Customer records, their search index tables and ownership history.
 
 use async_trait::async_trait;
+use crm_core::WriteOptions;
 use crm_core::{
     Cursor, Customer, CustomerId, CustomerQuery, CustomerStore, Error, OwnershipChange, Page,
     PageRequest, Result, TenantId, UserId,
@@ -9,11 +10,10 @@ use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
-use crate::outbox::{check_outbox, write_outbox};
+use crate::outbox::write_outbox;
 use crate::{storage, SqliteStore};
 use crm_core::audit::AuditEntry;
 use crm_core::merge::CustomerMerge;
-use crm_core::notify::OutboxMessage;
 
 const INSERT_CUSTOMER: &str = "INSERT INTO customers \
     (tenant_id, id, name_key, lifecycle, owner_id, version, record) \
@@ -164,9 +164,9 @@ impl CustomerStore for SqliteStore {
         &self,
         tenant: TenantId,
         customer: &Customer,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        self.insert_customers(tenant, vec![customer.clone()], outbox)
+        self.insert_customers(tenant, vec![customer.clone()], options)
             .await
     }
 
@@ -174,9 +174,9 @@ impl CustomerStore for SqliteStore {
         &self,
         tenant: TenantId,
         customers: Vec<Customer>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let records = customers.iter().map(to_json).collect::<Result<Vec<_>>>()?;
         self.write(move |conn| {
             let tx = conn
@@ -220,11 +220,9 @@ impl CustomerStore for SqliteStore {
         tenant: TenantId,
         customer: &Customer,
         expected_version: u64,
-        ownership: Option<OwnershipChange>,
-        audit: Option<AuditEntry>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let (audit, ownership, outbox) = options.into_parts()?;
         let c = customer.clone();
         let record = to_json(&c)?;
         self.write(move |conn| {
@@ -234,7 +232,7 @@ impl CustomerStore for SqliteStore {
             let t = tenant.as_bytes().as_slice();
             let id = c.id.as_bytes().as_slice();
             replace_record(&tx, t, &c, &record, expected_version)?;
-            if let Some(entry) = &audit {
+            for entry in &audit {
                 crate::audit::record(&tx, t, entry)?;
             }
             if let Some(o) = ownership {
@@ -382,9 +380,9 @@ impl CustomerStore for SqliteStore {
         &self,
         tenant: TenantId,
         merge: &CustomerMerge,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let m = merge.clone();
         let record = to_json(&m.survivor)?;
         self.write(move |conn| {
@@ -418,10 +416,9 @@ impl CustomerStore for SqliteStore {
         tenant: TenantId,
         erased: &Customer,
         expected_version: u64,
-        audit: AuditEntry,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let (audit, outbox) = options.into_audited()?;
         let c = erased.clone();
         let record = to_json(&c)?;
         self.write(move |conn| {
@@ -439,7 +436,9 @@ impl CustomerStore for SqliteStore {
                 crate::privacy::erase_history(&tx, t, id)?;
                 crate::audit::scrub(&tx, t, id)?;
             }
-            crate::audit::record(&tx, t, &audit)?;
+            for entry in &audit {
+                crate::audit::record(&tx, t, entry)?;
+            }
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
         })

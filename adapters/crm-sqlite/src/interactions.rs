@@ -6,6 +6,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::profile::deltas;
+use crm_core::WriteOptions;
 use crm_core::{
     Attributes, BatchReport, CaseId, Channel, Cursor, CustomerId, Direction, Error, ExternalRef,
     Interaction, InteractionId, InteractionKind, InteractionStore, Money, Page, PageRequest,
@@ -19,7 +20,6 @@ use crate::codec::{
 };
 use crate::outbox::{check_outbox, write_outbox};
 use crate::{storage, SqliteStore};
-use crm_core::notify::OutboxMessage;
 
 const INSERT_INTERACTION: &str = "INSERT INTO interactions (tenant_id, id, customer_id, channel, \
     direction, kind, handled_by, occurred_at, subject, body, amount, currency, duration_secs, \
@@ -257,8 +257,9 @@ impl InteractionStore for SqliteStore {
         &self,
         tenant: TenantId,
         batch: Vec<Interaction>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<BatchReport> {
+        let outbox = options.into_outbox()?;
         if batch.is_empty() && outbox.is_empty() {
             return Ok(BatchReport::default());
         }

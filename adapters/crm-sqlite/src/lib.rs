@@ -196,6 +196,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+impl crm_core::Backend for SqliteStore {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    /// Every capability.
+    fn capabilities(&self) -> crm_core::Capabilities {
+        crm_core::Capabilities::ALL
+    }
+}
+
 impl SqliteStore {
     /// Options for a database file at `path` (created if missing).
     pub fn builder(path: impl AsRef<Path>) -> SqliteOptions {

@@ -1,13 +1,13 @@
 //! Follow-up tasks.
 
 use async_trait::async_trait;
-use crm_core::notify::OutboxMessage;
 use crm_core::task::{Task, TaskQuery, TaskSubject};
+use crm_core::WriteOptions;
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
 use rusqlite::{params, TransactionBehavior};
 
 use crate::codec::{get_record, list_records, micros, stored_version, to_json, write_error};
-use crate::outbox::{check_outbox, write_outbox};
+use crate::outbox::write_outbox;
 use crate::{storage, SqliteStore};
 
 /// The subject as the `subject` column holds it.
@@ -90,9 +90,9 @@ impl TaskStore for SqliteStore {
         tenant: TenantId,
         task: &Task,
         expected_version: u64,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
-        check_outbox(&outbox)?;
+        let outbox = options.into_outbox()?;
         let record = to_json(task)?;
         let t = task.clone();
         self.write(move |conn| {

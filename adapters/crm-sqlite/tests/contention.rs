@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crm_core::{Customer, CustomerQuery, CustomerStore, Error, PageRequest, TenantId};
+use crm_core::{
+    Customer, CustomerQuery, CustomerStore, Error, PageRequest, TenantId, WriteOptions,
+};
 use crm_sqlite::SqliteStore;
 
 #[tokio::test]
@@ -22,7 +24,7 @@ async fn a_writer_held_out_past_the_busy_timeout_gets_contention() {
         .insert_customers(
             tenant,
             vec![Customer::person("Ada").build().unwrap()],
-            Vec::new(),
+            WriteOptions::new(),
         )
         .await
         .expect_err("the write lock is held elsewhere");
@@ -48,7 +50,7 @@ async fn a_writer_held_out_past_the_busy_timeout_gets_contention() {
         .insert_customers(
             tenant,
             vec![Customer::person("Ada").build().unwrap()],
-            Vec::new(),
+            WriteOptions::new(),
         )
         .await
         .unwrap();

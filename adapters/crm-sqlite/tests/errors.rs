@@ -2,6 +2,7 @@
 //! (permanent), an exact key collision is `Duplicate`, and other constraint failures are
 //! not mistaken for duplicates.
 
+use crm_core::WriteOptions;
 use crm_core::{Customer, CustomerStore, Error, TenantId};
 use crm_sqlite::SqliteStore;
 
@@ -14,7 +15,7 @@ async fn a_record_changed_outside_the_adapter_reads_as_corrupt() {
     let ada = Customer::person("Ada").build().unwrap();
     let id = ada.id;
     store
-        .insert_customers(tenant, vec![ada], Vec::new())
+        .insert_customers(tenant, vec![ada], WriteOptions::new())
         .await
         .unwrap();
     let other = rusqlite::Connection::open(&path).unwrap();
@@ -39,11 +40,11 @@ async fn a_repeated_id_is_a_duplicate() {
     let tenant = TenantId::new();
     let ada = Customer::person("Ada").build().unwrap();
     store
-        .insert_customers(tenant, vec![ada.clone()], Vec::new())
+        .insert_customers(tenant, vec![ada.clone()], WriteOptions::new())
         .await
         .unwrap();
     let err = store
-        .insert_customers(tenant, vec![ada], Vec::new())
+        .insert_customers(tenant, vec![ada], WriteOptions::new())
         .await
         .unwrap_err();
     assert!(

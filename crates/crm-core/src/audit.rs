@@ -153,6 +153,7 @@ impl Crm {
         customer: CustomerId,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>> {
+        self.need(crate::ports::Capability::Audit, "audit_history")?;
         self.storage().audit_history(tenant, customer, page).await
     }
 }

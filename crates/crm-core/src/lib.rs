@@ -40,7 +40,8 @@
 //! - `strsim`: string similarity (Jaro–Winkler) for fuzzy name matching in duplicate
 //!   detection ([`dedup`]); small, dependency-free and widely used.
 //! - `tracing`: spans around every use case, free when no subscriber is installed.
-//! - `mockall` (feature `mock` only): mocks of every port for host tests.
+//! - `mockall` (feature `mock` only): mocks of every port, and `mock::MockStorage` of the
+//!   whole storage, for host tests.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -57,6 +58,8 @@ pub mod id;
 pub mod interaction;
 pub mod kpi;
 pub mod merge;
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
 pub mod notify;
 pub mod page;
 pub mod pool;
@@ -89,8 +92,8 @@ pub use interaction::{
 pub use notify::{Notification, Notifier, OutboxStore, Recipient};
 pub use page::{Cursor, Page, PageRequest};
 pub use ports::{
-    CaseStore, CustomerStore, InteractionStore, KpiRuleStore, ProfileStore, SegmentStore, Storage,
-    TaskStore, ValueStore,
+    Backend, Capabilities, Capability, CaseStore, CustomerStore, InteractionStore, KpiRuleStore,
+    ProfileStore, SegmentStore, Storage, TaskStore, ValueStore, WriteOptions,
 };
 pub use profile::Profile;
 pub use service::{Crm, Transfer};

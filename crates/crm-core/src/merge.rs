@@ -20,6 +20,7 @@ use crate::customer::Customer;
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, TenantId};
 use crate::notify::events::{DomainEvent, EntityRef, EventKind};
+use crate::ports::WriteOptions;
 use crate::profile::Profile;
 use crate::service::Crm;
 use crate::value::{ExternalRef, SourceSystem};
@@ -213,6 +214,7 @@ impl Crm {
         actor: Option<crate::id::UserId>,
         reason: Option<&str>,
     ) -> Result<MergeOutcome> {
+        self.need(crate::ports::Capability::Merge, "merge_customers_by")?;
         if others.is_empty() {
             return Err(Error::validation(
                 "others",
@@ -253,7 +255,7 @@ impl Crm {
         if dry_run {
             return Ok(outcome);
         }
-        let outbox = if self.events_enabled() {
+        let outbox = if self.events_enabled()? {
             let entity = EntityRef::customer(customer.id);
             let data = serde_json::json!({
                 "survivor": customer.id,
@@ -308,7 +310,7 @@ impl Crm {
             audit,
         };
         self.storage()
-            .merge_customers(tenant, &merge, outbox)
+            .merge_customers(tenant, &merge, WriteOptions::new().outbox(outbox))
             .await?;
         Ok(outcome)
     }

@@ -7,7 +7,12 @@
 //! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, `MockKpiRuleStore`, and in
 //! [`crate::notify`]
 //! `MockOutboxStore`, `MockDirectory`, `MockNotifier`) are generated
-//! for host tests.
+//! for host tests, and `crate::mock::MockStorage` mocks the whole storage.
+//!
+//! Only [`CustomerStore`], [`InteractionStore`] and [`ProfileStore`] must be implemented in
+//! full; the other ports' methods default to [`Error::Unsupported`](crate::Error) and an
+//! adapter says what it provides through [`Backend`] (see [`Storage`]). Writes take one
+//! [`WriteOptions`].
 //!
 //! The conformance suite in `crm-testkit` states the exact behaviour every adapter must
 //! have; an adapter of your own runs it with a few lines.
@@ -31,6 +36,236 @@ use crate::profile::Profile;
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 use crate::task::{Task, TaskQuery};
 
+/// A part of the storage an adapter may provide or leave out. The first three are required
+/// (every adapter stores customers, interactions and profiles); the rest are optional.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Capability {
+    /// Customer records: [`CustomerStore`] but merge, erasure and audit (required).
+    Customers,
+    /// Interactions: appending and reading ([`InteractionStore`] but archiving; required).
+    Interactions,
+    /// Profiles ([`ProfileStore`]; required).
+    Profiles,
+    /// [`CustomerStore::merge_customers`] and its redirects.
+    Merge,
+    /// [`CustomerStore::erase_customer`].
+    Erasure,
+    /// [`CustomerStore::audit_history`].
+    Audit,
+    /// [`InteractionStore::archive_interactions`] and its horizon.
+    Archive,
+    /// [`ValueStore`].
+    Values,
+    /// [`SegmentStore`].
+    Segments,
+    /// [`OutboxStore`], and the outbox messages of every write ([`WriteOptions::outbox`]):
+    /// notifications and domain events.
+    Outbox,
+    /// [`CaseStore`].
+    Cases,
+    /// [`TaskStore`].
+    Tasks,
+    /// [`KpiRuleStore`].
+    KpiRules,
+}
+
+impl Capability {
+    /// Every capability, in declaration order.
+    pub const ALL: [Capability; 13] = [
+        Capability::Customers,
+        Capability::Interactions,
+        Capability::Profiles,
+        Capability::Merge,
+        Capability::Erasure,
+        Capability::Audit,
+        Capability::Archive,
+        Capability::Values,
+        Capability::Segments,
+        Capability::Outbox,
+        Capability::Cases,
+        Capability::Tasks,
+        Capability::KpiRules,
+    ];
+
+    const fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// The set of [`Capability`]s an adapter declares.
+///
+/// ```
+/// use crm_core::ports::{Capabilities, Capability};
+/// let thin = Capabilities::REQUIRED.with(Capability::Segments);
+/// assert!(thin.supports(Capability::Customers) && thin.supports(Capability::Segments));
+/// assert!(!thin.supports(Capability::Outbox));
+/// assert!(Capabilities::ALL.supports(Capability::KpiRules));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Capabilities(u32);
+
+impl Capabilities {
+    /// Customers, interactions and profiles: what every adapter provides.
+    pub const REQUIRED: Capabilities = Capabilities(
+        Capability::Customers.bit() | Capability::Interactions.bit() | Capability::Profiles.bit(),
+    );
+
+    /// Every capability.
+    pub const ALL: Capabilities = Capabilities((1 << Capability::ALL.len()) - 1);
+
+    /// This set and `capability`.
+    pub const fn with(self, capability: Capability) -> Capabilities {
+        Capabilities(self.0 | capability.bit())
+    }
+
+    /// This set without `capability`.
+    pub const fn without(self, capability: Capability) -> Capabilities {
+        Capabilities(self.0 & !capability.bit())
+    }
+
+    /// Whether `capability` is in the set.
+    pub const fn supports(self, capability: Capability) -> bool {
+        self.0 & capability.bit() != 0
+    }
+
+    /// The capabilities in the set, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL
+            .into_iter()
+            .filter(move |c| self.supports(*c))
+    }
+}
+
+impl std::fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// What an adapter says about itself: its name (as errors name it) and what it provides.
+/// Every [`Storage`] implements it; the facade checks [`capabilities`](Backend::capabilities)
+/// before it calls an optional port and answers [`Error::Unsupported`](crate::Error) when
+/// the adapter lacks it.
+pub trait Backend: Send + Sync {
+    /// The adapter's name (`sqlite`, `postgres`, `memory`, ...).
+    fn name(&self) -> &'static str;
+
+    /// What the adapter provides. The default is everything; an adapter that leaves ports
+    /// or methods out (their default implementations answer
+    /// [`Error::Unsupported`](crate::Error::Unsupported)) declares what it has.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+}
+
+/// The error of a port method an adapter did not implement: the method's default body.
+pub(crate) fn unsupported<T: ?Sized>(operation: &'static str) -> crate::Error {
+    crate::Error::unsupported(operation, std::any::type_name::<T>())
+}
+
+/// What a write stores besides its records, in the same transaction: outbox messages
+/// (notifications and domain events), and for customer writes audit entries and an
+/// ownership transfer. One value instead of a growing list of parameters.
+///
+/// ```
+/// use crm_core::ports::WriteOptions;
+/// let options = WriteOptions::new().outbox(Vec::new());
+/// assert!(options.check_messages_only().is_ok());
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct WriteOptions {
+    /// Audit entries to record (customer writes only).
+    pub audit: Vec<AuditEntry>,
+    /// An ownership transfer to record (`update_customer` only).
+    pub ownership: Option<OwnershipChange>,
+    /// Notifications and domain events caused by the change, stored as
+    /// [`OutboxStore::enqueue`] stores them (repeated keys skipped).
+    pub outbox: Vec<OutboxMessage>,
+}
+
+impl WriteOptions {
+    /// Nothing besides the records.
+    pub fn new() -> Self {
+        WriteOptions::default()
+    }
+
+    /// With these outbox messages.
+    pub fn outbox(mut self, messages: Vec<OutboxMessage>) -> Self {
+        self.outbox = messages;
+        self
+    }
+
+    /// With this audit entry too.
+    pub fn audit(mut self, entry: AuditEntry) -> Self {
+        self.audit.push(entry);
+        self
+    }
+
+    /// With an ownership transfer, or without one.
+    pub fn ownership(mut self, change: Option<OwnershipChange>) -> Self {
+        self.ownership = change;
+        self
+    }
+
+    /// Checks the options of a customer write before anything is written: every outbox
+    /// message is valid (errors name `messages[i]`).
+    pub fn check(&self) -> Result<()> {
+        crate::notify::check_messages(&self.outbox)
+    }
+
+    /// [`check`](Self::check)s the options and takes them apart: audit entries, the
+    /// ownership transfer, outbox messages. For adapters' customer writes.
+    #[allow(clippy::type_complexity)]
+    pub fn into_parts(
+        self,
+    ) -> Result<(Vec<AuditEntry>, Option<OwnershipChange>, Vec<OutboxMessage>)> {
+        self.check()?;
+        Ok((self.audit, self.ownership, self.outbox))
+    }
+
+    /// [`check`](Self::check)s the options and takes them apart: audit entries and outbox
+    /// messages; an ownership transfer is a validation error. For adapters' customer
+    /// writes other than an update.
+    pub fn into_audited(self) -> Result<(Vec<AuditEntry>, Vec<OutboxMessage>)> {
+        if self.ownership.is_some() {
+            return Err(crate::Error::validation(
+                "options.ownership",
+                "only a customer update records an ownership transfer",
+            ));
+        }
+        self.check()?;
+        Ok((self.audit, self.outbox))
+    }
+
+    /// [`check_messages_only`](Self::check_messages_only) and the outbox messages: for
+    /// adapters' writes that store nothing else.
+    pub fn into_outbox(self) -> Result<Vec<OutboxMessage>> {
+        self.check_messages_only()?;
+        Ok(self.outbox)
+    }
+
+    /// As [`check`](Self::check), for writes that store only outbox messages: audit
+    /// entries or an ownership transfer are a validation error (on `options.audit`,
+    /// `options.ownership`) rather than silently dropped.
+    pub fn check_messages_only(&self) -> Result<()> {
+        if !self.audit.is_empty() {
+            return Err(crate::Error::validation(
+                "options.audit",
+                "this write records no audit entries",
+            ));
+        }
+        if self.ownership.is_some() {
+            return Err(crate::Error::validation(
+                "options.ownership",
+                "only a customer update records an ownership transfer",
+            ));
+        }
+        self.check()
+    }
+}
+
 /// Customer records.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
@@ -41,48 +276,43 @@ pub trait CustomerStore: Send + Sync {
     /// Errors: [`Duplicate`](crate::Error::Duplicate) if the id, or one of its external ids,
     /// is already used in the tenant.
     ///
-    /// `outbox`: notifications and domain events caused by the change, stored in the same
-    /// transaction as [`OutboxStore::enqueue`] stores them (repeated keys skipped).
+    /// `options`: its outbox messages are stored in the same transaction
+    /// ([`WriteOptions::check_messages_only`] first).
     async fn insert_customer(
         &self,
         tenant: TenantId,
         customer: &Customer,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()>;
 
     /// Stores many new customers (with their empty profiles and `created` audit entries) in
     /// one transaction, all or nothing. Errors: [`Duplicate`](crate::Error::Duplicate) if any id or external id is
     /// already used in the tenant or repeated in the batch (nothing is written).
     ///
-    /// `outbox`: notifications and domain events caused by the change, stored in the same
-    /// transaction as [`OutboxStore::enqueue`] stores them (repeated keys skipped).
+    /// `options`: its outbox messages are stored in the same transaction
+    /// ([`WriteOptions::check_messages_only`] first).
     async fn insert_customers(
         &self,
         tenant: TenantId,
         customers: Vec<Customer>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()>;
 
     /// Reads a customer. Errors: [`NotFound`](crate::Error::NotFound).
     async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
 
     /// Replaces a customer if its stored version is still `expected_version`; `customer`
-    /// carries the new version. An ownership change and an audit entry, if given, are
-    /// recorded in the same transaction.
+    /// carries the new version. `options`' ownership transfer, audit entries and outbox
+    /// messages are recorded in the same transaction ([`WriteOptions::check`] first).
     ///
     /// Errors: [`NotFound`](crate::Error::NotFound), [`Conflict`](crate::Error::Conflict) on
     /// a stale version, [`Duplicate`](crate::Error::Duplicate) if a new external id is taken.
-    ///
-    /// `outbox`: notifications and domain events caused by the change, stored in the same
-    /// transaction as [`OutboxStore::enqueue`] stores them (repeated keys skipped).
     async fn update_customer(
         &self,
         tenant: TenantId,
         customer: &Customer,
         expected_version: u64,
-        ownership: Option<OwnershipChange>,
-        audit: Option<AuditEntry>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()>;
 
     /// Customers matching every filter of `query` (semantics of [`CustomerQuery::matches`]),
@@ -116,16 +346,20 @@ pub trait CustomerStore: Send + Sync {
     ///   each leaves a redirect to the survivor; redirects that led to a merged customer
     ///   now lead to the survivor;
     /// - `merge.audit` is recorded;
-    /// - `outbox` is stored.
+    /// - `options.outbox` is stored ([`WriteOptions::check_messages_only`] first).
     async fn merge_customers(
         &self,
-        tenant: TenantId,
-        merge: &CustomerMerge,
-        outbox: Vec<OutboxMessage>,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _merge: &CustomerMerge,
+        _options: WriteOptions,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("merge_customers"))
+    }
 
     /// Where a customer merged away now lives (`None`: no redirect for this id).
-    async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>>;
+    async fn redirect(&self, _tenant: TenantId, _id: CustomerId) -> Result<Option<CustomerId>> {
+        Ok(None)
+    }
 
     /// Erases a customer's personal data, in one transaction, or nothing: the record is
     /// replaced by `erased` if stored at `expected_version` (else
@@ -135,27 +369,31 @@ pub trait CustomerStore: Send + Sync {
     /// [`erase_case`](crate::privacy::erase_case), tasks about it or its cases
     /// [`erase_task`](crate::privacy::erase_task); the ownership changes of the customer
     /// and of every customer merged into it lose their reasons, and their earlier audit
-    /// entries are replaced by their [`scrubbed`](AuditEntry::scrubbed) form; `audit` is
-    /// recorded; `outbox` is stored.
+    /// entries are replaced by their [`scrubbed`](AuditEntry::scrubbed) form;
+    /// `options.audit` is recorded; `options.outbox` is stored
+    /// ([`WriteOptions::into_audited`] first).
     /// Profiles, value scores and classes stay.
     async fn erase_customer(
         &self,
-        tenant: TenantId,
-        erased: &Customer,
-        expected_version: u64,
-        audit: AuditEntry,
-        outbox: Vec<OutboxMessage>,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _erased: &Customer,
+        _expected_version: u64,
+        _options: WriteOptions,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("erase_customer"))
+    }
 
     /// A customer's audit entries, newest first (by version), one page at a time (the
     /// cursor is an [audit cursor](crate::Cursor::audit)). A customer never stored, or of
     /// another tenant, has none.
     async fn audit_history(
         &self,
-        tenant: TenantId,
-        customer: CustomerId,
-        page: &PageRequest,
-    ) -> Result<Page<AuditEntry>>;
+        _tenant: TenantId,
+        _customer: CustomerId,
+        _page: &PageRequest,
+    ) -> Result<Page<AuditEntry>> {
+        Err(unsupported::<Self>("audit_history"))
+    }
 }
 
 /// The interaction log (append-only).
@@ -171,13 +409,13 @@ pub trait InteractionStore: Send + Sync {
     /// tenant (nothing is written); [`Duplicate`](crate::Error::Duplicate) if an interaction
     /// id is already used under a different key.
     ///
-    /// `outbox`: notifications and domain events caused by the change, stored in the same
-    /// transaction as [`OutboxStore::enqueue`] stores them (repeated keys skipped).
+    /// `options`: its outbox messages are stored in the same transaction
+    /// ([`WriteOptions::check_messages_only`] first).
     async fn append_interactions(
         &self,
         tenant: TenantId,
         batch: Vec<Interaction>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<BatchReport>;
 
     /// Archives raw history, in one transaction: the tenant's archive horizon becomes
@@ -186,13 +424,17 @@ pub trait InteractionStore: Send + Sync {
     /// many. Profiles stay as they are (their aggregates already hold the deleted rows).
     async fn archive_interactions(
         &self,
-        tenant: TenantId,
-        before: DateTime<Utc>,
-        recorded_up_to: DateTime<Utc>,
-    ) -> Result<u64>;
+        _tenant: TenantId,
+        _before: DateTime<Utc>,
+        _recorded_up_to: DateTime<Utc>,
+    ) -> Result<u64> {
+        Err(unsupported::<Self>("archive_interactions"))
+    }
 
     /// The tenant's archive horizon: interactions before it were archived (`None`: never).
-    async fn archive_horizon(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>>;
+    async fn archive_horizon(&self, _tenant: TenantId) -> Result<Option<DateTime<Utc>>> {
+        Ok(None)
+    }
 
     /// The tenant's interactions that occurred in `[from, to)`, oldest first (ties by
     /// id), one page at a time (the cursor is a timeline cursor). For KPI rules and
@@ -233,40 +475,52 @@ pub trait ValueStore: Send + Sync {
     /// tenant (nothing is written).
     async fn set_value_scores(
         &self,
-        tenant: TenantId,
-        scores: Vec<(CustomerId, ValueScores)>,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _scores: Vec<(CustomerId, ValueScores)>,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("set_value_scores"))
+    }
 
     /// A customer's latest scores, if it has been scored.
     /// Errors: [`NotFound`](crate::Error::NotFound) for an unknown customer.
     async fn value_scores(
         &self,
-        tenant: TenantId,
-        customer: CustomerId,
-    ) -> Result<Option<ValueScores>>;
+        _tenant: TenantId,
+        _customer: CustomerId,
+    ) -> Result<Option<ValueScores>> {
+        Err(unsupported::<Self>("value_scores"))
+    }
 
     /// Stores a fitted model. Errors: [`Duplicate`](crate::Error::Duplicate) if the tenant
     /// already has a model fitted at the same instant.
-    async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()>;
+    async fn save_value_model(&self, _tenant: TenantId, _model: &ValueModel) -> Result<()> {
+        Err(unsupported::<Self>("save_value_model"))
+    }
 
     /// The tenant's most recently fitted model (by `fitted_at`), if any.
-    async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>>;
+    async fn latest_value_model(&self, _tenant: TenantId) -> Result<Option<ValueModel>> {
+        Err(unsupported::<Self>("latest_value_model"))
+    }
 
     /// Stores (or replaces) the value classes of many customers in one transaction, all or
     /// nothing. Errors: [`NotFound`](crate::Error::NotFound) for an unknown customer.
     async fn set_value_classes(
         &self,
-        tenant: TenantId,
-        classes: Vec<(CustomerId, ValueClasses)>,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _classes: Vec<(CustomerId, ValueClasses)>,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("set_value_classes"))
+    }
 
     /// A customer's latest value classes, if classified.
     /// Errors: [`NotFound`](crate::Error::NotFound) for an unknown customer.
     async fn value_classes(
         &self,
-        tenant: TenantId,
-        customer: CustomerId,
-    ) -> Result<Option<ValueClasses>>;
+        _tenant: TenantId,
+        _customer: CustomerId,
+    ) -> Result<Option<ValueClasses>> {
+        Err(unsupported::<Self>("value_classes"))
+    }
 }
 
 /// Segments: rules evaluated where the data is, stored definitions and memberships.
@@ -281,31 +535,41 @@ pub trait SegmentStore: Send + Sync {
     /// Customers for whom `rule` is true at `now`, ordered by id, one page at a time.
     async fn find_matching(
         &self,
-        tenant: TenantId,
-        rule: &Rule,
-        schema: &FieldSchema,
-        now: DateTime<Utc>,
-        page: &PageRequest,
-    ) -> Result<Page<CustomerId>>;
+        _tenant: TenantId,
+        _rule: &Rule,
+        _schema: &FieldSchema,
+        _now: DateTime<Utc>,
+        _page: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        Err(unsupported::<Self>("find_matching"))
+    }
 
     /// How many customers `rule` is true for at `now`.
     async fn count_matching(
         &self,
-        tenant: TenantId,
-        rule: &Rule,
-        schema: &FieldSchema,
-        now: DateTime<Utc>,
-    ) -> Result<u64>;
+        _tenant: TenantId,
+        _rule: &Rule,
+        _schema: &FieldSchema,
+        _now: DateTime<Utc>,
+    ) -> Result<u64> {
+        Err(unsupported::<Self>("count_matching"))
+    }
 
     /// Stores a new segment. Errors: [`Duplicate`](crate::Error::Duplicate) if its id or
     /// its name is already used in the tenant.
-    async fn save_segment(&self, tenant: TenantId, segment: &Segment) -> Result<()>;
+    async fn save_segment(&self, _tenant: TenantId, _segment: &Segment) -> Result<()> {
+        Err(unsupported::<Self>("save_segment"))
+    }
 
     /// A segment by id. Errors: [`NotFound`](crate::Error::NotFound).
-    async fn get_segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment>;
+    async fn get_segment(&self, _tenant: TenantId, _id: SegmentId) -> Result<Segment> {
+        Err(unsupported::<Self>("get_segment"))
+    }
 
     /// Every segment of the tenant, by name.
-    async fn list_segments(&self, tenant: TenantId) -> Result<Vec<Segment>>;
+    async fn list_segments(&self, _tenant: TenantId) -> Result<Vec<Segment>> {
+        Err(unsupported::<Self>("list_segments"))
+    }
 
     /// Replaces a dynamic segment's members with the customers its rule is true for at
     /// `now`, in one transaction, and says who entered and who left since the last refresh.
@@ -315,12 +579,14 @@ pub trait SegmentStore: Send + Sync {
     /// ([`crate::notify::events::membership_events`]) is stored in the same transaction.
     async fn refresh_segment(
         &self,
-        tenant: TenantId,
-        id: SegmentId,
-        schema: &FieldSchema,
-        now: DateTime<Utc>,
-        events_at: Option<DateTime<Utc>>,
-    ) -> Result<MembershipChange>;
+        _tenant: TenantId,
+        _id: SegmentId,
+        _schema: &FieldSchema,
+        _now: DateTime<Utc>,
+        _events_at: Option<DateTime<Utc>>,
+    ) -> Result<MembershipChange> {
+        Err(unsupported::<Self>("refresh_segment"))
+    }
 
     /// Adds and removes members of a static segment in one transaction.
     /// Errors: [`NotFound`](crate::Error::NotFound) for an unknown segment or customer
@@ -330,73 +596,94 @@ pub trait SegmentStore: Send + Sync {
     /// ([`crate::notify::events::membership_events`]) is stored in the same transaction.
     async fn change_static_members(
         &self,
-        tenant: TenantId,
-        id: SegmentId,
-        add: Vec<CustomerId>,
-        remove: Vec<CustomerId>,
-        events_at: Option<DateTime<Utc>>,
-    ) -> Result<MembershipChange>;
+        _tenant: TenantId,
+        _id: SegmentId,
+        _add: Vec<CustomerId>,
+        _remove: Vec<CustomerId>,
+        _events_at: Option<DateTime<Utc>>,
+    ) -> Result<MembershipChange> {
+        Err(unsupported::<Self>("change_static_members"))
+    }
 
     /// A segment's members, by id, one page at a time.
     async fn segment_members(
         &self,
-        tenant: TenantId,
-        id: SegmentId,
-        page: &PageRequest,
-    ) -> Result<Page<CustomerId>>;
+        _tenant: TenantId,
+        _id: SegmentId,
+        _page: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        Err(unsupported::<Self>("segment_members"))
+    }
 
     /// Whether the customer is a member of the segment.
     async fn is_member(
         &self,
-        tenant: TenantId,
-        id: SegmentId,
-        customer: CustomerId,
-    ) -> Result<bool>;
+        _tenant: TenantId,
+        _id: SegmentId,
+        _customer: CustomerId,
+    ) -> Result<bool> {
+        Err(unsupported::<Self>("is_member"))
+    }
 
     /// The segments the customer is a member of, by id.
-    async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
+    async fn segments_of(
+        &self,
+        _tenant: TenantId,
+        _customer: CustomerId,
+    ) -> Result<Vec<SegmentId>> {
+        Err(unsupported::<Self>("segments_of"))
+    }
 }
 
 /// Service cases, with optimistic concurrency.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait CaseStore: Send + Sync {
-    /// Stores a new case (with its version and events as given) and `outbox`, in one
+    /// Stores a new case (with its version and events as given) and `options.outbox`, in one
     /// transaction.
     ///
     /// Errors: [`NotFound`](crate::Error::NotFound) if its customer does not exist in the
     /// tenant; [`Duplicate`](crate::Error::Duplicate) if its id is taken.
     async fn insert_case(
         &self,
-        tenant: TenantId,
-        case: &Case,
-        outbox: Vec<OutboxMessage>,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _case: &Case,
+        _options: WriteOptions,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("insert_case"))
+    }
 
     /// Reads a case. Errors: [`NotFound`](crate::Error::NotFound).
-    async fn get_case(&self, tenant: TenantId, id: CaseId) -> Result<Case>;
+    async fn get_case(&self, _tenant: TenantId, _id: CaseId) -> Result<Case> {
+        Err(unsupported::<Self>("get_case"))
+    }
 
     /// Replaces a case if its stored version is still `expected_version` (`case` carries
-    /// the new version), storing `outbox` in the same transaction.
+    /// the new version), storing `options.outbox` in the same transaction
+    /// ([`WriteOptions::check_messages_only`] first).
     ///
     /// Errors: [`NotFound`](crate::Error::NotFound); [`Conflict`](crate::Error::Conflict)
     /// on a stale version.
     async fn update_case(
         &self,
-        tenant: TenantId,
-        case: &Case,
-        expected_version: u64,
-        outbox: Vec<OutboxMessage>,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _case: &Case,
+        _expected_version: u64,
+        _options: WriteOptions,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("update_case"))
+    }
 
     /// Cases matching every filter of `query` ([`CaseQuery::matches`]), ordered by id, one
     /// page at a time.
     async fn list_cases(
         &self,
-        tenant: TenantId,
-        query: &CaseQuery,
-        page: &PageRequest,
-    ) -> Result<Page<Case>>;
+        _tenant: TenantId,
+        _query: &CaseQuery,
+        _page: &PageRequest,
+    ) -> Result<Page<Case>> {
+        Err(unsupported::<Self>("list_cases"))
+    }
 }
 
 /// Follow-up tasks, with optimistic concurrency.
@@ -406,32 +693,41 @@ pub trait TaskStore: Send + Sync {
     /// Stores a new task. Errors: [`NotFound`](crate::Error::NotFound) if its customer or
     /// case does not exist in the tenant; [`Duplicate`](crate::Error::Duplicate) for a
     /// taken id.
-    async fn insert_task(&self, tenant: TenantId, task: &Task) -> Result<()>;
+    async fn insert_task(&self, _tenant: TenantId, _task: &Task) -> Result<()> {
+        Err(unsupported::<Self>("insert_task"))
+    }
 
     /// Reads a task. Errors: [`NotFound`](crate::Error::NotFound).
-    async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task>;
+    async fn get_task(&self, _tenant: TenantId, _id: TaskId) -> Result<Task> {
+        Err(unsupported::<Self>("get_task"))
+    }
 
     /// Replaces a task if its stored version is still `expected_version` (`task` carries
-    /// the new version), storing `outbox` in the same transaction.
+    /// the new version), storing `options.outbox` in the same transaction
+    /// ([`WriteOptions::check_messages_only`] first).
     ///
     /// Errors: [`NotFound`](crate::Error::NotFound); [`Conflict`](crate::Error::Conflict)
     /// on a stale version.
     async fn update_task(
         &self,
-        tenant: TenantId,
-        task: &Task,
-        expected_version: u64,
-        outbox: Vec<OutboxMessage>,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _task: &Task,
+        _expected_version: u64,
+        _options: WriteOptions,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("update_task"))
+    }
 
     /// Tasks matching every filter of `query` ([`TaskQuery::matches`]), ordered by id, one
     /// page at a time.
     async fn list_tasks(
         &self,
-        tenant: TenantId,
-        query: &TaskQuery,
-        page: &PageRequest,
-    ) -> Result<Page<Task>>;
+        _tenant: TenantId,
+        _query: &TaskQuery,
+        _page: &PageRequest,
+    ) -> Result<Page<Task>> {
+        Err(unsupported::<Self>("list_tasks"))
+    }
 }
 
 /// A tenant's KPI rules, editable with optimistic concurrency.
@@ -440,7 +736,9 @@ pub trait TaskStore: Send + Sync {
 pub trait KpiRuleStore: Send + Sync {
     /// Stores a new rule at version 1. Errors: [`Duplicate`](crate::Error::Duplicate) if the
     /// tenant has a rule with its key.
-    async fn insert_kpi_rule(&self, tenant: TenantId, rule: &KpiRule) -> Result<()>;
+    async fn insert_kpi_rule(&self, _tenant: TenantId, _rule: &KpiRule) -> Result<()> {
+        Err(unsupported::<Self>("insert_kpi_rule"))
+    }
 
     /// Replaces the rule with the same key if its stored version is still
     /// `expected_version`; it is stored at the next version.
@@ -448,22 +746,74 @@ pub trait KpiRuleStore: Send + Sync {
     /// Errors: [`NotFound`](crate::Error::NotFound); [`Conflict`](crate::Error::Conflict).
     async fn update_kpi_rule(
         &self,
-        tenant: TenantId,
-        rule: &KpiRule,
-        expected_version: u64,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _rule: &KpiRule,
+        _expected_version: u64,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("update_kpi_rule"))
+    }
 
     /// Removes a rule. Errors: [`NotFound`](crate::Error::NotFound).
-    async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()>;
+    async fn delete_kpi_rule(&self, _tenant: TenantId, _key: &TemplateName) -> Result<()> {
+        Err(unsupported::<Self>("delete_kpi_rule"))
+    }
 
     /// The tenant's rules, by key.
-    async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>>;
+    async fn kpi_rules(&self, _tenant: TenantId) -> Result<Vec<StoredKpiRule>> {
+        Err(unsupported::<Self>("kpi_rules"))
+    }
 }
 
 /// Everything the service needs from storage, as one object-safe trait; implemented for
-/// every type that implements all the stores.
+/// every type that implements [`Backend`] and all the stores.
+///
+/// Only customers, interactions and profiles must be implemented in full; every method of
+/// the other ports (and merge, erasure, audit and archiving of the first two) has a default
+/// body answering [`Error::Unsupported`](crate::Error::Unsupported), so an adapter that
+/// stores less writes empty `impl`s for those ports and declares what it has in
+/// [`Backend::capabilities`]:
+///
+/// ```
+/// use async_trait::async_trait;
+/// # use crm_core::*;
+/// use crm_core::ports::{Backend, Capabilities, Capability, WriteOptions};
+///
+/// struct Thin; // stores customers, interactions and profiles somewhere
+///
+/// impl Backend for Thin {
+///     fn name(&self) -> &'static str { "thin" }
+///     fn capabilities(&self) -> Capabilities { Capabilities::REQUIRED }
+/// }
+/// # #[async_trait] impl CustomerStore for Thin {
+/// #   async fn insert_customer(&self, _: TenantId, _: &Customer, _: WriteOptions) -> Result<()> { todo!() }
+/// #   async fn insert_customers(&self, _: TenantId, _: Vec<Customer>, _: WriteOptions) -> Result<()> { todo!() }
+/// #   async fn get_customer(&self, _: TenantId, _: CustomerId) -> Result<Customer> { todo!() }
+/// #   async fn update_customer(&self, _: TenantId, _: &Customer, _: u64, _: WriteOptions) -> Result<()> { todo!() }
+/// #   async fn list_customers(&self, _: TenantId, _: &CustomerQuery, _: &PageRequest) -> Result<Page<Customer>> { todo!() }
+/// #   async fn ownership_history(&self, _: TenantId, _: CustomerId) -> Result<Vec<OwnershipChange>> { todo!() }
+/// # }
+/// # #[async_trait] impl InteractionStore for Thin {
+/// #   async fn append_interactions(&self, _: TenantId, _: Vec<Interaction>, _: WriteOptions) -> Result<BatchReport> { todo!() }
+/// #   async fn interactions_between(&self, _: TenantId, _: chrono::DateTime<chrono::Utc>, _: chrono::DateTime<chrono::Utc>, _: &PageRequest) -> Result<Page<Interaction>> { todo!() }
+/// #   async fn timeline(&self, _: TenantId, _: CustomerId, _: &PageRequest) -> Result<Page<Interaction>> { todo!() }
+/// # }
+/// # #[async_trait] impl ProfileStore for Thin {
+/// #   async fn get_profile(&self, _: TenantId, _: CustomerId) -> Result<Profile> { todo!() }
+/// # }
+/// // (CustomerStore, InteractionStore and ProfileStore implemented in full.)
+/// impl ValueStore for Thin {}
+/// impl SegmentStore for Thin {}
+/// impl OutboxStore for Thin {}
+/// impl CaseStore for Thin {}
+/// impl TaskStore for Thin {}
+/// impl KpiRuleStore for Thin {}
+///
+/// let crm = Crm::new(std::sync::Arc::new(Thin));
+/// assert!(!crm.capabilities().supports(Capability::Segments));
+/// ```
 pub trait Storage:
-    CustomerStore
+    Backend
+    + CustomerStore
     + InteractionStore
     + ProfileStore
     + ValueStore
@@ -476,7 +826,8 @@ pub trait Storage:
 }
 
 impl<T> Storage for T where
-    T: CustomerStore
+    T: Backend
+        + CustomerStore
         + InteractionStore
         + ProfileStore
         + ValueStore

@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::id::{CustomerId, TenantId};
 use crate::interaction::Interaction;
 use crate::page::{Page, PageRequest};
+use crate::ports::WriteOptions;
 use crate::profile::Profile;
 use crate::segment::SegmentId;
 use crate::service::Crm;
@@ -141,6 +142,7 @@ impl Crm {
         version: u64,
         actor: Option<crate::id::UserId>,
     ) -> Result<Customer> {
+        self.need(crate::ports::Capability::Erasure, "erase_customer_by")?;
         let current = self.storage().get_customer(tenant, id).await?;
         if current.version != version {
             return Err(Error::stale_write(
@@ -153,7 +155,7 @@ impl Crm {
         let mut erased = erased_record(&current);
         erased.version = version + 1;
         erased.updated_at = self.now();
-        let outbox = if self.events_enabled() {
+        let outbox = if self.events_enabled()? {
             let entity = crate::notify::events::EntityRef::customer(id);
             vec![crate::notify::events::DomainEvent::message(
                 crate::notify::events::EventKind::CustomerErased,
@@ -176,7 +178,12 @@ impl Crm {
             change: crate::audit::AuditChange::Erased,
         };
         self.storage()
-            .erase_customer(tenant, &erased, version, audit, outbox)
+            .erase_customer(
+                tenant,
+                &erased,
+                version,
+                WriteOptions::new().audit(audit).outbox(outbox),
+            )
             .await?;
         Ok(erased)
     }

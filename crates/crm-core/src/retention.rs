@@ -45,6 +45,7 @@ impl Crm {
         before: DateTime<Utc>,
         out: &mut (dyn Write + Send),
     ) -> Result<ArchiveReport> {
+        self.need(crate::ports::Capability::Archive, "archive_interactions")?;
         let started = self.now();
         let mut exported = 0;
         let mut page = PageRequest::first(1000);

@@ -19,7 +19,7 @@ use crate::notify::{
     Recipient, TemplateName,
 };
 use crate::page::{Page, PageRequest};
-use crate::ports::Storage;
+use crate::ports::{Capabilities, Capability, Storage, WriteOptions};
 use crate::profile::Profile;
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 use crate::task::{Task, TaskQuery};
@@ -93,7 +93,7 @@ impl Crm {
         customer.updated_at = now;
         let outbox = self.customer_events(&customer, None)?;
         self.storage
-            .insert_customer(tenant, &customer, outbox)
+            .insert_customer(tenant, &customer, WriteOptions::new().outbox(outbox))
             .await?;
         Ok(customer)
     }
@@ -126,7 +126,11 @@ impl Crm {
             outbox.extend(self.customer_events(c, None)?);
         }
         self.storage
-            .insert_customers(tenant, customers.clone(), outbox)
+            .insert_customers(
+                tenant,
+                customers.clone(),
+                WriteOptions::new().outbox(outbox),
+            )
             .await?;
         Ok(customers)
     }
@@ -145,9 +149,28 @@ impl Crm {
         }
     }
 
-    /// Whether domain events are written to the outbox.
-    pub(crate) fn events_enabled(&self) -> bool {
-        self.events
+    /// Whether domain events are written to the outbox; with events on, an adapter without
+    /// an outbox is [`Error::Unsupported`].
+    pub(crate) fn events_enabled(&self) -> Result<bool> {
+        if self.events {
+            self.need(Capability::Outbox, "domain events")?;
+        }
+        Ok(self.events)
+    }
+
+    /// What the storage adapter provides (see [`Backend::capabilities`](crate::ports::Backend::capabilities)).
+    pub fn capabilities(&self) -> Capabilities {
+        self.storage.capabilities()
+    }
+
+    /// [`Error::Unsupported`] naming `operation` unless the adapter provides `capability`:
+    /// checked before anything is read or written.
+    pub(crate) fn need(&self, capability: Capability, operation: &'static str) -> Result<()> {
+        if self.storage.capabilities().supports(capability) {
+            Ok(())
+        } else {
+            Err(Error::unsupported(operation, self.storage.name()))
+        }
     }
 
     /// Stores a changed customer. `customer.version` must be the version it was read at;
@@ -191,7 +214,15 @@ impl Crm {
             },
         };
         self.storage
-            .update_customer(tenant, &customer, expected, ownership, Some(audit), outbox)
+            .update_customer(
+                tenant,
+                &customer,
+                expected,
+                WriteOptions::new()
+                    .ownership(ownership)
+                    .audit(audit)
+                    .outbox(outbox),
+            )
             .await?;
         Ok(customer)
     }
@@ -231,6 +262,9 @@ impl Crm {
         transfer: Transfer<'_>,
         notifications: Vec<Notification>,
     ) -> Result<Customer> {
+        if !notifications.is_empty() {
+            self.need(crate::ports::Capability::Outbox, "change_owner_notifying")?;
+        }
         let Transfer {
             new_owner,
             expected_version,
@@ -278,9 +312,10 @@ impl Crm {
                 tenant,
                 &customer,
                 expected_version,
-                Some(change),
-                Some(audit),
-                outbox,
+                WriteOptions::new()
+                    .ownership(Some(change))
+                    .audit(audit)
+                    .outbox(outbox),
             )
             .await?;
         Ok(customer)
@@ -384,6 +419,9 @@ impl Crm {
         mut batch: Vec<Interaction>,
         notifications: Vec<Notification>,
     ) -> Result<BatchReport> {
+        if !notifications.is_empty() {
+            self.need(crate::ports::Capability::Outbox, "log_batch_notifying")?;
+        }
         if batch.len() > MAX_BATCH {
             return Err(Error::validation(
                 "interactions",
@@ -423,14 +461,14 @@ impl Crm {
                 }
             }
         }
-        if self.events {
+        if self.events_enabled()? {
             for row in &batch {
                 outbox.push(interaction_event(row)?);
             }
         }
         let report = self
             .storage
-            .append_interactions(tenant, batch, outbox)
+            .append_interactions(tenant, batch, WriteOptions::new().outbox(outbox))
             .await?;
         tracing::debug!(
             inserted = report.inserted,
@@ -466,6 +504,7 @@ impl Crm {
         tenant: TenantId,
         scores: Vec<(CustomerId, ValueScores)>,
     ) -> Result<()> {
+        self.need(crate::ports::Capability::Values, "set_value_scores")?;
         check_entries("scores", &scores, ValueScores::validate)?;
         self.storage.set_value_scores(tenant, scores).await
     }
@@ -477,6 +516,7 @@ impl Crm {
         tenant: TenantId,
         customer: CustomerId,
     ) -> Result<Option<ValueScores>> {
+        self.need(crate::ports::Capability::Values, "value_scores")?;
         self.storage.value_scores(tenant, customer).await
     }
 
@@ -488,6 +528,7 @@ impl Crm {
         tenant: TenantId,
         classes: Vec<(CustomerId, ValueClasses)>,
     ) -> Result<()> {
+        self.need(crate::ports::Capability::Values, "set_value_classes")?;
         check_entries("classes", &classes, ValueClasses::validate)?;
         self.storage.set_value_classes(tenant, classes).await
     }
@@ -499,12 +540,14 @@ impl Crm {
         tenant: TenantId,
         customer: CustomerId,
     ) -> Result<Option<ValueClasses>> {
+        self.need(crate::ports::Capability::Values, "value_classes")?;
         self.storage.value_classes(tenant, customer).await
     }
 
     /// Stores a fitted value model after checking its figures.
     #[instrument(skip_all, fields(tenant = %tenant))]
     pub async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()> {
+        self.need(crate::ports::Capability::Values, "save_value_model")?;
         model.validate()?;
         self.storage.save_value_model(tenant, model).await
     }
@@ -512,6 +555,7 @@ impl Crm {
     /// The tenant's most recently fitted value model.
     #[instrument(skip(self))]
     pub async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>> {
+        self.need(crate::ports::Capability::Values, "latest_value_model")?;
         self.storage.latest_value_model(tenant).await
     }
 
@@ -525,6 +569,7 @@ impl Crm {
         schema: &FieldSchema,
         page: &PageRequest,
     ) -> Result<(u64, Page<CustomerId>)> {
+        self.need(crate::ports::Capability::Segments, "preview")?;
         schema.check(rule)?;
         page.validate()?;
         let now = self.clock.now();
@@ -548,6 +593,7 @@ impl Crm {
         mut segment: Segment,
         schema: &FieldSchema,
     ) -> Result<Segment> {
+        self.need(crate::ports::Capability::Segments, "create_segment")?;
         if let Some(rule) = segment.rule() {
             schema.check(rule)?;
         }
@@ -559,12 +605,14 @@ impl Crm {
     /// A segment by id.
     #[instrument(skip(self))]
     pub async fn segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment> {
+        self.need(crate::ports::Capability::Segments, "segment")?;
         self.storage.get_segment(tenant, id).await
     }
 
     /// Every segment of the tenant, by name.
     #[instrument(skip(self))]
     pub async fn segments(&self, tenant: TenantId) -> Result<Vec<Segment>> {
+        self.need(crate::ports::Capability::Segments, "segments")?;
         self.storage.list_segments(tenant).await
     }
 
@@ -578,11 +626,18 @@ impl Crm {
         id: SegmentId,
         schema: &FieldSchema,
     ) -> Result<MembershipChange> {
+        self.need(crate::ports::Capability::Segments, "refresh_segment")?;
         let segment = self.storage.get_segment(tenant, id).await?;
         schema.check(segment.rule_to_refresh()?)?;
         let now = self.clock.now();
         self.storage
-            .refresh_segment(tenant, id, schema, now, self.events.then_some(now))
+            .refresh_segment(
+                tenant,
+                id,
+                schema,
+                now,
+                self.events_enabled()?.then_some(now),
+            )
             .await
     }
 
@@ -595,13 +650,14 @@ impl Crm {
         add: Vec<CustomerId>,
         remove: Vec<CustomerId>,
     ) -> Result<MembershipChange> {
+        self.need(crate::ports::Capability::Segments, "change_static_members")?;
         if add.len() + remove.len() > MAX_BATCH {
             return Err(Error::validation(
                 "members",
                 format!("at most {MAX_BATCH} changes per call"),
             ));
         }
-        let at = self.events.then(|| self.clock.now());
+        let at = self.events_enabled()?.then(|| self.clock.now());
         self.storage
             .change_static_members(tenant, id, add, remove, at)
             .await
@@ -615,6 +671,7 @@ impl Crm {
         id: SegmentId,
         page: &PageRequest,
     ) -> Result<Page<CustomerId>> {
+        self.need(crate::ports::Capability::Segments, "segment_members")?;
         page.validate()?;
         self.storage.segment_members(tenant, id, page).await
     }
@@ -627,6 +684,7 @@ impl Crm {
         id: SegmentId,
         customer: CustomerId,
     ) -> Result<bool> {
+        self.need(crate::ports::Capability::Segments, "is_member")?;
         self.storage.is_member(tenant, id, customer).await
     }
 
@@ -637,6 +695,7 @@ impl Crm {
         tenant: TenantId,
         customer: CustomerId,
     ) -> Result<Vec<SegmentId>> {
+        self.need(crate::ports::Capability::Segments, "segments_of")?;
         self.storage.segments_of(tenant, customer).await
     }
 
@@ -650,6 +709,7 @@ impl Crm {
         tenant: TenantId,
         notifications: Vec<Notification>,
     ) -> Result<EnqueueReport> {
+        self.need(crate::ports::Capability::Outbox, "notify")?;
         if notifications.len() > MAX_BATCH {
             return Err(Error::validation(
                 "notifications",
@@ -665,6 +725,7 @@ impl Crm {
     /// Errors: validation; [`Error::NotFound`] for an unknown customer; [`Error::Duplicate`].
     #[instrument(skip_all, fields(tenant = %tenant, case = %case.id))]
     pub async fn open_case(&self, tenant: TenantId, mut case: Case) -> Result<Case> {
+        self.need(crate::ports::Capability::Cases, "open_case")?;
         let now = self.clock.now();
         case.opened_at = now;
         case.version = 1;
@@ -673,13 +734,16 @@ impl Crm {
             kind: CaseEventKind::Opened,
         }];
         let outbox = self.case_events(&case)?;
-        self.storage.insert_case(tenant, &case, outbox).await?;
+        self.storage
+            .insert_case(tenant, &case, WriteOptions::new().outbox(outbox))
+            .await?;
         Ok(case)
     }
 
     /// A case. Errors: [`Error::NotFound`].
     #[instrument(skip(self))]
     pub async fn case(&self, tenant: TenantId, id: CaseId) -> Result<Case> {
+        self.need(crate::ports::Capability::Cases, "case")?;
         self.storage.get_case(tenant, id).await
     }
 
@@ -691,6 +755,7 @@ impl Crm {
         query: &CaseQuery,
         page: &PageRequest,
     ) -> Result<Page<Case>> {
+        self.need(crate::ports::Capability::Cases, "cases")?;
         page.validate()?;
         self.storage.list_cases(tenant, query, page).await
     }
@@ -710,6 +775,7 @@ impl Crm {
         kind: CaseEventKind,
         notifications: Vec<Notification>,
     ) -> Result<Case> {
+        self.need(crate::ports::Capability::Cases, "record_case_event")?;
         let mut outbox = self.outbox_of(notifications)?;
         let mut case = self.storage.get_case(tenant, id).await?;
         if case.version != expected_version {
@@ -730,7 +796,12 @@ impl Crm {
         case.version = expected_version + 1;
         outbox.extend(self.case_events(&case)?);
         self.storage
-            .update_case(tenant, &case, expected_version, outbox)
+            .update_case(
+                tenant,
+                &case,
+                expected_version,
+                WriteOptions::new().outbox(outbox),
+            )
             .await?;
         Ok(case)
     }
@@ -739,6 +810,7 @@ impl Crm {
     /// customer or case; [`Error::Duplicate`].
     #[instrument(skip_all, fields(tenant = %tenant, task = %task.id))]
     pub async fn create_task(&self, tenant: TenantId, mut task: Task) -> Result<Task> {
+        self.need(crate::ports::Capability::Tasks, "create_task")?;
         task.version = 1;
         task.announced_for = None;
         self.storage.insert_task(tenant, &task).await?;
@@ -748,6 +820,7 @@ impl Crm {
     /// A task. Errors: [`Error::NotFound`].
     #[instrument(skip(self))]
     pub async fn task(&self, tenant: TenantId, id: TaskId) -> Result<Task> {
+        self.need(crate::ports::Capability::Tasks, "task")?;
         self.storage.get_task(tenant, id).await
     }
 
@@ -759,6 +832,7 @@ impl Crm {
         query: &TaskQuery,
         page: &PageRequest,
     ) -> Result<Page<Task>> {
+        self.need(crate::ports::Capability::Tasks, "tasks")?;
         page.validate()?;
         self.storage.list_tasks(tenant, query, page).await
     }
@@ -773,6 +847,7 @@ impl Crm {
         expected_version: u64,
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<Task> {
+        self.need(crate::ports::Capability::Tasks, "snooze_task")?;
         crate::clock::check_instant("until", until)?;
         if until <= self.clock.now() {
             return Err(Error::validation("until", "must be in the future"));
@@ -790,6 +865,7 @@ impl Crm {
         id: TaskId,
         expected_version: u64,
     ) -> Result<Task> {
+        self.need(crate::ports::Capability::Tasks, "complete_task")?;
         let now = self.clock.now();
         self.change_task(tenant, id, expected_version, |t| t.complete(now))
             .await
@@ -814,7 +890,7 @@ impl Crm {
         change(&mut task);
         task.version = expected_version + 1;
         self.storage
-            .update_task(tenant, &task, expected_version, Vec::new())
+            .update_task(tenant, &task, expected_version, WriteOptions::new())
             .await?;
         Ok(task)
     }
@@ -831,6 +907,7 @@ impl Crm {
         tenant: TenantId,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Task>> {
+        self.need(crate::ports::Capability::Tasks, "remind_due")?;
         let query = TaskQuery {
             needing_reminder_at: Some(now),
             ..TaskQuery::default()
@@ -857,7 +934,12 @@ impl Crm {
                 let outbox = vec![OutboxMessage::new(reminder, self.clock.now())];
                 match self
                     .storage
-                    .update_task(tenant, &next, task.version, outbox)
+                    .update_task(
+                        tenant,
+                        &next,
+                        task.version,
+                        WriteOptions::new().outbox(outbox),
+                    )
                     .await
                 {
                     Ok(()) => announced.push(next),
@@ -876,6 +958,7 @@ impl Crm {
     /// a key the tenant already uses.
     #[instrument(skip(self, rule), fields(key = %rule.key))]
     pub async fn add_kpi_rule(&self, tenant: TenantId, rule: KpiRule) -> Result<()> {
+        self.need(crate::ports::Capability::KpiRules, "add_kpi_rule")?;
         rule.validate()?;
         self.storage.insert_kpi_rule(tenant, &rule).await
     }
@@ -889,6 +972,7 @@ impl Crm {
         rule: KpiRule,
         expected_version: u64,
     ) -> Result<()> {
+        self.need(crate::ports::Capability::KpiRules, "update_kpi_rule")?;
         rule.validate()?;
         self.storage
             .update_kpi_rule(tenant, &rule, expected_version)
@@ -898,18 +982,21 @@ impl Crm {
     /// Removes a KPI rule. Errors: [`Error::NotFound`].
     #[instrument(skip(self))]
     pub async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()> {
+        self.need(crate::ports::Capability::KpiRules, "delete_kpi_rule")?;
         self.storage.delete_kpi_rule(tenant, key).await
     }
 
     /// The tenant's KPI rules with their versions, by key.
     #[instrument(skip(self))]
     pub async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>> {
+        self.need(crate::ports::Capability::KpiRules, "kpi_rules")?;
         self.storage.kpi_rules(tenant).await
     }
 
     /// The tenant's stored rules, ready to evaluate around now.
     /// Errors: storage errors; validation if a stored rule no longer validates.
     pub async fn kpi_engine(&self, tenant: TenantId) -> Result<KpiEngine> {
+        self.need(crate::ports::Capability::KpiRules, "kpi_engine")?;
         let rules = self.storage.kpi_rules(tenant).await?;
         KpiEngine::new(
             rules.into_iter().map(|r| r.rule).collect(),
@@ -941,6 +1028,7 @@ impl Crm {
         engine: &KpiEngine,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<KpiReport> {
+        self.need(crate::ports::Capability::KpiRules, "evaluate_kpis")?;
         let mut report = KpiReport::default();
         self.evaluate_gaps(tenant, engine, now, &mut report).await?;
         self.evaluate_interactions(tenant, engine, now, &mut report)
@@ -965,7 +1053,12 @@ impl Crm {
                 let (next, outbox, warnings, breaches) = self.raise(case, &alerts, now)?;
                 match self
                     .storage
-                    .update_case(tenant, &next, case.version, outbox)
+                    .update_case(
+                        tenant,
+                        &next,
+                        case.version,
+                        WriteOptions::new().outbox(outbox),
+                    )
                     .await
                 {
                     Ok(()) => {
@@ -1001,6 +1094,7 @@ impl Crm {
         &self,
         tenant: TenantId,
     ) -> Result<Vec<(Customer, chrono::DateTime<chrono::Utc>)>> {
+        self.need(crate::ports::Capability::KpiRules, "follow_up_gaps")?;
         let mut out = Vec::new();
         for customer in self.customers_where(tenant, &CustomerQuery::all()).await? {
             if customer.owner.is_some() {
@@ -1338,7 +1432,7 @@ impl Crm {
                     outbox.push(OutboxMessage::new(n, self.clock.now()));
                 }
             }
-            if alert.breach && self.events {
+            if alert.breach && self.events_enabled()? {
                 let entity = EntityRef {
                     kind: "case".into(),
                     id: case.id.as_uuid(),
@@ -1362,7 +1456,10 @@ impl Crm {
     /// The event of a case's last change, when events are on: opened, resolved, or
     /// breached (the last is raised by KPI rules).
     fn case_events(&self, case: &Case) -> Result<Vec<OutboxMessage>> {
-        let Some(last) = case.events.last().filter(|_| self.events) else {
+        if !self.events_enabled()? {
+            return Ok(Vec::new());
+        }
+        let Some(last) = case.events.last() else {
             return Ok(Vec::new());
         };
         let kind = match last.kind {
@@ -1417,7 +1514,7 @@ impl Crm {
         customer: &Customer,
         ownership: Option<&OwnershipChange>,
     ) -> Result<Vec<OutboxMessage>> {
-        if !self.events {
+        if !self.events_enabled()? {
             return Ok(Vec::new());
         }
         let entity = EntityRef::customer(customer.id);
@@ -1462,6 +1559,7 @@ impl Crm {
         tenant: TenantId,
         page: &PageRequest,
     ) -> Result<Page<OutboxMessage>> {
+        self.need(crate::ports::Capability::Outbox, "dead_letters")?;
         page.validate()?;
         self.storage.dead_letters(tenant, page).await
     }
@@ -1469,6 +1567,7 @@ impl Crm {
     /// Puts a dead letter back in the queue, due now, its attempts reset.
     #[instrument(skip(self))]
     pub async fn requeue(&self, tenant: TenantId, id: MessageId) -> Result<()> {
+        self.need(crate::ports::Capability::Outbox, "requeue")?;
         self.storage.requeue(tenant, id, self.clock.now()).await
     }
 }
@@ -1540,105 +1639,23 @@ fn check_version(current: &Customer, expected: u64) -> Result<()> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::clv::{ValueModel, ValueScores};
     use crate::customer::Lifecycle;
     use crate::interaction::{Channel, InteractionKind};
-    use crate::notify::{Claimed, Lease, OutboxStore};
-    use crate::ports::{CustomerStore, InteractionStore, ProfileStore, SegmentStore, ValueStore};
-    use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
-    use async_trait::async_trait;
+    use crate::mock::MockStorage;
+
+    use crate::segment::{FieldSchema, Segment};
     use chrono::{DateTime, Utc};
     use mockall::predicate::*;
-
-    mockall::mock! {
-        Store {}
-        #[async_trait]
-        impl CustomerStore for Store {
-            async fn insert_customer(&self, tenant: TenantId, customer: &Customer, outbox: Vec<OutboxMessage>) -> Result<()>;
-            async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>, outbox: Vec<OutboxMessage>) -> Result<()>;
-            async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
-            async fn update_customer(&self, tenant: TenantId, customer: &Customer, expected_version: u64, ownership: Option<OwnershipChange>, audit: Option<crate::audit::AuditEntry>, outbox: Vec<OutboxMessage>) -> Result<()>;
-            async fn list_customers(&self, tenant: TenantId, query: &CustomerQuery, page: &PageRequest) -> Result<Page<Customer>>;
-            async fn ownership_history(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>>;
-            async fn merge_customers(&self, tenant: TenantId, merge: &crate::merge::CustomerMerge, outbox: Vec<OutboxMessage>) -> Result<()>;
-            async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>>;
-            async fn erase_customer(&self, tenant: TenantId, erased: &Customer, expected_version: u64, audit: crate::audit::AuditEntry, outbox: Vec<OutboxMessage>) -> Result<()>;
-            async fn audit_history(&self, tenant: TenantId, customer: CustomerId, page: &PageRequest) -> Result<Page<crate::audit::AuditEntry>>;
-        }
-        #[async_trait]
-        impl InteractionStore for Store {
-            async fn append_interactions(&self, tenant: TenantId, batch: Vec<Interaction>, outbox: Vec<OutboxMessage>) -> Result<BatchReport>;
-            async fn timeline(&self, tenant: TenantId, customer: CustomerId, page: &PageRequest) -> Result<Page<Interaction>>;
-            async fn interactions_between(&self, tenant: TenantId, from: DateTime<Utc>, to: DateTime<Utc>, page: &PageRequest) -> Result<Page<Interaction>>;
-            async fn archive_interactions(&self, tenant: TenantId, before: DateTime<Utc>, recorded_up_to: DateTime<Utc>) -> Result<u64>;
-            async fn archive_horizon(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>>;
-        }
-        #[async_trait]
-        impl ProfileStore for Store {
-            async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile>;
-        }
-        #[async_trait]
-        impl ValueStore for Store {
-            async fn set_value_scores(&self, tenant: TenantId, scores: Vec<(CustomerId, ValueScores)>) -> Result<()>;
-            async fn value_scores(&self, tenant: TenantId, customer: CustomerId) -> Result<Option<ValueScores>>;
-            async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()>;
-            async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>>;
-            async fn set_value_classes(&self, tenant: TenantId, classes: Vec<(CustomerId, ValueClasses)>) -> Result<()>;
-            async fn value_classes(&self, tenant: TenantId, customer: CustomerId) -> Result<Option<ValueClasses>>;
-        }
-        #[async_trait]
-        impl SegmentStore for Store {
-            async fn find_matching(&self, tenant: TenantId, rule: &Rule, schema: &FieldSchema, now: DateTime<Utc>, page: &PageRequest) -> Result<Page<CustomerId>>;
-            async fn count_matching(&self, tenant: TenantId, rule: &Rule, schema: &FieldSchema, now: DateTime<Utc>) -> Result<u64>;
-            async fn save_segment(&self, tenant: TenantId, segment: &Segment) -> Result<()>;
-            async fn get_segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment>;
-            async fn list_segments(&self, tenant: TenantId) -> Result<Vec<Segment>>;
-            async fn refresh_segment(&self, tenant: TenantId, id: SegmentId, schema: &FieldSchema, now: DateTime<Utc>, events_at: Option<DateTime<Utc>>) -> Result<MembershipChange>;
-            async fn change_static_members(&self, tenant: TenantId, id: SegmentId, add: Vec<CustomerId>, remove: Vec<CustomerId>, events_at: Option<DateTime<Utc>>) -> Result<MembershipChange>;
-            async fn segment_members(&self, tenant: TenantId, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>>;
-            async fn is_member(&self, tenant: TenantId, id: SegmentId, customer: CustomerId) -> Result<bool>;
-            async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
-        }
-        #[async_trait]
-        impl crate::ports::KpiRuleStore for Store {
-            async fn insert_kpi_rule(&self, tenant: TenantId, rule: &KpiRule) -> Result<()>;
-            async fn update_kpi_rule(&self, tenant: TenantId, rule: &KpiRule, expected_version: u64) -> Result<()>;
-            async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()>;
-            async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>>;
-        }
-        #[async_trait]
-        impl crate::ports::TaskStore for Store {
-            async fn insert_task(&self, tenant: TenantId, task: &Task) -> Result<()>;
-            async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task>;
-            async fn update_task(&self, tenant: TenantId, task: &Task, expected_version: u64, outbox: Vec<OutboxMessage>) -> Result<()>;
-            async fn list_tasks(&self, tenant: TenantId, query: &TaskQuery, page: &PageRequest) -> Result<Page<Task>>;
-        }
-        #[async_trait]
-        impl crate::ports::CaseStore for Store {
-            async fn insert_case(&self, tenant: TenantId, case: &Case, outbox: Vec<OutboxMessage>) -> Result<()>;
-            async fn get_case(&self, tenant: TenantId, id: CaseId) -> Result<Case>;
-            async fn update_case(&self, tenant: TenantId, case: &Case, expected_version: u64, outbox: Vec<OutboxMessage>) -> Result<()>;
-            async fn list_cases(&self, tenant: TenantId, query: &CaseQuery, page: &PageRequest) -> Result<Page<Case>>;
-        }
-        #[async_trait]
-        impl OutboxStore for Store {
-            async fn enqueue(&self, tenant: TenantId, messages: Vec<OutboxMessage>) -> Result<EnqueueReport>;
-            async fn claim(&self, tenant: TenantId, now: DateTime<Utc>, lease: Lease, limit: u32) -> Result<Vec<Claimed>>;
-            async fn mark_sent(&self, tenant: TenantId, id: MessageId, lease: Lease, at: DateTime<Utc>) -> Result<()>;
-            async fn mark_failed(&self, tenant: TenantId, id: MessageId, lease: Lease, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<()>;
-            async fn release(&self, tenant: TenantId, id: MessageId, lease: Lease) -> Result<()>;
-            async fn outbox_message(&self, tenant: TenantId, id: MessageId) -> Result<OutboxMessage>;
-            async fn dead_letters(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<OutboxMessage>>;
-            async fn requeue(&self, tenant: TenantId, id: MessageId, now: DateTime<Utc>) -> Result<()>;
-            async fn pending_count(&self, tenant: TenantId) -> Result<u64>;
-        }
-    }
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_750_000_000, 0).unwrap()
     }
 
-    fn crm(store: MockStore) -> Crm {
+    fn crm(mut store: MockStorage) -> Crm {
+        store.expect_name().return_const("mock");
+        store
+            .expect_capabilities()
+            .return_const(crate::ports::Capabilities::ALL);
         Crm::new(Arc::new(store)).with_clock(Arc::new(ManualClock::new(now())))
     }
 
@@ -1651,15 +1668,15 @@ mod tests {
     #[tokio::test]
     async fn register_stamps_version_and_time_then_inserts_once() {
         let tenant = TenantId::new();
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         store
             .expect_insert_customer()
-            .withf(move |t, c, outbox| {
+            .withf(move |t, c, options| {
                 *t == tenant
                     && c.version == 1
                     && c.created_at == now()
                     && c.updated_at == now()
-                    && outbox.is_empty()
+                    && options.outbox.is_empty()
             })
             .times(1)
             .returning(|_, _, _| Ok(()));
@@ -1669,7 +1686,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_batch_never_reaches_storage() {
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         store.expect_append_interactions().never();
         let c = CustomerId::new();
         let mut rows: Vec<Interaction> = (0..3)
@@ -1690,7 +1707,7 @@ mod tests {
 
     #[tokio::test]
     async fn repeated_ids_in_a_batch_are_rejected_before_storage() {
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         store.expect_append_interactions().never();
         let c = CustomerId::new();
         let row = Interaction::builder(c, Channel::Phone, InteractionKind::Call)
@@ -1708,14 +1725,14 @@ mod tests {
 
     #[tokio::test]
     async fn batch_rows_get_recorded_at_from_the_clock() {
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         store.expect_archive_horizon().returning(|_| Ok(None));
         store
             .expect_append_interactions()
-            .withf(|_, batch, outbox| {
+            .withf(|_, batch, options| {
                 batch.len() == 2
                     && batch.iter().all(|i| i.recorded_at == now())
-                    && outbox.is_empty()
+                    && options.outbox.is_empty()
             })
             .times(1)
             .returning(|_, b, _| {
@@ -1740,7 +1757,7 @@ mod tests {
     #[tokio::test]
     async fn stale_update_is_refused_before_writing() {
         let current = stored(3);
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         let c2 = current.clone();
         store
             .expect_get_customer()
@@ -1767,22 +1784,22 @@ mod tests {
         let current = stored(1);
         let actor = UserId::new();
         let new_owner = UserId::new();
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         let c2 = current.clone();
         store
             .expect_get_customer()
             .returning(move |_, _| Ok(c2.clone()));
         store
             .expect_update_customer()
-            .with(always(), function(|c: &Customer| c.version == 2 && c.updated_at == now()), eq(1), function(move |o: &Option<OwnershipChange>| {
-                matches!(o, Some(ch) if ch.from.is_none() && ch.to == Some(new_owner) && ch.changed_by == Some(actor) && ch.version == 2)
-            }), function(move |a: &Option<AuditEntry>| {
+            .with(always(), function(|c: &Customer| c.version == 2 && c.updated_at == now()), eq(1), function(move |options: &WriteOptions| {
+                let owner_recorded = matches!(&options.ownership, Some(ch) if ch.from.is_none() && ch.to == Some(new_owner) && ch.changed_by == Some(actor) && ch.version == 2);
                 // The audit entry names both changed fields, with the actor.
-                matches!(a, Some(e) if e.version == 2 && e.actor == Some(actor) && matches!(&e.change,
-                    AuditChange::Updated { fields } if fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>() == ["lifecycle", "owner"]))
-            }), function(|outbox: &Vec<OutboxMessage>| outbox.is_empty()))
+                let audited = matches!(options.audit.as_slice(), [e] if e.version == 2 && e.actor == Some(actor) && matches!(&e.change,
+                    AuditChange::Updated { fields } if fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>() == ["lifecycle", "owner"]));
+                owner_recorded && audited && options.outbox.is_empty()
+            }))
             .times(1)
-            .returning(|_, _, _, _, _, _| Ok(()));
+            .returning(|_, _, _, _| Ok(()));
         let mut next = current.clone();
         next.owner = Some(new_owner);
         next.lifecycle = Lifecycle::Active;
@@ -1797,21 +1814,22 @@ mod tests {
     async fn a_transfer_with_events_hands_events_and_notices_to_one_write() {
         let current = stored(1);
         let new_owner = UserId::new();
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         let c2 = current.clone();
         store
             .expect_get_customer()
             .returning(move |_, _| Ok(c2.clone()));
         store
             .expect_update_customer()
-            .withf(move |_, c, expected, o, _audit, outbox| {
+            .withf(move |_, c, expected, options| {
+                let outbox = &options.outbox;
                 let kinds: Vec<&str> = outbox
                     .iter()
                     .map(|m| m.notification.template.as_str())
                     .collect();
                 c.owner == Some(new_owner)
                     && *expected == 1
-                    && o.is_some()
+                    && options.ownership.is_some()
                     && kinds
                         == [
                             "owner.assigned",
@@ -1821,7 +1839,7 @@ mod tests {
                     && outbox[1].ordering_key == outbox[2].ordering_key
             })
             .times(1)
-            .returning(|_, _, _, _, _, _| Ok(()));
+            .returning(|_, _, _, _| Ok(()));
         let notice = Notification::builder(
             crate::notify::Recipient::User(new_owner),
             "owner.assigned",
@@ -1844,7 +1862,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_notification_stops_the_transfer_before_storage() {
-        let store = MockStore::new();
+        let store = MockStorage::new();
         let mut bad = Notification::builder(
             crate::notify::Recipient::User(UserId::new()),
             "owner.assigned",
@@ -1869,16 +1887,16 @@ mod tests {
     #[tokio::test]
     async fn update_without_owner_change_records_none() {
         let current = stored(1);
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         let c2 = current.clone();
         store
             .expect_get_customer()
             .returning(move |_, _| Ok(c2.clone()));
         store
             .expect_update_customer()
-            .withf(|_, _, _, o, _, _| o.is_none())
+            .withf(|_, _, _, options| options.ownership.is_none())
             .times(1)
-            .returning(|_, _, _, _, _, _| Ok(()));
+            .returning(|_, _, _, _| Ok(()));
         crm(store)
             .update(TenantId::new(), current, None)
             .await
@@ -1887,7 +1905,7 @@ mod tests {
 
     #[tokio::test]
     async fn storage_errors_pass_through_with_their_source() {
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         store.expect_get_profile().returning(|_, _| {
             Err(Error::storage(
                 "test",
@@ -1904,7 +1922,7 @@ mod tests {
 
     #[tokio::test]
     async fn ill_typed_rules_never_reach_storage() {
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         store.expect_count_matching().never();
         store.expect_find_matching().never();
         store.expect_save_segment().never();
@@ -1928,7 +1946,7 @@ mod tests {
 
     #[tokio::test]
     async fn page_limits_are_checked_before_storage() {
-        let mut store = MockStore::new();
+        let mut store = MockStorage::new();
         store.expect_list_customers().never();
         store.expect_timeline().never();
         let crm = crm(store);

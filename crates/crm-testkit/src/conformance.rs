@@ -6,6 +6,7 @@
 //! [`all_cases`] to run them by hand. Cases make their own tenants, so they may share one
 //! store, but each test gets a fresh one from the setup function.
 
+use crm_core::WriteOptions;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -352,7 +353,7 @@ cases! {
         assert!(matches!(r, Err(Error::Conflict { expected: 1, actual: 2, .. })), "got {r:?}");
         // The store itself checks the version, not only the service.
         stale.version = 2;
-        let r = store.update_customer(tenant, &stale, 1, None, None, Vec::new()).await;
+        let r = store.update_customer(tenant, &stale, 1, WriteOptions::new()).await;
         assert!(matches!(r, Err(Error::Conflict { .. })), "store: got {r:?}");
         assert_eq!(store.get_customer(tenant, c.id).await.unwrap(), stored);
     }
@@ -368,7 +369,7 @@ cases! {
             let mut next = c.clone();
             next.name = crm_core::DisplayName::parse(&format!("Ann {i}")).unwrap();
             next.version = 2;
-            tasks.push(tokio::spawn(async move { store.update_customer(tenant, &next, 1, None, None, Vec::new()).await }));
+            tasks.push(tokio::spawn(async move { store.update_customer(tenant, &next, 1, WriteOptions::new()).await }));
         }
         let mut wins = 0;
         for t in tasks {
@@ -387,7 +388,7 @@ cases! {
         let tenant = TenantId::new();
         let mut c = simple("Ghost");
         c.version = 2;
-        assert_not_found(store.update_customer(tenant, &c, 1, None, None, Vec::new()).await, "update");
+        assert_not_found(store.update_customer(tenant, &c, 1, WriteOptions::new()).await, "update");
     }
 
     /// Owner changes are recorded, newest first, with who, why and the version.
@@ -873,7 +874,7 @@ cases! {
         theirs.lifecycle = Lifecycle::Churned;
         assert_not_found(crm.update(b, theirs.clone(), None).await, "update");
         theirs.version = 2;
-        assert_not_found(store.update_customer(b, &theirs, 1, None, None, Vec::new()).await, "store update");
+        assert_not_found(store.update_customer(b, &theirs, 1, WriteOptions::new()).await, "store update");
         assert_not_found(crm.change_owner(b, c.id, Some(UserId::new()), 1, None, None).await, "change owner");
         assert_not_found(crm.log(b, event(c.id, InteractionKind::Purchase, t0(), "x")).await, "log");
         assert_eq!(store.get_customer(a, c.id).await.unwrap(), c);
@@ -929,7 +930,7 @@ cases! {
         let tenant = TenantId::new();
         let r = crm.log_batch(tenant, Vec::new()).await.unwrap();
         assert_eq!((r.inserted, r.duplicates), (0, 0));
-        let r = store.append_interactions(tenant, Vec::new(), Vec::new()).await.unwrap();
+        let r = store.append_interactions(tenant, Vec::new(), WriteOptions::new()).await.unwrap();
         assert_eq!((r.inserted, r.duplicates), (0, 0));
     }
 
@@ -1693,7 +1694,7 @@ cases! {
         assert_eq!(back.assignee, Some(lead));
         assert_eq!(back.events.len(), 3);
         assert_eq!(back.events[1].at, t0() + Duration::minutes(40));
-        let r = store.update_case(tenant, &back, 2, vec![]).await;
+        let r = store.update_case(tenant, &back, 2, WriteOptions::new()).await;
         assert!(matches!(r, Err(Error::Conflict { .. })), "stale update: {r:?}");
         let mut orphan = draft.clone();
         orphan.id = crm_core::CaseId::new();
@@ -1761,7 +1762,7 @@ cases! {
             tasks.push(tokio::spawn(async move {
                 next.record(t0() + Duration::minutes(1), crm_core::case::CaseEventKind::InternalNote { by: UserId::new() }).unwrap();
                 next.version = 2;
-                store.update_case(tenant, &next, 1, vec![]).await
+                store.update_case(tenant, &next, 1, WriteOptions::new()).await
             }));
         }
         let mut wins = 0;
@@ -1814,7 +1815,7 @@ cases! {
         assert_not_found(store.get_task(TenantId::new(), call.id).await, "other tenant");
         let mut stale = done.clone();
         stale.version = 9;
-        assert!(matches!(store.update_task(tenant, &stale, 1, vec![]).await, Err(Error::Conflict { .. })));
+        assert!(matches!(store.update_task(tenant, &stale, 1, WriteOptions::new()).await, Err(Error::Conflict { .. })));
     }
 
     /// Due tasks are announced once per due time, even by concurrent callers; a snoozed
@@ -2127,7 +2128,7 @@ cases! {
         // Generated people with planted duplicates: every planted pair is reported.
         let other = TenantId::new();
         let planted = Generator::new(3).people_with_duplicates(300, 0.05);
-        store.insert_customers(other, planted.customers.clone(), Vec::new()).await.unwrap();
+        store.insert_customers(other, planted.customers.clone(), WriteOptions::new()).await.unwrap();
         let report = crm.find_duplicates(other, &rules).await.unwrap();
         assert_eq!(report.customers, planted.customers.len());
         let found: BTreeSet<(CustomerId, CustomerId)> = report.pairs().map(|p| (p.a, p.b)).collect();
@@ -2179,7 +2180,7 @@ cases! {
 
         // Stale versions: nothing written.
         let stale = CustomerMerge { survivor: dry.customer.clone(), survivor_version: a.version, merged: vec![(b.id, b.version + 1), (c.id, c.version)], audit: vec![] };
-        assert!(matches!(store.merge_customers(tenant, &stale, vec![]).await, Err(Error::Conflict { .. })));
+        assert!(matches!(store.merge_customers(tenant, &stale, WriteOptions::new()).await, Err(Error::Conflict { .. })));
         assert!(store.get_customer(tenant, b.id).await.is_ok());
         assert_eq!(store.get_customer(tenant, a.id).await.unwrap(), before_a);
 
@@ -2592,7 +2593,7 @@ cases! {
         }
         for (n, events) in [1, 2, 40, 300, crm_core::case::MAX_EVENTS].into_iter().enumerate() {
             let case = wild.case(customers[n].id, events);
-            store.insert_case(tenant, &case, vec![]).await.unwrap();
+            store.insert_case(tenant, &case, WriteOptions::new()).await.unwrap();
             assert_eq!(store.get_case(tenant, case.id).await.unwrap(), case);
         }
         for c in customers.iter().take(10) {
@@ -2709,30 +2710,30 @@ cases! {
         let mut changed = c.clone();
         changed.name = crm_core::DisplayName::parse("Stolen").unwrap();
         changed.version = 2;
-        probe!(store.update_customer(b, &changed, 1, None, None, Vec::new()), no, "update_customer");
-        probe!(store.erase_customer(b, &changed, 1, crm_core::audit::AuditEntry::created(&changed), Vec::new()), no, "erase_customer");
+        probe!(store.update_customer(b, &changed, 1, WriteOptions::new()), no, "update_customer");
+        probe!(store.erase_customer(b, &changed, 1, WriteOptions::new().audit(crm_core::audit::AuditEntry::created(&changed))), no, "erase_customer");
         let merge = CustomerMerge { survivor: changed.clone(), survivor_version: 1, merged: vec![(other.id, 1)], audit: vec![] };
-        probe!(store.merge_customers(b, &merge, Vec::new()), no, "merge_customers");
+        probe!(store.merge_customers(b, &merge, WriteOptions::new()), no, "merge_customers");
         let mut again = buy.clone();
         again.id = crm_core::InteractionId::new();
         again.key = ExternalRef::new("shop", "2").unwrap();
-        probe!(store.append_interactions(b, vec![again], Vec::new()), |r| r.inserted == 0, "append_interactions");
+        probe!(store.append_interactions(b, vec![again], WriteOptions::new()), |r| r.inserted == 0, "append_interactions");
         probe!(store.set_value_scores(b, vec![(c.id, scores(0.9, "99"))]), no, "set_value_scores");
         probe!(store.refresh_segment(b, seg.id, &schema, t0(), None), |m| m.members == 0, "refresh_segment");
         probe!(store.change_static_members(b, seg.id, vec![], vec![c.id], None), |m| m.left.is_empty(), "change_static_members");
         let mut moved = case.clone();
         moved.version += 1;
-        probe!(store.update_case(b, &moved, case.version, Vec::new()), no, "update_case");
-        probe!(store.insert_case(b, &case, Vec::new()), no, "insert_case");
+        probe!(store.update_case(b, &moved, case.version, WriteOptions::new()), no, "update_case");
+        probe!(store.insert_case(b, &case, WriteOptions::new()), no, "insert_case");
         let mut done = task.clone();
         done.version += 1;
-        probe!(store.update_task(b, &done, task.version, Vec::new()), no, "update_task");
+        probe!(store.update_task(b, &done, task.version, WriteOptions::new()), no, "update_task");
         probe!(store.update_kpi_rule(b, &rule, 1), no, "update_kpi_rule");
         // These succeed or not on B's side; either way A's records stay as they were.
         calls += 4;
         let _ = store.delete_kpi_rule(b, &rule.key).await;
         store.archive_interactions(b, t0() + Duration::days(365), t0() + Duration::days(365)).await.unwrap();
-        store.insert_customer(b, &c, Vec::new()).await.unwrap();
+        store.insert_customer(b, &c, WriteOptions::new()).await.unwrap();
         store.save_segment(b, &seg).await.unwrap();
         assert_eq!(calls, FOREIGN_CALLS);
         assert_eq!(snapshot(store.clone()).await, before, "tenant A reads the same");

@@ -221,8 +221,20 @@ pub const CASE_NAMES: &[&str] = &[
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
 /// fixture from `$setup` (an async function returning a [`Fixture`]), plus a test that
 /// checks no case is missing.
+///
+/// `conformance_tests!(setup; only: case_a, case_b)` runs just the named cases: for an
+/// adapter that declares fewer [`Capabilities`](crm_core::Capabilities) than all, the
+/// cases of the ports it provides.
 #[macro_export]
 macro_rules! conformance_tests {
+    ($setup:path; only: $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::run_case($setup, $crate::conformance::$case);
+            }
+        )+
+    };
     ($setup:path) => {
         $crate::__conformance_cases!(
             $setup;

@@ -18,6 +18,7 @@ use crm_core::notify::{
 use crm_core::profile::deltas;
 use crm_core::segment::{CompiledRule, FieldSchema, MembershipChange, Rule, Segment, Subject};
 use crm_core::task::{Task, TaskQuery, TaskSubject};
+use crm_core::WriteOptions;
 use crm_core::{
     BatchReport, CaseId, CaseStore, Cursor, Customer, CustomerId, CustomerQuery, CustomerStore,
     Error, ExternalRef, Interaction, InteractionId, InteractionStore, KpiRuleStore, MessageId,
@@ -62,6 +63,17 @@ pub struct MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl crm_core::Backend for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    /// Every capability.
+    fn capabilities(&self) -> crm_core::Capabilities {
+        crm_core::Capabilities::ALL
     }
 }
 
@@ -159,8 +171,9 @@ impl CustomerStore for MemoryStore {
         &self,
         tenant: TenantId,
         customer: &Customer,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
+        let outbox = options.into_outbox()?;
         let mut s = self.lock();
         s.check_outbox(tenant, &outbox)?;
         if s.customers.contains_key(&(tenant, customer.id)) {
@@ -187,8 +200,9 @@ impl CustomerStore for MemoryStore {
         &self,
         tenant: TenantId,
         customers: Vec<Customer>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
+        let outbox = options.into_outbox()?;
         let mut s = self.lock();
         s.check_outbox(tenant, &outbox)?;
         // Check everything against the store and the batch itself before writing.
@@ -237,10 +251,9 @@ impl CustomerStore for MemoryStore {
         tenant: TenantId,
         customer: &Customer,
         expected_version: u64,
-        ownership: Option<OwnershipChange>,
-        audit: Option<AuditEntry>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
+        let (audit, ownership, outbox) = options.into_parts()?;
         let mut s = self.lock();
         s.check_outbox(tenant, &outbox)?;
         let current = s
@@ -264,7 +277,7 @@ impl CustomerStore for MemoryStore {
             s.customer_refs.insert((tenant, r.clone()), customer.id);
         }
         s.customers.insert((tenant, customer.id), customer.clone());
-        if let Some(entry) = audit {
+        for entry in audit {
             s.audit
                 .insert((tenant, entry.customer, entry.version), entry);
         }
@@ -321,8 +334,9 @@ impl CustomerStore for MemoryStore {
         &self,
         tenant: TenantId,
         merge: &CustomerMerge,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
+        let outbox = options.into_outbox()?;
         let mut s = self.lock();
         s.check_outbox(tenant, &outbox)?;
         let survivor = &merge.survivor;
@@ -448,9 +462,9 @@ impl CustomerStore for MemoryStore {
         tenant: TenantId,
         erased: &Customer,
         expected_version: u64,
-        audit: AuditEntry,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
+        let (audit, outbox) = options.into_audited()?;
         let mut s = self.lock();
         s.check_outbox(tenant, &outbox)?;
         let id = erased.id;
@@ -520,7 +534,10 @@ impl CustomerStore for MemoryStore {
                 *entry = entry.scrubbed();
             }
         }
-        s.audit.insert((tenant, id, audit.version), audit);
+        for entry in audit {
+            s.audit
+                .insert((tenant, entry.customer, entry.version), entry);
+        }
         s.write_outbox(tenant, outbox);
         Ok(())
     }
@@ -532,8 +549,9 @@ impl InteractionStore for MemoryStore {
         &self,
         tenant: TenantId,
         batch: Vec<Interaction>,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<BatchReport> {
+        let outbox = options.into_outbox()?;
         let mut s = self.lock();
         s.check_outbox(tenant, &outbox)?;
         // Check everything before changing anything: all or nothing.
@@ -1142,8 +1160,9 @@ impl CaseStore for MemoryStore {
         &self,
         tenant: TenantId,
         case: &Case,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
+        let outbox = options.into_outbox()?;
         let mut s = self.lock();
         if !s.customers.contains_key(&(tenant, case.customer)) {
             return Err(not_found(case.customer));
@@ -1173,8 +1192,9 @@ impl CaseStore for MemoryStore {
         tenant: TenantId,
         case: &Case,
         expected_version: u64,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
+        let outbox = options.into_outbox()?;
         let mut s = self.lock();
         let current = s
             .cases
@@ -1253,8 +1273,9 @@ impl TaskStore for MemoryStore {
         tenant: TenantId,
         task: &Task,
         expected_version: u64,
-        outbox: Vec<OutboxMessage>,
+        options: WriteOptions,
     ) -> Result<()> {
+        let outbox = options.into_outbox()?;
         let mut s = self.lock();
         let current = s
             .tasks

@@ -1,6 +1,7 @@
 //! The suite catches broken adapters: wrappers around the reference store that each break
 //! one promise fail the cases that guard it.
 
+use crm_core::WriteOptions;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -43,14 +44,22 @@ struct Broken {
     flaw: Flaw,
 }
 
+impl crm_core::Backend for Broken {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+}
+
 impl Broken {
-    /// The outbox to pass on: all of it, or (flawed) none after writing it separately.
-    async fn outbox(&self, t: TenantId, outbox: Vec<OutboxMessage>) -> Result<Vec<OutboxMessage>> {
+    /// The options to pass on: as given, or (flawed) without the outbox after writing it
+    /// separately.
+    async fn outbox(&self, t: TenantId, mut options: WriteOptions) -> Result<WriteOptions> {
         if self.flaw != Flaw::OutboxOutsideTransaction {
-            return Ok(outbox);
+            return Ok(options);
         }
+        let outbox = std::mem::take(&mut options.outbox);
         self.inner.enqueue(self.tenant(t), outbox).await?;
-        Ok(Vec::new())
+        Ok(options)
     }
 
     fn tenant(&self, t: TenantId) -> TenantId {
@@ -64,21 +73,11 @@ impl Broken {
 
 #[async_trait]
 impl CustomerStore for Broken {
-    async fn insert_customer(
-        &self,
-        t: TenantId,
-        c: &Customer,
-        o: Vec<OutboxMessage>,
-    ) -> Result<()> {
+    async fn insert_customer(&self, t: TenantId, c: &Customer, o: WriteOptions) -> Result<()> {
         let o = self.outbox(t, o).await?;
         self.inner.insert_customer(self.tenant(t), c, o).await
     }
-    async fn insert_customers(
-        &self,
-        t: TenantId,
-        c: Vec<Customer>,
-        o: Vec<OutboxMessage>,
-    ) -> Result<()> {
+    async fn insert_customers(&self, t: TenantId, c: Vec<Customer>, o: WriteOptions) -> Result<()> {
         let o = self.outbox(t, o).await?;
         self.inner.insert_customers(self.tenant(t), c, o).await
     }
@@ -90,9 +89,7 @@ impl CustomerStore for Broken {
         t: TenantId,
         c: &Customer,
         expected: u64,
-        o: Option<OwnershipChange>,
-        audit: Option<crm_core::audit::AuditEntry>,
-        outbox: Vec<OutboxMessage>,
+        outbox: WriteOptions,
     ) -> Result<()> {
         let outbox = self.outbox(t, outbox).await?;
         let expected = if self.flaw == Flaw::IgnoresVersion {
@@ -101,7 +98,7 @@ impl CustomerStore for Broken {
             expected
         };
         self.inner
-            .update_customer(self.tenant(t), c, expected, o, audit, outbox)
+            .update_customer(self.tenant(t), c, expected, outbox)
             .await
     }
     async fn list_customers(
@@ -119,7 +116,7 @@ impl CustomerStore for Broken {
         &self,
         t: TenantId,
         merge: &crm_core::merge::CustomerMerge,
-        outbox: Vec<OutboxMessage>,
+        outbox: WriteOptions,
     ) -> Result<()> {
         let outbox = self.outbox(t, outbox).await?;
         self.inner
@@ -134,12 +131,11 @@ impl CustomerStore for Broken {
         t: TenantId,
         erased: &Customer,
         expected: u64,
-        audit: crm_core::audit::AuditEntry,
-        outbox: Vec<OutboxMessage>,
+        outbox: WriteOptions,
     ) -> Result<()> {
         let outbox = self.outbox(t, outbox).await?;
         self.inner
-            .erase_customer(self.tenant(t), erased, expected, audit, outbox)
+            .erase_customer(self.tenant(t), erased, expected, outbox)
             .await
     }
     async fn audit_history(
@@ -160,7 +156,7 @@ impl InteractionStore for Broken {
         &self,
         t: TenantId,
         batch: Vec<Interaction>,
-        outbox: Vec<OutboxMessage>,
+        outbox: WriteOptions,
     ) -> Result<BatchReport> {
         let outbox = self.outbox(t, outbox).await?;
         if self.flaw != Flaw::SkipsProfiles {
@@ -173,7 +169,7 @@ impl InteractionStore for Broken {
         for row in batch {
             let r = self
                 .inner
-                .append_interactions(t, vec![row], Vec::new())
+                .append_interactions(t, vec![row], WriteOptions::new())
                 .await?;
             report.inserted += r.inserted;
             report.duplicates += r.duplicates;
@@ -374,7 +370,7 @@ impl OutboxStore for Broken {
 
 #[async_trait]
 impl crm_core::CaseStore for Broken {
-    async fn insert_case(&self, t: TenantId, c: &Case, o: Vec<OutboxMessage>) -> Result<()> {
+    async fn insert_case(&self, t: TenantId, c: &Case, o: WriteOptions) -> Result<()> {
         let o = self.outbox(t, o).await?;
         self.inner.insert_case(self.tenant(t), c, o).await
     }
@@ -386,7 +382,7 @@ impl crm_core::CaseStore for Broken {
         t: TenantId,
         c: &Case,
         expected: u64,
-        o: Vec<OutboxMessage>,
+        o: WriteOptions,
     ) -> Result<()> {
         let o = self.outbox(t, o).await?;
         let expected = if self.flaw == Flaw::IgnoresVersion {
@@ -414,7 +410,7 @@ impl crm_core::TaskStore for Broken {
         t: TenantId,
         task: &Task,
         expected: u64,
-        o: Vec<OutboxMessage>,
+        o: WriteOptions,
     ) -> Result<()> {
         let o = self.outbox(t, o).await?;
         let expected = if self.flaw == Flaw::IgnoresVersion {

@@ -557,19 +557,23 @@ pub trait OutboxStore: Send + Sync {
     /// transaction of their change.
     async fn enqueue(
         &self,
-        tenant: TenantId,
-        messages: Vec<OutboxMessage>,
-    ) -> Result<EnqueueReport>;
+        _tenant: TenantId,
+        _messages: Vec<OutboxMessage>,
+    ) -> Result<EnqueueReport> {
+        Err(crate::ports::unsupported::<Self>("enqueue"))
+    }
 
     /// Claims up to `limit` pending messages due at `now` whose lease (if any) has lapsed,
     /// under `lease`, in claim order.
     async fn claim(
         &self,
-        tenant: TenantId,
-        now: DateTime<Utc>,
-        lease: Lease,
-        limit: u32,
-    ) -> Result<Vec<Claimed>>;
+        _tenant: TenantId,
+        _now: DateTime<Utc>,
+        _lease: Lease,
+        _limit: u32,
+    ) -> Result<Vec<Claimed>> {
+        Err(crate::ports::unsupported::<Self>("claim"))
+    }
 
     /// Marks a claimed message delivered.
     ///
@@ -577,45 +581,59 @@ pub trait OutboxStore: Send + Sync {
     /// if `lease` is no longer the message's lease (it lapsed and was claimed again).
     async fn mark_sent(
         &self,
-        tenant: TenantId,
-        id: MessageId,
-        lease: Lease,
-        at: DateTime<Utc>,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _id: MessageId,
+        _lease: Lease,
+        _at: DateTime<Utc>,
+    ) -> Result<()> {
+        Err(crate::ports::unsupported::<Self>("mark_sent"))
+    }
 
     /// Records a failed attempt: counts it, keeps `error`, and either schedules the next
     /// attempt at `retry_at` or, when `retry_at` is `None`, makes the message a dead letter.
     /// Errors as [`OutboxStore::mark_sent`].
     async fn mark_failed(
         &self,
-        tenant: TenantId,
-        id: MessageId,
-        lease: Lease,
-        error: &str,
-        retry_at: Option<DateTime<Utc>>,
-    ) -> Result<()>;
+        _tenant: TenantId,
+        _id: MessageId,
+        _lease: Lease,
+        _error: &str,
+        _retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        Err(crate::ports::unsupported::<Self>("mark_failed"))
+    }
 
     /// Gives a claimed message back without counting an attempt (a dispatcher shutting
     /// down): it can be claimed again at once. Errors as [`OutboxStore::mark_sent`].
-    async fn release(&self, tenant: TenantId, id: MessageId, lease: Lease) -> Result<()>;
+    async fn release(&self, _tenant: TenantId, _id: MessageId, _lease: Lease) -> Result<()> {
+        Err(crate::ports::unsupported::<Self>("release"))
+    }
 
     /// A message by id. Errors: [`NotFound`](crate::Error::NotFound).
-    async fn outbox_message(&self, tenant: TenantId, id: MessageId) -> Result<OutboxMessage>;
+    async fn outbox_message(&self, _tenant: TenantId, _id: MessageId) -> Result<OutboxMessage> {
+        Err(crate::ports::unsupported::<Self>("outbox_message"))
+    }
 
     /// Dead letters, oldest first (by id), one page at a time.
     async fn dead_letters(
         &self,
-        tenant: TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<OutboxMessage>>;
+        _tenant: TenantId,
+        _page: &PageRequest,
+    ) -> Result<Page<OutboxMessage>> {
+        Err(crate::ports::unsupported::<Self>("dead_letters"))
+    }
 
     /// Puts a dead letter back in the queue, due at `now`, with its attempts reset.
     /// Errors: [`NotFound`](crate::Error::NotFound); validation on `state` if the message
     /// is not dead.
-    async fn requeue(&self, tenant: TenantId, id: MessageId, now: DateTime<Utc>) -> Result<()>;
+    async fn requeue(&self, _tenant: TenantId, _id: MessageId, _now: DateTime<Utc>) -> Result<()> {
+        Err(crate::ports::unsupported::<Self>("requeue"))
+    }
 
     /// How many messages are pending (due or not, claimed or not).
-    async fn pending_count(&self, tenant: TenantId) -> Result<u64>;
+    async fn pending_count(&self, _tenant: TenantId) -> Result<u64> {
+        Err(crate::ports::unsupported::<Self>("pending_count"))
+    }
 }
 
 /// Checks messages before an adapter writes them (errors name `messages[i]`).

@@ -1,0 +1,116 @@
+//! `MockStorage`: a `mockall` mock of the whole storage (every port), behind the feature
+//! `mock`, for tests of orchestration over `Arc<dyn Storage>`. For tests that need a working
+//! store rather than expectations, use `crm_testkit::MemoryStore` with a
+//! [`ManualClock`](crate::ManualClock) and a `RecordingNotifier`.
+
+#![allow(missing_docs)]
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::case::{Case, CaseQuery};
+use crate::clv::{ValueClasses, ValueModel, ValueScores};
+use crate::customer::{Customer, CustomerQuery, OwnershipChange};
+use crate::error::Result;
+use crate::id::{CaseId, CustomerId, MessageId, TaskId, TenantId};
+use crate::interaction::{BatchReport, Interaction};
+use crate::kpi::{KpiRule, StoredKpiRule};
+use crate::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore, TemplateName};
+use crate::page::{Page, PageRequest};
+use crate::ports::{
+    Backend, Capabilities, CaseStore, CustomerStore, InteractionStore, KpiRuleStore, ProfileStore,
+    SegmentStore, TaskStore, ValueStore, WriteOptions,
+};
+use crate::profile::Profile;
+use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
+use crate::task::{Task, TaskQuery};
+
+mockall::mock! {
+    /// A mock of the whole storage: every port, for tests of code that takes
+    /// `Arc<dyn Storage>`.
+    pub Storage {}
+    impl Backend for Storage {
+        fn name(&self) -> &'static str;
+        fn capabilities(&self) -> Capabilities;
+    }
+    #[async_trait]
+    impl CustomerStore for Storage {
+        async fn insert_customer(&self, tenant: TenantId, customer: &Customer, options: WriteOptions) -> Result<()>;
+        async fn insert_customers(&self, tenant: TenantId, customers: Vec<Customer>, options: WriteOptions) -> Result<()>;
+        async fn get_customer(&self, tenant: TenantId, id: CustomerId) -> Result<Customer>;
+        async fn update_customer(&self, tenant: TenantId, customer: &Customer, expected_version: u64, options: WriteOptions) -> Result<()>;
+        async fn list_customers(&self, tenant: TenantId, query: &CustomerQuery, page: &PageRequest) -> Result<Page<Customer>>;
+        async fn ownership_history(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>>;
+        async fn merge_customers(&self, tenant: TenantId, merge: &crate::merge::CustomerMerge, options: WriteOptions) -> Result<()>;
+        async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>>;
+        async fn erase_customer(&self, tenant: TenantId, erased: &Customer, expected_version: u64, options: WriteOptions) -> Result<()>;
+        async fn audit_history(&self, tenant: TenantId, customer: CustomerId, page: &PageRequest) -> Result<Page<crate::audit::AuditEntry>>;
+    }
+    #[async_trait]
+    impl InteractionStore for Storage {
+        async fn append_interactions(&self, tenant: TenantId, batch: Vec<Interaction>, options: WriteOptions) -> Result<BatchReport>;
+        async fn timeline(&self, tenant: TenantId, customer: CustomerId, page: &PageRequest) -> Result<Page<Interaction>>;
+        async fn interactions_between(&self, tenant: TenantId, from: DateTime<Utc>, to: DateTime<Utc>, page: &PageRequest) -> Result<Page<Interaction>>;
+        async fn archive_interactions(&self, tenant: TenantId, before: DateTime<Utc>, recorded_up_to: DateTime<Utc>) -> Result<u64>;
+        async fn archive_horizon(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>>;
+    }
+    #[async_trait]
+    impl ProfileStore for Storage {
+        async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile>;
+    }
+    #[async_trait]
+    impl ValueStore for Storage {
+        async fn set_value_scores(&self, tenant: TenantId, scores: Vec<(CustomerId, ValueScores)>) -> Result<()>;
+        async fn value_scores(&self, tenant: TenantId, customer: CustomerId) -> Result<Option<ValueScores>>;
+        async fn save_value_model(&self, tenant: TenantId, model: &ValueModel) -> Result<()>;
+        async fn latest_value_model(&self, tenant: TenantId) -> Result<Option<ValueModel>>;
+        async fn set_value_classes(&self, tenant: TenantId, classes: Vec<(CustomerId, ValueClasses)>) -> Result<()>;
+        async fn value_classes(&self, tenant: TenantId, customer: CustomerId) -> Result<Option<ValueClasses>>;
+    }
+    #[async_trait]
+    impl SegmentStore for Storage {
+        async fn find_matching(&self, tenant: TenantId, rule: &Rule, schema: &FieldSchema, now: DateTime<Utc>, page: &PageRequest) -> Result<Page<CustomerId>>;
+        async fn count_matching(&self, tenant: TenantId, rule: &Rule, schema: &FieldSchema, now: DateTime<Utc>) -> Result<u64>;
+        async fn save_segment(&self, tenant: TenantId, segment: &Segment) -> Result<()>;
+        async fn get_segment(&self, tenant: TenantId, id: SegmentId) -> Result<Segment>;
+        async fn list_segments(&self, tenant: TenantId) -> Result<Vec<Segment>>;
+        async fn refresh_segment(&self, tenant: TenantId, id: SegmentId, schema: &FieldSchema, now: DateTime<Utc>, events_at: Option<DateTime<Utc>>) -> Result<MembershipChange>;
+        async fn change_static_members(&self, tenant: TenantId, id: SegmentId, add: Vec<CustomerId>, remove: Vec<CustomerId>, events_at: Option<DateTime<Utc>>) -> Result<MembershipChange>;
+        async fn segment_members(&self, tenant: TenantId, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>>;
+        async fn is_member(&self, tenant: TenantId, id: SegmentId, customer: CustomerId) -> Result<bool>;
+        async fn segments_of(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<SegmentId>>;
+    }
+    #[async_trait]
+    impl KpiRuleStore for Storage {
+        async fn insert_kpi_rule(&self, tenant: TenantId, rule: &KpiRule) -> Result<()>;
+        async fn update_kpi_rule(&self, tenant: TenantId, rule: &KpiRule, expected_version: u64) -> Result<()>;
+        async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()>;
+        async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>>;
+    }
+    #[async_trait]
+    impl TaskStore for Storage {
+        async fn insert_task(&self, tenant: TenantId, task: &Task) -> Result<()>;
+        async fn get_task(&self, tenant: TenantId, id: TaskId) -> Result<Task>;
+        async fn update_task(&self, tenant: TenantId, task: &Task, expected_version: u64, options: WriteOptions) -> Result<()>;
+        async fn list_tasks(&self, tenant: TenantId, query: &TaskQuery, page: &PageRequest) -> Result<Page<Task>>;
+    }
+    #[async_trait]
+    impl CaseStore for Storage {
+        async fn insert_case(&self, tenant: TenantId, case: &Case, options: WriteOptions) -> Result<()>;
+        async fn get_case(&self, tenant: TenantId, id: CaseId) -> Result<Case>;
+        async fn update_case(&self, tenant: TenantId, case: &Case, expected_version: u64, options: WriteOptions) -> Result<()>;
+        async fn list_cases(&self, tenant: TenantId, query: &CaseQuery, page: &PageRequest) -> Result<Page<Case>>;
+    }
+    #[async_trait]
+    impl OutboxStore for Storage {
+        async fn enqueue(&self, tenant: TenantId, messages: Vec<OutboxMessage>) -> Result<EnqueueReport>;
+        async fn claim(&self, tenant: TenantId, now: DateTime<Utc>, lease: Lease, limit: u32) -> Result<Vec<Claimed>>;
+        async fn mark_sent(&self, tenant: TenantId, id: MessageId, lease: Lease, at: DateTime<Utc>) -> Result<()>;
+        async fn mark_failed(&self, tenant: TenantId, id: MessageId, lease: Lease, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<()>;
+        async fn release(&self, tenant: TenantId, id: MessageId, lease: Lease) -> Result<()>;
+        async fn outbox_message(&self, tenant: TenantId, id: MessageId) -> Result<OutboxMessage>;
+        async fn dead_letters(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<OutboxMessage>>;
+        async fn requeue(&self, tenant: TenantId, id: MessageId, now: DateTime<Utc>) -> Result<()>;
+        async fn pending_count(&self, tenant: TenantId) -> Result<u64>;
+    }
+}

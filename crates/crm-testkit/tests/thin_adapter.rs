@@ -1,0 +1,253 @@
+//! An adapter that stores only customers, interactions and profiles (the required
+//! capabilities) and leaves every other port to its default: it passes the cases of those
+//! ports, and everything else it lacks is `Error::Unsupported` at the call, with nothing
+//! written.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crm_core::merge::MergePolicy;
+use crm_core::ports::{Backend, Capabilities, WriteOptions};
+use crm_core::segment::{FieldSchema, Segment};
+use crm_core::{
+    BatchReport, CaseStore, Crm, Currency, Customer, CustomerId, CustomerQuery, CustomerStore,
+    Error, Interaction, InteractionStore, KpiRuleStore, OutboxStore, OwnershipChange, Page,
+    PageRequest, Profile, ProfileStore, Result, SegmentStore, TaskStore, TenantId, ValueStore,
+};
+use crm_testkit::{Fixture, MemoryStore};
+
+/// Customers, interactions and profiles, kept by a `MemoryStore` behind the required
+/// methods only.
+struct Thin(MemoryStore);
+
+impl Backend for Thin {
+    fn name(&self) -> &'static str {
+        "thin"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::REQUIRED
+    }
+}
+
+#[async_trait]
+impl CustomerStore for Thin {
+    async fn insert_customer(&self, t: TenantId, c: &Customer, o: WriteOptions) -> Result<()> {
+        self.0.insert_customer(t, c, o).await
+    }
+    async fn insert_customers(&self, t: TenantId, c: Vec<Customer>, o: WriteOptions) -> Result<()> {
+        self.0.insert_customers(t, c, o).await
+    }
+    async fn get_customer(&self, t: TenantId, id: CustomerId) -> Result<Customer> {
+        self.0.get_customer(t, id).await
+    }
+    async fn update_customer(
+        &self,
+        t: TenantId,
+        c: &Customer,
+        expected: u64,
+        o: WriteOptions,
+    ) -> Result<()> {
+        self.0.update_customer(t, c, expected, o).await
+    }
+    async fn list_customers(
+        &self,
+        t: TenantId,
+        q: &CustomerQuery,
+        p: &PageRequest,
+    ) -> Result<Page<Customer>> {
+        self.0.list_customers(t, q, p).await
+    }
+    async fn ownership_history(&self, t: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>> {
+        self.0.ownership_history(t, id).await
+    }
+}
+
+#[async_trait]
+impl InteractionStore for Thin {
+    async fn append_interactions(
+        &self,
+        t: TenantId,
+        batch: Vec<Interaction>,
+        o: WriteOptions,
+    ) -> Result<BatchReport> {
+        self.0.append_interactions(t, batch, o).await
+    }
+    async fn interactions_between(
+        &self,
+        t: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        p: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        self.0.interactions_between(t, from, to, p).await
+    }
+    async fn timeline(
+        &self,
+        t: TenantId,
+        c: CustomerId,
+        p: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        self.0.timeline(t, c, p).await
+    }
+}
+
+#[async_trait]
+impl ProfileStore for Thin {
+    async fn get_profile(&self, t: TenantId, c: CustomerId) -> Result<Profile> {
+        self.0.get_profile(t, c).await
+    }
+}
+
+impl ValueStore for Thin {}
+impl SegmentStore for Thin {}
+impl OutboxStore for Thin {}
+impl CaseStore for Thin {}
+impl TaskStore for Thin {}
+impl KpiRuleStore for Thin {}
+
+async fn thin() -> Fixture {
+    Fixture::new(Arc::new(Thin(MemoryStore::new())))
+}
+
+mod required_cases {
+    use super::thin;
+
+    crm_testkit::conformance_tests!(thin; only:
+        customer_round_trip_every_field,
+        unknown_customer_is_not_found,
+        duplicate_customer_id_is_duplicate,
+        duplicate_external_id_is_duplicate,
+        update_bumps_version,
+        stale_update_is_conflict,
+        concurrent_updates_exactly_one_wins,
+        update_unknown_is_not_found,
+        owner_changes_are_recorded,
+        stale_owner_change_is_conflict,
+        search_by_name_prefix,
+        search_by_email,
+        search_by_phone,
+        search_by_tag,
+        search_by_owner_and_lifecycle,
+        search_by_external_id,
+        customer_pages_have_no_gaps_or_repeats,
+        customer_pages_under_concurrent_inserts,
+        bad_cursor_or_limit_is_validation,
+        invalid_customer_writes_nothing,
+        interaction_round_trip_every_field,
+        interaction_for_unknown_customer_is_not_found,
+        batch_with_bad_row_writes_nothing,
+        resent_batch_is_idempotent,
+        duplicate_keys_within_a_batch_count_once,
+        same_key_in_other_tenant_is_independent,
+        reused_interaction_id_is_duplicate,
+        timeline_is_newest_first,
+        timeline_pages_under_concurrent_inserts,
+        profiles_equal_rebuild_after_every_batch,
+        profile_aggregates_follow_the_rules,
+        concurrent_batches_keep_profiles_exact,
+        tenant_isolation_on_reads,
+        tenant_isolation_on_writes,
+        same_ids_in_two_tenants_are_independent,
+        update_replaces_attributes_and_contact_points,
+        empty_batch_is_a_no_op,
+        large_batch_over_many_customers,
+        bulk_registration_is_all_or_nothing,
+        interactions_are_listed_by_time,
+    );
+}
+
+fn crm() -> Crm {
+    Crm::new(Arc::new(Thin(MemoryStore::new())))
+}
+
+fn is_unsupported<T: std::fmt::Debug>(r: Result<T>, operation: &str) {
+    match r {
+        Err(Error::Unsupported {
+            operation: op,
+            backend: "thin",
+        }) if op == operation => {}
+        other => panic!("{operation}: expected Unsupported by thin, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_facade_answers_unsupported_for_what_the_adapter_lacks() {
+    let crm = crm();
+    let tenant = TenantId::new();
+    assert_eq!(crm.capabilities(), Capabilities::REQUIRED);
+    let ann = crm
+        .register(tenant, Customer::person("Ann").build().unwrap())
+        .await
+        .unwrap();
+    let bob = crm
+        .register(tenant, Customer::person("Bob").build().unwrap())
+        .await
+        .unwrap();
+    let schema = FieldSchema::new(Currency::parse("EUR").unwrap());
+    is_unsupported(
+        crm.create_segment(tenant, Segment::fixed("Fair").unwrap(), &schema)
+            .await,
+        "create_segment",
+    );
+    is_unsupported(crm.value_scores(tenant, ann.id).await, "value_scores");
+    is_unsupported(
+        crm.merge_customers(tenant, ann.id, &[bob.id], &MergePolicy::default(), false)
+            .await,
+        "merge_customers_by",
+    );
+    is_unsupported(
+        crm.erase_customer(tenant, ann.id, 1).await,
+        "erase_customer_by",
+    );
+    is_unsupported(
+        crm.audit_history(tenant, ann.id, &PageRequest::first(10))
+            .await,
+        "audit_history",
+    );
+    is_unsupported(crm.kpi_rules(tenant).await, "kpi_rules");
+    is_unsupported(
+        crm.dead_letters(tenant, &PageRequest::first(10)).await,
+        "dead_letters",
+    );
+    // Both customers are still there, unmerged and unerased.
+    assert_eq!(crm.customer(tenant, bob.id).await.unwrap(), bob);
+    assert_eq!(crm.customer(tenant, ann.id).await.unwrap(), ann);
+}
+
+#[tokio::test]
+async fn events_need_an_outbox_and_nothing_is_written_without_one() {
+    let crm = crm().with_events(true);
+    let tenant = TenantId::new();
+    is_unsupported(
+        crm.register(tenant, Customer::person("Ann").build().unwrap())
+            .await,
+        "domain events",
+    );
+    let listed = crm
+        .storage()
+        .list_customers(tenant, &CustomerQuery::all(), &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(listed.items.is_empty(), "nothing written");
+}
+
+#[tokio::test]
+async fn a_port_left_out_answers_unsupported_naming_the_method() {
+    let store = Thin(MemoryStore::new());
+    let err = store.list_segments(TenantId::new()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsupported { operation: "list_segments", backend } if backend.contains("Thin")),
+        "{err:?}"
+    );
+    // Left-out lookups with a natural empty answer give it.
+    assert_eq!(
+        store
+            .redirect(TenantId::new(), CustomerId::new())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.archive_horizon(TenantId::new()).await.unwrap(), None);
+}
