@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
             .tags("tags")
             .attribute("seats", "seats", crm_core::segment::AttrType::Number)
             .expect("a valid attribute key");
-        let report = import_customers(&crm, tenant, file.as_slice(), &mapping, &options, |_| {})
+        let report = import_customers(&crm, tenant, std::io::Cursor::new(file), &mapping, &options, |_| {})
             .await
             .expect("an in-memory import does not fail");
         let written = report.created + report.updated + report.unchanged;
@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
             .customer_source("erp")
             .amount("amount", "currency");
         let report =
-            import_interactions(&crm, tenant, file.as_slice(), &mapping, &options, |_| {})
+            import_interactions(&crm, tenant, std::io::Cursor::new(file), &mapping, &options, |_| {})
                 .await
                 .expect("an in-memory import does not fail");
         assert_eq!(

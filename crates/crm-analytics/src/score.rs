@@ -92,17 +92,20 @@ pub async fn purchase_log(
     Ok(log)
 }
 
-/// Scores every customer of the tenant who bought in the calibration period: fits BG/NBD and
-/// Gamma-Gamma on their purchase interactions, stores each one's `p_alive`, expected
-/// purchases in the next 90 days and predicted CLV (in chunks of up to 100,000 customers,
-/// each chunk one transaction), then stores the model with `fitted_at = now`.
-pub async fn score_tenant(
-    crm: &Crm,
-    tenant: TenantId,
+/// What fitting and scoring a purchase log gave.
+struct Fitted {
+    purchases: BgNbdFit,
+    spend: GammaGammaFit,
+    spend_left_out: usize,
+    scores: Vec<(CustomerId, ValueScores)>,
+}
+
+/// Fits both models on `log` and scores every customer in it (CPU only, no I/O).
+fn fit_and_score(
+    log: Vec<Purchase<CustomerId>>,
     settings: &ScoreSettings,
     now: DateTime<Utc>,
-) -> Result<ScoreReport, ScoreError> {
-    let log = purchase_log(crm, tenant, settings.currency).await?;
+) -> Result<Fitted, ScoreError> {
     let summary = calibration_summary(log, settings.calibration_end, settings.unit)?;
     let observations = BgNbdFit::observations(&summary);
     let spend_data = GammaGammaFit::observations(&summary);
@@ -127,6 +130,34 @@ pub async fn score_tenant(
             },
         ));
     }
+    Ok(Fitted {
+        purchases,
+        spend,
+        spend_left_out,
+        scores,
+    })
+}
+
+/// Scores every customer of the tenant who bought in the calibration period: fits BG/NBD and
+/// Gamma-Gamma on their purchase interactions, stores each one's `p_alive`, expected
+/// purchases in the next 90 days and predicted CLV (in chunks of up to 100,000 customers,
+/// each chunk one transaction), then stores the model with `fitted_at = now`.
+pub async fn score_tenant(
+    crm: &Crm,
+    tenant: TenantId,
+    settings: &ScoreSettings,
+    now: DateTime<Utc>,
+) -> Result<ScoreReport, ScoreError> {
+    let log = purchase_log(crm, tenant, settings.currency).await?;
+    // Fitting takes seconds of CPU on a large tenant: off the executor.
+    let owned = settings.clone();
+    let fitted = crm_core::blocking::run(move || fit_and_score(log, &owned, now)).await??;
+    let Fitted {
+        purchases,
+        spend,
+        spend_left_out,
+        scores,
+    } = fitted;
     let scored = scores.len();
     let mut rest = scores;
     while !rest.is_empty() {

@@ -40,6 +40,9 @@
 //! - `strsim`: string similarity (Jaro–Winkler) for fuzzy name matching in duplicate
 //!   detection ([`dedup`]); small, dependency-free and widely used.
 //! - `tracing`: spans around every use case, free when no subscriber is installed.
+//! - `tokio` (features `sync` and `io-util` only, no runtime): the oneshot channel through
+//!   which [`blocking::run`] hands back work done off the executor, and the `AsyncWrite`
+//!   archives are written to. Any executor can await them.
 //! - `mockall` (feature `mock` only): mocks of every port, and `mock::MockStorage` of the
 //!   whole storage, for host tests.
 
@@ -47,6 +50,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod blocking;
 pub mod calendar;
 pub mod case;
 pub mod clock;

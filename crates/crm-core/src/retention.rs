@@ -13,7 +13,7 @@
 //! A tenant that keeps, say, 13 months online runs it periodically with
 //! `before = now - 13 months`.
 
-use std::io::Write;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use chrono::{DateTime, Utc};
 
@@ -35,7 +35,9 @@ pub struct ArchiveReport {
 
 impl Crm {
     /// Archives the tenant's interactions that occurred before `before` to `out` (JSON
-    /// lines, oldest first) and purges them (see the module docs).
+    /// lines, oldest first) and purges them (see the module docs). `out` is an async writer
+    /// (a `tokio::fs::File`, a `Vec<u8>`, a socket), so a slow disk never holds the
+    /// executor.
     ///
     /// Errors: storage errors; [`Error::Io`] when writing to `out` fails (nothing
     /// is purged then).
@@ -43,7 +45,7 @@ impl Crm {
         &self,
         tenant: TenantId,
         before: DateTime<Utc>,
-        out: &mut (dyn Write + Send),
+        out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<ArchiveReport> {
         self.need(crate::ports::Capability::Archive, "archive_interactions")?;
         let started = self.now();
@@ -55,9 +57,12 @@ impl Crm {
                 .interactions_between(tenant, DateTime::<Utc>::MIN_UTC, before, &page)
                 .await?;
             for i in &got.items {
-                let line =
+                let mut line =
                     serde_json::to_string(i).map_err(|e| Error::encoding("an interaction", e))?;
-                writeln!(out, "{line}").map_err(|e| Error::io("archive output", e))?;
+                line.push('\n');
+                out.write_all(line.as_bytes())
+                    .await
+                    .map_err(|e| Error::io("archive output", e))?;
                 exported += 1;
             }
             match got.next {
@@ -65,7 +70,9 @@ impl Crm {
                 None => break,
             }
         }
-        out.flush().map_err(|e| Error::io("archive output", e))?;
+        out.flush()
+            .await
+            .map_err(|e| Error::io("archive output", e))?;
         let purged = self
             .storage()
             .archive_interactions(tenant, before, started)

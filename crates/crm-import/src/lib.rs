@@ -31,9 +31,14 @@
 //! - `csv`: the maintained streaming CSV reader (quoting, embedded newlines, byte
 //!   positions for progress), so no hand-written parser.
 //! - `crm-core`, `chrono`, `rust_decimal`, `serde`: the domain types the rows become.
+//! - `tokio` (`rt`, `sync`): the input is read on tokio's blocking pool and handed to the
+//!   import through a bounded channel, so a blocking reader never holds an executor
+//!   thread; the import therefore runs inside a tokio runtime.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod rows;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -48,6 +53,8 @@ use crm_core::{
     PhoneNumber, Result, Tag, TenantId,
 };
 use rust_decimal::Decimal;
+
+use crate::rows::Rows;
 use serde::{Deserialize, Serialize};
 
 /// An attribute read from a column.
@@ -508,78 +515,6 @@ fn instant(cell: &str) -> std::result::Result<DateTime<Utc>, String> {
         .map_err(|_| "not an RFC 3339 instant or a YYYY-MM-DD date".to_string())
 }
 
-/// The reader over `input` with the options' delimiter, its checked header positions and
-/// the header's number of fields.
-fn open<R: Read>(
-    input: R,
-    options: &ImportOptions,
-    columns: &[(&'static str, &str)],
-) -> Result<(csv::Reader<R>, HashMap<String, usize>, usize)> {
-    if options.batch_size == 0 || options.batch_size > 10_000 {
-        return Err(Error::validation(
-            "batch_size",
-            format!("must be 1 to 10000, got {}", options.batch_size),
-        ));
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(options.delimiter)
-        .flexible(true)
-        .from_reader(input);
-    let headers = reader
-        .headers()
-        .map_err(|e| Error::validation("header", e.to_string()))?
-        .clone();
-    let at = positions(&headers, columns)?;
-    Ok((reader, at, headers.len()))
-}
-
-/// What reading one record gave: a row's line, or a row reported and skipped.
-type NextRecord = std::result::Result<u64, Rejected>;
-
-/// Reads the next record: `None` at the end of the input; `Some(Err)` for a row that is
-/// not well-formed CSV or whose number of fields differs from the header's (reported, then
-/// skipped); an error when the input itself cannot be read (the import stops there, and
-/// does not look complete).
-fn next_record<R: Read>(
-    reader: &mut csv::Reader<R>,
-    record: &mut csv::StringRecord,
-    width: usize,
-) -> Result<Option<NextRecord>> {
-    match reader.read_record(record) {
-        Ok(false) => Ok(None),
-        Ok(true) => {
-            let line = record.position().map_or(0, |p| p.line());
-            if record.len() != width {
-                return Ok(Some(Err(Rejected {
-                    line,
-                    column: "(row)".to_string(),
-                    reason: format!("has {} fields where the header has {width}", record.len()),
-                })));
-            }
-            Ok(Some(Ok(line)))
-        }
-        Err(e) if e.is_io_error() => {
-            let line = e.position().map_or(0, |p| p.line());
-            let source = match e.into_kind() {
-                csv::ErrorKind::Io(io) => io,
-                other => std::io::Error::other(format!("{other:?}")),
-            };
-            Err(Error::io(
-                "import input",
-                std::io::Error::new(
-                    source.kind(),
-                    format!("reading the input failed at line {line}: {source}"),
-                ),
-            ))
-        }
-        Err(e) => Ok(Some(Err(Rejected {
-            line: e.position().map_or(0, |p| p.line()),
-            column: "(row)".to_string(),
-            reason: e.to_string(),
-        }))),
-    }
-}
-
 /// The validation error's record index, when it names one (`records[3]...`).
 fn record_index(e: &Error) -> Option<usize> {
     let Error::Validation { field, .. } = e else {
@@ -595,13 +530,18 @@ fn record_index(e: &Error) -> Option<usize> {
 /// natural keys) and creates or updates one customer; new customers of a batch are
 /// registered in one transaction. Rows naming the same customer are applied in file order.
 ///
+/// `input` is read on tokio's blocking pool, a few hundred rows ahead of the writes, so it
+/// must be `Send + 'static` (a `File`, a `Cursor<Vec<u8>>`, a `&'static [u8]`) and the
+/// call must run inside a tokio runtime. A read error mid-file stops the import with
+/// [`Error::Io`]; the report is never returned as if the file had ended.
+///
 /// # Errors
 ///
 /// [`Error::Validation`] before anything is read when the mapping names a column the
 /// header lacks (field `mapping.<what>`) or the options are out of range; storage errors
 /// stop the import (batches already written stay written; run it again to finish: done
 /// rows change nothing).
-pub async fn import_customers<R: Read>(
+pub async fn import_customers<R: Read + Send + 'static>(
     crm: &Crm,
     tenant: TenantId,
     input: R,
@@ -609,20 +549,19 @@ pub async fn import_customers<R: Read>(
     options: &ImportOptions,
     mut progress: impl FnMut(&Progress),
 ) -> Result<ImportReport> {
-    let (mut reader, at, width) = open(input, options, &mapping.columns())?;
+    let mut rows = Rows::open(input, options, &mapping.columns()).await?;
     let mut report = ImportReport::default();
     let mut batch: Vec<(u64, (String, SourceFields))> = Vec::new();
-    let mut record = csv::StringRecord::new();
     loop {
-        let next = next_record(&mut reader, &mut record, width)?;
-        let done = next.is_none();
-        if let Some(next) = next {
+        let read = rows.next().await?;
+        let done = read.is_none();
+        if let Some(read) = read {
             report.rows += 1;
-            match next.and_then(|line| {
+            match read.next.and_then(|line| {
                 customer_row(
                     &Row {
-                        record: &record,
-                        at: &at,
+                        record: &read.record,
+                        at: &rows.at,
                     },
                     mapping,
                 )
@@ -642,13 +581,13 @@ pub async fn import_customers<R: Read>(
                 &mut report,
             )
             .await?;
-            progress(&report.progress(reader.position().byte(), false));
+            progress(&report.progress(rows.byte, false));
         }
         if done {
             break;
         }
     }
-    progress(&report.progress(reader.position().byte(), true));
+    progress(&report.progress(rows.byte, true));
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)
 }
@@ -745,7 +684,7 @@ fn customer_column(m: &CustomerMapping, field: &str) -> String {
 /// # Errors
 ///
 /// As [`import_customers`].
-pub async fn import_interactions<R: Read>(
+pub async fn import_interactions<R: Read + Send + 'static>(
     crm: &Crm,
     tenant: TenantId,
     input: R,
@@ -753,21 +692,20 @@ pub async fn import_interactions<R: Read>(
     options: &ImportOptions,
     mut progress: impl FnMut(&Progress),
 ) -> Result<ImportReport> {
-    let (mut reader, at, width) = open(input, options, &mapping.columns())?;
+    let mut rows = Rows::open(input, options, &mapping.columns()).await?;
     let mut report = ImportReport::default();
     let mut customers: HashMap<String, Option<CustomerId>> = HashMap::new();
     let mut batch: Vec<Interaction> = Vec::new();
-    let mut record = csv::StringRecord::new();
     loop {
-        let next = next_record(&mut reader, &mut record, width)?;
-        let done = next.is_none();
-        if let Some(next) = next {
+        let read = rows.next().await?;
+        let done = read.is_none();
+        if let Some(read) = read {
             report.rows += 1;
-            let row = match next {
+            let row = match read.next {
                 Ok(line) => {
                     let row = Row {
-                        record: &record,
-                        at: &at,
+                        record: &read.record,
+                        at: &rows.at,
                     };
                     interaction_row(crm, tenant, &row, mapping, &mut customers)
                         .await?
@@ -784,13 +722,13 @@ pub async fn import_interactions<R: Read>(
             let written = crm.log_batch(tenant, std::mem::take(&mut batch)).await?;
             report.inserted += written.inserted as u64;
             report.duplicates += written.duplicates as u64;
-            progress(&report.progress(reader.position().byte(), false));
+            progress(&report.progress(rows.byte, false));
         }
         if done {
             break;
         }
     }
-    progress(&report.progress(reader.position().byte(), true));
+    progress(&report.progress(rows.byte, true));
     Ok(report)
 }
 

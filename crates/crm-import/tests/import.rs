@@ -79,7 +79,7 @@ async fn progress_is_reported_per_batch_up_to_the_whole_file() {
     let report = import_customers(
         &crm(),
         TenantId::new(),
-        file.as_slice(),
+        std::io::Cursor::new(file.clone()),
         &CustomerMapping::new("erp", "no").name("name"),
         &ImportOptions {
             batch_size: 10,
@@ -251,7 +251,7 @@ async fn many_refused_rows_in_one_batch_are_each_reported_once() {
     let report = import_customers(
         &crm(),
         TenantId::new(),
-        file.as_bytes(),
+        std::io::Cursor::new(file.into_bytes()),
         &CustomerMapping::new("erp", "no").name("name"),
         &ImportOptions {
             batch_size: 1000,
@@ -270,4 +270,47 @@ async fn many_refused_rows_in_one_batch_are_each_reported_once() {
         "{:?}",
         report.rejected[0]
     );
+}
+
+/// Opens on a signal from another task: read on the executor's only thread, it would wait
+/// for a task that cannot run, and give up with an error after ten seconds.
+struct Gate {
+    signal: std::sync::mpsc::Receiver<()>,
+    data: &'static [u8],
+    open: bool,
+}
+
+impl std::io::Read for Gate {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.open {
+            self.signal
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .map_err(std::io::Error::other)?;
+            self.open = true;
+        }
+        std::io::Read::read(&mut self.data, buf)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocking_reader_does_not_hold_the_executor() {
+    let (tx, signal) = std::sync::mpsc::channel();
+    let opener = tokio::spawn(async move { tx.send(()).expect("the gate listens") });
+    let gate = Gate {
+        signal,
+        data: b"no,name\nC1,Ada\n",
+        open: false,
+    };
+    let report = import_customers(
+        &crm(),
+        TenantId::new(),
+        gate,
+        &CustomerMapping::new("erp", "no").name("name"),
+        &ImportOptions::default(),
+        |_| {},
+    )
+    .await
+    .expect("the gate was opened by a task on the same thread while the reader waited");
+    opener.await.unwrap();
+    assert_eq!((report.rows, report.created), (1, 1));
 }
