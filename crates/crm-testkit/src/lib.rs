@@ -2,8 +2,11 @@
 //!
 //! What every storage adapter of `crm-core` is tested with:
 //!
-//! - [`conformance`]: the conformance suite, one public async function per case, and
-//!   [`conformance_tests!`] to turn them into one named `#[test]` each;
+//! - [`conformance`]: the conformance suite, one public async function per case, in one
+//!   file per group of ports ([`GROUPS`]: customers, interactions, profiles, values,
+//!   segments, outbox, cases, tasks, kpi, and the cases across every port), and
+//!   [`conformance_tests!`] to turn all of them, or the groups an adapter supports, into
+//!   one named `#[test]` each;
 //! - [`MemoryStore`]: the in-memory reference implementation, which passes the whole suite
 //!   (customers, interactions, profiles, value scores, segments, the outbox with its
 //!   leases and ordering, domain events);
@@ -134,97 +137,95 @@ where
     });
 }
 
-/// The names of every conformance case, as [`conformance_tests!`] lists them.
-#[doc(hidden)]
-pub const CASE_NAMES: &[&str] = &[
-    "customer_round_trip_every_field",
-    "unknown_customer_is_not_found",
-    "duplicate_customer_id_is_duplicate",
-    "duplicate_external_id_is_duplicate",
-    "update_bumps_version",
-    "stale_update_is_conflict",
-    "concurrent_updates_exactly_one_wins",
-    "update_unknown_is_not_found",
-    "owner_changes_are_recorded",
-    "stale_owner_change_is_conflict",
-    "search_by_name_prefix",
-    "search_by_email",
-    "search_by_phone",
-    "search_by_tag",
-    "search_by_owner_and_lifecycle",
-    "search_by_external_id",
-    "customer_pages_have_no_gaps_or_repeats",
-    "customer_pages_under_concurrent_inserts",
-    "bad_cursor_or_limit_is_validation",
-    "invalid_customer_writes_nothing",
-    "interaction_round_trip_every_field",
-    "interaction_for_unknown_customer_is_not_found",
-    "batch_with_bad_row_writes_nothing",
-    "resent_batch_is_idempotent",
-    "duplicate_keys_within_a_batch_count_once",
-    "same_key_in_other_tenant_is_independent",
-    "reused_interaction_id_is_duplicate",
-    "timeline_is_newest_first",
-    "timeline_pages_under_concurrent_inserts",
-    "profiles_equal_rebuild_after_every_batch",
-    "profile_aggregates_follow_the_rules",
-    "concurrent_batches_keep_profiles_exact",
-    "tenant_isolation_on_reads",
-    "tenant_isolation_on_writes",
-    "same_ids_in_two_tenants_are_independent",
-    "update_replaces_attributes_and_contact_points",
-    "empty_batch_is_a_no_op",
-    "large_batch_over_many_customers",
-    "value_scores_round_trip_and_replace",
-    "value_scores_are_all_or_nothing",
-    "value_models_latest_per_tenant",
-    "value_scores_are_tenant_isolated",
-    "segment_rules_match_the_reference_evaluation",
-    "segment_definitions_round_trip",
-    "segment_refresh_reports_entered_and_left",
-    "static_segments_are_hand_picked",
-    "segments_are_tenant_isolated",
-    "value_classes_round_trip",
-    "bulk_registration_is_all_or_nothing",
-    "outbox_enqueue_round_trips_and_skips_repeated_keys",
-    "outbox_claims_due_messages_in_priority_order",
-    "outbox_lease_guards_every_outcome",
-    "outbox_failures_retry_then_dead_letter_and_requeue",
-    "outbox_concurrent_claims_never_share_a_message",
-    "outbox_is_tenant_isolated",
-    "dispatcher_resolves_recipients_and_respects_consent",
-    "dispatcher_retries_transient_and_buries_permanent_failures",
-    "changes_and_their_outbox_messages_commit_together",
-    "events_are_delivered_in_order_per_entity",
-    "segment_changes_emit_entered_and_left_events",
-    "cases_round_trip_with_their_timeline",
-    "cases_are_listed_by_customer_assignee_and_openness",
-    "concurrent_case_changes_exactly_one_wins",
-    "tasks_round_trip_snooze_and_complete",
-    "due_tasks_are_announced_once",
-    "kpi_rules_are_stored_and_edited",
-    "the_pool_reclaims_and_limits_claims",
-    "interactions_are_listed_by_time",
-    "source_records_update_one_customer",
-    "duplicates_are_checked_refused_and_found",
-    "merge_moves_everything_to_the_survivor",
-    "export_holds_everything_about_one_customer",
-    "erased_data_cannot_be_found",
-    "archived_history_is_exported_purged_and_refused",
-    "audit_trail_records_every_change",
-    "largest_amounts_add_up_and_read_back",
-    "largest_rules_are_stored_run_and_read_back",
-    "wild_records_read_back_equal",
-    "a_foreign_tenant_reaches_nothing",
+/// The groups of the conformance suite, in order, as [`conformance_tests!`] takes them.
+/// Each group needs the adapter to declare some [`Capabilities`](crm_core::Capabilities):
+///
+/// - `customers`: Customers
+/// - `interactions`: Customers, Interactions
+/// - `profiles`: Customers, Interactions, Profiles
+/// - `values`: Values
+/// - `segments`: Segments, Values
+/// - `outbox`: Outbox, Segments
+/// - `cases`: Cases, Outbox
+/// - `tasks`: Tasks, Outbox
+/// - `kpi`: KpiRules
+/// - `whole`: every capability
+pub const GROUPS: &[&str] = &[
+    "customers",
+    "interactions",
+    "profiles",
+    "values",
+    "segments",
+    "outbox",
+    "cases",
+    "tasks",
+    "kpi",
+    "whole",
 ];
 
+/// Every case name, group by group: the one list of the suite, kept equal to the cases
+/// defined in [`conformance`] by the completeness test [`conformance_tests!`] adds.
+pub fn case_names() -> Vec<&'static str> {
+    let mut names = Vec::new();
+    names.extend_from_slice(crate::__group!(__names_of!(); customers));
+    names.extend_from_slice(crate::__group!(__names_of!(); interactions));
+    names.extend_from_slice(crate::__group!(__names_of!(); profiles));
+    names.extend_from_slice(crate::__group!(__names_of!(); values));
+    names.extend_from_slice(crate::__group!(__names_of!(); segments));
+    names.extend_from_slice(crate::__group!(__names_of!(); outbox));
+    names.extend_from_slice(crate::__group!(__names_of!(); cases));
+    names.extend_from_slice(crate::__group!(__names_of!(); tasks));
+    names.extend_from_slice(crate::__group!(__names_of!(); kpi));
+    names.extend_from_slice(crate::__group!(__names_of!(); whole));
+    names
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __names_of {
+    (; $group:ident [$($cap:ident),*]; $($case:ident),+) => {
+        &[$(stringify!($case)),+]
+    };
+}
+
+/// Runs one case of a group: checks first that the adapter declares the capabilities the
+/// group needs (a clear failure naming them, rather than `Unsupported` deep in a case).
+/// [`conformance_tests!`] calls it for every case of the groups it is given.
+pub fn run_group_case<S, SF, C, CF>(setup: S, needs: crm_core::Capabilities, group: &str, case: C)
+where
+    S: FnOnce() -> SF,
+    SF: Future<Output = Fixture>,
+    C: FnOnce(Arc<dyn Storage>) -> CF,
+    CF: Future<Output = ()>,
+{
+    run_case(
+        move || async move {
+            let fixture = setup().await;
+            if fixture.skip.is_none() {
+                let has = fixture.storage.capabilities();
+                let missing: Vec<_> = needs.iter().filter(|c| !has.supports(*c)).collect();
+                assert!(
+                    missing.is_empty(),
+                    "the group `{group}` needs {missing:?}, which the adapter does not declare: \
+                     list only the groups it supports in conformance_tests!",
+                );
+            }
+            fixture
+        },
+        case,
+    );
+}
+
 /// Expands to one `#[test]` per conformance case, each running the case against a fresh
-/// fixture from `$setup` (an async function returning a [`Fixture`]), plus a test that
-/// checks no case is missing.
+/// fixture from `$setup` (an async function returning a [`Fixture`]).
 ///
-/// `conformance_tests!(setup; only: case_a, case_b)` runs just the named cases: for an
-/// adapter that declares fewer [`Capabilities`](crm_core::Capabilities) than all, the
-/// cases of the ports it provides.
+/// - `conformance_tests!(setup)`: every group, plus a test that no case is missing;
+/// - `conformance_tests!(setup; customers, interactions, profiles)`: the named groups (see
+///   [`GROUPS`]), for an adapter that provides fewer capabilities; each case first checks
+///   that the adapter declares what its group needs;
+/// - `conformance_tests!(setup; only: case_a, case_b)`: just the named cases.
+///
+/// Tests are named after their cases (for example `update_bumps_version`).
 #[macro_export]
 macro_rules! conformance_tests {
     ($setup:path; only: $($case:ident),+ $(,)?) => {
@@ -235,9 +236,49 @@ macro_rules! conformance_tests {
             }
         )+
     };
+    ($setup:path; $($group:ident),+ $(,)?) => {
+        $(
+            $crate::__group!(__group_tests!($setup); $group);
+        )+
+    };
     ($setup:path) => {
-        $crate::__conformance_cases!(
-            $setup;
+        $crate::conformance_tests!($setup; customers, interactions, profiles, values, segments, outbox, cases, tasks, kpi, whole);
+
+        #[test]
+        fn conformance_suite_is_complete() {
+            let all: Vec<&str> = $crate::conformance::all_cases().into_iter().map(|(n, _)| n).collect();
+            assert_eq!($crate::case_names(), all);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __group_tests {
+    ($setup:path; $group:ident [ALL]; $($case:ident),+) => {
+        $crate::__group_tests!(@emit $setup; $group; ($crate::__crm_core::Capabilities::ALL); $($case),+);
+    };
+    ($setup:path; $group:ident [$($cap:ident),*]; $($case:ident),+) => {
+        $crate::__group_tests!(@emit $setup; $group;
+            ($crate::__crm_core::Capabilities::REQUIRED$(.with($crate::__crm_core::Capability::$cap))*);
+            $($case),+);
+    };
+    (@emit $setup:path; $group:ident; ($needs:expr); $($case:ident),+) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::run_group_case($setup, $needs, stringify!($group), $crate::conformance::$case);
+            }
+        )+
+    };
+}
+
+/// The case names of each group: the one list of the suite.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __group {
+    ($m:ident!($($args:tt)*); customers) => {
+        $crate::$m! { $($args)*; customers [Customers];
             customer_round_trip_every_field,
             unknown_customer_is_not_found,
             duplicate_customer_id_is_duplicate,
@@ -258,6 +299,15 @@ macro_rules! conformance_tests {
             customer_pages_under_concurrent_inserts,
             bad_cursor_or_limit_is_validation,
             invalid_customer_writes_nothing,
+            update_replaces_attributes_and_contact_points,
+            bulk_registration_is_all_or_nothing,
+            tenant_isolation_on_reads,
+            tenant_isolation_on_writes,
+            same_ids_in_two_tenants_are_independent
+        }
+    };
+    ($m:ident!($($args:tt)*); interactions) => {
+        $crate::$m! { $($args)*; interactions [Customers, Interactions];
             interaction_round_trip_every_field,
             interaction_for_unknown_customer_is_not_found,
             batch_with_bad_row_writes_nothing,
@@ -267,26 +317,39 @@ macro_rules! conformance_tests {
             reused_interaction_id_is_duplicate,
             timeline_is_newest_first,
             timeline_pages_under_concurrent_inserts,
-            profiles_equal_rebuild_after_every_batch,
-            profile_aggregates_follow_the_rules,
-            concurrent_batches_keep_profiles_exact,
-            tenant_isolation_on_reads,
-            tenant_isolation_on_writes,
-            same_ids_in_two_tenants_are_independent,
-            update_replaces_attributes_and_contact_points,
             empty_batch_is_a_no_op,
             large_batch_over_many_customers,
+            interactions_are_listed_by_time
+        }
+    };
+    ($m:ident!($($args:tt)*); profiles) => {
+        $crate::$m! { $($args)*; profiles [Customers, Interactions, Profiles];
+            profiles_equal_rebuild_after_every_batch,
+            profile_aggregates_follow_the_rules,
+            concurrent_batches_keep_profiles_exact
+        }
+    };
+    ($m:ident!($($args:tt)*); values) => {
+        $crate::$m! { $($args)*; values [Values];
             value_scores_round_trip_and_replace,
             value_scores_are_all_or_nothing,
             value_models_latest_per_tenant,
             value_scores_are_tenant_isolated,
+            value_classes_round_trip
+        }
+    };
+    ($m:ident!($($args:tt)*); segments) => {
+        $crate::$m! { $($args)*; segments [Segments, Values];
             segment_rules_match_the_reference_evaluation,
             segment_definitions_round_trip,
             segment_refresh_reports_entered_and_left,
             static_segments_are_hand_picked,
             segments_are_tenant_isolated,
-            value_classes_round_trip,
-            bulk_registration_is_all_or_nothing,
+            largest_rules_are_stored_run_and_read_back
+        }
+    };
+    ($m:ident!($($args:tt)*); outbox) => {
+        $crate::$m! { $($args)*; outbox [Outbox, Segments];
             outbox_enqueue_round_trips_and_skips_repeated_keys,
             outbox_claims_due_messages_in_priority_order,
             outbox_lease_guards_every_outcome,
@@ -297,15 +360,30 @@ macro_rules! conformance_tests {
             dispatcher_retries_transient_and_buries_permanent_failures,
             changes_and_their_outbox_messages_commit_together,
             events_are_delivered_in_order_per_entity,
-            segment_changes_emit_entered_and_left_events,
+            segment_changes_emit_entered_and_left_events
+        }
+    };
+    ($m:ident!($($args:tt)*); cases) => {
+        $crate::$m! { $($args)*; cases [Cases, Outbox];
             cases_round_trip_with_their_timeline,
             cases_are_listed_by_customer_assignee_and_openness,
-            concurrent_case_changes_exactly_one_wins,
+            concurrent_case_changes_exactly_one_wins
+        }
+    };
+    ($m:ident!($($args:tt)*); tasks) => {
+        $crate::$m! { $($args)*; tasks [Tasks, Outbox];
             tasks_round_trip_snooze_and_complete,
-            due_tasks_are_announced_once,
-            kpi_rules_are_stored_and_edited,
+            due_tasks_are_announced_once
+        }
+    };
+    ($m:ident!($($args:tt)*); kpi) => {
+        $crate::$m! { $($args)*; kpi [KpiRules];
+            kpi_rules_are_stored_and_edited
+        }
+    };
+    ($m:ident!($($args:tt)*); whole) => {
+        $crate::$m! { $($args)*; whole [ALL];
             the_pool_reclaims_and_limits_claims,
-            interactions_are_listed_by_time,
             source_records_update_one_customer,
             duplicates_are_checked_refused_and_found,
             merge_moves_everything_to_the_survivor,
@@ -314,30 +392,11 @@ macro_rules! conformance_tests {
             archived_history_is_exported_purged_and_refused,
             audit_trail_records_every_change,
             largest_amounts_add_up_and_read_back,
-            largest_rules_are_stored_run_and_read_back,
             wild_records_read_back_equal,
             a_foreign_tenant_reaches_nothing
-        );
+        }
     };
 }
 
 #[doc(hidden)]
-#[macro_export]
-macro_rules! __conformance_cases {
-    ($setup:path; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::run_case($setup, $crate::conformance::$case);
-            }
-        )*
-
-        #[test]
-        fn conformance_suite_is_complete() {
-            let listed: &[&str] = &[$(stringify!($case)),*];
-            let all: Vec<&str> = $crate::conformance::all_cases().into_iter().map(|(n, _)| n).collect();
-            assert_eq!(listed, all.as_slice());
-            assert_eq!(listed, $crate::CASE_NAMES);
-        }
-    };
-}
+pub use crm_core as __crm_core;

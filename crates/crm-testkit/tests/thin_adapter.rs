@@ -111,50 +111,16 @@ async fn thin() -> Fixture {
     Fixture::new(Arc::new(Thin(MemoryStore::new())))
 }
 
-mod required_cases {
-    use super::thin;
+crm_testkit::conformance_tests!(thin; customers, interactions, profiles);
 
-    crm_testkit::conformance_tests!(thin; only:
-        customer_round_trip_every_field,
-        unknown_customer_is_not_found,
-        duplicate_customer_id_is_duplicate,
-        duplicate_external_id_is_duplicate,
-        update_bumps_version,
-        stale_update_is_conflict,
-        concurrent_updates_exactly_one_wins,
-        update_unknown_is_not_found,
-        owner_changes_are_recorded,
-        stale_owner_change_is_conflict,
-        search_by_name_prefix,
-        search_by_email,
-        search_by_phone,
-        search_by_tag,
-        search_by_owner_and_lifecycle,
-        search_by_external_id,
-        customer_pages_have_no_gaps_or_repeats,
-        customer_pages_under_concurrent_inserts,
-        bad_cursor_or_limit_is_validation,
-        invalid_customer_writes_nothing,
-        interaction_round_trip_every_field,
-        interaction_for_unknown_customer_is_not_found,
-        batch_with_bad_row_writes_nothing,
-        resent_batch_is_idempotent,
-        duplicate_keys_within_a_batch_count_once,
-        same_key_in_other_tenant_is_independent,
-        reused_interaction_id_is_duplicate,
-        timeline_is_newest_first,
-        timeline_pages_under_concurrent_inserts,
-        profiles_equal_rebuild_after_every_batch,
-        profile_aggregates_follow_the_rules,
-        concurrent_batches_keep_profiles_exact,
-        tenant_isolation_on_reads,
-        tenant_isolation_on_writes,
-        same_ids_in_two_tenants_are_independent,
-        update_replaces_attributes_and_contact_points,
-        empty_batch_is_a_no_op,
-        large_batch_over_many_customers,
-        bulk_registration_is_all_or_nothing,
-        interactions_are_listed_by_time,
+#[test]
+#[should_panic(expected = "the group `segments` needs")]
+fn a_group_the_adapter_lacks_fails_naming_the_capabilities() {
+    crm_testkit::run_group_case(
+        thin,
+        Capabilities::REQUIRED.with(crm_core::Capability::Segments),
+        "segments",
+        crm_testkit::conformance::segment_definitions_round_trip,
     );
 }
 

@@ -1,0 +1,113 @@
+//! Conformance cases: service cases.
+
+use super::*;
+
+cases! {
+    /// A case round-trips with its timeline; a case of an unknown customer or a reused
+    /// id is refused; a stale change is Conflict and writes nothing.
+    async fn cases_round_trip_with_their_timeline(store) {
+        let (crm, clock) = crm_with_events(&store);
+        let tenant = TenantId::new();
+        let ann = register(&crm, tenant, simple("Ann")).await;
+        let agent = UserId::new();
+        let draft = crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Complaint, "Parcel arrived broken — 破损", Channel::Email, Some(agent), t0()).unwrap();
+        let opened = crm.open_case(tenant, draft.clone()).await.unwrap();
+        assert_eq!(store.get_case(tenant, opened.id).await.unwrap(), opened);
+        clock.advance(Duration::minutes(40));
+        let replied = crm.record_case_event(tenant, opened.id, 1, crm_core::case::CaseEventKind::PublicReply { by: agent }, vec![]).await.unwrap();
+        assert_eq!(replied.version, 2);
+        let stale = crm.record_case_event(tenant, opened.id, 1, crm_core::case::CaseEventKind::CustomerMessage, vec![]).await;
+        assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
+        let lead = UserId::new();
+        clock.advance(Duration::hours(2));
+        let notice = Notification::builder(Recipient::User(lead), "case.reassigned", &format!("reassigned:{}", opened.id)).build().unwrap();
+        let moved = crm.record_case_event(tenant, opened.id, 2, crm_core::case::CaseEventKind::Assignment { to: Some(lead), by: None, reason: Some("escalation".into()) }, vec![notice]).await.unwrap();
+        let back = store.get_case(tenant, opened.id).await.unwrap();
+        assert_eq!(back, moved);
+        assert_eq!(back.assignee, Some(lead));
+        assert_eq!(back.events.len(), 3);
+        assert_eq!(back.events[1].at, t0() + Duration::minutes(40));
+        let r = store.update_case(tenant, &back, 2, WriteOptions::new()).await;
+        assert!(matches!(r, Err(Error::Conflict { .. })), "stale update: {r:?}");
+        let mut orphan = draft.clone();
+        orphan.id = crm_core::CaseId::new();
+        orphan.customer = CustomerId::new();
+        assert_not_found(crm.open_case(tenant, orphan).await, "unknown customer");
+        let mut reused = draft;
+        reused.id = opened.id;
+        assert!(matches!(crm.open_case(tenant, reused).await, Err(Error::Duplicate { .. })));
+        assert_not_found(store.get_case(tenant, crm_core::CaseId::new()).await, "unknown case");
+        assert_not_found(store.get_case(TenantId::new(), opened.id).await, "other tenant");
+        let kinds: Vec<EventKind> = drain_events(&store, tenant).await.into_iter().map(|e| e.kind).collect();
+        assert!(kinds.contains(&EventKind::CaseOpened), "{kinds:?}");
+    }
+
+    /// Cases are listed by customer, assignee and openness, page by page.
+    async fn cases_are_listed_by_customer_assignee_and_openness(store) {
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let a = register(&crm, tenant, simple("A")).await;
+        let b = register(&crm, tenant, simple("B")).await;
+        let (x, y) = (UserId::new(), UserId::new());
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            let (customer, agent) = if i % 2 == 0 { (a.id, x) } else { (b.id, y) };
+            let draft = crm_core::case::Case::open(customer, crm_core::case::CaseKind::Inquiry, &format!("Question {i}"), Channel::Web, Some(agent), t0()).unwrap();
+            ids.push(crm.open_case(tenant, draft).await.unwrap());
+        }
+        crm.record_case_event(tenant, ids[0].id, 1, crm_core::case::CaseEventKind::StatusChange { to: crm_core::case::CaseStatus::Resolved, by: Some(x) }, vec![]).await.unwrap();
+        let list = |query: crm_core::case::CaseQuery| {
+            let store = store.clone();
+            async move {
+                collect_pages(2, |page| {
+                    let (store, query) = (store.clone(), query.clone());
+                    async move { store.list_cases(tenant, &query, &page).await }
+                })
+                .await
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+            }
+        };
+        let all: Vec<_> = ids.iter().map(|c| c.id).collect();
+        assert_eq!(list(Default::default()).await, all);
+        let of_a = list(crm_core::case::CaseQuery { customer: Some(a.id), ..Default::default() }).await;
+        assert_eq!(of_a, vec![all[0], all[2], all[4], all[6]]);
+        let of_y = list(crm_core::case::CaseQuery { assignee: Some(y), ..Default::default() }).await;
+        assert_eq!(of_y, vec![all[1], all[3], all[5]]);
+        let open_of_x = list(crm_core::case::CaseQuery { assignee: Some(x), open_only: true, ..Default::default() }).await;
+        assert_eq!(open_of_x, vec![all[2], all[4], all[6]]);
+        assert!(store.list_cases(TenantId::new(), &Default::default(), &PageRequest::first(10)).await.unwrap().items.is_empty());
+        let bad = store.list_cases(tenant, &Default::default(), &PageRequest::after(Cursor::customer(a.id), 10)).await;
+        assert_eq!(bad.unwrap_err().field(), Some("cursor"));
+    }
+
+    /// Concurrent changes to one case: exactly one wins, the others are Conflict.
+    async fn concurrent_case_changes_exactly_one_wins(store) {
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let a = register(&crm, tenant, simple("A")).await;
+        let draft = crm_core::case::Case::open(a.id, crm_core::case::CaseKind::ServiceRequest, "Install", Channel::Phone, None, t0()).unwrap();
+        let case = crm.open_case(tenant, draft).await.unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let (store, mut next) = (store.clone(), case.clone());
+            tasks.push(tokio::spawn(async move {
+                next.record(t0() + Duration::minutes(1), crm_core::case::CaseEventKind::InternalNote { by: UserId::new() }).unwrap();
+                next.version = 2;
+                store.update_case(tenant, &next, 1, WriteOptions::new()).await
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => wins += 1,
+                Err(Error::Conflict { .. }) => {}
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(wins, 1);
+        let stored = store.get_case(tenant, case.id).await.unwrap();
+        assert_eq!((stored.version, stored.events.len()), (2, 2));
+    }
+}

@@ -1,0 +1,45 @@
+//! Conformance cases: stored KPI rules.
+
+use super::*;
+
+cases! {
+    /// KPI rules are stored, edited with optimistic concurrency, listed by key, deleted,
+    /// and kept per tenant.
+    async fn kpi_rules_are_stored_and_edited(store) {
+        use crm_core::kpi::{KpiAction, KpiMetric, KpiRule, KpiScope};
+        use crm_core::notify::TemplateName;
+        use crm_core::sla::{SlaMetric, SlaTarget};
+        let (crm, _) = crm(&store);
+        let (tenant, other) = (TenantId::new(), TenantId::new());
+        let rule = |key: &str, hours: i64| KpiRule {
+            key: TemplateName::parse(key).unwrap(),
+            name: format!("{key} within {hours} h"),
+            metric: KpiMetric::Case(SlaTarget::new(SlaMetric::FirstReply, Duration::hours(hours), 0.8).unwrap()),
+            calendar: crm_core::calendar::BusinessCalendar::always(),
+            scope: KpiScope { kinds: vec![crm_core::case::CaseKind::Complaint], ..KpiScope::default() },
+            compliance_goal: 0.95,
+            on_warning: vec![KpiAction::NotifyAssignee],
+            on_breach: vec![KpiAction::NotifyTeamLead],
+        };
+        crm.add_kpi_rule(tenant, rule("reply", 4)).await.unwrap();
+        crm.add_kpi_rule(tenant, rule("close", 72)).await.unwrap();
+        assert!(matches!(crm.add_kpi_rule(tenant, rule("reply", 8)).await, Err(Error::Duplicate { .. })));
+        let mut bad = rule("bad", 4);
+        bad.compliance_goal = 2.0;
+        assert_eq!(crm.add_kpi_rule(tenant, bad).await.unwrap_err().field(), Some("compliance_goal"));
+        let stored = crm.kpi_rules(tenant).await.unwrap();
+        assert_eq!(stored.iter().map(|r| r.rule.key.as_str()).collect::<Vec<_>>(), ["close", "reply"]);
+        assert_eq!(stored[1].rule, rule("reply", 4));
+        assert_eq!(stored[1].version, 1);
+        crm.update_kpi_rule(tenant, rule("reply", 6), 1).await.unwrap();
+        assert!(matches!(crm.update_kpi_rule(tenant, rule("reply", 5), 1).await, Err(Error::Conflict { .. })));
+        assert_not_found(crm.update_kpi_rule(tenant, rule("nope", 5), 1).await, "unknown rule");
+        let now = crm.kpi_rules(tenant).await.unwrap();
+        assert_eq!((now[1].version, now[1].rule.case_target().unwrap().target()), (2, Duration::hours(6)));
+        assert!(crm.kpi_rules(other).await.unwrap().is_empty());
+        assert_not_found(crm.delete_kpi_rule(other, &TemplateName::parse("reply").unwrap()).await, "other tenant");
+        crm.delete_kpi_rule(tenant, &TemplateName::parse("close").unwrap()).await.unwrap();
+        let engine = crm.kpi_engine(tenant).await.unwrap();
+        assert_eq!(engine.rules().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["reply"]);
+    }
+}

@@ -1,0 +1,87 @@
+//! Conformance cases: profiles: aggregates equal a rebuild from the timeline, under concurrency too.
+
+use super::*;
+
+cases! {
+    /// Profiles equal a rebuild after every operation, over generated data with re-sends.
+    async fn profiles_equal_rebuild_after_every_batch(store) {
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let mut gen = Generator::new(42);
+        let mut ids = Vec::new();
+        for _ in 0..6 {
+            ids.push(register(&crm, tenant, gen.customer()).await.id);
+        }
+        let mut sent: Vec<Interaction> = Vec::new();
+        for round in 0..8i64 {
+            let mut batch = gen.interactions(&ids, 25, t0() + Duration::days(round), Duration::days(3));
+            if round % 3 == 2 {
+                batch.extend(sent.iter().take(10).cloned());
+            }
+            crm.log_batch(tenant, batch.clone()).await.unwrap();
+            sent.extend(batch);
+            for id in &ids {
+                assert_profile_is_rebuild(&store, tenant, *id).await;
+            }
+        }
+    }
+
+    /// A new customer's profile is empty; profile fields follow the documented rules.
+    async fn profile_aggregates_follow_the_rules(store) {
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let owner = UserId::new();
+        let c = register(&crm, tenant, Customer::person("A").owner(owner).build().unwrap()).await;
+        assert_eq!(crm.profile(tenant, c.id).await.unwrap(), Profile::default());
+        let buy = |n: i64, amount: &str, cur: &str| Interaction::builder(c.id, Channel::Store, InteractionKind::Purchase)
+            .at(t0() + Duration::days(n))
+            .handled_by(owner)
+            .amount(Money::parse(amount, cur).unwrap())
+            .key("pos", &n.to_string())
+            .build()
+            .unwrap();
+        let note = Interaction::builder(c.id, Channel::Other, InteractionKind::Note)
+            .at(t0() + Duration::days(30))
+            .build()
+            .unwrap();
+        let complaint = Interaction::builder(c.id, Channel::Email, InteractionKind::Complaint)
+            .at(t0() + Duration::days(2))
+            .build()
+            .unwrap();
+        crm.log_batch(tenant, vec![buy(1, "10.10", "EUR"), buy(5, "0.90", "EUR"), buy(3, "7", "USD"), note, complaint]).await.unwrap();
+        let p = crm.profile(tenant, c.id).await.unwrap();
+        assert_eq!(p.interaction_count, 5);
+        assert_eq!(p.purchase_count, 3);
+        assert_eq!(p.complaint_count, 1);
+        assert_eq!(p.first_purchase_at, Some(t0() + Duration::days(1)));
+        assert_eq!(p.last_purchase_at, Some(t0() + Duration::days(5)));
+        assert_eq!(p.last_contact_at, Some(t0() + Duration::days(5)), "a note is not a contact");
+        assert_eq!(p.revenue_in(crm_core::Currency::parse("EUR").unwrap()), Decimal::new(1100, 2));
+        assert_eq!(p.revenue_in(crm_core::Currency::parse("USD").unwrap()), Decimal::from(7));
+        assert_eq!(p.last_contact_by(owner), Some(t0() + Duration::days(5)));
+        assert_eq!(p.channel_counts[&Channel::Store], 3);
+    }
+
+    /// Concurrent batches for the same customers keep profiles equal to a rebuild.
+    async fn concurrent_batches_keep_profiles_exact(store) {
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let mut gen = Generator::new(5);
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(register(&crm, tenant, gen.customer()).await.id);
+        }
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let batch = gen.interactions(&ids, 40, t0() + Duration::days(w), Duration::days(2));
+            let crm = crm.clone();
+            tasks.push(tokio::spawn(async move { crm.log_batch(tenant, batch).await }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap().inserted, 40);
+        }
+        for id in &ids {
+            assert_profile_is_rebuild(&store, tenant, *id).await;
+        }
+    }
+}
