@@ -40,10 +40,12 @@ where
     match rx.await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        // The sender is dropped only after sending, or with the thread unwinding before
-        // `catch_unwind` returned, which cannot happen: unreachable in practice, but a
-        // panic rather than a hang if it ever does.
-        Err(_) => panic!("the blocking worker ended without a result"),
+        // The sender is dropped without sending only if the thread died outside
+        // `catch_unwind`; an error, not a hang or a panic, if it ever does.
+        Err(_) => Err(crate::Error::io(
+            "a worker thread",
+            std::io::Error::other("the worker ended without a result"),
+        )),
     }
 }
 

@@ -229,12 +229,7 @@ impl WriteOptions {
     /// messages; an ownership transfer is a validation error. For adapters' customer
     /// writes other than an update.
     pub fn into_audited(self) -> Result<(Vec<AuditEntry>, Vec<OutboxMessage>)> {
-        if self.ownership.is_some() {
-            return Err(crate::Error::validation(
-                "options.ownership",
-                "only a customer update records an ownership transfer",
-            ));
-        }
+        self.refuse_ownership()?;
         self.check()?;
         Ok((self.audit, self.outbox))
     }
@@ -256,13 +251,20 @@ impl WriteOptions {
                 "this write records no audit entries",
             ));
         }
-        if self.ownership.is_some() {
-            return Err(crate::Error::validation(
+        self.refuse_ownership()?;
+        self.check()
+    }
+
+    /// An ownership transfer is stored by `update_customer` only: elsewhere a validation
+    /// error on `options.ownership`.
+    fn refuse_ownership(&self) -> Result<()> {
+        match self.ownership {
+            Some(_) => Err(crate::Error::validation(
                 "options.ownership",
                 "only a customer update records an ownership transfer",
-            ));
+            )),
+            None => Ok(()),
         }
-        self.check()
     }
 }
 
@@ -774,42 +776,77 @@ pub trait KpiRuleStore: Send + Sync {
 /// [`Backend::capabilities`]:
 ///
 /// ```
+/// use std::sync::Arc;
 /// use async_trait::async_trait;
-/// # use crm_core::*;
+/// use chrono::{DateTime, Utc};
 /// use crm_core::ports::{Backend, Capabilities, Capability, WriteOptions};
+/// use crm_core::*;
 ///
-/// struct Thin; // stores customers, interactions and profiles somewhere
+/// /// Another store seen through the three required ports only (for example, to run a
+/// /// host with the optional features switched off).
+/// struct Narrowed(Arc<dyn Storage>);
 ///
-/// impl Backend for Thin {
-///     fn name(&self) -> &'static str { "thin" }
+/// impl Backend for Narrowed {
+///     fn name(&self) -> &'static str { "narrowed" }
 ///     fn capabilities(&self) -> Capabilities { Capabilities::REQUIRED }
 /// }
-/// # #[async_trait] impl CustomerStore for Thin {
-/// #   async fn insert_customer(&self, _: TenantId, _: &Customer, _: WriteOptions) -> Result<()> { todo!() }
-/// #   async fn insert_customers(&self, _: TenantId, _: Vec<Customer>, _: WriteOptions) -> Result<()> { todo!() }
-/// #   async fn get_customer(&self, _: TenantId, _: CustomerId) -> Result<Customer> { todo!() }
-/// #   async fn update_customer(&self, _: TenantId, _: &Customer, _: u64, _: WriteOptions) -> Result<()> { todo!() }
-/// #   async fn list_customers(&self, _: TenantId, _: &CustomerQuery, _: &PageRequest) -> Result<Page<Customer>> { todo!() }
-/// #   async fn ownership_history(&self, _: TenantId, _: CustomerId) -> Result<Vec<OwnershipChange>> { todo!() }
-/// # }
-/// # #[async_trait] impl InteractionStore for Thin {
-/// #   async fn append_interactions(&self, _: TenantId, _: Vec<Interaction>, _: WriteOptions) -> Result<BatchReport> { todo!() }
-/// #   async fn interactions_between(&self, _: TenantId, _: chrono::DateTime<chrono::Utc>, _: chrono::DateTime<chrono::Utc>, _: &PageRequest) -> Result<Page<Interaction>> { todo!() }
-/// #   async fn timeline(&self, _: TenantId, _: CustomerId, _: &PageRequest) -> Result<Page<Interaction>> { todo!() }
-/// # }
-/// # #[async_trait] impl ProfileStore for Thin {
-/// #   async fn get_profile(&self, _: TenantId, _: CustomerId) -> Result<Profile> { todo!() }
-/// # }
-/// // (CustomerStore, InteractionStore and ProfileStore implemented in full.)
-/// impl ValueStore for Thin {}
-/// impl SegmentStore for Thin {}
-/// impl OutboxStore for Thin {}
-/// impl CaseStore for Thin {}
-/// impl TaskStore for Thin {}
-/// impl KpiRuleStore for Thin {}
 ///
-/// let crm = Crm::new(std::sync::Arc::new(Thin));
-/// assert!(!crm.capabilities().supports(Capability::Segments));
+/// #[async_trait]
+/// impl CustomerStore for Narrowed {
+///     async fn insert_customer(&self, t: TenantId, c: &Customer, o: WriteOptions) -> Result<()> {
+///         self.0.insert_customer(t, c, o).await
+///     }
+///     async fn insert_customers(&self, t: TenantId, c: Vec<Customer>, o: WriteOptions) -> Result<()> {
+///         self.0.insert_customers(t, c, o).await
+///     }
+///     async fn get_customer(&self, t: TenantId, id: CustomerId) -> Result<Customer> {
+///         self.0.get_customer(t, id).await
+///     }
+///     async fn update_customer(&self, t: TenantId, c: &Customer, v: u64, o: WriteOptions) -> Result<()> {
+///         self.0.update_customer(t, c, v, o).await
+///     }
+///     async fn list_customers(&self, t: TenantId, q: &CustomerQuery, p: &PageRequest) -> Result<Page<Customer>> {
+///         self.0.list_customers(t, q, p).await
+///     }
+///     async fn ownership_history(&self, t: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>> {
+///         self.0.ownership_history(t, id).await
+///     }
+/// }
+///
+/// #[async_trait]
+/// impl InteractionStore for Narrowed {
+///     async fn append_interactions(&self, t: TenantId, b: Vec<Interaction>, o: WriteOptions) -> Result<BatchReport> {
+///         self.0.append_interactions(t, b, o).await
+///     }
+///     async fn interactions_between(&self, t: TenantId, from: DateTime<Utc>, to: DateTime<Utc>, p: &PageRequest) -> Result<Page<Interaction>> {
+///         self.0.interactions_between(t, from, to, p).await
+///     }
+///     async fn timeline(&self, t: TenantId, c: CustomerId, p: &PageRequest) -> Result<Page<Interaction>> {
+///         self.0.timeline(t, c, p).await
+///     }
+/// }
+///
+/// #[async_trait]
+/// impl ProfileStore for Narrowed {
+///     async fn get_profile(&self, t: TenantId, c: CustomerId) -> Result<Profile> {
+///         self.0.get_profile(t, c).await
+///     }
+/// }
+///
+/// // Everything else answers `Error::Unsupported`.
+/// impl ValueStore for Narrowed {}
+/// impl SegmentStore for Narrowed {}
+/// impl OutboxStore for Narrowed {}
+/// impl CaseStore for Narrowed {}
+/// impl TaskStore for Narrowed {}
+/// impl KpiRuleStore for Narrowed {}
+///
+/// /// A facade over `store` that offers customers, interactions and profiles only.
+/// fn narrowed(store: Arc<dyn Storage>) -> Crm {
+///     let crm = Crm::new(Arc::new(Narrowed(store)));
+///     assert!(!crm.capabilities().supports(Capability::Segments));
+///     crm
+/// }
 /// ```
 pub trait Storage:
     Backend
@@ -838,4 +875,66 @@ impl<T> Storage for T where
         + KpiRuleStore
         + ?Sized
 {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options_with_everything() -> WriteOptions {
+        let customer = Customer::person("Ann").build().unwrap();
+        WriteOptions::new()
+            .audit(AuditEntry::created(&customer))
+            .ownership(Some(OwnershipChange {
+                customer: customer.id,
+                from: None,
+                to: None,
+                changed_by: None,
+                reason: None,
+                at: customer.created_at,
+                version: 2,
+            }))
+    }
+
+    #[test]
+    fn writes_refuse_what_they_would_not_store() {
+        let field = |r: Result<()>| r.unwrap_err().field().map(str::to_string);
+        let all = options_with_everything();
+        assert_eq!(
+            field(all.clone().into_outbox().map(drop)),
+            Some("options.audit".into())
+        );
+        assert_eq!(
+            field(all.clone().into_audited().map(drop)),
+            Some("options.ownership".into())
+        );
+        let (audit, ownership, outbox) = all.into_parts().unwrap();
+        assert_eq!(
+            (audit.len(), ownership.is_some(), outbox.len()),
+            (1, true, 0)
+        );
+        let mut audited = options_with_everything();
+        audited.ownership = None;
+        assert_eq!(audited.into_audited().unwrap().0.len(), 1);
+    }
+
+    #[test]
+    fn capability_sets_hold_what_they_are_given() {
+        assert!(Capability::ALL
+            .iter()
+            .all(|c| Capabilities::ALL.supports(*c)));
+        let thin = Capabilities::REQUIRED.with(Capability::Segments);
+        assert_eq!(
+            thin.iter().collect::<Vec<_>>(),
+            [
+                Capability::Customers,
+                Capability::Interactions,
+                Capability::Profiles,
+                Capability::Segments
+            ]
+        );
+        assert!(!thin
+            .without(Capability::Segments)
+            .supports(Capability::Segments));
+    }
 }

@@ -57,13 +57,17 @@ impl Rows {
                 format!("must be 1 to 10000, got {}", options.batch_size),
             ));
         }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            Error::io(
+                "import input",
+                std::io::Error::other(format!("the import runs inside a tokio runtime: {e}")),
+            )
+        })?;
         let (tx, mut rx) = mpsc::channel(IN_FLIGHT);
         let delimiter = options.delimiter;
         // Detached: it ends at the end of the input, on an error, or when the import stops
         // listening (a send fails).
-        drop(tokio::task::spawn_blocking(move || {
-            read_all(input, delimiter, &tx)
-        }));
+        drop(runtime.spawn_blocking(move || read_all(input, delimiter, &tx)));
         let headers = match rx.recv().await {
             Some(Message::Header(h)) => h,
             Some(Message::Failed(e)) => return Err(e),
