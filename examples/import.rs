@@ -168,8 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for run in ["first run", "second run"] {
         println!("{run}:");
         let report = import_customers(
-            &crm,
-            tenant,
+            &crm.tenant(tenant),
             std::fs::File::open(dir.join("customers.csv"))?,
             &customers,
             &options,
@@ -186,8 +185,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         print_rejected(&report);
         let report = import_interactions(
-            &crm,
-            tenant,
+            &crm.tenant(tenant),
             std::fs::File::open(dir.join("interactions.csv"))?,
             &interactions,
             &options,
@@ -205,11 +203,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // The duplicates: found, compared with what was planted, merged.
-    let report = crm.find_duplicates(tenant, &MatchRules::standard()).await?;
+    let report = crm
+        .tenant(tenant)
+        .duplicates()
+        .find(&MatchRules::standard())
+        .await?;
     let number = |id: CustomerId| {
         let crm = crm.clone();
         async move {
-            crm.customer(tenant, id)
+            crm.tenant(tenant)
+                .customers()
+                .get(id)
                 .await
                 .ok()
                 .and_then(|c| c.external_id("erp").map(str::to_string))
@@ -243,7 +247,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for g in report.groups.iter().take(3) {
         let mut names = Vec::new();
         for id in &g.members {
-            names.push(crm.customer(tenant, *id).await?.name.as_str().to_string());
+            names.push(
+                crm.tenant(tenant)
+                    .customers()
+                    .get(*id)
+                    .await?
+                    .name
+                    .as_str()
+                    .to_string(),
+            );
         }
         println!(
             "  e.g. {} ({}, score {:.2})",
@@ -256,14 +268,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for g in &report.groups {
         let (survivor, others) = g.members.split_first().expect("a group has members");
         let outcome = crm
-            .merge_customers(tenant, *survivor, others, &MergePolicy::default(), false)
+            .tenant(tenant)
+            .customers()
+            .merge(*survivor, others, &MergePolicy::default(), false)
             .await?;
         merged += outcome.merged.len();
     }
     let mut left = 0;
     let mut page = PageRequest::first(1000);
     loop {
-        let got = crm.search(tenant, &CustomerQuery::all(), &page).await?;
+        let got = crm
+            .tenant(tenant)
+            .customers()
+            .search(&CustomerQuery::all(), &page)
+            .await?;
         left += got.items.len();
         match got.next {
             Some(next) => page = PageRequest::after(next, 1000),

@@ -104,8 +104,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     );
     let customer = crm
+        .tenant(tenant)
+        .customers()
         .register(
-            tenant,
             Customer::organization("Müller Maschinenbau GmbH")
                 .email("einkauf@mueller.example")
                 .lifecycle(Lifecycle::Active)
@@ -134,7 +135,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         reason: Some("key account"),
     };
     let customer = crm
-        .change_owner_notifying(tenant, customer.id, transfer, vec![reminder])
+        .tenant(tenant)
+        .customers()
+        .change_owner_notifying(customer.id, transfer, vec![reminder])
         .await?;
     let breach = Notification::builder(
         Recipient::TeamLeadOf(owner),
@@ -149,7 +152,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }))
     .priority(Priority::Urgent)
     .build()?;
-    crm.notify(tenant, vec![breach]).await?;
+    crm.tenant(tenant)
+        .notifications()
+        .enqueue(vec![breach])
+        .await?;
     println!(
         "queued {} messages (notifications and events) for {}",
         crm.storage().pending_count(tenant).await?,
@@ -178,7 +184,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.sent, report.retried, report.dead
     );
     for dead in crm
-        .dead_letters(tenant, &crm_core::PageRequest::first(10))
+        .tenant(tenant)
+        .notifications()
+        .dead_letters(&crm_core::PageRequest::first(10))
         .await?
         .items
     {

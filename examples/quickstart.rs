@@ -35,10 +35,14 @@ async fn find_or_register(
         external_id: Some(ExternalRef::new("quickstart", key)?),
         ..Default::default()
     };
-    let page = crm.search(tenant, &query, &PageRequest::first(1)).await?;
+    let page = crm
+        .tenant(tenant)
+        .customers()
+        .search(&query, &PageRequest::first(1))
+        .await?;
     match page.items.into_iter().next() {
         Some(found) => Ok(found),
-        None => crm.register(tenant, draft).await,
+        None => crm.tenant(tenant).customers().register(draft).await,
     }
 }
 
@@ -153,7 +157,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .body("Replacement sent, call back Monday")
             .build()?,
     ];
-    let report = crm.log_batch(ACME, acme_week).await?;
+    let report = crm.tenant(ACME).interactions().log_batch(acme_week).await?;
     println!(
         "Acme: logged {} interactions, skipped {} already stored",
         report.inserted, report.duplicates
@@ -206,7 +210,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .subject("Rated the visit 5/5")
         .build()?,
     ];
-    let report = crm.log_batch(BETA, beta_week).await?;
+    let report = crm.tenant(BETA).interactions().log_batch(beta_week).await?;
     println!(
         "Beta: logged {} interactions, skipped {} already stored\n",
         report.inserted, report.duplicates
@@ -217,7 +221,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("Beta", BETA, vec![&ortiz]),
     ] {
         for c in customers {
-            let p = crm.profile(tenant, c.id).await?;
+            let p = crm.tenant(tenant).customers().profile(c.id).await?;
             println!(
                 "[{tenant_name}] {} ({}, {})",
                 c.name,
@@ -245,7 +249,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("  owner last in touch: {last}");
             }
             println!("  timeline (newest first):");
-            let page = crm.timeline(tenant, c.id, &PageRequest::first(20)).await?;
+            let page = crm
+                .tenant(tenant)
+                .interactions()
+                .timeline(c.id, &PageRequest::first(20))
+                .await?;
             for it in page.items {
                 let amount = it.amount.map(|m| format!(" {m}")).unwrap_or_default();
                 println!(
@@ -263,12 +271,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Tenants never see each other's customers.
     let acme_sees = crm
-        .search(ACME, &CustomerQuery::all(), &PageRequest::first(100))
+        .tenant(ACME)
+        .customers()
+        .search(&CustomerQuery::all(), &PageRequest::first(100))
         .await?
         .items
         .len();
     let beta_sees = crm
-        .search(BETA, &CustomerQuery::all(), &PageRequest::first(100))
+        .tenant(BETA)
+        .customers()
+        .search(&CustomerQuery::all(), &PageRequest::first(100))
         .await?
         .items
         .len();

@@ -101,8 +101,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cal = calendar()?;
     let engine = KpiEngine::new(rules(&cal, lead)?, start)?;
     let customers = crm
+        .tenant(tenant)
+        .customers()
         .register_many(
-            tenant,
             (0..40)
                 .map(|i| {
                     Customer::person(&format!("Customer {i}"))
@@ -190,12 +191,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Some(staff[*who]),
                 now,
             )?;
-            ids.push(crm.open_case(tenant, draft).await?.id);
+            ids.push(crm.tenant(tenant).cases().open(draft).await?.id);
         }
         for (_, events) in plan.range(m - 10 + 1..=m) {
             for (i, kind) in events {
-                let case = crm.case(tenant, ids[*i]).await?;
-                crm.record_case_event(tenant, case.id, case.version, kind.clone(), vec![])
+                let case = crm.tenant(tenant).cases().get(ids[*i]).await?;
+                crm.tenant(tenant)
+                    .cases()
+                    .record_event(case.id, case.version, kind.clone(), vec![])
                     .await?;
             }
         }
@@ -206,14 +209,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .handled_by(staff[*i % 4])
                     .key("simulation", &format!("call-{i}-{m}"))
                     .build()?;
-            crm.log(tenant, call).await?;
+            crm.tenant(tenant).interactions().log(call).await?;
         }
-        let report = crm.evaluate_kpis(tenant, &engine, now).await?;
+        let report = crm.tenant(tenant).kpis().evaluate(&engine, now).await?;
         warnings += report.warnings;
         breaches += report.breaches;
         if m % (24 * 60) == 9 * 60 {
             // 09:00 in Shanghai: the daily pool check.
-            let pool_run = crm.reclaim_to_pool(tenant, &pool).await?;
+            let pool_run = crm.tenant(tenant).pool().reclaim(&pool).await?;
             warned += pool_run.warned;
             reclaimed.extend(
                 pool_run
@@ -228,7 +231,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cases = Vec::new();
     let mut page = PageRequest::first(500);
     loop {
-        let batch = crm.cases(tenant, &CaseQuery::default(), &page).await?;
+        let batch = crm
+            .tenant(tenant)
+            .cases()
+            .list(&CaseQuery::default(), &page)
+            .await?;
         cases.extend(batch.items);
         match batch.next {
             Some(next) => page = PageRequest::after(next, 500),

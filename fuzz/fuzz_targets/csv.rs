@@ -32,18 +32,18 @@ fuzz_target!(|data: &[u8]| {
             .tags("tags")
             .attribute("seats", "seats", crm_core::segment::AttrType::Number)
             .expect("a valid attribute key");
-        let report = import_customers(&crm, tenant, std::io::Cursor::new(file), &mapping, &options, |_| {})
+        let report = import_customers(&crm.tenant(tenant), std::io::Cursor::new(file), &mapping, &options, |_| {})
             .await
             .expect("an in-memory import does not fail");
         let written = report.created + report.updated + report.unchanged;
         assert_eq!(written + report.rejected.len() as u64, report.rows, "{report:?}");
         let stored = crm
-            .search(tenant, &CustomerQuery::all(), &PageRequest::first(1000))
+            .tenant(tenant).customers().search(&CustomerQuery::all(), &PageRequest::first(1000))
             .await
             .expect("a listing");
         assert_eq!(stored.items.len() as u64, report.created, "{report:?}");
         for c in &stored.items {
-            assert_eq!(crm.customer(tenant, c.id).await.expect("reads back"), *c);
+            assert_eq!(crm.tenant(tenant).customers().get(c.id).await.expect("reads back"), *c);
         }
         let mut file = b"id,customer,channel,kind,at,amount,currency\n".to_vec();
         file.extend_from_slice(data);
@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
             .customer_source("erp")
             .amount("amount", "currency");
         let report =
-            import_interactions(&crm, tenant, std::io::Cursor::new(file), &mapping, &options, |_| {})
+            import_interactions(&crm.tenant(tenant), std::io::Cursor::new(file), &mapping, &options, |_| {})
                 .await
                 .expect("an in-memory import does not fail");
         assert_eq!(

@@ -30,10 +30,10 @@ async fn check(store: Arc<dyn Storage>, records: &Records) {
     let clock = Arc::new(ManualClock::new(at));
     let crm = Crm::new(store.clone()).with_clock(clock.clone());
     let tenant = TenantId::new();
-    let Ok(stored) = crm.register(tenant, customer.clone()).await else {
+    let Ok(stored) = crm.tenant(tenant).customers().register(customer.clone()).await else {
         return;
     };
-    assert_eq!(crm.customer(tenant, stored.id).await.expect("reads back"), stored);
+    assert_eq!(crm.tenant(tenant).customers().get(stored.id).await.expect("reads back"), stored);
     let rows: Vec<Interaction> = interactions
         .iter()
         .cloned()
@@ -42,7 +42,7 @@ async fn check(store: Arc<dyn Storage>, records: &Records) {
             i
         })
         .collect();
-    if crm.log_batch(tenant, rows.clone()).await.is_err() {
+    if crm.tenant(tenant).interactions().log_batch(rows.clone()).await.is_err() {
         return;
     }
     let timeline = crm_testkit::conformance::full_timeline(&store, tenant, stored.id, 100).await;
@@ -69,13 +69,13 @@ async fn check(store: Arc<dyn Storage>, records: &Records) {
     }
     if let Some(segment) = &records.segment {
         let schema = FieldSchema::new(Currency::parse("EUR").expect("EUR"));
-        if let Ok(saved) = crm.create_segment(tenant, segment.clone(), &schema).await {
+        if let Ok(saved) = crm.tenant(tenant).segments().create(segment.clone(), &schema).await {
             assert_eq!(store.get_segment(tenant, saved.id).await.expect("reads back"), saved);
         }
     }
     if let Some(rule) = &records.kpi_rule {
-        if crm.add_kpi_rule(tenant, rule.clone()).await.is_ok() {
-            let stored = crm.kpi_rules(tenant).await.expect("rules");
+        if crm.tenant(tenant).kpis().add_rule(rule.clone()).await.is_ok() {
+            let stored = crm.tenant(tenant).kpis().rules().await.expect("rules");
             assert!(stored.iter().any(|r| r.rule == *rule), "{rule:?} reads back");
         }
     }

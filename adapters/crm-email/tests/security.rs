@@ -65,7 +65,9 @@ async fn send_one(config: SmtpConfig) -> (crm_core::notify::DispatchReport, Vec<
         .unwrap();
     eprintln!("outcome: {report:?}, last error: {:?}", stored.last_error);
     let dead = crm
-        .dead_letters(tenant, &PageRequest::first(10))
+        .tenant(tenant)
+        .notifications()
+        .dead_letters(&PageRequest::first(10))
         .await
         .unwrap()
         .items

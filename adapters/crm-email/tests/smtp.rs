@@ -136,7 +136,13 @@ impl World {
                     .unwrap()
             })
             .collect();
-        let report = self.crm.notify(self.tenant, notes).await.unwrap();
+        let report = self
+            .crm
+            .tenant(self.tenant)
+            .notifications()
+            .enqueue(notes)
+            .await
+            .unwrap();
         assert_eq!(report.enqueued, keys.len());
     }
 }
@@ -155,8 +161,9 @@ async fn delivers_headers_encodings_both_parts_and_envelope(kind: Outbox) {
     };
     let customer = w
         .crm
+        .tenant(w.tenant)
+        .customers()
         .register(
-            w.tenant,
             Customer::person("王小明")
                 .email("xiaoming@example.cn")
                 .build()
@@ -168,7 +175,12 @@ async fn delivers_headers_encodings_both_parts_and_envelope(kind: Outbox) {
         .data(serde_json::json!({ "topic": "Rückruf <heute> ✓" }))
         .build()
         .unwrap();
-    w.crm.notify(w.tenant, vec![n]).await.unwrap();
+    w.crm
+        .tenant(w.tenant)
+        .notifications()
+        .enqueue(vec![n])
+        .await
+        .unwrap();
     let report = w.dispatcher().run_once(t0()).await.unwrap();
     assert_eq!(report.sent, 1, "{report:?}");
     let got = wait_for(dir.path(), 1);
@@ -232,7 +244,12 @@ async fn data_cannot_inject_headers(kind: Outbox) {
         .data(serde_json::json!({ "topic": "Hello\r\nBcc: victim@example.org\r\nX-Evil: 1" }))
         .build()
         .unwrap();
-    w.crm.notify(w.tenant, vec![n]).await.unwrap();
+    w.crm
+        .tenant(w.tenant)
+        .notifications()
+        .enqueue(vec![n])
+        .await
+        .unwrap();
     assert_eq!(w.dispatcher().run_once(t0()).await.unwrap().sent, 1);
     let got = wait_for(dir.path(), 1);
     let m = &got[0];

@@ -5,7 +5,7 @@
 //! `cargo bench -p crm-postgres --bench ingest [-- --rows N --customers M --batch B]`
 //! (defaults: 1,000,000 rows, 100,000 customers, batches of 10,000).
 //!
-//! The adapter side goes through `Crm::log_batch` (validation, idempotency keys, customer
+//! The adapter side goes through `interactions().log_batch` (validation, idempotency keys, customer
 //! checks, profile deltas appended, one transaction per batch); at the end the pending deltas
 //! are folded into the stored profiles, timed apart and also added to the adapter's time. The baseline copies
 //! the same rows with `COPY ... FROM STDIN (FORMAT binary)`, one transaction per batch, into
@@ -181,7 +181,9 @@ async fn main() {
         t_bare += t.elapsed();
         let t = Instant::now();
         inserted += crm
-            .log_batch(tenant, batch)
+            .tenant(tenant)
+            .interactions()
+            .log_batch(batch)
             .await
             .expect("log batch")
             .inserted;

@@ -7,8 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::notify::{
-    lease_lost, not_dead, Claimed, EnqueueReport, Lease, MessageState, Notification, OutboxMessage,
-    OutboxStore,
+    Claimed, EnqueueReport, Lease, MessageState, Notification, OutboxMessage, OutboxStore,
 };
 use crm_core::{Cursor, Error, MessageId, Page, PageRequest, Result, TenantId};
 use tokio_postgres::types::ToSql;
@@ -60,7 +59,8 @@ fn message(row: &Row) -> Result<OutboxMessage> {
     })
 }
 
-pub(crate) use crm_core::notify::check_messages as check_outbox;
+pub(crate) use crm_core::ports::stored::check_messages as check_outbox;
+use crm_core::ports::stored::{lease_lost, not_dead};
 
 /// Writes checked messages inside the caller's transaction with one statement, skipping
 /// idempotency keys the tenant already has.

@@ -64,7 +64,7 @@ fn decode_profile(r: &Row) -> Result<(CustomerId, Profile)> {
             service_request_count: count(10)?,
             revenue: json(r.get::<_, &str>(11), "profile revenue")?,
             channel_counts: json(r.get::<_, &str>(12), "profile channel counts")?,
-            last_contact_by: crm_core::stored::unpack_contacts(
+            last_contact_by: crm_core::ports::stored::unpack_contacts(
                 crate::BACKEND,
                 r.get::<_, &[u8]>(13),
             )?,
@@ -105,7 +105,7 @@ impl Encoded {
             ],
             revenue: to_json(&p.revenue)?,
             channels: to_json(&p.channel_counts)?,
-            contacts: crm_core::stored::pack_contacts(&p.last_contact_by),
+            contacts: crm_core::ports::stored::pack_contacts(&p.last_contact_by),
         })
     }
 }

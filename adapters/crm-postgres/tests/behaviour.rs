@@ -97,7 +97,7 @@ async fn a_batch_cut_off_by_a_dropped_connection_leaves_nothing() {
         );
         let writer = {
             let crm = crm.clone();
-            tokio::spawn(async move { crm.log_batch(tenant, batch).await })
+            tokio::spawn(async move { crm.tenant(tenant).interactions().log_batch(batch).await })
         };
         // Kill every other backend while the batch is (probably) in flight.
         tokio::time::sleep(std::time::Duration::from_millis(30 + 10 * round as u64)).await;
@@ -173,7 +173,9 @@ async fn racing_batches_with_the_same_keys_store_each_once() {
                         i
                     })
                     .collect();
-                tokio::spawn(async move { crm.log_batch(tenant, batch).await })
+                tokio::spawn(
+                    async move { crm.tenant(tenant).interactions().log_batch(batch).await },
+                )
             })
             .collect();
         let mut inserted = 0;
@@ -226,7 +228,11 @@ async fn folds_racing_with_batches_keep_profiles_exact() {
         let (crm, done) = (crm.clone(), done.clone());
         tokio::spawn(async move {
             for b in batches {
-                crm.log_batch(tenant, b).await.unwrap();
+                crm.tenant(tenant)
+                    .interactions()
+                    .log_batch(b)
+                    .await
+                    .unwrap();
             }
             done.store(true, std::sync::atomic::Ordering::SeqCst);
         })
@@ -297,7 +303,7 @@ async fn a_merge_racing_with_batches_loses_nothing() {
         tokio::spawn(async move {
             let mut stored = 0;
             for b in batches {
-                match crm.log_batch(tenant, b).await {
+                match crm.tenant(tenant).interactions().log_batch(b).await {
                     Ok(r) => stored += r.inserted,
                     // After the merge the old id is gone: such batches write nothing.
                     Err(crm_core::Error::NotFound { .. }) => {}
@@ -308,15 +314,16 @@ async fn a_merge_racing_with_batches_loses_nothing() {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    crm.merge_customers(
-        tenant,
-        survivor,
-        &[gone],
-        &crm_core::merge::MergePolicy::default(),
-        false,
-    )
-    .await
-    .unwrap();
+    crm.tenant(tenant)
+        .customers()
+        .merge(
+            survivor,
+            &[gone],
+            &crm_core::merge::MergePolicy::default(),
+            false,
+        )
+        .await
+        .unwrap();
     let stored = writer.await.unwrap();
     assert!(stored > 0, "some batches went in before the merge");
     let storage = Arc::new(store.clone()) as Arc<dyn crm_core::Storage>;

@@ -63,7 +63,7 @@ fn killed_writers_leave_whole_batches_and_exact_profiles() {
             let c = crm_core::Customer::person(&format!("Crash {i}"))
                 .build()
                 .unwrap();
-            ids.push(crm.register(tenant, c).await.unwrap().id);
+            ids.push(crm.tenant(tenant).customers().register(c).await.unwrap().id);
         }
         (store, ids)
     });

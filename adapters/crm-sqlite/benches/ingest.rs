@@ -4,7 +4,7 @@
 //! `cargo bench -p crm-sqlite --bench ingest [-- --rows N --customers M --batch B]`
 //! (defaults: 1,000,000 rows, 100,000 customers, batches of 10,000).
 //!
-//! The adapter side goes through `Crm::log_batch` (validation, idempotency keys, customer
+//! The adapter side goes through `interactions().log_batch` (validation, idempotency keys, customer
 //! checks, profile deltas, one transaction per batch). The baseline inserts the same rows
 //! with one prepared statement per row and one transaction per batch into an identical
 //! `interactions` table (same indexes) in a second database file opened with the same
@@ -139,7 +139,7 @@ fn main() {
 
         let t = Instant::now();
         let report = runtime
-            .block_on(crm.log_batch(tenant, batch))
+            .block_on(crm.tenant(tenant).interactions().log_batch(batch))
             .expect("log batch");
         t_adapter += t.elapsed();
         inserted += report.inserted;

@@ -1,4 +1,4 @@
-//! Outbox benchmark: notifications enqueued through `Crm::notify` and delivered by the
+//! Outbox benchmark: notifications enqueued through `notifications().enqueue` and delivered by the
 //! core's dispatcher to a recording notifier, against bare rusqlite doing the same row work
 //! (insert, then claim a batch and mark each row sent in its own transaction), in the same
 //! run.
@@ -152,7 +152,12 @@ async fn adapter(
     let tenant = TenantId::new();
     let start = Instant::now();
     for chunk in notes.chunks(call) {
-        let report = crm.notify(tenant, chunk.to_vec()).await.expect("notify");
+        let report = crm
+            .tenant(tenant)
+            .notifications()
+            .enqueue(chunk.to_vec())
+            .await
+            .expect("notify");
         assert_eq!(report.enqueued, chunk.len());
     }
     let enqueued = start.elapsed();

@@ -147,13 +147,19 @@ fn main() {
         for h in histories {
             batch.extend(h);
             if batch.len() >= 10_000 {
-                crm.log_batch(tenant, std::mem::take(&mut batch))
+                crm.tenant(tenant)
+                    .interactions()
+                    .log_batch(std::mem::take(&mut batch))
                     .await
                     .expect("log");
             }
         }
         if !batch.is_empty() {
-            crm.log_batch(tenant, batch).await.expect("log");
+            crm.tenant(tenant)
+                .interactions()
+                .log_batch(batch)
+                .await
+                .expect("log");
         }
     });
     eprintln!("loaded SQLite in {:.1} s", t.elapsed().as_secs_f64());

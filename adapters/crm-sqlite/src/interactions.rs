@@ -76,7 +76,7 @@ fn unpack_contacts(
 ) -> Result<BTreeMap<UserId, chrono::DateTime<chrono::Utc>>> {
     match v {
         rusqlite::types::Value::Blob(bytes) => {
-            crm_core::stored::unpack_contacts(crate::BACKEND, &bytes)
+            crm_core::ports::stored::unpack_contacts(crate::BACKEND, &bytes)
         }
         // Rows written before contacts were packed hold JSON.
         rusqlite::types::Value::Text(text) => json(&text, "profile contacts"),
@@ -134,7 +134,7 @@ pub(crate) fn write_profile(
     let opt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(micros);
     let revenue = to_json(&p.revenue)?;
     let channels = to_json(&p.channel_counts)?;
-    let contacts = crm_core::stored::pack_contacts(&p.last_contact_by);
+    let contacts = crm_core::ports::stored::pack_contacts(&p.last_contact_by);
     conn.prepare_cached(UPDATE_PROFILE)
         .and_then(|mut s| {
             s.execute(params![

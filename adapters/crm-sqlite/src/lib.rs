@@ -10,7 +10,7 @@
 //!
 //! let store = SqliteStore::builder("crm.db").cache_size_mib(64).open()?;
 //! let crm = Crm::new(Arc::new(store));
-//! let ann = crm.register(TenantId::new(), Customer::person("Ann").build()?).await?;
+//! let ann = crm.tenant(TenantId::new()).customers().register(Customer::person("Ann").build()?).await?;
 //! # Ok(()) }
 //! ```
 //!

@@ -6,8 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::notify::{
-    lease_lost, not_dead, Claimed, EnqueueReport, Lease, MessageState, Notification, OutboxMessage,
-    OutboxStore,
+    Claimed, EnqueueReport, Lease, MessageState, Notification, OutboxMessage, OutboxStore,
 };
 use crm_core::{Cursor, Error, MessageId, Page, PageRequest, Result, TenantId};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -53,7 +52,8 @@ fn message(row: &Row<'_>) -> Result<OutboxMessage> {
     })
 }
 
-pub(crate) use crm_core::notify::check_messages as check_outbox;
+pub(crate) use crm_core::ports::stored::check_messages as check_outbox;
+use crm_core::ports::stored::{lease_lost, not_dead};
 
 /// Writes checked messages inside the caller's transaction, numbering them after the
 /// tenant's last `seq` and skipping idempotency keys the tenant already has.

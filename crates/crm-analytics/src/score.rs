@@ -64,12 +64,18 @@ pub async fn purchase_log(
     let mut customers = PageRequest::first(PageRequest::MAX_LIMIT);
     loop {
         let page = crm
-            .search(tenant, &CustomerQuery::all(), &customers)
+            .tenant(tenant)
+            .customers()
+            .search(&CustomerQuery::all(), &customers)
             .await?;
         for c in &page.items {
             let mut events = PageRequest::first(PageRequest::MAX_LIMIT);
             loop {
-                let timeline = crm.timeline(tenant, c.id, &events).await?;
+                let timeline = crm
+                    .tenant(tenant)
+                    .interactions()
+                    .timeline(c.id, &events)
+                    .await?;
                 log.extend(timeline.items.iter().filter_map(|i| {
                     let amount = i.amount.filter(|m| m.currency() == currency)?;
                     (i.kind == InteractionKind::Purchase).then(|| Purchase {
@@ -162,7 +168,7 @@ pub async fn score_tenant(
     let mut rest = scores;
     while !rest.is_empty() {
         let tail = rest.split_off(rest.len().min(crm_core::service::MAX_BATCH));
-        crm.set_value_scores(tenant, rest).await?;
+        crm.tenant(tenant).value().set_scores(rest).await?;
         rest = tail;
     }
     let model = ValueModel {
@@ -185,7 +191,7 @@ pub async fn score_tenant(
             log_likelihood: spend.log_likelihood,
         },
     };
-    crm.save_value_model(tenant, &model).await?;
+    crm.tenant(tenant).value().save_model(&model).await?;
     Ok(ScoreReport {
         model,
         scored,
@@ -232,7 +238,7 @@ pub async fn classify_tenant(
     let classified = classes.len();
     while !classes.is_empty() {
         let tail = classes.split_off(classes.len().min(crm_core::service::MAX_BATCH));
-        crm.set_value_classes(tenant, classes).await?;
+        crm.tenant(tenant).value().set_classes(classes).await?;
         classes = tail;
     }
     Ok(classified)

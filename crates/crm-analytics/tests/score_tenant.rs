@@ -46,7 +46,7 @@ async fn load_cdnow_with(crm: &Crm, tenant: TenantId, extra: &str) {
                 .external_id("cdnow", &p.customer.to_string())
                 .build()
                 .unwrap();
-            slot.insert(crm.register(tenant, c).await.unwrap().id);
+            slot.insert(crm.tenant(tenant).customers().register(c).await.unwrap().id);
         }
     }
     let noon = NaiveTime::from_hms_opt(12, 0, 0).unwrap();
@@ -63,7 +63,12 @@ async fn load_cdnow_with(crm: &Crm, tenant: TenantId, extra: &str) {
         })
         .collect();
     assert_eq!(
-        crm.log_batch(tenant, rows).await.unwrap().inserted,
+        crm.tenant(tenant)
+            .interactions()
+            .log_batch(rows)
+            .await
+            .unwrap()
+            .inserted,
         6919 + extra.lines().count()
     );
 }
@@ -73,7 +78,9 @@ async fn customer_by_sample_id(crm: &Crm, tenant: TenantId, id: u64) -> Customer
         external_id: Some(ExternalRef::new("cdnow", &id.to_string()).unwrap()),
         ..Default::default()
     };
-    crm.search(tenant, &q, &PageRequest::first(1))
+    crm.tenant(tenant)
+        .customers()
+        .search(&q, &PageRequest::first(1))
         .await
         .unwrap()
         .items[0]
@@ -114,14 +121,21 @@ async fn scores_cdnow(storage: Arc<dyn Storage>) {
             && within(m.spend.gamma, 15.44, 0.01)
     );
     assert_eq!(
-        crm.latest_value_model(tenant).await.unwrap().as_ref(),
+        crm.tenant(tenant)
+            .value()
+            .latest_model()
+            .await
+            .unwrap()
+            .as_ref(),
         Some(m)
     );
 
     // Sample customer 1: x = 2, t_x = 30.43, T = 38.86 weeks.
     let first = customer_by_sample_id(&crm, tenant, 1).await;
     let s = crm
-        .value_scores(tenant, first)
+        .tenant(tenant)
+        .value()
+        .scores(first)
         .await
         .unwrap()
         .expect("scored");
@@ -153,7 +167,9 @@ async fn scores_cdnow(storage: Arc<dyn Storage>) {
     .unwrap();
     assert_eq!(classified, 2357);
     let k = crm
-        .value_classes(tenant, first)
+        .tenant(tenant)
+        .value()
+        .classes(first)
         .await
         .unwrap()
         .expect("classified");
@@ -166,7 +182,9 @@ async fn scores_cdnow(storage: Arc<dyn Storage>) {
     let schema = crm_core::segment::FieldSchema::new(Currency::parse("USD").unwrap());
     let rule = crm_core::segment::parse(r#"abc_class = "A" and rfm_segment = "loyal""#).unwrap();
     let (count, _) = crm
-        .preview(tenant, &rule, &schema, &PageRequest::first(10))
+        .tenant(tenant)
+        .segments()
+        .preview(&rule, &schema, &PageRequest::first(10))
         .await
         .unwrap();
     assert!(count > 0);
@@ -175,7 +193,9 @@ async fn scores_cdnow(storage: Arc<dyn Storage>) {
     let later = now + chrono::Duration::days(1);
     let again = score_tenant(&crm, tenant, &settings, later).await.unwrap();
     assert_eq!(
-        crm.latest_value_model(tenant)
+        crm.tenant(tenant)
+            .value()
+            .latest_model()
             .await
             .unwrap()
             .unwrap()
@@ -215,7 +235,13 @@ async fn repeat_customers_with_free_or_refunded_repeats_are_scored_too() {
     );
     for id in [2358, 2359] {
         let c = customer_by_sample_id(&crm, tenant, id).await;
-        let s = crm.value_scores(tenant, c).await.unwrap().expect("scored");
+        let s = crm
+            .tenant(tenant)
+            .value()
+            .scores(c)
+            .await
+            .unwrap()
+            .expect("scored");
         assert!(
             s.predicted_clv.amount() > rust_decimal::Decimal::ZERO,
             "{s:?}"

@@ -3,7 +3,7 @@
 //! Every stored change to a customer writes one [`AuditEntry`] in the change's transaction,
 //! keyed by the version the change produced: registration (version 1), each update with
 //! the fields that changed and their old and new values, ownership transfers, merges (on
-//! the survivor and on each customer merged away) and erasure. [`Crm::audit_history`]
+//! the survivor and on each customer merged away) and erasure. [`Customers::audit_history`](crate::service::Customers::audit_history)
 //! lists a customer's entries newest first, page by page; the entries of a customer merged
 //! away stay readable under its old id. Erasure keeps that the erasure happened and which
 //! fields earlier entries changed, but removes their values and reasons.
@@ -14,9 +14,8 @@ use chrono::{DateTime, Utc};
 
 use crate::customer::Customer;
 use crate::error::Result;
-use crate::id::{CustomerId, TenantId, UserId};
-use crate::page::{Page, PageRequest};
-use crate::service::Crm;
+use crate::id::{CustomerId, UserId};
+use crate::page::PageRequest;
 
 /// One field's change: its name in the customer record, old and new value as JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,18 +141,4 @@ pub fn page_before(page: &PageRequest) -> Result<u64> {
         .map(crate::page::Cursor::as_audit)
         .transpose()?
         .unwrap_or(u64::MAX))
-}
-
-impl Crm {
-    /// A customer's audit trail, newest first (the cursor is an audit cursor).
-    /// Errors: validation of the page.
-    pub async fn audit_history(
-        &self,
-        tenant: TenantId,
-        customer: CustomerId,
-        page: &PageRequest,
-    ) -> Result<Page<AuditEntry>> {
-        self.need(crate::ports::Capability::Audit, "audit_history")?;
-        self.storage().audit_history(tenant, customer, page).await
-    }
 }

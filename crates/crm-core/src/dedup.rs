@@ -9,10 +9,10 @@
 //! a new record is refused (`block_at`).
 //!
 //! Two modes:
-//! - [`Crm::check_duplicates`] / [`Crm::register_checked`]: one incoming record against the
+//! - [`Duplicates::check`](crate::service::Duplicates::check) / [`Duplicates::register_checked`](crate::service::Duplicates::register_checked): one incoming record against the
 //!   stored customers that could match it (found through the store by email, phone and
 //!   attribute values), before it is saved.
-//! - [`Crm::find_duplicates`]: a batch job over a tenant that lists candidate groups
+//! - [`Duplicates::find`](crate::service::Duplicates::find): a batch job over a tenant that lists candidate groups
 //!   (customers linked by pairs at or above `warn_at`); [`Detector`] does the same over
 //!   records you already hold.
 //!
@@ -32,18 +32,15 @@
 //! both directions (the Monge–Elkan scheme), so words in another order match and one
 //! misspelt word costs only its share.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use crate::customer::{Customer, CustomerQuery};
+use crate::customer::Customer;
 use crate::error::{Error, Result};
-use crate::id::{CustomerId, TenantId};
-use crate::page::PageRequest;
-use crate::segment::{AttrType, CmpOp, FieldSchema, Literal, Operand, Rule};
-use crate::service::Crm;
-use crate::value::{AttrKey, AttrValue, Currency};
+use crate::id::CustomerId;
+use crate::value::{AttrKey, AttrValue};
 
 /// One piece of evidence that two records are the same customer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,7 +82,7 @@ pub struct MatchRules {
     /// Pairs scoring at least this are reported (candidate groups, warnings).
     pub warn_at: f64,
     /// A new record scoring at least this against a stored one is refused by
-    /// [`Crm::register_checked`] (`None`: never refused, only warned).
+    /// [`Duplicates::register_checked`](crate::service::Duplicates::register_checked) (`None`: never refused, only warned).
     pub block_at: Option<f64>,
     /// Largest block of records sharing one key that is compared (default 500).
     #[serde(default = "default_max_block")]
@@ -678,181 +675,6 @@ pub enum Verdict {
     Warn,
     /// Something matched from `block_at`.
     Block,
-}
-
-impl Crm {
-    /// Checks `customer` (not yet saved) against the stored customers that could match it:
-    /// those sharing an email address or a phone number, and, per rule that compares
-    /// attributes, up to [`MatchRules::max_block`] customers with the same values.
-    pub async fn check_duplicates(
-        &self,
-        tenant: TenantId,
-        customer: &Customer,
-        rules: &MatchRules,
-    ) -> Result<DuplicateCheck> {
-        let mut detector = Detector::new(rules.clone())?;
-        let mut seen: HashSet<CustomerId> = HashSet::new();
-        let mut consider = |found: Vec<Customer>, detector: &mut Detector| {
-            for c in found {
-                if seen.insert(c.id) {
-                    detector.add(&c);
-                }
-            }
-        };
-        for e in &customer.emails {
-            let q = CustomerQuery {
-                email: Some(e.clone()),
-                ..CustomerQuery::default()
-            };
-            consider(self.customers_where(tenant, &q).await?, &mut detector);
-        }
-        for p in &customer.phones {
-            let q = CustomerQuery {
-                phone: Some(p.clone()),
-                ..CustomerQuery::default()
-            };
-            consider(self.customers_where(tenant, &q).await?, &mut detector);
-        }
-        for r in &rules.rules {
-            let attrs: Vec<(&AttrKey, &AttrValue)> = r
-                .all_of
-                .iter()
-                .filter_map(|e| match e {
-                    Evidence::SameAttribute { key } => {
-                        customer.attributes.get(key.as_str()).map(|v| (key, v))
-                    }
-                    _ => None,
-                })
-                .collect();
-            let wanted = r
-                .all_of
-                .iter()
-                .filter(|e| matches!(e, Evidence::SameAttribute { .. }))
-                .count();
-            if attrs.is_empty() || attrs.len() != wanted {
-                continue;
-            }
-            consider(
-                self.customers_with_attributes(tenant, &attrs, rules.max_block)
-                    .await?,
-                &mut detector,
-            );
-        }
-        let matches = detector.matches(customer);
-        let verdict = match matches.first() {
-            None => Verdict::Clear,
-            Some(m) if rules.block_at.is_some_and(|b| m.score >= b) => Verdict::Block,
-            Some(_) => Verdict::Warn,
-        };
-        Ok(DuplicateCheck { matches, verdict })
-    }
-
-    /// Customers whose attributes equal these values, at most `limit`, through a segment
-    /// rule (built as a tree, so adapters run it as a query).
-    async fn customers_with_attributes(
-        &self,
-        tenant: TenantId,
-        attrs: &[(&AttrKey, &AttrValue)],
-        limit: usize,
-    ) -> Result<Vec<Customer>> {
-        let mut schema = FieldSchema::new(Currency::parse("EUR")?);
-        let mut parts = Vec::new();
-        for (key, value) in attrs {
-            let (ty, literal) = match value {
-                AttrValue::Text(t) => (AttrType::Text, Literal::Text(t.clone())),
-                AttrValue::Date(d) => (AttrType::Date, Literal::Date(*d)),
-                AttrValue::Bool(b) => (AttrType::Bool, Literal::Bool(*b)),
-                AttrValue::Number(n) => (AttrType::Number, Literal::Number(*n)),
-                // Money and lists are not looked up.
-                _ => return Ok(Vec::new()),
-            };
-            schema = schema.with_attribute(key.as_str(), ty);
-            parts.push(Rule::Compare {
-                left: Operand::Field(format!("attr.{}", key.as_str())),
-                cmp: CmpOp::Eq,
-                right: Operand::Literal(literal),
-            });
-        }
-        let rule = match parts.len() {
-            0 => return Ok(Vec::new()),
-            1 => parts.swap_remove(0),
-            _ => Rule::And { rules: parts },
-        };
-        let limit = u32::try_from(limit.min(1000)).unwrap_or(1000);
-        let ids = self
-            .storage()
-            .find_matching(
-                tenant,
-                &rule,
-                &schema,
-                self.now(),
-                &PageRequest::first(limit),
-            )
-            .await?
-            .items;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(self.storage().get_customer(tenant, id).await?);
-        }
-        Ok(out)
-    }
-
-    /// Registers `customer` unless it is a likely duplicate: checked first with
-    /// [`check_duplicates`](Self::check_duplicates); at or above
-    /// [`MatchRules::block_at`] nothing is saved and the error is [`Error::LikelyDuplicate`]
-    /// naming the best match. Otherwise the customer is registered and the check (with any
-    /// warnings) returned beside it.
-    pub async fn register_checked(
-        &self,
-        tenant: TenantId,
-        customer: Customer,
-        rules: &MatchRules,
-    ) -> Result<(Customer, DuplicateCheck)> {
-        customer.validate()?;
-        let check = self.check_duplicates(tenant, &customer, rules).await?;
-        if check.verdict == Verdict::Block {
-            let best = &check.matches[0];
-            let other = if best.a == customer.id {
-                best.b
-            } else {
-                best.a
-            };
-            return Err(Error::LikelyDuplicate {
-                entity: "customer",
-                existing: other.to_string(),
-                rule: best.rule.to_string(),
-                score: best.score,
-            });
-        }
-        let saved = self.register(tenant, customer).await?;
-        Ok((saved, check))
-    }
-
-    /// Lists candidate duplicate groups among all of a tenant's customers (see the module
-    /// docs). Reads every customer once, page by page, keeping only what matching needs.
-    pub async fn find_duplicates(
-        &self,
-        tenant: TenantId,
-        rules: &MatchRules,
-    ) -> Result<DuplicateReport> {
-        let mut detector = Detector::new(rules.clone())?;
-        let mut page = PageRequest::first(1000);
-        loop {
-            let got = self
-                .storage()
-                .list_customers(tenant, &CustomerQuery::all(), &page)
-                .await?;
-            for c in &got.items {
-                detector.add(c);
-            }
-            match got.next {
-                Some(next) => page = PageRequest::after(next, 1000),
-                None => break,
-            }
-        }
-        // Seconds of CPU at a million customers: off the executor.
-        crate::blocking::run(move || detector.find_groups()).await
-    }
 }
 
 #[cfg(test)]

@@ -74,7 +74,6 @@ pub mod retention;
 pub mod segment;
 pub mod service;
 pub mod sla;
-pub mod stored;
 pub mod sync;
 pub mod task;
 pub mod value;
@@ -100,7 +99,7 @@ pub use ports::{
     ProfileStore, SegmentStore, Storage, TaskStore, ValueStore, WriteOptions,
 };
 pub use profile::Profile;
-pub use service::{Crm, Transfer};
+pub use service::{Crm, TenantCrm, Transfer};
 pub use value::{
     AttrKey, AttrValue, Attributes, Currency, DisplayName, EmailAddress, ExternalRef, Money,
     PhoneNumber, SourceSystem, Tag,

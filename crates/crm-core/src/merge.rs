@@ -1,6 +1,6 @@
 //! Merging duplicate customers into one survivor.
 //!
-//! [`Crm::merge_customers`] folds one or more customers into a survivor, in one transaction:
+//! [`Customers::merge`](crate::service::Customers::merge) folds one or more customers into a survivor, in one transaction:
 //! the survivor's record takes each field by a [`FieldRule`] (most recent non-empty value,
 //! most trusted source, or the survivor's own), keeps every email address, phone number,
 //! tag and external id of all of them (one external id per source system: the survivor's,
@@ -8,21 +8,18 @@
 //! pointed at the merged customers moves to it: interactions, cases, tasks, segment
 //! memberships. Its profile becomes the merge of all their profiles (profiles are
 //! mergeable, so it equals a rebuild from the moved history). The merged records are
-//! removed and leave redirects: [`Crm::customer`] and [`Crm::resolve_customer`] still find
+//! removed and leave redirects: [`Customers::get`](crate::service::Customers::get) and [`Customers::resolve`](crate::service::Customers::resolve) still find
 //! the survivor through an old id. A dry run computes the same result and writes nothing.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{field_changes, AuditChange, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::customer::Customer;
 use crate::error::{Error, Result};
-use crate::id::{CustomerId, TenantId};
-use crate::notify::events::{DomainEvent, EntityRef, EventKind};
-use crate::ports::WriteOptions;
+use crate::id::CustomerId;
 use crate::profile::Profile;
-use crate::service::Crm;
 use crate::value::{ExternalRef, SourceSystem};
 
 /// How the survivor's single-valued fields (name, kind, lifecycle, owner, team, consent,
@@ -179,155 +176,6 @@ pub fn merge_records(
         .unwrap_or(out.created_at);
     out.validate().map_err(|e| e.in_field("merged customer"))?;
     Ok((out, dropped))
-}
-
-impl Crm {
-    /// Merges `others` into `survivor` (see the module docs). With `dry_run`, returns what
-    /// the merge would produce and writes nothing.
-    ///
-    /// Errors: validation (no others, the survivor among them, an id twice, or a merged
-    /// record beyond the limits of one customer, such as more than 16 email addresses);
-    /// [`Error::NotFound`] for an unknown id; [`Error::Conflict`] when one of them changed
-    /// after it was read (run the merge again).
-    pub async fn merge_customers(
-        &self,
-        tenant: TenantId,
-        survivor: CustomerId,
-        others: &[CustomerId],
-        policy: &MergePolicy,
-        dry_run: bool,
-    ) -> Result<MergeOutcome> {
-        self.merge_customers_by(tenant, survivor, others, policy, dry_run, None, None)
-            .await
-    }
-
-    /// [`merge_customers`](Self::merge_customers), recording `actor` and `reason` in the
-    /// audit trail.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn merge_customers_by(
-        &self,
-        tenant: TenantId,
-        survivor: CustomerId,
-        others: &[CustomerId],
-        policy: &MergePolicy,
-        dry_run: bool,
-        actor: Option<crate::id::UserId>,
-        reason: Option<&str>,
-    ) -> Result<MergeOutcome> {
-        self.need(crate::ports::Capability::Merge, "merge_customers_by")?;
-        if others.is_empty() {
-            return Err(Error::validation(
-                "others",
-                "name at least one customer to merge",
-            ));
-        }
-        let mut seen = BTreeSet::from([survivor]);
-        for (i, id) in others.iter().enumerate() {
-            if !seen.insert(*id) {
-                return Err(Error::validation(
-                    format!("others[{i}]"),
-                    "is the survivor or named twice",
-                ));
-            }
-        }
-        let mut records = vec![self.storage().get_customer(tenant, survivor).await?];
-        let mut profile = self.storage().get_profile(tenant, survivor).await?;
-        let mut moved: u64 = 0;
-        for id in others {
-            records.push(self.storage().get_customer(tenant, *id).await?);
-            let p = self.storage().get_profile(tenant, *id).await?;
-            // The merged profile refuses totals that overflow, so `moved` cannot.
-            profile.merge(&p)?;
-            moved = moved.saturating_add(p.interaction_count);
-        }
-        let (mut customer, dropped) = merge_records(&records, policy)?;
-        let survivor_version = records[0].version;
-        customer.version = survivor_version + 1;
-        customer.updated_at = self.now();
-        let outcome = MergeOutcome {
-            customer: customer.clone(),
-            profile,
-            merged: others.to_vec(),
-            dropped_external_ids: dropped,
-            interactions_moved: moved,
-            dry_run,
-        };
-        if dry_run {
-            return Ok(outcome);
-        }
-        let outbox = if self.events_enabled()? {
-            let entity = EntityRef::customer(customer.id);
-            let data = serde_json::json!({
-                "survivor": customer.id,
-                "merged": others,
-                "customer": customer,
-            });
-            vec![DomainEvent::message(
-                EventKind::CustomerMerged,
-                entity.clone(),
-                &entity,
-                customer.version,
-                customer.updated_at,
-                data,
-                format!(
-                    "{}:{}:{}",
-                    EventKind::CustomerMerged.as_str(),
-                    customer.id,
-                    customer.version
-                ),
-            )?]
-        } else {
-            Vec::new()
-        };
-        let at = customer.updated_at;
-        let mut audit = vec![AuditEntry {
-            customer: customer.id,
-            version: customer.version,
-            at,
-            actor,
-            reason: reason.map(str::to_string),
-            change: AuditChange::Merged {
-                merged: others.to_vec(),
-                fields: field_changes(&records[0], &customer),
-            },
-        }];
-        for c in &records[1..] {
-            audit.push(AuditEntry {
-                customer: c.id,
-                version: c.version + 1,
-                at,
-                actor,
-                reason: reason.map(str::to_string),
-                change: AuditChange::MergedInto {
-                    survivor: customer.id,
-                },
-            });
-        }
-        let merge = CustomerMerge {
-            survivor: customer,
-            survivor_version,
-            merged: records[1..].iter().map(|c| (c.id, c.version)).collect(),
-            audit,
-        };
-        self.storage()
-            .merge_customers(tenant, &merge, WriteOptions::new().outbox(outbox))
-            .await?;
-        Ok(outcome)
-    }
-
-    /// The id a customer is known by now: its own, or, for a customer merged away, the
-    /// survivor's (following later merges too). Errors: [`Error::NotFound`].
-    pub async fn resolve_customer(&self, tenant: TenantId, id: CustomerId) -> Result<CustomerId> {
-        match self.storage().get_customer(tenant, id).await {
-            Ok(c) => Ok(c.id),
-            Err(Error::NotFound { .. }) => self
-                .storage()
-                .redirect(tenant, id)
-                .await?
-                .ok_or_else(|| Error::not_found("customer", id)),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Source-system sync: records arriving from an ERP, a web shop or a call centre update the
 //! one customer they belong to instead of creating duplicates.
 //!
-//! [`Crm::upsert_from_source`] finds the customer by the record's external id in its source
+//! [`Sources::upsert`](crate::service::Sources::upsert) finds the customer by the record's external id in its source
 //! system, else by a natural key (normalised email, E.164 phone, or a tax or registration
 //! number kept in a text attribute, in the order given), and
 //! updates it (adding the source's external id, so a second system's record of the same
@@ -10,15 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::customer::{Customer, CustomerQuery, Lifecycle, PartyKind};
+use crate::customer::{Customer, Lifecycle, PartyKind};
 use crate::error::{Error, Result};
-use crate::id::TenantId;
-use crate::page::PageRequest;
-use crate::segment::{AttrType, CmpOp, FieldSchema, Literal, Operand, Rule};
-use crate::service::Crm;
-use crate::value::{
-    AttrKey, AttrValue, Currency, DisplayName, EmailAddress, ExternalRef, PhoneNumber, Tag,
-};
+use crate::value::{AttrKey, AttrValue, DisplayName, EmailAddress, ExternalRef, PhoneNumber, Tag};
 
 /// How records of different systems are recognised as the same customer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,14 +74,14 @@ impl SyncOutcome {
 }
 
 /// The record's values, checked (errors name `fields.<field>`).
-struct Checked {
-    name: Option<DisplayName>,
-    emails: Vec<EmailAddress>,
-    phones: Vec<PhoneNumber>,
-    tags: Vec<Tag>,
+pub(crate) struct Checked {
+    pub(crate) name: Option<DisplayName>,
+    pub(crate) emails: Vec<EmailAddress>,
+    pub(crate) phones: Vec<PhoneNumber>,
+    pub(crate) tags: Vec<Tag>,
 }
 
-fn check(fields: &SourceFields) -> Result<Checked> {
+pub(crate) fn check(fields: &SourceFields) -> Result<Checked> {
     let at = |e: Error| e.in_field("fields");
     Ok(Checked {
         name: fields
@@ -121,7 +115,7 @@ fn check(fields: &SourceFields) -> Result<Checked> {
 }
 
 /// Applies the record to `customer`; whether anything changed.
-fn merge(
+pub(crate) fn merge(
     customer: &mut Customer,
     fields: &SourceFields,
     checked: &Checked,
@@ -158,200 +152,8 @@ fn merge(
     Ok(*customer != before)
 }
 
-impl Crm {
-    /// The first customer (by id) whose text attribute `attr` is exactly `value`, through
-    /// the segment rule `attr.<key> = "<value>"` (built as a tree, never from text).
-    async fn find_by_attribute(
-        &self,
-        tenant: TenantId,
-        attr: &AttrKey,
-        value: &str,
-    ) -> Result<Option<Customer>> {
-        let rule = Rule::Compare {
-            left: Operand::Field(format!("attr.{}", attr.as_str())),
-            cmp: CmpOp::Eq,
-            right: Operand::Literal(Literal::Text(value.to_string())),
-        };
-        let schema =
-            FieldSchema::new(Currency::parse("EUR")?).with_attribute(attr.as_str(), AttrType::Text);
-        let page = self
-            .storage()
-            .find_matching(tenant, &rule, &schema, self.now(), &PageRequest::first(1))
-            .await?;
-        match page.items.first() {
-            Some(id) => self.storage().get_customer(tenant, *id).await.map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Creates or updates the customer a source system's record belongs to (see the module
-    /// docs), idempotently.
-    ///
-    /// Errors: validation naming the field (`fields.emails[1]`, `fields.name` when a new
-    /// customer would have none); [`Error::Conflict`] if the customer changed meanwhile
-    /// (send the record again); [`Error::Duplicate`] if the external id was taken
-    /// concurrently by another record.
-    pub async fn upsert_from_source(
-        &self,
-        tenant: TenantId,
-        source: &str,
-        external_id: &str,
-        fields: &SourceFields,
-        natural_keys: &[NaturalKey],
-    ) -> Result<SyncOutcome> {
-        let key = ExternalRef::new(source, external_id)?;
-        let checked = check(fields)?;
-        let found_customer = self
-            .find_source_match(tenant, &key, fields, &checked, natural_keys)
-            .await?;
-        if let Some(mut customer) = found_customer {
-            if !merge(&mut customer, fields, &checked, &key)? {
-                return Ok(SyncOutcome::Unchanged(customer));
-            }
-            return self
-                .update(tenant, customer, None)
-                .await
-                .map(SyncOutcome::Updated);
-        }
-        let customer = new_customer(fields, &checked, &key)?;
-        self.register(tenant, customer)
-            .await
-            .map(SyncOutcome::Created)
-    }
-
-    /// The stored customer a source record belongs to: by its external id, else by each
-    /// natural key in turn.
-    async fn find_source_match(
-        &self,
-        tenant: TenantId,
-        key: &ExternalRef,
-        fields: &SourceFields,
-        checked: &Checked,
-        natural_keys: &[NaturalKey],
-    ) -> Result<Option<Customer>> {
-        let mut queries = vec![CustomerQuery {
-            external_id: Some(key.clone()),
-            ..CustomerQuery::all()
-        }];
-        let mut attribute_keys: Vec<(AttrKey, String)> = Vec::new();
-        for natural in natural_keys {
-            let query = match natural {
-                NaturalKey::Email => checked.emails.first().map(|e| CustomerQuery {
-                    email: Some(e.clone()),
-                    ..CustomerQuery::all()
-                }),
-                NaturalKey::Phone => checked.phones.first().map(|p| CustomerQuery {
-                    phone: Some(p.clone()),
-                    ..CustomerQuery::all()
-                }),
-                NaturalKey::Attribute(attr) => {
-                    if let Some(value) = text_attribute(fields, attr) {
-                        attribute_keys.push((attr.clone(), value.to_string()));
-                    }
-                    None
-                }
-            };
-            queries.extend(query);
-        }
-        for query in &queries {
-            let found = self.search(tenant, query, &PageRequest::first(1)).await?;
-            if let Some(c) = found.items.into_iter().next() {
-                return Ok(Some(c));
-            }
-        }
-        for (attr, value) in &attribute_keys {
-            if let Some(c) = self.find_by_attribute(tenant, attr, value).await? {
-                return Ok(Some(c));
-            }
-        }
-        Ok(None)
-    }
-
-    /// [`upsert_from_source`](Self::upsert_from_source) for many records of one source:
-    /// every record is checked first (errors name it, like `records[3].fields.emails[0]`,
-    /// and then nothing is written); records that match no stored customer are registered
-    /// together in one transaction (all or nothing); records that match one update it, each
-    /// in its own optimistic transaction. Records of the batch that belong to the same
-    /// customer (same external id or natural key) are applied to it in order. Outcomes are
-    /// in the order of `records`, one per record: the first record of a new customer
-    /// reports `Created`, a later record of the same new customer `Updated` (or
-    /// `Unchanged` if it added nothing), each with the final record, so counting outcomes
-    /// counts customers created once. Re-sending the batch changes nothing.
-    pub async fn upsert_batch_from_source(
-        &self,
-        tenant: TenantId,
-        source: &str,
-        records: &[(String, SourceFields)],
-        natural_keys: &[NaturalKey],
-    ) -> Result<Vec<SyncOutcome>> {
-        let mut prepared = Vec::with_capacity(records.len());
-        for (i, (external_id, fields)) in records.iter().enumerate() {
-            let at = |e: Error| e.in_field(&format!("records[{i}]"));
-            let key = ExternalRef::new(source, external_id).map_err(at)?;
-            let checked = check(fields).map_err(at)?;
-            prepared.push((key, checked));
-        }
-        // Where each record went: a new customer (index into `created`; the first record
-        // of it creates it, a later one changes it or not) or a stored one (index into
-        // `updated`, with whether the record changed it).
-        enum Target {
-            New(usize),
-            Stored(usize, bool),
-            NewAgain(usize, bool),
-        }
-        let mut created: Vec<Customer> = Vec::new();
-        let mut updated: Vec<(Customer, bool)> = Vec::new();
-        let mut targets = Vec::with_capacity(records.len());
-        for (i, ((_, fields), (key, checked))) in records.iter().zip(&prepared).enumerate() {
-            let at = |e: Error| e.in_field(&format!("records[{i}]"));
-            let same = |c: &Customer| same_source_record(c, key, fields, checked, natural_keys);
-            if let Some(n) = created.iter().position(&same) {
-                let changed = merge(&mut created[n], fields, checked, key).map_err(at)?;
-                targets.push(Target::NewAgain(n, changed));
-            } else if let Some(n) = updated.iter().position(|(c, _)| same(c)) {
-                let changed = merge(&mut updated[n].0, fields, checked, key).map_err(at)?;
-                updated[n].1 |= changed;
-                targets.push(Target::Stored(n, changed));
-            } else if let Some(mut c) = self
-                .find_source_match(tenant, key, fields, checked, natural_keys)
-                .await?
-            {
-                let changed = merge(&mut c, fields, checked, key).map_err(at)?;
-                updated.push((c, changed));
-                targets.push(Target::Stored(updated.len() - 1, changed));
-            } else {
-                created.push(new_customer(fields, checked, key).map_err(at)?);
-                targets.push(Target::New(created.len() - 1));
-            }
-        }
-        let created = if created.is_empty() {
-            created
-        } else {
-            self.register_many(tenant, created).await?
-        };
-        let mut saved = Vec::with_capacity(updated.len());
-        for (customer, changed) in updated {
-            saved.push(if changed {
-                self.update(tenant, customer, None).await?
-            } else {
-                customer
-            });
-        }
-        Ok(targets
-            .into_iter()
-            .map(|t| match t {
-                Target::New(n) => SyncOutcome::Created(created[n].clone()),
-                Target::NewAgain(n, true) => SyncOutcome::Updated(created[n].clone()),
-                Target::NewAgain(n, false) => SyncOutcome::Unchanged(created[n].clone()),
-                Target::Stored(n, true) => SyncOutcome::Updated(saved[n].clone()),
-                Target::Stored(n, false) => SyncOutcome::Unchanged(saved[n].clone()),
-            })
-            .collect())
-    }
-}
-
 /// The value of a text attribute in a source record.
-fn text_attribute<'a>(fields: &'a SourceFields, attr: &AttrKey) -> Option<&'a str> {
+pub(crate) fn text_attribute<'a>(fields: &'a SourceFields, attr: &AttrKey) -> Option<&'a str> {
     fields
         .attributes
         .iter()
@@ -363,8 +165,8 @@ fn text_attribute<'a>(fields: &'a SourceFields, attr: &AttrKey) -> Option<&'a st
 }
 
 /// Whether a customer already in hand is the one a source record belongs to (the same
-/// lookups as [`Crm::find_source_match`], in memory).
-fn same_source_record(
+/// lookups as [`Sources::find_source_match`](crate::service::Sources::find_source_match), in memory).
+pub(crate) fn same_source_record(
     c: &Customer,
     key: &ExternalRef,
     fields: &SourceFields,
@@ -385,7 +187,11 @@ fn same_source_record(
 }
 
 /// A new customer from a source record (which must name it).
-fn new_customer(fields: &SourceFields, checked: &Checked, key: &ExternalRef) -> Result<Customer> {
+pub(crate) fn new_customer(
+    fields: &SourceFields,
+    checked: &Checked,
+    key: &ExternalRef,
+) -> Result<Customer> {
     let name = checked
         .name
         .clone()

@@ -1,13 +1,13 @@
 //! Reminders and follow-up tasks on a customer or a case: a due time, an assignee, snooze
 //! and done, and recurring follow-ups (every N days, for key customers).
 //!
-//! A task is announced once per due instant: [`Crm::remind_due`] finds the open tasks due
+//! A task is announced once per due instant: [`Tasks::remind_due`](crate::service::Tasks::remind_due) finds the open tasks due
 //! by `now` that have not been announced for their current due time, and records the
 //! announcement on the task in the same optimistic transaction as the reminder it queues.
 //! Snoozing moves the due time (and the task is announced again then); completing a
 //! recurring task moves it to its next occurrence.
 //!
-//! [`Crm::remind_due`]: crate::Crm::remind_due
+//! [`Tasks::remind_due`]: crate::service::Tasks::remind_due
 //!
 //! ```
 //! use chrono::{Duration, TimeZone, Utc};

@@ -1,6 +1,6 @@
 //! # crm-import
 //!
-//! CSV import of customers and interactions into a [`Crm`], streaming: rows are read one by
+//! CSV import of customers and interactions into a tenant ([`TenantCrm`]), streaming: rows are read one by
 //! one through a column mapping, each is checked on its own, valid rows are written in
 //! batches, and every rejected row is reported with its line number, the column at fault
 //! and the reason. Invalid rows are never written. Importing the same file again changes
@@ -8,7 +8,7 @@
 //! you name), interactions by their idempotency key.
 //!
 //! ```no_run
-//! # async fn demo(crm: crm_core::Crm, tenant: crm_core::TenantId) -> crm_core::Result<()> {
+//! # async fn demo(acme: crm_core::TenantCrm) -> crm_core::Result<()> {
 //! use crm_import::{import_customers, CustomerMapping, ImportOptions};
 //!
 //! let mapping = CustomerMapping::new("erp", "customer_no")
@@ -16,7 +16,7 @@
 //!     .email("email")
 //!     .phone("phone");
 //! let file = std::fs::File::open("customers.csv").expect("the file");
-//! let report = import_customers(&crm, tenant, file, &mapping, &ImportOptions::default(), |p| {
+//! let report = import_customers(&acme, file, &mapping, &ImportOptions::default(), |p| {
 //!     eprintln!("{} rows read, {} rejected", p.rows, p.rejected);
 //! })
 //! .await?;
@@ -48,251 +48,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::segment::AttrType;
 use crm_core::sync::{NaturalKey, SourceFields, SyncOutcome};
 use crm_core::{
-    AttrKey, AttrValue, Channel, Crm, CustomerId, CustomerQuery, Direction, DisplayName,
-    EmailAddress, Error, Interaction, InteractionKind, Lifecycle, Money, PageRequest, PartyKind,
-    PhoneNumber, Result, Tag, TenantId,
+    AttrKey, AttrValue, Channel, CustomerId, CustomerQuery, Direction, DisplayName, EmailAddress,
+    Error, Interaction, InteractionKind, Lifecycle, Money, PageRequest, PartyKind, PhoneNumber,
+    Result, Tag, TenantCrm,
 };
 use rust_decimal::Decimal;
 
 use crate::rows::Rows;
 use serde::{Deserialize, Serialize};
 
-/// An attribute read from a column.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AttributeColumn {
-    /// The CSV column.
-    pub column: String,
-    /// The attribute it fills.
-    pub key: AttrKey,
-    /// How the text is read: `Text`, `Number`, `Bool` (`true`/`false`), `Date`
-    /// (`YYYY-MM-DD`); other types are refused by the mapping check.
-    pub ty: AttrType,
-}
-
-/// Which columns of a customer file hold what. Empty cells are absent values.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CustomerMapping {
-    /// The source system the file comes from (its ids become external ids).
-    pub source: String,
-    /// The column with the customer's id in that system (required in every row).
-    pub external_id: String,
-    /// The column with the display name (needed for customers not yet known).
-    pub name: Option<String>,
-    /// The column with `person` or `organization`.
-    pub kind: Option<String>,
-    /// Columns with email addresses.
-    pub emails: Vec<String>,
-    /// Columns with phone numbers (international form).
-    pub phones: Vec<String>,
-    /// The column with the lifecycle stage (`lead`, `active`, ...).
-    pub lifecycle: Option<String>,
-    /// The column with tags, separated by `;`.
-    pub tags: Option<String>,
-    /// Attribute columns.
-    pub attributes: Vec<AttributeColumn>,
-    /// How rows are matched to customers other systems created (see
-    /// [`crm_core::sync`]).
-    pub natural_keys: Vec<NaturalKey>,
-}
-
-impl CustomerMapping {
-    /// A mapping for files of `source` whose ids are in column `external_id`.
-    pub fn new(source: &str, external_id: &str) -> Self {
-        CustomerMapping {
-            source: source.to_string(),
-            external_id: external_id.to_string(),
-            name: None,
-            kind: None,
-            emails: Vec::new(),
-            phones: Vec::new(),
-            lifecycle: None,
-            tags: None,
-            attributes: Vec::new(),
-            natural_keys: Vec::new(),
-        }
-    }
-
-    /// The name column.
-    pub fn name(mut self, column: &str) -> Self {
-        self.name = Some(column.to_string());
-        self
-    }
-
-    /// The kind column.
-    pub fn kind(mut self, column: &str) -> Self {
-        self.kind = Some(column.to_string());
-        self
-    }
-
-    /// Adds an email column.
-    pub fn email(mut self, column: &str) -> Self {
-        self.emails.push(column.to_string());
-        self
-    }
-
-    /// Adds a phone column.
-    pub fn phone(mut self, column: &str) -> Self {
-        self.phones.push(column.to_string());
-        self
-    }
-
-    /// The lifecycle column.
-    pub fn lifecycle(mut self, column: &str) -> Self {
-        self.lifecycle = Some(column.to_string());
-        self
-    }
-
-    /// The tags column (`;`-separated).
-    pub fn tags(mut self, column: &str) -> Self {
-        self.tags = Some(column.to_string());
-        self
-    }
-
-    /// Adds an attribute column.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Validation`] when `key` is not a valid attribute key.
-    pub fn attribute(mut self, column: &str, key: &str, ty: AttrType) -> Result<Self> {
-        self.attributes.push(AttributeColumn {
-            column: column.to_string(),
-            key: AttrKey::parse(key)?,
-            ty,
-        });
-        Ok(self)
-    }
-
-    /// Matches rows to existing customers by this natural key too.
-    pub fn natural_key(mut self, key: NaturalKey) -> Self {
-        self.natural_keys.push(key);
-        self
-    }
-
-    fn columns(&self) -> Vec<(&'static str, &str)> {
-        let mut out = vec![("external_id", self.external_id.as_str())];
-        out.extend(self.name.as_deref().map(|c| ("name", c)));
-        out.extend(self.kind.as_deref().map(|c| ("kind", c)));
-        out.extend(self.emails.iter().map(|c| ("emails", c.as_str())));
-        out.extend(self.phones.iter().map(|c| ("phones", c.as_str())));
-        out.extend(self.lifecycle.as_deref().map(|c| ("lifecycle", c)));
-        out.extend(self.tags.as_deref().map(|c| ("tags", c)));
-        out.extend(
-            self.attributes
-                .iter()
-                .map(|a| ("attributes", a.column.as_str())),
-        );
-        out
-    }
-}
-
-/// Which columns of an interaction file hold what.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InteractionMapping {
-    /// The source system the file comes from.
-    pub source: String,
-    /// The column with the interaction's id in that system: its idempotency key.
-    pub external_id: String,
-    /// The source system whose customer ids the file uses (often the same).
-    pub customer_source: String,
-    /// The column with the customer's id in `customer_source`.
-    pub customer: String,
-    /// The column with the channel (`email`, `phone`, `store`, ...).
-    pub channel: String,
-    /// The column with the kind (`purchase`, `complaint`, ...).
-    pub kind: String,
-    /// The column with the direction (`inbound`, `outbound`); absent: the kind's default.
-    pub direction: Option<String>,
-    /// The column with when it happened: RFC 3339, or a date (`YYYY-MM-DD`, midnight UTC).
-    pub occurred_at: String,
-    /// The columns with an amount and its ISO 4217 currency.
-    pub amount: Option<(String, String)>,
-    /// The column with a subject line.
-    pub subject: Option<String>,
-}
-
-impl InteractionMapping {
-    /// The required columns; `customer_source` defaults to `source`.
-    pub fn new(
-        source: &str,
-        external_id: &str,
-        customer: &str,
-        channel: &str,
-        kind: &str,
-        occurred_at: &str,
-    ) -> Self {
-        InteractionMapping {
-            source: source.to_string(),
-            external_id: external_id.to_string(),
-            customer_source: source.to_string(),
-            customer: customer.to_string(),
-            channel: channel.to_string(),
-            kind: kind.to_string(),
-            direction: None,
-            occurred_at: occurred_at.to_string(),
-            amount: None,
-            subject: None,
-        }
-    }
-
-    /// Customer ids from another source system than the file's.
-    pub fn customer_source(mut self, source: &str) -> Self {
-        self.customer_source = source.to_string();
-        self
-    }
-
-    /// The direction column.
-    pub fn direction(mut self, column: &str) -> Self {
-        self.direction = Some(column.to_string());
-        self
-    }
-
-    /// The amount and currency columns.
-    pub fn amount(mut self, amount: &str, currency: &str) -> Self {
-        self.amount = Some((amount.to_string(), currency.to_string()));
-        self
-    }
-
-    /// The subject column.
-    pub fn subject(mut self, column: &str) -> Self {
-        self.subject = Some(column.to_string());
-        self
-    }
-
-    fn columns(&self) -> Vec<(&'static str, &str)> {
-        let mut out = vec![
-            ("external_id", self.external_id.as_str()),
-            ("customer", self.customer.as_str()),
-            ("channel", self.channel.as_str()),
-            ("kind", self.kind.as_str()),
-            ("occurred_at", self.occurred_at.as_str()),
-        ];
-        out.extend(self.direction.as_deref().map(|c| ("direction", c)));
-        if let Some((a, c)) = &self.amount {
-            out.push(("amount", a.as_str()));
-            out.push(("amount", c.as_str()));
-        }
-        out.extend(self.subject.as_deref().map(|c| ("subject", c)));
-        out
-    }
-}
-
-/// How an import runs.
-#[derive(Clone, Debug)]
-pub struct ImportOptions {
-    /// Valid rows written per batch (default 500; at most 10,000).
-    pub batch_size: usize,
-    /// Field delimiter (default `,`).
-    pub delimiter: u8,
-}
-
-impl Default for ImportOptions {
-    fn default() -> Self {
-        ImportOptions {
-            batch_size: 500,
-            delimiter: b',',
-        }
-    }
-}
+mod mapping;
+pub use mapping::{AttributeColumn, CustomerMapping, ImportOptions, InteractionMapping};
 
 /// A row that was not written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -542,8 +308,7 @@ fn record_index(e: &Error) -> Option<usize> {
 /// stop the import (batches already written stay written; run it again to finish: done
 /// rows change nothing).
 pub async fn import_customers<R: Read + Send + 'static>(
-    crm: &Crm,
-    tenant: TenantId,
+    crm: &TenantCrm,
     input: R,
     mapping: &CustomerMapping,
     options: &ImportOptions,
@@ -573,14 +338,7 @@ pub async fn import_customers<R: Read + Send + 'static>(
             }
         }
         if batch.len() >= options.batch_size || (done && !batch.is_empty()) {
-            write_customers(
-                crm,
-                tenant,
-                mapping,
-                std::mem::take(&mut batch),
-                &mut report,
-            )
-            .await?;
+            write_customers(crm, mapping, std::mem::take(&mut batch), &mut report).await?;
             progress(&report.progress(rows.byte, false));
         }
         if done {
@@ -600,8 +358,7 @@ pub async fn import_customers<R: Read + Send + 'static>(
 /// rows after it are tried next. Each row is checked at most twice, however many are
 /// refused (no retry of the whole batch per refusal).
 async fn write_customers(
-    crm: &Crm,
-    tenant: TenantId,
+    crm: &TenantCrm,
     mapping: &CustomerMapping,
     batch: Vec<(u64, (String, SourceFields))>,
     report: &mut ImportReport,
@@ -615,7 +372,8 @@ async fn write_customers(
         let records: Vec<(String, SourceFields)> =
             rest[..take].iter().map(|(_, r)| r.clone()).collect();
         match crm
-            .upsert_batch_from_source(tenant, &mapping.source, &records, &mapping.natural_keys)
+            .sources()
+            .upsert_batch(&mapping.source, &records, &mapping.natural_keys)
             .await
         {
             Ok(outcomes) => {
@@ -685,8 +443,7 @@ fn customer_column(m: &CustomerMapping, field: &str) -> String {
 ///
 /// As [`import_customers`].
 pub async fn import_interactions<R: Read + Send + 'static>(
-    crm: &Crm,
-    tenant: TenantId,
+    crm: &TenantCrm,
     input: R,
     mapping: &InteractionMapping,
     options: &ImportOptions,
@@ -707,7 +464,7 @@ pub async fn import_interactions<R: Read + Send + 'static>(
                         record: &read.record,
                         at: &rows.at,
                     };
-                    interaction_row(crm, tenant, &row, mapping, &mut customers)
+                    interaction_row(crm, &row, mapping, &mut customers)
                         .await?
                         .map_err(|r| r.at(line))
                 }
@@ -719,7 +476,10 @@ pub async fn import_interactions<R: Read + Send + 'static>(
             }
         }
         if batch.len() >= options.batch_size || (done && !batch.is_empty()) {
-            let written = crm.log_batch(tenant, std::mem::take(&mut batch)).await?;
+            let written = crm
+                .interactions()
+                .log_batch(std::mem::take(&mut batch))
+                .await?;
             report.inserted += written.inserted as u64;
             report.duplicates += written.duplicates as u64;
             progress(&report.progress(rows.byte, false));
@@ -735,8 +495,7 @@ pub async fn import_interactions<R: Read + Send + 'static>(
 /// An interaction row as an interaction, each cell checked; the outer `Err` is a storage
 /// failure while looking up the customer.
 async fn interaction_row(
-    crm: &Crm,
-    tenant: TenantId,
+    crm: &TenantCrm,
     row: &Row<'_>,
     m: &InteractionMapping,
     customers: &mut HashMap<String, Option<CustomerId>>,
@@ -794,8 +553,8 @@ async fn interaction_row(
         None => {
             let found = match crm_core::ExternalRef::new(&m.customer_source, &customer) {
                 Ok(key) => crm
+                    .customers()
                     .search(
-                        tenant,
                         &CustomerQuery {
                             external_id: Some(key),
                             ..CustomerQuery::all()

@@ -17,8 +17,7 @@ fn crm() -> Crm {
 async fn a_mapped_column_missing_from_the_header_is_refused_before_reading() {
     let mapping = CustomerMapping::new("erp", "no").name("name").email("mail");
     let err = import_customers(
-        &crm(),
-        TenantId::new(),
+        &crm().tenant(TenantId::new()),
         "no,name,email\nC1,Ada,ada@example.com\n".as_bytes(),
         &mapping,
         &ImportOptions::default(),
@@ -34,8 +33,7 @@ async fn a_mapped_column_missing_from_the_header_is_refused_before_reading() {
         other => panic!("{other:?}"),
     }
     let err = import_interactions(
-        &crm(),
-        TenantId::new(),
+        &crm().tenant(TenantId::new()),
         "id,customer,channel,kind\n".as_bytes(),
         &InteractionMapping::new("pos", "id", "customer", "channel", "kind", "at"),
         &ImportOptions::default(),
@@ -50,8 +48,7 @@ async fn a_mapped_column_missing_from_the_header_is_refused_before_reading() {
 async fn batch_size_must_be_in_range() {
     for batch_size in [0, 10_001] {
         let err = import_customers(
-            &crm(),
-            TenantId::new(),
+            &crm().tenant(TenantId::new()),
             "no\n".as_bytes(),
             &CustomerMapping::new("erp", "no"),
             &ImportOptions {
@@ -77,8 +74,7 @@ async fn progress_is_reported_per_batch_up_to_the_whole_file() {
     file.extend_from_slice(b"C99;\xff\xfe\n");
     let mut seen = Vec::new();
     let report = import_customers(
-        &crm(),
-        TenantId::new(),
+        &crm().tenant(TenantId::new()),
         std::io::Cursor::new(file.clone()),
         &CustomerMapping::new("erp", "no").name("name"),
         &ImportOptions {
@@ -116,8 +112,7 @@ async fn rows_with_too_few_or_too_many_fields_are_rejected() {
     let file =
         "no,name,email\nC1,Ada,ada@example.com\nC2,Bob\nC3,Cy,cy@example.com,extra\nC4,Di,\n";
     let report = import_customers(
-        &crm(),
-        TenantId::new(),
+        &crm().tenant(TenantId::new()),
         file.as_bytes(),
         &CustomerMapping::new("erp", "no")
             .name("name")
@@ -145,8 +140,7 @@ async fn rows_with_too_few_or_too_many_fields_are_rejected() {
     );
     let interactions = "id,customer,channel,kind,at\nI1,C1,phone,call\n";
     let report = import_interactions(
-        &crm(),
-        TenantId::new(),
+        &crm().tenant(TenantId::new()),
         interactions.as_bytes(),
         &InteractionMapping::new("pos", "id", "customer", "channel", "kind", "at"),
         &ImportOptions::default(),
@@ -164,8 +158,7 @@ async fn the_same_id_twice_counts_one_customer_created() {
     let file =
         "no,name,email\nC1,Ada,ada@example.com\nC1,Ada,ada@example.org\nC1,Ada,ada@example.org\n";
     let report = import_customers(
-        &crm,
-        tenant,
+        &crm.tenant(tenant),
         file.as_bytes(),
         &CustomerMapping::new("erp", "no")
             .name("name")
@@ -181,8 +174,9 @@ async fn the_same_id_twice_counts_one_customer_created() {
         "{report:?}"
     );
     let all = crm
+        .tenant(tenant)
+        .customers()
         .search(
-            tenant,
             &crm_core::CustomerQuery::all(),
             &crm_core::PageRequest::first(10),
         )
@@ -217,8 +211,7 @@ async fn a_read_error_mid_file_is_an_error_not_a_short_success() {
         data.push_str(&format!("C{i},Person {i}\n"));
     }
     let err = import_customers(
-        &crm(),
-        TenantId::new(),
+        &crm().tenant(TenantId::new()),
         Failing {
             data: data.into_bytes(),
             at: 0,
@@ -249,8 +242,7 @@ async fn many_refused_rows_in_one_batch_are_each_reported_once() {
         file.push_str(&format!("C{i},{name}\n"));
     }
     let report = import_customers(
-        &crm(),
-        TenantId::new(),
+        &crm().tenant(TenantId::new()),
         std::io::Cursor::new(file.into_bytes()),
         &CustomerMapping::new("erp", "no").name("name"),
         &ImportOptions {
@@ -302,8 +294,7 @@ async fn a_blocking_reader_does_not_hold_the_executor() {
         open: false,
     };
     let report = import_customers(
-        &crm(),
-        TenantId::new(),
+        &crm().tenant(TenantId::new()),
         gate,
         &CustomerMapping::new("erp", "no").name("name"),
         &ImportOptions::default(),

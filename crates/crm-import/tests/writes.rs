@@ -20,7 +20,11 @@ fn crm(store: &Arc<dyn Storage>) -> (Crm, Arc<ManualClock>) {
 }
 
 async fn register(crm: &Crm, tenant: TenantId, c: Customer) -> Customer {
-    crm.register(tenant, c).await.expect("register")
+    crm.tenant(tenant)
+        .customers()
+        .register(c)
+        .await
+        .expect("register")
 }
 
 #[tokio::test]
@@ -61,7 +65,7 @@ async fn writes_good_rows_reports_bad_ones_and_is_idempotent(store: Arc<dyn Stor
         .natural_key(NaturalKey::Email);
     let options = ImportOptions { batch_size: 3, ..ImportOptions::default() };
     let mut calls = 0;
-    let report = import_customers(&crm, tenant, customers.as_bytes(), &mapping, &options, |_| calls += 1).await.unwrap();
+    let report = import_customers(&crm.tenant(tenant), customers.as_bytes(), &mapping, &options, |_| calls += 1).await.unwrap();
     let rejected: Vec<(u64, &str)> = report.rejected.iter().map(|r| (r.line, r.column.as_str())).collect();
     assert_eq!(rejected, [(3, "email"), (4, "stage"), (5, "no"), (7, "phone"), (8, "name"), (9, "born")], "{:?}", report.rejected);
     assert_eq!(report.rows, 9);
@@ -89,23 +93,23 @@ async fn writes_good_rows_reports_bad_ones_and_is_idempotent(store: Arc<dyn Stor
         T8,C5,phone,complaint,2025-03-05T08:00:00+01:00,,\n";
     let imapping = InteractionMapping::new("pos", "id", "customer", "channel", "kind", "at")
         .customer_source("erp").amount("amount", "currency");
-    let ireport = import_interactions(&crm, tenant, interactions.as_bytes(), &imapping, &options, |_| {}).await.unwrap();
+    let ireport = import_interactions(&crm.tenant(tenant), interactions.as_bytes(), &imapping, &options, |_| {}).await.unwrap();
     let rejected: Vec<(u64, &str)> = ireport.rejected.iter().map(|r| (r.line, r.column.as_str())).collect();
     assert_eq!(rejected, [(4, "customer"), (5, "channel"), (6, "at"), (7, "currency"), (8, "currency")], "{:?}", ireport.rejected);
     assert_eq!((ireport.inserted, ireport.duplicates), (3, 0));
-    assert_eq!(crm.profile(tenant, ada.id).await.unwrap().interaction_count, 2);
-    assert_eq!(crm.profile(tenant, known.id).await.unwrap().complaint_count, 1);
+    assert_eq!(crm.tenant(tenant).customers().profile(ada.id).await.unwrap().interaction_count, 2);
+    assert_eq!(crm.tenant(tenant).customers().profile(known.id).await.unwrap().complaint_count, 1);
     for id in [ada.id, known.id] {
         assert_profile_is_rebuild(&store, tenant, id).await;
     }
 
     // The same files again: nothing changes.
-    let again = import_customers(&crm, tenant, customers.as_bytes(), &mapping, &options, |_| {}).await.unwrap();
+    let again = import_customers(&crm.tenant(tenant), customers.as_bytes(), &mapping, &options, |_| {}).await.unwrap();
     assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 3), "{again:?}");
     assert_eq!(again.rejected, report.rejected);
     let after = crm.storage().list_customers(tenant, &CustomerQuery::all(), &PageRequest::first(100)).await.unwrap().items;
     assert_eq!(after, all, "no record changed, versions included");
-    let iagain = import_interactions(&crm, tenant, interactions.as_bytes(), &imapping, &options, |_| {}).await.unwrap();
+    let iagain = import_interactions(&crm.tenant(tenant), interactions.as_bytes(), &imapping, &options, |_| {}).await.unwrap();
     assert_eq!((iagain.inserted, iagain.duplicates), (0, 3));
-    assert_eq!(crm.profile(tenant, ada.id).await.unwrap().interaction_count, 2);
+    assert_eq!(crm.tenant(tenant).customers().profile(ada.id).await.unwrap().interaction_count, 2);
 }

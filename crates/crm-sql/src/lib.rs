@@ -54,7 +54,7 @@ macro_rules! codec {
         /// A `Corrupt` error of this backend saying what could not be decoded.
         #[allow(dead_code)]
         pub(crate) fn corrupt(what: impl Into<String>) -> ::crm_core::Error {
-            ::crm_core::stored::corrupt($backend, what)
+            ::crm_core::ports::stored::corrupt($backend, what)
         }
 
         /// Microseconds since the Unix epoch.
@@ -68,7 +68,7 @@ macro_rules! codec {
         pub(crate) fn from_micros(
             us: i64,
         ) -> ::std::result::Result<::chrono::DateTime<::chrono::Utc>, ::crm_core::Error> {
-            ::crm_core::stored::from_micros($backend, us)
+            ::crm_core::ports::stored::from_micros($backend, us)
         }
 
         /// [`from_micros`] of a nullable column.
@@ -84,7 +84,7 @@ macro_rules! codec {
         pub(crate) fn id_bytes(
             blob: Vec<u8>,
         ) -> ::std::result::Result<[u8; 16], ::crm_core::Error> {
-            ::crm_core::stored::id_bytes($backend, blob)
+            ::crm_core::ports::stored::id_bytes($backend, blob)
         }
 
         /// A stored JSON record, decoded; undecodable text is corrupt (naming `what`).

@@ -84,12 +84,11 @@ pub async fn write_until_killed<F, Fut>(
 {
     let crm = Crm::new(store);
     for n in 0.. {
-        crm.log_batch(
-            settings.tenant,
-            batch(&settings.customers, settings.round, n),
-        )
-        .await
-        .expect("a batch");
+        crm.tenant(settings.tenant)
+            .interactions()
+            .log_batch(batch(&settings.customers, settings.round, n))
+            .await
+            .expect("a batch");
         println!("committed {n}");
         if every > 0 && n % every == every - 1 {
             println!("step");

@@ -356,7 +356,9 @@ async fn bad_rows_in_writes_leave_nothing_behind() {
     let crm = Crm::new(store.clone());
     let tenant = crm_core::TenantId::new();
     let c = crm
-        .register(tenant, Customer::person("Ann").build().unwrap())
+        .tenant(tenant)
+        .customers()
+        .register(Customer::person("Ann").build().unwrap())
         .await
         .unwrap();
     let good = Interaction::builder(c.id, Channel::Web, InteractionKind::Call)
@@ -368,24 +370,39 @@ async fn bad_rows_in_writes_leave_nothing_behind() {
     bad.occurred_at = DateTime::<Utc>::MIN_UTC;
     bad.key = crm_core::ExternalRef::new("t", "2").unwrap();
     bad.id = crm_core::InteractionId::new();
-    let e = crm.log_batch(tenant, vec![good, bad]).await.unwrap_err();
+    let e = crm
+        .tenant(tenant)
+        .interactions()
+        .log_batch(vec![good, bad])
+        .await
+        .unwrap_err();
     assert_eq!(e.field(), Some("interactions[1].occurred_at"), "{e}");
     assert_eq!(
-        crm.profile(tenant, c.id).await.unwrap(),
+        crm.tenant(tenant).customers().profile(c.id).await.unwrap(),
         crm_core::Profile::default()
     );
     let nul = Segment::dynamic("NUL", parse(r#""a\u{0}" in tags"#).unwrap()).unwrap();
     let schema = FieldSchema::new(Currency::parse("EUR").unwrap());
     assert_eq!(
-        crm.create_segment(tenant, nul, &schema)
+        crm.tenant(tenant)
+            .segments()
+            .create(nul, &schema)
             .await
             .unwrap_err()
             .field(),
         Some("rule")
     );
-    assert!(crm.segments(tenant).await.unwrap().is_empty());
+    assert!(crm
+        .tenant(tenant)
+        .segments()
+        .list()
+        .await
+        .unwrap()
+        .is_empty());
     let all = crm
-        .search(tenant, &CustomerQuery::all(), &PageRequest::first(10))
+        .tenant(tenant)
+        .customers()
+        .search(&CustomerQuery::all(), &PageRequest::first(10))
         .await
         .unwrap();
     assert_eq!(all.items.len(), 1);

@@ -46,7 +46,11 @@ async fn shutdown_mid_batch_releases_the_rest() {
                 .unwrap()
         })
         .collect();
-    crm.notify(tenant, notes).await.unwrap();
+    crm.tenant(tenant)
+        .notifications()
+        .enqueue(notes)
+        .await
+        .unwrap();
     let shutdown = Shutdown::new();
     let notifier = Arc::new(StopsAfterOne {
         inner: RecordingNotifier::new(),

@@ -40,7 +40,9 @@ async fn every_minute_for_a_month_raises_each_alert_once() {
     let tenant = TenantId::new();
     let (agent, lead) = (UserId::new(), UserId::new());
     let customer = crm
-        .register(tenant, Customer::person("Ann").build().unwrap())
+        .tenant(tenant)
+        .customers()
+        .register(Customer::person("Ann").build().unwrap())
         .await
         .unwrap();
     let rule = KpiRule {
@@ -98,7 +100,7 @@ async fn every_minute_for_a_month_raises_each_alert_once() {
                 now,
             )
             .unwrap();
-            let case = crm.open_case(tenant, draft).await.unwrap();
+            let case = crm.tenant(tenant).cases().open(draft).await.unwrap();
             opened.push((
                 case.id,
                 now,
@@ -110,24 +112,35 @@ async fn every_minute_for_a_month_raises_each_alert_once() {
             }
         }
         for id in replies.remove(&m).unwrap_or_default() {
-            let case = crm.case(tenant, id).await.unwrap();
-            crm.record_case_event(
-                tenant,
-                id,
-                case.version,
-                CaseEventKind::PublicReply { by: agent },
-                vec![],
-            )
+            let case = crm.tenant(tenant).cases().get(id).await.unwrap();
+            crm.tenant(tenant)
+                .cases()
+                .record_event(
+                    id,
+                    case.version,
+                    CaseEventKind::PublicReply { by: agent },
+                    vec![],
+                )
+                .await
+                .unwrap();
+        }
+        let report = crm
+            .tenant(tenant)
+            .kpis()
+            .evaluate(&engine, now)
             .await
             .unwrap();
-        }
-        let report = crm.evaluate_kpis(tenant, &engine, now).await.unwrap();
         assert_eq!(report.conflicts, 0);
         totals.0 += report.warnings;
         totals.1 += report.breaches;
         totals.2 += usize::from(report.warnings + report.breaches > 0);
         if m % 997 == 0 {
-            let again = crm.evaluate_kpis(tenant, &engine, now).await.unwrap();
+            let again = crm
+                .tenant(tenant)
+                .kpis()
+                .evaluate(&engine, now)
+                .await
+                .unwrap();
             assert_eq!(
                 (again.warnings, again.breaches),
                 (0, 0),
@@ -194,10 +207,9 @@ async fn a_breach_can_return_the_customer_to_the_pool() {
     let tenant = TenantId::new();
     let owner = UserId::new();
     let customer = crm
-        .register(
-            tenant,
-            Customer::person("Ann").owner(owner).build().unwrap(),
-        )
+        .tenant(tenant)
+        .customers()
+        .register(Customer::person("Ann").owner(owner).build().unwrap())
         .await
         .unwrap();
     let rule = KpiRule {
@@ -222,16 +234,20 @@ async fn a_breach_can_return_the_customer_to_the_pool() {
         month_start(),
     )
     .unwrap();
-    crm.open_case(tenant, draft).await.unwrap();
+    crm.tenant(tenant).cases().open(draft).await.unwrap();
     let early = crm
-        .evaluate_kpis(tenant, &engine, month_start() + Duration::hours(20))
+        .tenant(tenant)
+        .kpis()
+        .evaluate(&engine, month_start() + Duration::hours(20))
         .await
         .unwrap();
     assert_eq!(early.returned_to_pool, 0);
     for hours in [25, 26, 48] {
         clock.set(month_start() + Duration::hours(hours));
         let report = crm
-            .evaluate_kpis(tenant, &engine, month_start() + Duration::hours(hours))
+            .tenant(tenant)
+            .kpis()
+            .evaluate(&engine, month_start() + Duration::hours(hours))
             .await
             .unwrap();
         assert_eq!(
@@ -240,8 +256,21 @@ async fn a_breach_can_return_the_customer_to_the_pool() {
             "at {hours} h"
         );
     }
-    assert_eq!(crm.customer(tenant, customer.id).await.unwrap().owner, None);
-    let history = crm.ownership_history(tenant, customer.id).await.unwrap();
+    assert_eq!(
+        crm.tenant(tenant)
+            .customers()
+            .get(customer.id)
+            .await
+            .unwrap()
+            .owner,
+        None
+    );
+    let history = crm
+        .tenant(tenant)
+        .customers()
+        .ownership_history(customer.id)
+        .await
+        .unwrap();
     assert_eq!(history.len(), 1);
     assert!(history[0]
         .reason
@@ -262,20 +291,27 @@ async fn follow_up_gaps_warn_then_return_customers_once() {
         Customer::person(name).lifecycle(stage).owner(owner)
     };
     let a = crm
-        .register(tenant, person("A", Lifecycle::Active, x).build().unwrap())
+        .tenant(tenant)
+        .customers()
+        .register(person("A", Lifecycle::Active, x).build().unwrap())
         .await
         .unwrap();
     let b = crm
-        .register(tenant, person("B", Lifecycle::Active, x).build().unwrap())
+        .tenant(tenant)
+        .customers()
+        .register(person("B", Lifecycle::Active, x).build().unwrap())
         .await
         .unwrap();
     let c = crm
-        .register(tenant, person("C", Lifecycle::Lead, x).build().unwrap())
+        .tenant(tenant)
+        .customers()
+        .register(person("C", Lifecycle::Lead, x).build().unwrap())
         .await
         .unwrap();
     let d = crm
+        .tenant(tenant)
+        .customers()
         .register(
-            tenant,
             person("D", Lifecycle::Active, y)
                 .tag("vip")
                 .build()
@@ -289,7 +325,7 @@ async fn follow_up_gaps_warn_then_return_customers_once() {
         .key("test", "a-call")
         .build()
         .unwrap();
-    crm.log(tenant, call).await.unwrap();
+    crm.tenant(tenant).interactions().log(call).await.unwrap();
     let gap = |key: &str, max_days, warn_days, scope, on_breach| KpiRule {
         key: TemplateName::parse(key).unwrap(),
         name: format!("Contact within {max_days} days"),
@@ -325,13 +361,18 @@ async fn follow_up_gaps_warn_then_return_customers_once() {
         let now = month_start() + Duration::days(day) + Duration::hours(8);
         clock.set(now);
         for _ in 0..2 {
-            let r = crm.evaluate_kpis(tenant, &engine, now).await.unwrap();
+            let r = crm
+                .tenant(tenant)
+                .kpis()
+                .evaluate(&engine, now)
+                .await
+                .unwrap();
             totals.0 += r.warnings;
             totals.1 += r.breaches;
             totals.2 += r.returned_to_pool;
         }
         if day == 16 {
-            let owned = crm.follow_up_gaps(tenant).await.unwrap();
+            let owned = crm.tenant(tenant).kpis().follow_up_gaps().await.unwrap();
             let card = crm_core::kpi::gap_scorecard(
                 &engine,
                 &owned,
@@ -362,7 +403,9 @@ async fn follow_up_gaps_warn_then_return_customers_once() {
         }
         for customer in [&a, &b, &d] {
             if crm
-                .customer(tenant, customer.id)
+                .tenant(tenant)
+                .customers()
+                .get(customer.id)
                 .await
                 .unwrap()
                 .owner
@@ -389,8 +432,21 @@ async fn follow_up_gaps_warn_then_return_customers_once() {
         (3, 4),
         "warnings A B D; breaches A B D(monthly) D(vip)"
     );
-    assert_eq!(crm.customer(tenant, c.id).await.unwrap().owner, Some(x));
-    let history = crm.ownership_history(tenant, b.id).await.unwrap();
+    assert_eq!(
+        crm.tenant(tenant)
+            .customers()
+            .get(c.id)
+            .await
+            .unwrap()
+            .owner,
+        Some(x)
+    );
+    let history = crm
+        .tenant(tenant)
+        .customers()
+        .ownership_history(b.id)
+        .await
+        .unwrap();
     assert!(history[0]
         .reason
         .as_deref()
@@ -409,7 +465,9 @@ async fn rules_on_interactions_raise_each_breach_once_and_score_people() {
     let tenant = TenantId::new();
     let (quick, slow) = (UserId::new(), UserId::new());
     let ann = crm
-        .register(tenant, Customer::person("Ann").build().unwrap())
+        .tenant(tenant)
+        .customers()
+        .register(Customer::person("Ann").build().unwrap())
         .await
         .unwrap();
     let rule = |key: &str, metric| KpiRule {
@@ -459,12 +517,14 @@ async fn rules_on_interactions_raise_each_breach_once_and_score_people() {
             .build()
             .unwrap();
         logged.push(i.clone());
-        crm.log(tenant, i).await.unwrap();
+        crm.tenant(tenant).interactions().log(i).await.unwrap();
     }
     let mut breaches = 0;
     for hours in [5, 6, 30] {
         let r = crm
-            .evaluate_kpis(tenant, &engine, month_start() + Duration::hours(hours))
+            .tenant(tenant)
+            .kpis()
+            .evaluate(&engine, month_start() + Duration::hours(hours))
             .await
             .unwrap();
         breaches += r.breaches;
@@ -478,7 +538,9 @@ async fn rules_on_interactions_raise_each_breach_once_and_score_people() {
     );
     let late = engine.clone().with_interaction_lookback(Duration::hours(1));
     let r = crm
-        .evaluate_kpis(tenant, &late, month_start() + Duration::days(5))
+        .tenant(tenant)
+        .kpis()
+        .evaluate(&late, month_start() + Duration::days(5))
         .await
         .unwrap();
     assert_eq!((r.interactions, r.breaches), (0, 0), "outside the lookback");

@@ -144,42 +144,64 @@ async fn the_facade_answers_unsupported_for_what_the_adapter_lacks() {
     let tenant = TenantId::new();
     assert_eq!(crm.capabilities(), Capabilities::REQUIRED);
     let ann = crm
-        .register(tenant, Customer::person("Ann").build().unwrap())
+        .tenant(tenant)
+        .customers()
+        .register(Customer::person("Ann").build().unwrap())
         .await
         .unwrap();
     let bob = crm
-        .register(tenant, Customer::person("Bob").build().unwrap())
+        .tenant(tenant)
+        .customers()
+        .register(Customer::person("Bob").build().unwrap())
         .await
         .unwrap();
     let schema = FieldSchema::new(Currency::parse("EUR").unwrap());
     is_unsupported(
-        crm.create_segment(tenant, Segment::fixed("Fair").unwrap(), &schema)
+        crm.tenant(tenant)
+            .segments()
+            .create(Segment::fixed("Fair").unwrap(), &schema)
             .await,
         "create_segment",
     );
-    is_unsupported(crm.value_scores(tenant, ann.id).await, "value_scores");
     is_unsupported(
-        crm.merge_customers(tenant, ann.id, &[bob.id], &MergePolicy::default(), false)
+        crm.tenant(tenant).value().scores(ann.id).await,
+        "value_scores",
+    );
+    is_unsupported(
+        crm.tenant(tenant)
+            .customers()
+            .merge(ann.id, &[bob.id], &MergePolicy::default(), false)
             .await,
         "merge_customers_by",
     );
     is_unsupported(
-        crm.erase_customer(tenant, ann.id, 1).await,
+        crm.tenant(tenant).privacy().erase(ann.id, 1).await,
         "erase_customer_by",
     );
     is_unsupported(
-        crm.audit_history(tenant, ann.id, &PageRequest::first(10))
+        crm.tenant(tenant)
+            .customers()
+            .audit_history(ann.id, &PageRequest::first(10))
             .await,
         "audit_history",
     );
-    is_unsupported(crm.kpi_rules(tenant).await, "kpi_rules");
+    is_unsupported(crm.tenant(tenant).kpis().rules().await, "kpi_rules");
     is_unsupported(
-        crm.dead_letters(tenant, &PageRequest::first(10)).await,
+        crm.tenant(tenant)
+            .notifications()
+            .dead_letters(&PageRequest::first(10))
+            .await,
         "dead_letters",
     );
     // Both customers are still there, unmerged and unerased.
-    assert_eq!(crm.customer(tenant, bob.id).await.unwrap(), bob);
-    assert_eq!(crm.customer(tenant, ann.id).await.unwrap(), ann);
+    assert_eq!(
+        crm.tenant(tenant).customers().get(bob.id).await.unwrap(),
+        bob
+    );
+    assert_eq!(
+        crm.tenant(tenant).customers().get(ann.id).await.unwrap(),
+        ann
+    );
 }
 
 #[tokio::test]
@@ -187,7 +209,9 @@ async fn events_need_an_outbox_and_nothing_is_written_without_one() {
     let crm = crm().with_events(true);
     let tenant = TenantId::new();
     is_unsupported(
-        crm.register(tenant, Customer::person("Ann").build().unwrap())
+        crm.tenant(tenant)
+            .customers()
+            .register(Customer::person("Ann").build().unwrap())
             .await,
         "domain events",
     );

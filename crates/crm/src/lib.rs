@@ -24,13 +24,14 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<()> {
 //! let crm = Crm::new(std::sync::Arc::new(SqliteStore::open_in_memory()?));
-//! let tenant = TenantId::new();
-//! let ann = crm
-//!     .register(tenant, Customer::person("Ann Lee").email("ann@example.com").build()?)
+//! let acme = crm.tenant(TenantId::new());
+//! let ann = acme
+//!     .customers()
+//!     .register(Customer::person("Ann Lee").email("ann@example.com").build()?)
 //!     .await?;
 //! let paid = Money::parse("19.90", "EUR")?;
 //! assert_eq!(paid.amount(), crm::rust_decimal::Decimal::new(1990, 2));
-//! assert_eq!(crm.customer(tenant, ann.id).await?.name.as_str(), "Ann Lee");
+//! assert_eq!(acme.customers().get(ann.id).await?.name.as_str(), "Ann Lee");
 //! # Ok(())
 //! # }
 //! ```

@@ -636,31 +636,6 @@ pub trait OutboxStore: Send + Sync {
     }
 }
 
-/// Checks messages before an adapter writes them (errors name `messages[i]`).
-pub fn check_messages(messages: &[OutboxMessage]) -> Result<()> {
-    for (i, m) in messages.iter().enumerate() {
-        m.notification
-            .validate()
-            .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
-    }
-    Ok(())
-}
-
-/// The error an adapter returns when a lease is no longer the message's lease (it lapsed
-/// and the message was claimed again, or the message is no longer pending):
-/// [`Error::LeaseLost`].
-pub fn lease_lost(id: MessageId) -> Error {
-    Error::LeaseLost {
-        entity: "message",
-        id: id.to_string(),
-    }
-}
-
-/// The error an adapter returns when asked to re-queue a message that is not dead.
-pub fn not_dead(id: MessageId, state: &str) -> Error {
-    Error::validation("state", format!("message {id} is {state}, not dead"))
-}
-
 /// A staff member as the host's directory knows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffMember {

@@ -11,17 +11,17 @@ cases! {
         let ann = register(&crm, tenant, simple("Ann")).await;
         let agent = UserId::new();
         let draft = crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Complaint, "Parcel arrived broken — 破损", Channel::Email, Some(agent), t0()).unwrap();
-        let opened = crm.open_case(tenant, draft.clone()).await.unwrap();
+        let opened = crm.tenant(tenant).cases().open(draft.clone()).await.unwrap();
         assert_eq!(store.get_case(tenant, opened.id).await.unwrap(), opened);
         clock.advance(Duration::minutes(40));
-        let replied = crm.record_case_event(tenant, opened.id, 1, crm_core::case::CaseEventKind::PublicReply { by: agent }, vec![]).await.unwrap();
+        let replied = crm.tenant(tenant).cases().record_event(opened.id, 1, crm_core::case::CaseEventKind::PublicReply { by: agent }, vec![]).await.unwrap();
         assert_eq!(replied.version, 2);
-        let stale = crm.record_case_event(tenant, opened.id, 1, crm_core::case::CaseEventKind::CustomerMessage, vec![]).await;
+        let stale = crm.tenant(tenant).cases().record_event(opened.id, 1, crm_core::case::CaseEventKind::CustomerMessage, vec![]).await;
         assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
         let lead = UserId::new();
         clock.advance(Duration::hours(2));
         let notice = Notification::builder(Recipient::User(lead), "case.reassigned", &format!("reassigned:{}", opened.id)).build().unwrap();
-        let moved = crm.record_case_event(tenant, opened.id, 2, crm_core::case::CaseEventKind::Assignment { to: Some(lead), by: None, reason: Some("escalation".into()) }, vec![notice]).await.unwrap();
+        let moved = crm.tenant(tenant).cases().record_event(opened.id, 2, crm_core::case::CaseEventKind::Assignment { to: Some(lead), by: None, reason: Some("escalation".into()) }, vec![notice]).await.unwrap();
         let back = store.get_case(tenant, opened.id).await.unwrap();
         assert_eq!(back, moved);
         assert_eq!(back.assignee, Some(lead));
@@ -32,10 +32,10 @@ cases! {
         let mut orphan = draft.clone();
         orphan.id = crm_core::CaseId::new();
         orphan.customer = CustomerId::new();
-        assert_not_found(crm.open_case(tenant, orphan).await, "unknown customer");
+        assert_not_found(crm.tenant(tenant).cases().open(orphan).await, "unknown customer");
         let mut reused = draft;
         reused.id = opened.id;
-        assert!(matches!(crm.open_case(tenant, reused).await, Err(Error::Duplicate { .. })));
+        assert!(matches!(crm.tenant(tenant).cases().open(reused).await, Err(Error::Duplicate { .. })));
         assert_not_found(store.get_case(tenant, crm_core::CaseId::new()).await, "unknown case");
         assert_not_found(store.get_case(TenantId::new(), opened.id).await, "other tenant");
         let kinds: Vec<EventKind> = drain_events(&store, tenant).await.into_iter().map(|e| e.kind).collect();
@@ -53,9 +53,9 @@ cases! {
         for i in 0..7 {
             let (customer, agent) = if i % 2 == 0 { (a.id, x) } else { (b.id, y) };
             let draft = crm_core::case::Case::open(customer, crm_core::case::CaseKind::Inquiry, &format!("Question {i}"), Channel::Web, Some(agent), t0()).unwrap();
-            ids.push(crm.open_case(tenant, draft).await.unwrap());
+            ids.push(crm.tenant(tenant).cases().open(draft).await.unwrap());
         }
-        crm.record_case_event(tenant, ids[0].id, 1, crm_core::case::CaseEventKind::StatusChange { to: crm_core::case::CaseStatus::Resolved, by: Some(x) }, vec![]).await.unwrap();
+        crm.tenant(tenant).cases().record_event(ids[0].id, 1, crm_core::case::CaseEventKind::StatusChange { to: crm_core::case::CaseStatus::Resolved, by: Some(x) }, vec![]).await.unwrap();
         let list = |query: crm_core::case::CaseQuery| {
             let store = store.clone();
             async move {
@@ -88,7 +88,7 @@ cases! {
         let tenant = TenantId::new();
         let a = register(&crm, tenant, simple("A")).await;
         let draft = crm_core::case::Case::open(a.id, crm_core::case::CaseKind::ServiceRequest, "Install", Channel::Phone, None, t0()).unwrap();
-        let case = crm.open_case(tenant, draft).await.unwrap();
+        let case = crm.tenant(tenant).cases().open(draft).await.unwrap();
         let mut tasks = Vec::new();
         for _ in 0..6 {
             let (store, mut next) = (store.clone(), case.clone());

@@ -52,7 +52,7 @@ cases! {
         let first = register(&crm, tenant, simple("First")).await;
         let mut again = simple("Second");
         again.id = first.id;
-        let r = crm.register(tenant, again).await;
+        let r = crm.tenant(tenant).customers().register(again).await;
         assert!(matches!(r, Err(Error::Duplicate { .. })), "got {r:?}");
         assert_eq!(store.get_customer(tenant, first.id).await.unwrap().name.as_str(), "First");
     }
@@ -63,13 +63,13 @@ cases! {
         let (crm, _) = crm(&store);
         let tenant = TenantId::new();
         register(&crm, tenant, Customer::person("A").external_id("erp", "1").build().unwrap()).await;
-        let r = crm.register(tenant, Customer::person("B").external_id("erp", "1").build().unwrap()).await;
+        let r = crm.tenant(tenant).customers().register(Customer::person("B").external_id("erp", "1").build().unwrap()).await;
         assert!(matches!(r, Err(Error::Duplicate { .. })), "insert: got {r:?}");
         assert_eq!(list_all(&store, tenant, &CustomerQuery::all(), 10).await.len(), 1, "nothing half-written");
         let b = register(&crm, tenant, Customer::person("B").external_id("erp", "2").build().unwrap()).await;
         let mut changed = b.clone();
         changed.external_ids = [ExternalRef::new("erp", "1").unwrap()].into();
-        let r = crm.update(tenant, changed, None).await;
+        let r = crm.tenant(tenant).customers().update(changed, None).await;
         assert!(matches!(r, Err(Error::Duplicate { .. })), "update: got {r:?}");
         assert_eq!(store.get_customer(tenant, b.id).await.unwrap(), b);
     }
@@ -83,7 +83,7 @@ cases! {
         c.lifecycle = Lifecycle::Active;
         c.tags.insert(Tag::parse("vip").unwrap());
         c.emails.push(EmailAddress::parse("ann@example.org").unwrap());
-        let updated = crm.update(tenant, c, None).await.unwrap();
+        let updated = crm.tenant(tenant).customers().update(c, None).await.unwrap();
         assert_eq!(updated.version, 2);
         assert_eq!(updated.updated_at, t0() + Duration::minutes(5));
         assert_eq!(updated.created_at, t0());
@@ -97,10 +97,10 @@ cases! {
         let c = register(&crm, tenant, simple("Ann")).await;
         let mut first = c.clone();
         first.lifecycle = Lifecycle::Active;
-        let stored = crm.update(tenant, first, None).await.unwrap();
+        let stored = crm.tenant(tenant).customers().update(first, None).await.unwrap();
         let mut stale = c.clone();
         stale.lifecycle = Lifecycle::Churned;
-        let r = crm.update(tenant, stale.clone(), None).await;
+        let r = crm.tenant(tenant).customers().update(stale.clone(), None).await;
         assert!(matches!(r, Err(Error::Conflict { expected: 1, actual: 2, .. })), "got {r:?}");
         // The store itself checks the version, not only the service.
         stale.version = 2;
@@ -149,13 +149,13 @@ cases! {
         let (alice, bob, boss) = (UserId::new(), UserId::new(), UserId::new());
         let c = register(&crm, tenant, Customer::person("Ann").owner(alice).build().unwrap()).await;
         clock.advance(Duration::hours(1));
-        let c = crm.change_owner(tenant, c.id, Some(bob), 1, Some(boss), Some("alice left")).await.unwrap();
+        let c = crm.tenant(tenant).customers().change_owner(c.id, Some(bob), 1, Some(boss), Some("alice left")).await.unwrap();
         assert_eq!((c.owner, c.version), (Some(bob), 2));
         clock.advance(Duration::hours(1));
         let mut c2 = c.clone();
         c2.owner = None;
-        crm.update(tenant, c2, Some(bob)).await.unwrap();
-        let history = crm.ownership_history(tenant, c.id).await.unwrap();
+        crm.tenant(tenant).customers().update(c2, Some(bob)).await.unwrap();
+        let history = crm.tenant(tenant).customers().ownership_history(c.id).await.unwrap();
         assert_eq!(history.len(), 2);
         assert_eq!((history[0].from, history[0].to, history[0].version), (Some(bob), None, 3));
         assert_eq!(history[1].from, Some(alice));
@@ -171,10 +171,10 @@ cases! {
         let (crm, _) = crm(&store);
         let tenant = TenantId::new();
         let c = register(&crm, tenant, simple("Ann")).await;
-        crm.change_owner(tenant, c.id, Some(UserId::new()), 1, None, None).await.unwrap();
-        let r = crm.change_owner(tenant, c.id, Some(UserId::new()), 1, None, None).await;
+        crm.tenant(tenant).customers().change_owner(c.id, Some(UserId::new()), 1, None, None).await.unwrap();
+        let r = crm.tenant(tenant).customers().change_owner(c.id, Some(UserId::new()), 1, None, None).await;
         assert!(matches!(r, Err(Error::Conflict { .. })), "got {r:?}");
-        assert_eq!(crm.ownership_history(tenant, c.id).await.unwrap().len(), 1);
+        assert_eq!(crm.tenant(tenant).customers().ownership_history(c.id).await.unwrap().len(), 1);
     }
 
     /// Name-prefix search ignores case, in any script.
@@ -293,7 +293,7 @@ cases! {
             let crm = crm.clone();
             tokio::spawn(async move {
                 for i in 0..40 {
-                    crm.register(tenant, simple(&format!("New {i}"))).await.unwrap();
+                    crm.tenant(tenant).customers().register(simple(&format!("New {i}"))).await.unwrap();
                     tokio::task::yield_now().await;
                 }
             })
@@ -317,7 +317,7 @@ cases! {
         assert_eq!(r.unwrap_err().field(), Some("cursor"));
         let r = store.timeline(tenant, c.id, &bad).await;
         assert_eq!(r.unwrap_err().field(), Some("cursor"));
-        let r = crm.search(tenant, &CustomerQuery::all(), &PageRequest::first(0)).await;
+        let r = crm.tenant(tenant).customers().search(&CustomerQuery::all(), &PageRequest::first(0)).await;
         assert_eq!(r.unwrap_err().field(), Some("limit"));
     }
 
@@ -328,7 +328,7 @@ cases! {
         let mut c = simple("A");
         let email = EmailAddress::parse("a@x.example").unwrap();
         c.emails = vec![email.clone(), email];
-        let r = crm.register(tenant, c.clone()).await;
+        let r = crm.tenant(tenant).customers().register(c.clone()).await;
         assert_eq!(r.unwrap_err().field(), Some("emails[1]"));
         assert_not_found(store.get_customer(tenant, c.id).await, "rejected customer");
         assert!(list_all(&store, tenant, &CustomerQuery::all(), 10).await.is_empty());
@@ -345,7 +345,7 @@ cases! {
         next.attributes = Attributes::new();
         next.external_ids = [ExternalRef::new("erp", "2").unwrap()].into();
         next.consent.email = true;
-        let stored = crm.update(tenant, next, None).await.unwrap();
+        let stored = crm.tenant(tenant).customers().update(next, None).await.unwrap();
         assert_eq!(store.get_customer(tenant, c.id).await.unwrap(), stored);
         let by_old_email = CustomerQuery { email: Some(EmailAddress::parse("a@x.example").unwrap()), ..Default::default() };
         assert!(list_all(&store, tenant, &by_old_email, 10).await.is_empty(), "old email still indexed");
@@ -363,7 +363,7 @@ cases! {
         let tenant = TenantId::new();
         let mut gen = Generator::new(17);
         let batch: Vec<Customer> = (0..25).map(|_| gen.customer()).collect();
-        let stored = crm.register_many(tenant, batch).await.unwrap();
+        let stored = crm.tenant(tenant).customers().register_many(batch).await.unwrap();
         for c in &stored {
             assert_eq!(store.get_customer(tenant, c.id).await.unwrap(), *c);
             assert_eq!(c.version, 1);
@@ -372,18 +372,18 @@ cases! {
         let fresh = simple("Fresh");
         let mut clash = simple("Clash");
         clash.id = stored[3].id;
-        let r = crm.register_many(tenant, vec![fresh.clone(), clash]).await;
+        let r = crm.tenant(tenant).customers().register_many(vec![fresh.clone(), clash]).await;
         assert!(matches!(r, Err(Error::Duplicate { .. })), "existing id: {r:?}");
         assert_not_found(store.get_customer(tenant, fresh.id).await, "nothing half-written");
         let a = Customer::person("A").external_id("erp", "same").build().unwrap();
         let b = Customer::person("B").external_id("erp", "same").build().unwrap();
-        let r = crm.register_many(tenant, vec![a.clone(), b]).await;
+        let r = crm.tenant(tenant).customers().register_many(vec![a.clone(), b]).await;
         assert!(matches!(r, Err(Error::Duplicate { .. })), "repeated external id: {r:?}");
         assert_not_found(store.get_customer(tenant, a.id).await, "nothing half-written");
         let mut bad = simple("Bad");
         let email = EmailAddress::parse("x@y.example").unwrap();
         bad.emails = vec![email.clone(), email];
-        let r = crm.register_many(tenant, vec![simple("Ok"), bad]).await;
+        let r = crm.tenant(tenant).customers().register_many(vec![simple("Ok"), bad]).await;
         assert_eq!(r.unwrap_err().field(), Some("customers[1].emails[1]"));
         assert_eq!(list_all(&store, tenant, &CustomerQuery::all(), 100).await.len(), 25);
     }
@@ -394,8 +394,8 @@ cases! {
         let (a, b) = (TenantId::new(), TenantId::new());
         let owner = UserId::new();
         let c = register(&crm, a, Customer::person("Secret").email("s@a.example").phone("+49 30 1234567").tag("vip").owner(owner).external_id("erp", "1").build().unwrap()).await;
-        crm.log(a, event(c.id, InteractionKind::Purchase, t0(), "1")).await.unwrap();
-        crm.change_owner(a, c.id, None, 1, None, None).await.unwrap();
+        crm.tenant(a).interactions().log(event(c.id, InteractionKind::Purchase, t0(), "1")).await.unwrap();
+        crm.tenant(a).customers().change_owner(c.id, None, 1, None, None).await.unwrap();
         assert_not_found(store.get_customer(b, c.id).await, "get");
         assert_not_found(store.get_profile(b, c.id).await, "profile");
         assert_not_found(store.timeline(b, c.id, &PageRequest::first(10)).await, "timeline");
@@ -424,11 +424,11 @@ cases! {
         let c = register(&crm, a, simple("Mine")).await;
         let mut theirs = c.clone();
         theirs.lifecycle = Lifecycle::Churned;
-        assert_not_found(crm.update(b, theirs.clone(), None).await, "update");
+        assert_not_found(crm.tenant(b).customers().update(theirs.clone(), None).await, "update");
         theirs.version = 2;
         assert_not_found(store.update_customer(b, &theirs, 1, WriteOptions::new()).await, "store update");
-        assert_not_found(crm.change_owner(b, c.id, Some(UserId::new()), 1, None, None).await, "change owner");
-        assert_not_found(crm.log(b, event(c.id, InteractionKind::Purchase, t0(), "x")).await, "log");
+        assert_not_found(crm.tenant(b).customers().change_owner(c.id, Some(UserId::new()), 1, None, None).await, "change owner");
+        assert_not_found(crm.tenant(b).interactions().log(event(c.id, InteractionKind::Purchase, t0(), "x")).await, "log");
         assert_eq!(store.get_customer(a, c.id).await.unwrap(), c);
         assert_eq!(store.get_profile(a, c.id).await.unwrap(), Profile::default());
         assert!(full_timeline(&store, a, c.id, 10).await.is_empty());
@@ -442,14 +442,14 @@ cases! {
         let mut cb = Customer::person("In B").external_id("erp", "1").build().unwrap();
         cb.id = ca.id;
         let cb = register(&crm, b, cb).await;
-        crm.log(a, event(ca.id, InteractionKind::Purchase, t0(), "1")).await.unwrap();
+        crm.tenant(a).interactions().log(event(ca.id, InteractionKind::Purchase, t0(), "1")).await.unwrap();
         assert_eq!(store.get_customer(a, ca.id).await.unwrap().name.as_str(), "In A");
         assert_eq!(store.get_customer(b, cb.id).await.unwrap().name.as_str(), "In B");
         assert_eq!(store.get_profile(a, ca.id).await.unwrap().purchase_count, 1);
         assert_eq!(store.get_profile(b, cb.id).await.unwrap().purchase_count, 0);
         let mut upd = cb.clone();
         upd.lifecycle = Lifecycle::Active;
-        crm.update(b, upd, None).await.unwrap();
+        crm.tenant(b).customers().update(upd, None).await.unwrap();
         assert_eq!(store.get_customer(a, ca.id).await.unwrap().version, 1);
     }
 }

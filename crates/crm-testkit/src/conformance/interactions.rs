@@ -24,7 +24,7 @@ cases! {
             .key("web-shop", "order/17")
             .build()
             .unwrap();
-        let report = crm.log(tenant, i.clone()).await.unwrap();
+        let report = crm.tenant(tenant).interactions().log(i.clone()).await.unwrap();
         assert_eq!((report.inserted, report.duplicates), (1, 0));
         let back = full_timeline(&store, tenant, c.id, 10).await;
         let mut expected = i;
@@ -41,11 +41,11 @@ cases! {
             event(c.id, InteractionKind::Call, t0(), "1"),
             event(CustomerId::new(), InteractionKind::Call, t0(), "2"),
         ];
-        assert_not_found(crm.log_batch(tenant, batch).await, "log_batch");
+        assert_not_found(crm.tenant(tenant).interactions().log_batch(batch).await, "log_batch");
         assert!(full_timeline(&store, tenant, c.id, 10).await.is_empty());
         assert_eq!(store.get_profile(tenant, c.id).await.unwrap(), Profile::default());
         // Nothing was remembered either: the same keys go in later.
-        let r = crm.log(tenant, event(c.id, InteractionKind::Call, t0(), "1")).await.unwrap();
+        let r = crm.tenant(tenant).interactions().log(event(c.id, InteractionKind::Call, t0(), "1")).await.unwrap();
         assert_eq!(r.inserted, 1);
     }
 
@@ -56,7 +56,7 @@ cases! {
         let c = register(&crm, tenant, simple("A")).await;
         let mut batch: Vec<_> = (0..5).map(|n| event(c.id, InteractionKind::Purchase, t0(), &n.to_string())).collect();
         batch[3].subject = Some("x".repeat(Interaction::MAX_SUBJECT_CHARS + 1));
-        let r = crm.log_batch(tenant, batch).await;
+        let r = crm.tenant(tenant).interactions().log_batch(batch).await;
         assert_eq!(r.unwrap_err().field(), Some("interactions[3].subject"));
         assert!(full_timeline(&store, tenant, c.id, 10).await.is_empty());
         assert_eq!(store.get_profile(tenant, c.id).await.unwrap(), Profile::default());
@@ -69,12 +69,12 @@ cases! {
         let c = register(&crm, tenant, simple("A")).await;
         let mut gen = Generator::new(11);
         let batch = gen.interactions(&[c.id], 30, t0(), Duration::days(7));
-        let r = crm.log_batch(tenant, batch.clone()).await.unwrap();
+        let r = crm.tenant(tenant).interactions().log_batch(batch.clone()).await.unwrap();
         assert_eq!((r.inserted, r.duplicates), (30, 0));
         let profile = store.get_profile(tenant, c.id).await.unwrap();
         // Same keys, fresh ids: still duplicates.
         let resent: Vec<_> = batch.iter().map(|i| { let mut j = i.clone(); j.id = crm_core::InteractionId::new(); j }).collect();
-        let r = crm.log_batch(tenant, resent).await.unwrap();
+        let r = crm.tenant(tenant).interactions().log_batch(resent).await.unwrap();
         assert_eq!((r.inserted, r.duplicates), (0, 30));
         assert_eq!(store.get_profile(tenant, c.id).await.unwrap(), profile, "re-send changed the profile");
         assert_eq!(full_timeline(&store, tenant, c.id, 7).await.len(), 30);
@@ -91,7 +91,7 @@ cases! {
             event(c.id, InteractionKind::Call, t0(), "other"),
         ];
         let first_id = batch[0].id;
-        let r = crm.log_batch(tenant, batch).await.unwrap();
+        let r = crm.tenant(tenant).interactions().log_batch(batch).await.unwrap();
         assert_eq!((r.inserted, r.duplicates), (2, 1));
         let stored = full_timeline(&store, tenant, c.id, 10).await;
         assert!(stored.iter().any(|i| i.id == first_id), "the first row with a key wins");
@@ -105,8 +105,8 @@ cases! {
         let (t1, t2) = (TenantId::new(), TenantId::new());
         let a = register(&crm, t1, simple("A")).await;
         let b = register(&crm, t2, simple("B")).await;
-        assert_eq!(crm.log(t1, event(a.id, InteractionKind::Call, t0(), "k")).await.unwrap().inserted, 1);
-        assert_eq!(crm.log(t2, event(b.id, InteractionKind::Call, t0(), "k")).await.unwrap().inserted, 1);
+        assert_eq!(crm.tenant(t1).interactions().log(event(a.id, InteractionKind::Call, t0(), "k")).await.unwrap().inserted, 1);
+        assert_eq!(crm.tenant(t2).interactions().log(event(b.id, InteractionKind::Call, t0(), "k")).await.unwrap().inserted, 1);
     }
 
     /// Reusing a stored interaction id under a new key is Duplicate, and the batch is
@@ -116,11 +116,11 @@ cases! {
         let tenant = TenantId::new();
         let c = register(&crm, tenant, simple("A")).await;
         let first = event(c.id, InteractionKind::Call, t0(), "1");
-        crm.log(tenant, first.clone()).await.unwrap();
+        crm.tenant(tenant).interactions().log(first.clone()).await.unwrap();
         let mut clash = event(c.id, InteractionKind::Call, t0(), "2");
         clash.id = first.id;
         let batch = vec![event(c.id, InteractionKind::Purchase, t0(), "3"), clash];
-        let r = crm.log_batch(tenant, batch).await;
+        let r = crm.tenant(tenant).interactions().log_batch(batch).await;
         assert!(matches!(r, Err(Error::Duplicate { .. })), "got {r:?}");
         assert_eq!(full_timeline(&store, tenant, c.id, 10).await.len(), 1);
         assert_profile_is_rebuild(&store, tenant, c.id).await;
@@ -136,7 +136,7 @@ cases! {
             let at = t0() + Duration::minutes(n % 4);
             batch.push(event(c.id, InteractionKind::Call, at, &n.to_string()));
         }
-        crm.log_batch(tenant, batch.clone()).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(batch.clone()).await.unwrap();
         let mut expected: Vec<_> = batch.iter().map(|i| (i.occurred_at, i.id)).collect();
         expected.sort();
         expected.reverse();
@@ -154,13 +154,13 @@ cases! {
         let c = register(&crm, tenant, simple("A")).await;
         let mut gen = Generator::new(3);
         let old = gen.interactions(&[c.id], 60, t0(), Duration::days(30));
-        crm.log_batch(tenant, old.clone()).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(old.clone()).await.unwrap();
         let writer = {
             let crm = crm.clone();
             let newer = gen.interactions(&[c.id], 30, t0() + Duration::days(31), Duration::days(5));
             tokio::spawn(async move {
                 for i in newer {
-                    crm.log(tenant, i).await.unwrap();
+                    crm.tenant(tenant).interactions().log(i).await.unwrap();
                     tokio::task::yield_now().await;
                 }
             })
@@ -178,7 +178,7 @@ cases! {
     async fn empty_batch_is_a_no_op(store) {
         let (crm, _) = crm(&store);
         let tenant = TenantId::new();
-        let r = crm.log_batch(tenant, Vec::new()).await.unwrap();
+        let r = crm.tenant(tenant).interactions().log_batch(Vec::new()).await.unwrap();
         assert_eq!((r.inserted, r.duplicates), (0, 0));
         let r = store.append_interactions(tenant, Vec::new(), WriteOptions::new()).await.unwrap();
         assert_eq!((r.inserted, r.duplicates), (0, 0));
@@ -194,7 +194,7 @@ cases! {
             ids.push(register(&crm, tenant, gen.customer()).await.id);
         }
         let batch = gen.interactions(&ids, 2000, t0(), Duration::days(90));
-        let r = crm.log_batch(tenant, batch).await.unwrap();
+        let r = crm.tenant(tenant).interactions().log_batch(batch).await.unwrap();
         assert_eq!(r.inserted, 2000);
         let mut total = 0;
         for id in &ids {
@@ -218,8 +218,8 @@ cases! {
             // Three share each instant, so ties are broken by id.
             batch.push(event(who, InteractionKind::Note, t0() + Duration::hours(i / 3), &format!("n{i}")));
         }
-        crm.log_batch(tenant, batch.clone()).await.unwrap();
-        crm.log(other, event(elsewhere.id, InteractionKind::Note, t0(), "x")).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(batch.clone()).await.unwrap();
+        crm.tenant(other).interactions().log(event(elsewhere.id, InteractionKind::Note, t0(), "x")).await.unwrap();
         let got = collect_pages(2, |page| {
             let store = store.clone();
             async move { store.interactions_between(tenant, t0(), t0() + Duration::hours(2), &page).await }

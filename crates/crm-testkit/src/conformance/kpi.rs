@@ -21,25 +21,25 @@ cases! {
             on_warning: vec![KpiAction::NotifyAssignee],
             on_breach: vec![KpiAction::NotifyTeamLead],
         };
-        crm.add_kpi_rule(tenant, rule("reply", 4)).await.unwrap();
-        crm.add_kpi_rule(tenant, rule("close", 72)).await.unwrap();
-        assert!(matches!(crm.add_kpi_rule(tenant, rule("reply", 8)).await, Err(Error::Duplicate { .. })));
+        crm.tenant(tenant).kpis().add_rule(rule("reply", 4)).await.unwrap();
+        crm.tenant(tenant).kpis().add_rule(rule("close", 72)).await.unwrap();
+        assert!(matches!(crm.tenant(tenant).kpis().add_rule(rule("reply", 8)).await, Err(Error::Duplicate { .. })));
         let mut bad = rule("bad", 4);
         bad.compliance_goal = 2.0;
-        assert_eq!(crm.add_kpi_rule(tenant, bad).await.unwrap_err().field(), Some("compliance_goal"));
-        let stored = crm.kpi_rules(tenant).await.unwrap();
+        assert_eq!(crm.tenant(tenant).kpis().add_rule(bad).await.unwrap_err().field(), Some("compliance_goal"));
+        let stored = crm.tenant(tenant).kpis().rules().await.unwrap();
         assert_eq!(stored.iter().map(|r| r.rule.key.as_str()).collect::<Vec<_>>(), ["close", "reply"]);
         assert_eq!(stored[1].rule, rule("reply", 4));
         assert_eq!(stored[1].version, 1);
-        crm.update_kpi_rule(tenant, rule("reply", 6), 1).await.unwrap();
-        assert!(matches!(crm.update_kpi_rule(tenant, rule("reply", 5), 1).await, Err(Error::Conflict { .. })));
-        assert_not_found(crm.update_kpi_rule(tenant, rule("nope", 5), 1).await, "unknown rule");
-        let now = crm.kpi_rules(tenant).await.unwrap();
+        crm.tenant(tenant).kpis().update_rule(rule("reply", 6), 1).await.unwrap();
+        assert!(matches!(crm.tenant(tenant).kpis().update_rule(rule("reply", 5), 1).await, Err(Error::Conflict { .. })));
+        assert_not_found(crm.tenant(tenant).kpis().update_rule(rule("nope", 5), 1).await, "unknown rule");
+        let now = crm.tenant(tenant).kpis().rules().await.unwrap();
         assert_eq!((now[1].version, now[1].rule.case_target().unwrap().target()), (2, Duration::hours(6)));
-        assert!(crm.kpi_rules(other).await.unwrap().is_empty());
-        assert_not_found(crm.delete_kpi_rule(other, &TemplateName::parse("reply").unwrap()).await, "other tenant");
-        crm.delete_kpi_rule(tenant, &TemplateName::parse("close").unwrap()).await.unwrap();
-        let engine = crm.kpi_engine(tenant).await.unwrap();
+        assert!(crm.tenant(other).kpis().rules().await.unwrap().is_empty());
+        assert_not_found(crm.tenant(other).kpis().delete_rule(&TemplateName::parse("reply").unwrap()).await, "other tenant");
+        crm.tenant(tenant).kpis().delete_rule(&TemplateName::parse("close").unwrap()).await.unwrap();
+        let engine = crm.tenant(tenant).kpis().engine().await.unwrap();
         assert_eq!(engine.rules().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["reply"]);
     }
 }

@@ -50,7 +50,11 @@ fn crm(store: &Arc<dyn Storage>) -> (Crm, Arc<ManualClock>) {
 }
 
 async fn register(crm: &Crm, tenant: TenantId, c: Customer) -> Customer {
-    crm.register(tenant, c).await.expect("register")
+    crm.tenant(tenant)
+        .customers()
+        .register(c)
+        .await
+        .expect("register")
 }
 
 fn simple(name: &str) -> Customer {

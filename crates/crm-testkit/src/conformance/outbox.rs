@@ -209,7 +209,7 @@ cases! {
         let make = |to: Recipient, key: &str, purpose: Purpose| {
             Notification::builder(to, "t", key).purpose(purpose).build().unwrap()
         };
-        let report = crm.notify(tenant, vec![
+        let report = crm.tenant(tenant).notifications().enqueue(vec![
             make(Recipient::User(agent), "agent", Purpose::Service),
             make(Recipient::TeamLeadOf(agent), "lead", Purpose::Service),
             make(Recipient::Customer(consenting.id), "ann-offer", Purpose::Marketing),
@@ -253,7 +253,7 @@ cases! {
     async fn dispatcher_retries_transient_and_buries_permanent_failures(store) {
         let (crm, _) = crm(&store);
         let tenant = TenantId::new();
-        crm.notify(tenant, vec![note("flaky", Priority::Urgent), note("doomed", Priority::Normal)]).await.unwrap();
+        crm.tenant(tenant).notifications().enqueue(vec![note("flaky", Priority::Urgent), note("doomed", Priority::Normal)]).await.unwrap();
         let notifier = Arc::new(RecordingNotifier::new());
         let clock = Arc::new(ManualClock::new(t0()));
         let retry = RetryPolicy { base: std::time::Duration::from_secs(60), max_delay: std::time::Duration::from_secs(600), max_attempts: 3, jitter: 0.0 };
@@ -274,7 +274,7 @@ cases! {
         assert_eq!(dead.len(), 2);
         let flaky = dead.iter().find(|m| m.notification.idempotency_key == "flaky").unwrap();
         assert_eq!(flaky.attempts, 3);
-        crm.requeue(tenant, flaky.id).await.unwrap();
+        crm.tenant(tenant).notifications().requeue(flaky.id).await.unwrap();
         let run = dispatcher.run_once(t0()).await.unwrap();
         assert_eq!(run.sent, 1);
         assert_eq!(notifier.count(), 1);
@@ -291,25 +291,25 @@ cases! {
         assert_eq!(store.pending_count(tenant).await.unwrap(), 1, "customer.created");
         let mut clash = simple("Clash");
         clash.id = ann.id;
-        assert!(crm.register(tenant, clash).await.is_err());
+        assert!(crm.tenant(tenant).customers().register(clash).await.is_err());
         assert_eq!(store.pending_count(tenant).await.unwrap(), 1, "failed insert: no event");
         let owner = UserId::new();
         let welcome = Notification::builder(Recipient::User(owner), "owner.assigned", "assigned:ann:2").build().unwrap();
         let transfer = |v| crm_core::Transfer { new_owner: Some(owner), expected_version: v, actor: None, reason: Some("territory") };
-        let stale = crm.change_owner_notifying(tenant, ann.id, transfer(7), vec![welcome.clone()]).await;
+        let stale = crm.tenant(tenant).customers().change_owner_notifying(ann.id, transfer(7), vec![welcome.clone()]).await;
         assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
         assert_eq!(store.pending_count(tenant).await.unwrap(), 1, "failed transfer: nothing queued");
-        crm.change_owner_notifying(tenant, ann.id, transfer(1), vec![welcome]).await.unwrap();
+        crm.tenant(tenant).customers().change_owner_notifying(ann.id, transfer(1), vec![welcome]).await.unwrap();
         assert_eq!(store.pending_count(tenant).await.unwrap(), 4, "updated + owner changed + notice");
         let orphan = event(CustomerId::new(), InteractionKind::Note, t0(), "orphan");
         let note = Notification::builder(Recipient::User(owner), "t", "batch-note").build().unwrap();
-        assert_not_found(crm.log_batch_notifying(tenant, vec![event(ann.id, InteractionKind::Note, t0(), "ok"), orphan], vec![note.clone()]).await, "batch");
+        assert_not_found(crm.tenant(tenant).interactions().log_batch_notifying(vec![event(ann.id, InteractionKind::Note, t0(), "ok"), orphan], vec![note.clone()]).await, "batch");
         assert_eq!(store.pending_count(tenant).await.unwrap(), 4, "failed batch: nothing queued");
         let batch = vec![event(ann.id, InteractionKind::Note, t0(), "n1"), event(ann.id, InteractionKind::Call, t0(), "n2")];
-        crm.log_batch_notifying(tenant, batch.clone(), vec![note]).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch_notifying(batch.clone(), vec![note]).await.unwrap();
         assert_eq!(store.pending_count(tenant).await.unwrap(), 7, "two interaction events + notice");
         let resent: Vec<Interaction> = batch.iter().map(|i| Interaction { id: crm_core::InteractionId::new(), ..i.clone() }).collect();
-        assert_eq!(crm.log_batch(tenant, resent).await.unwrap().duplicates, 2);
+        assert_eq!(crm.tenant(tenant).interactions().log_batch(resent).await.unwrap().duplicates, 2);
         assert_eq!(store.pending_count(tenant).await.unwrap(), 7, "re-sent batch: no new event");
         let events = drain_events(&store, tenant).await;
         let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
@@ -330,11 +330,11 @@ cases! {
         let mut a2 = a.clone();
         a2.lifecycle = Lifecycle::Active;
         clock.advance(Duration::minutes(1));
-        let a2 = crm.update(tenant, a2, None).await.unwrap();
+        let a2 = crm.tenant(tenant).customers().update(a2, None).await.unwrap();
         let mut a3 = a2.clone();
         a3.tags.insert(Tag::parse("vip").unwrap());
-        crm.update(tenant, a3, None).await.unwrap();
-        crm.log(tenant, event(a.id, InteractionKind::Call, t0(), "call-a")).await.unwrap();
+        crm.tenant(tenant).customers().update(a3, None).await.unwrap();
+        crm.tenant(tenant).interactions().log(event(a.id, InteractionKind::Call, t0(), "call-a")).await.unwrap();
         let sink = Arc::new(RecordingSink::new());
         let notifier = Arc::new(RecordingNotifier::new());
         let dispatcher = Dispatcher::new(tenant, store.clone(), notifier, Arc::new(StaticDirectory::new()), Arc::new(ManualClock::new(t0())))
@@ -365,7 +365,7 @@ cases! {
         let c = register(&crm, tenant, simple("C")).await;
         let mut c2 = c.clone();
         c2.lifecycle = Lifecycle::Active;
-        crm.update(tenant, c2, None).await.unwrap();
+        crm.tenant(tenant).customers().update(c2, None).await.unwrap();
         let flaky = Arc::new(FlakySink { inner: RecordingSink::new(), failures: std::sync::Mutex::new(1) });
         let dispatcher = Dispatcher::new(tenant, store.clone(), Arc::new(RecordingNotifier::new()), Arc::new(StaticDirectory::new()), Arc::new(ManualClock::new(t0())))
             .with_event_sink(flaky.clone())
@@ -388,20 +388,20 @@ cases! {
         let schema = segment_schema();
         let a = register(&crm, tenant, Customer::person("A").lifecycle(Lifecycle::Active).build().unwrap()).await;
         let b = register(&crm, tenant, Customer::person("B").lifecycle(Lifecycle::Lead).build().unwrap()).await;
-        let seg = crm.create_segment(tenant, Segment::dynamic("Active", parse(r#"lifecycle = "active""#).unwrap()).unwrap(), &schema).await.unwrap();
-        crm.refresh_segment(tenant, seg.id, &schema).await.unwrap();
+        let seg = crm.tenant(tenant).segments().create(Segment::dynamic("Active", parse(r#"lifecycle = "active""#).unwrap()).unwrap(), &schema).await.unwrap();
+        crm.tenant(tenant).segments().refresh(seg.id, &schema).await.unwrap();
         let mut a2 = store.get_customer(tenant, a.id).await.unwrap();
         a2.lifecycle = Lifecycle::Churned;
-        crm.update(tenant, a2, None).await.unwrap();
+        crm.tenant(tenant).customers().update(a2, None).await.unwrap();
         let mut b2 = store.get_customer(tenant, b.id).await.unwrap();
         b2.lifecycle = Lifecycle::Active;
-        crm.update(tenant, b2, None).await.unwrap();
+        crm.tenant(tenant).customers().update(b2, None).await.unwrap();
         clock.advance(Duration::days(1));
-        crm.refresh_segment(tenant, seg.id, &schema).await.unwrap();
-        crm.refresh_segment(tenant, seg.id, &schema).await.unwrap();
-        let fixed = crm.create_segment(tenant, Segment::fixed("Hand-picked").unwrap(), &schema).await.unwrap();
-        crm.change_static_members(tenant, fixed.id, vec![a.id, b.id], vec![]).await.unwrap();
-        crm.change_static_members(tenant, fixed.id, vec![], vec![a.id]).await.unwrap();
+        crm.tenant(tenant).segments().refresh(seg.id, &schema).await.unwrap();
+        crm.tenant(tenant).segments().refresh(seg.id, &schema).await.unwrap();
+        let fixed = crm.tenant(tenant).segments().create(Segment::fixed("Hand-picked").unwrap(), &schema).await.unwrap();
+        crm.tenant(tenant).segments().change_static_members(fixed.id, vec![a.id, b.id], vec![]).await.unwrap();
+        crm.tenant(tenant).segments().change_static_members(fixed.id, vec![], vec![a.id]).await.unwrap();
         let moves: Vec<(EventKind, crm_core::SegmentId, CustomerId)> = drain_events(&store, tenant).await.into_iter()
             .filter(|e| matches!(e.kind, EventKind::SegmentEntered | EventKind::SegmentLeft))
             .map(|e| (e.kind, serde_json::from_value(e.data["segment"].clone()).unwrap(), serde_json::from_value(e.data["customer"].clone()).unwrap()))

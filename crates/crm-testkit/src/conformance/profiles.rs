@@ -18,7 +18,7 @@ cases! {
             if round % 3 == 2 {
                 batch.extend(sent.iter().take(10).cloned());
             }
-            crm.log_batch(tenant, batch.clone()).await.unwrap();
+            crm.tenant(tenant).interactions().log_batch(batch.clone()).await.unwrap();
             sent.extend(batch);
             for id in &ids {
                 assert_profile_is_rebuild(&store, tenant, *id).await;
@@ -32,7 +32,7 @@ cases! {
         let tenant = TenantId::new();
         let owner = UserId::new();
         let c = register(&crm, tenant, Customer::person("A").owner(owner).build().unwrap()).await;
-        assert_eq!(crm.profile(tenant, c.id).await.unwrap(), Profile::default());
+        assert_eq!(crm.tenant(tenant).customers().profile(c.id).await.unwrap(), Profile::default());
         let buy = |n: i64, amount: &str, cur: &str| Interaction::builder(c.id, Channel::Store, InteractionKind::Purchase)
             .at(t0() + Duration::days(n))
             .handled_by(owner)
@@ -48,8 +48,8 @@ cases! {
             .at(t0() + Duration::days(2))
             .build()
             .unwrap();
-        crm.log_batch(tenant, vec![buy(1, "10.10", "EUR"), buy(5, "0.90", "EUR"), buy(3, "7", "USD"), note, complaint]).await.unwrap();
-        let p = crm.profile(tenant, c.id).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(vec![buy(1, "10.10", "EUR"), buy(5, "0.90", "EUR"), buy(3, "7", "USD"), note, complaint]).await.unwrap();
+        let p = crm.tenant(tenant).customers().profile(c.id).await.unwrap();
         assert_eq!(p.interaction_count, 5);
         assert_eq!(p.purchase_count, 3);
         assert_eq!(p.complaint_count, 1);
@@ -75,7 +75,7 @@ cases! {
         for w in 0..4 {
             let batch = gen.interactions(&ids, 40, t0() + Duration::days(w), Duration::days(2));
             let crm = crm.clone();
-            tasks.push(tokio::spawn(async move { crm.log_batch(tenant, batch).await }));
+            tasks.push(tokio::spawn(async move { crm.tenant(tenant).interactions().log_batch(batch).await }));
         }
         for t in tasks {
             assert_eq!(t.await.unwrap().unwrap().inserted, 40);

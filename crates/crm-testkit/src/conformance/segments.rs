@@ -19,7 +19,7 @@ cases! {
             ids.push(register(&crm, tenant, gen.segment_customer(now)).await.id);
         }
         let history = gen.interactions(&ids, 700, t0() - Duration::days(400), Duration::days(420));
-        crm.log_batch(tenant, history).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(history).await.unwrap();
         let mut scored = Vec::new();
         for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
             let cur = if i % 5 == 0 { "USD" } else { "EUR" };
@@ -30,7 +30,7 @@ cases! {
                 scored_at: now,
             }));
         }
-        crm.set_value_scores(tenant, scored).await.unwrap();
+        crm.tenant(tenant).value().set_scores(scored).await.unwrap();
         let segments = crm_core::value_class::RfmSegment::ALL;
         let abc = [crm_core::value_class::AbcClass::A, crm_core::value_class::AbcClass::B, crm_core::value_class::AbcClass::C];
         let classified: Vec<(CustomerId, ValueClasses)> = ids
@@ -46,7 +46,7 @@ cases! {
                 as_of: now.date_naive(),
             }))
             .collect();
-        crm.set_value_classes(tenant, classified).await.unwrap();
+        crm.tenant(tenant).value().set_classes(classified).await.unwrap();
         let mut subjects = Vec::new();
         for id in &ids {
             subjects.push((
@@ -86,19 +86,19 @@ cases! {
         let (crm, _) = crm(&store);
         let (tenant, other) = (TenantId::new(), TenantId::new());
         let schema = segment_schema();
-        let vip = crm.create_segment(tenant, Segment::dynamic("VIP", parse(r#""vip" in tags and revenue > 100"#).unwrap()).unwrap(), &schema).await.unwrap();
-        let picked = crm.create_segment(tenant, Segment::fixed("Fair 2025").unwrap(), &schema).await.unwrap();
+        let vip = crm.tenant(tenant).segments().create(Segment::dynamic("VIP", parse(r#""vip" in tags and revenue > 100"#).unwrap()).unwrap(), &schema).await.unwrap();
+        let picked = crm.tenant(tenant).segments().create(Segment::fixed("Fair 2025").unwrap(), &schema).await.unwrap();
         assert_eq!(vip.created_at, t0());
         assert_eq!(store.get_segment(tenant, vip.id).await.unwrap(), vip);
-        let names: Vec<String> = crm.segments(tenant).await.unwrap().iter().map(|s| s.name.to_string()).collect();
+        let names: Vec<String> = crm.tenant(tenant).segments().list().await.unwrap().iter().map(|s| s.name.to_string()).collect();
         assert_eq!(names, vec!["Fair 2025", "VIP"]);
-        let r = crm.create_segment(tenant, Segment::fixed("VIP").unwrap(), &schema).await;
+        let r = crm.tenant(tenant).segments().create(Segment::fixed("VIP").unwrap(), &schema).await;
         assert!(matches!(r, Err(Error::Duplicate { .. })), "same name: {r:?}");
         assert_not_found(store.get_segment(other, picked.id).await, "other tenant");
-        assert!(crm.segments(other).await.unwrap().is_empty());
-        crm.create_segment(other, Segment::fixed("VIP").unwrap(), &schema).await.unwrap();
+        assert!(crm.tenant(other).segments().list().await.unwrap().is_empty());
+        crm.tenant(other).segments().create(Segment::fixed("VIP").unwrap(), &schema).await.unwrap();
         let bad = Segment::dynamic("Bad", parse("revenue > \"x\"").unwrap()).unwrap();
-        assert_eq!(crm.create_segment(tenant, bad, &schema).await.unwrap_err().field(), Some("rule"));
+        assert_eq!(crm.tenant(tenant).segments().create(bad, &schema).await.unwrap_err().field(), Some("rule"));
     }
 
     /// Refreshing a dynamic segment stores its members and reports who entered and left.
@@ -109,31 +109,31 @@ cases! {
         let a = register(&crm, tenant, Customer::person("A").lifecycle(Lifecycle::Active).build().unwrap()).await;
         let b = register(&crm, tenant, Customer::person("B").lifecycle(Lifecycle::Active).build().unwrap()).await;
         let c = register(&crm, tenant, Customer::person("C").lifecycle(Lifecycle::Lead).build().unwrap()).await;
-        let seg = crm.create_segment(tenant, Segment::dynamic("Active", parse(r#"lifecycle = "active""#).unwrap()).unwrap(), &schema).await.unwrap();
-        let (count, first) = crm.preview(tenant, seg.rule().unwrap(), &schema, &PageRequest::first(1)).await.unwrap();
+        let seg = crm.tenant(tenant).segments().create(Segment::dynamic("Active", parse(r#"lifecycle = "active""#).unwrap()).unwrap(), &schema).await.unwrap();
+        let (count, first) = crm.tenant(tenant).segments().preview(seg.rule().unwrap(), &schema, &PageRequest::first(1)).await.unwrap();
         assert_eq!(count, 2);
         assert_eq!(first.items, vec![a.id.min(b.id)]);
-        let first = crm.refresh_segment(tenant, seg.id, &schema).await.unwrap();
+        let first = crm.tenant(tenant).segments().refresh(seg.id, &schema).await.unwrap();
         let mut both = vec![a.id, b.id];
         both.sort();
         assert_eq!((first.entered, first.left, first.members), (both, vec![], 2));
         let mut b2 = b.clone();
         b2.lifecycle = Lifecycle::Churned;
-        crm.update(tenant, b2, None).await.unwrap();
+        crm.tenant(tenant).customers().update(b2, None).await.unwrap();
         let mut c2 = c.clone();
         c2.lifecycle = Lifecycle::Active;
-        crm.update(tenant, c2, None).await.unwrap();
+        crm.tenant(tenant).customers().update(c2, None).await.unwrap();
         clock.advance(Duration::days(1));
-        let second = crm.refresh_segment(tenant, seg.id, &schema).await.unwrap();
+        let second = crm.tenant(tenant).segments().refresh(seg.id, &schema).await.unwrap();
         assert_eq!((second.entered, second.left, second.members), (vec![c.id], vec![b.id], 2));
-        let again = crm.refresh_segment(tenant, seg.id, &schema).await.unwrap();
+        let again = crm.tenant(tenant).segments().refresh(seg.id, &schema).await.unwrap();
         assert!(again.entered.is_empty() && again.left.is_empty());
-        assert!(crm.is_member(tenant, seg.id, c.id).await.unwrap());
-        assert!(!crm.is_member(tenant, seg.id, b.id).await.unwrap());
-        assert_eq!(crm.segments_of(tenant, a.id).await.unwrap(), vec![seg.id]);
+        assert!(crm.tenant(tenant).segments().is_member(seg.id, c.id).await.unwrap());
+        assert!(!crm.tenant(tenant).segments().is_member(seg.id, b.id).await.unwrap());
+        assert_eq!(crm.tenant(tenant).segments().of_customer(a.id).await.unwrap(), vec![seg.id]);
         let members = collect_pages(1, |page| {
             let crm = crm.clone();
-            async move { crm.segment_members(tenant, seg.id, &page).await }
+            async move { crm.tenant(tenant).segments().members(seg.id, &page).await }
         })
         .await;
         let mut expected = vec![a.id, c.id];
@@ -148,20 +148,20 @@ cases! {
         let schema = segment_schema();
         let a = register(&crm, tenant, simple("A")).await;
         let b = register(&crm, tenant, simple("B")).await;
-        let fair = crm.create_segment(tenant, Segment::fixed("Fair").unwrap(), &schema).await.unwrap();
-        let change = crm.change_static_members(tenant, fair.id, vec![a.id, b.id], vec![]).await.unwrap();
+        let fair = crm.tenant(tenant).segments().create(Segment::fixed("Fair").unwrap(), &schema).await.unwrap();
+        let change = crm.tenant(tenant).segments().change_static_members(fair.id, vec![a.id, b.id], vec![]).await.unwrap();
         assert_eq!(change.members, 2);
-        let change = crm.change_static_members(tenant, fair.id, vec![], vec![a.id]).await.unwrap();
+        let change = crm.tenant(tenant).segments().change_static_members(fair.id, vec![], vec![a.id]).await.unwrap();
         assert_eq!((change.entered, change.left, change.members), (vec![], vec![a.id], 1));
-        let r = crm.change_static_members(tenant, fair.id, vec![a.id, CustomerId::new()], vec![]).await;
+        let r = crm.tenant(tenant).segments().change_static_members(fair.id, vec![a.id, CustomerId::new()], vec![]).await;
         assert_not_found(r, "unknown customer");
-        assert!(!crm.is_member(tenant, fair.id, a.id).await.unwrap(), "nothing half-written");
-        let r = crm.refresh_segment(tenant, fair.id, &schema).await;
+        assert!(!crm.tenant(tenant).segments().is_member(fair.id, a.id).await.unwrap(), "nothing half-written");
+        let r = crm.tenant(tenant).segments().refresh(fair.id, &schema).await;
         assert!(r.unwrap_err().is_validation());
-        let dynamic = crm.create_segment(tenant, Segment::dynamic("All", parse("purchase_count >= 0").unwrap()).unwrap(), &schema).await.unwrap();
+        let dynamic = crm.tenant(tenant).segments().create(Segment::dynamic("All", parse("purchase_count >= 0").unwrap()).unwrap(), &schema).await.unwrap();
         let r = store.change_static_members(tenant, dynamic.id, vec![a.id], vec![], None).await;
         assert!(r.unwrap_err().is_validation());
-        assert_not_found(crm.refresh_segment(tenant, crm_core::SegmentId::new(), &schema).await, "unknown segment");
+        assert_not_found(crm.tenant(tenant).segments().refresh(crm_core::SegmentId::new(), &schema).await, "unknown segment");
     }
 
     /// Tenant B neither sees nor changes tenant A's segments, and rules never select
@@ -172,16 +172,16 @@ cases! {
         let schema = segment_schema();
         let mine = register(&crm, a, simple("Mine")).await;
         register(&crm, b, simple("Theirs")).await;
-        let seg = crm.create_segment(a, Segment::fixed("Picked").unwrap(), &schema).await.unwrap();
-        crm.change_static_members(a, seg.id, vec![mine.id], vec![]).await.unwrap();
-        assert_not_found(crm.segment_members(b, seg.id, &PageRequest::first(10)).await, "members");
-        assert_not_found(crm.change_static_members(b, seg.id, vec![], vec![mine.id]).await, "change");
-        assert_not_found(crm.is_member(b, seg.id, mine.id).await, "is_member");
+        let seg = crm.tenant(a).segments().create(Segment::fixed("Picked").unwrap(), &schema).await.unwrap();
+        crm.tenant(a).segments().change_static_members(seg.id, vec![mine.id], vec![]).await.unwrap();
+        assert_not_found(crm.tenant(b).segments().members(seg.id, &PageRequest::first(10)).await, "members");
+        assert_not_found(crm.tenant(b).segments().change_static_members(seg.id, vec![], vec![mine.id]).await, "change");
+        assert_not_found(crm.tenant(b).segments().is_member(seg.id, mine.id).await, "is_member");
         let all = parse("interaction_count >= 0").unwrap();
-        let (count, page) = crm.preview(b, &all, &schema, &PageRequest::first(10)).await.unwrap();
+        let (count, page) = crm.tenant(b).segments().preview(&all, &schema, &PageRequest::first(10)).await.unwrap();
         assert_eq!(count, 1);
         assert!(!page.items.contains(&mine.id));
-        assert!(crm.is_member(a, seg.id, mine.id).await.unwrap());
+        assert!(crm.tenant(a).segments().is_member(seg.id, mine.id).await.unwrap());
     }
 
     /// The largest rules the language accepts are stored, read back equal (one by one and
@@ -202,7 +202,7 @@ cases! {
                 .map(|k| Interaction::builder(c.id, Channel::Web, InteractionKind::Purchase).at(t0())
                     .amount(Money::parse("5", "EUR").unwrap()).key("shop", &format!("{i}-{k}")).build().unwrap())
                 .collect();
-            crm.log_batch(tenant, buys).await.unwrap();
+            crm.tenant(tenant).interactions().log_batch(buys).await.unwrap();
             ids.push(c.id);
         }
         for (n, text) in crm_core::segment::largest_rules().into_iter().enumerate() {
@@ -216,20 +216,20 @@ cases! {
                 }
             }
             expected.sort();
-            let segment = crm.create_segment(tenant, Segment::dynamic(&format!("Largest {n}"), rule.clone()).unwrap(), &schema).await.unwrap();
+            let segment = crm.tenant(tenant).segments().create(Segment::dynamic(&format!("Largest {n}"), rule.clone()).unwrap(), &schema).await.unwrap();
             assert_eq!(store.get_segment(tenant, segment.id).await.unwrap(), segment);
-            assert!(crm.segments(tenant).await.unwrap().contains(&segment));
-            let change = crm.refresh_segment(tenant, segment.id, &schema).await.unwrap();
+            assert!(crm.tenant(tenant).segments().list().await.unwrap().contains(&segment));
+            let change = crm.tenant(tenant).segments().refresh(segment.id, &schema).await.unwrap();
             let mut entered = change.entered.clone();
             entered.sort();
             assert_eq!(entered, expected, "rule {n}");
-            let (count, _) = crm.preview(tenant, &rule, &schema, &PageRequest::first(10)).await.unwrap();
+            let (count, _) = crm.tenant(tenant).segments().preview(&rule, &schema, &PageRequest::first(10)).await.unwrap();
             assert_eq!(count, expected.len() as u64, "rule {n}");
         }
         let nul = parse("name = \"a\\u{0}b\" or \"x\\u{0}\" in tags").unwrap();
-        let e = crm.preview(tenant, &nul, &schema, &PageRequest::first(10)).await.unwrap_err();
+        let e = crm.tenant(tenant).segments().preview(&nul, &schema, &PageRequest::first(10)).await.unwrap_err();
         assert_eq!(e.field(), Some("rule"), "{e}");
-        let e = crm.create_segment(tenant, Segment::dynamic("NUL", nul).unwrap(), &schema).await.unwrap_err();
+        let e = crm.tenant(tenant).segments().create(Segment::dynamic("NUL", nul).unwrap(), &schema).await.unwrap_err();
         assert_eq!(e.field(), Some("rule"), "{e}");
     }
 }

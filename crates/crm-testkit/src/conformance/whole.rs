@@ -20,8 +20,8 @@ cases! {
         let c = register(&crm, tenant, active("C", Some(x))).await;
         let lead = register(&crm, tenant, Customer::person("D").lifecycle(Lifecycle::Lead).owner(x).build().unwrap()).await;
         let call = Interaction::builder(a.id, Channel::Phone, InteractionKind::Call).at(t0() + Duration::days(5)).handled_by(x).key("pool", "a-call").build().unwrap();
-        crm.log(tenant, call).await.unwrap();
-        crm.open_case(tenant, crm_core::case::Case::open(c.id, crm_core::case::CaseKind::Complaint, "Open", Channel::Email, Some(x), t0()).unwrap()).await.unwrap();
+        crm.tenant(tenant).interactions().log(call).await.unwrap();
+        crm.tenant(tenant).cases().open(crm_core::case::Case::open(c.id, crm_core::case::CaseKind::Complaint, "Open", Channel::Email, Some(x), t0()).unwrap()).await.unwrap();
         let policy = PoolPolicy {
             rules: vec![PoolRule { lifecycles: vec![Lifecycle::Active], tag: None, no_contact_days: Some(30), no_purchase_days: None, notice_days: 7 }],
             limits: ClaimLimits { per_day: 2, max_held: 3, reclaim_block_days: 14 },
@@ -29,44 +29,44 @@ cases! {
             time_zone: chrono_tz::Tz::UTC,
         };
         let day = |d: i64| t0() + Duration::days(d);
-        let r = { clock.set(day(24)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap();
+        let r = { clock.set(day(24)); crm.tenant(tenant).pool().reclaim(&policy).await }.unwrap();
         assert_eq!((r.checked, r.warned, r.reclaimed.len()), (4, 2, 0), "B and C warned: {r:?}");
-        assert_eq!({ clock.set(day(24)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap().warned, 0, "warned once");
-        let r = { clock.set(day(31)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap();
+        assert_eq!({ clock.set(day(24)); crm.tenant(tenant).pool().reclaim(&policy).await }.unwrap().warned, 0, "warned once");
+        let r = { clock.set(day(31)); crm.tenant(tenant).pool().reclaim(&policy).await }.unwrap();
         assert_eq!((r.reclaimed.clone(), r.exempt), (vec![(b.id, x)], 1), "{r:?}");
-        assert_eq!({ clock.set(day(31)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap().reclaimed, vec![]);
+        assert_eq!({ clock.set(day(31)); crm.tenant(tenant).pool().reclaim(&policy).await }.unwrap().reclaimed, vec![]);
         assert_eq!(store.get_customer(tenant, b.id).await.unwrap().owner, None);
         let history = store.ownership_history(tenant, b.id).await.unwrap();
         assert_eq!((history[0].from, history[0].to), (Some(x), None));
         assert!(history[0].reason.as_deref().unwrap_or("").contains("30 days"));
         assert_eq!(store.get_customer(tenant, a.id).await.unwrap().owner, Some(x), "contacted on day 5");
         assert_eq!(store.get_customer(tenant, lead.id).await.unwrap().owner, Some(x), "no rule for leads");
-        let r = { clock.set(day(36)); crm.reclaim_to_pool(tenant, &policy).await }.unwrap();
+        let r = { clock.set(day(36)); crm.tenant(tenant).pool().reclaim(&policy).await }.unwrap();
         assert_eq!(r.reclaimed, vec![(a.id, x)]);
 
         clock.set(day(37));
-        let blocked = crm.claim_from_pool(tenant, b.id, x, &policy).await;
+        let blocked = crm.tenant(tenant).pool().claim(b.id, x, &policy).await;
         assert_eq!(blocked.unwrap_err().field(), Some("limits.reclaim_block_days"));
-        let taken = crm.claim_from_pool(tenant, b.id, y, &policy).await.unwrap();
+        let taken = crm.tenant(tenant).pool().claim(b.id, y, &policy).await.unwrap();
         assert_eq!(taken.owner, Some(y));
-        assert_eq!(crm.claim_from_pool(tenant, b.id, z, &policy).await.unwrap_err().field(), Some("customer"));
+        assert_eq!(crm.tenant(tenant).pool().claim(b.id, z, &policy).await.unwrap_err().field(), Some("customer"));
         let mut pool = Vec::new();
         for i in 0..4 {
             pool.push(register(&crm, tenant, active(&format!("P{i}"), None)).await);
         }
-        crm.claim_from_pool(tenant, pool[0].id, z, &policy).await.unwrap();
-        crm.claim_from_pool(tenant, pool[1].id, z, &policy).await.unwrap();
-        let third = crm.claim_from_pool(tenant, pool[2].id, z, &policy).await;
+        crm.tenant(tenant).pool().claim(pool[0].id, z, &policy).await.unwrap();
+        crm.tenant(tenant).pool().claim(pool[1].id, z, &policy).await.unwrap();
+        let third = crm.tenant(tenant).pool().claim(pool[2].id, z, &policy).await;
         assert_eq!(third.unwrap_err().field(), Some("limits.per_day"));
         clock.set(day(38));
-        crm.claim_from_pool(tenant, pool[2].id, z, &policy).await.unwrap();
-        let fourth = crm.claim_from_pool(tenant, pool[3].id, z, &policy).await;
+        crm.tenant(tenant).pool().claim(pool[2].id, z, &policy).await.unwrap();
+        let fourth = crm.tenant(tenant).pool().claim(pool[3].id, z, &policy).await;
         assert_eq!(fourth.unwrap_err().field(), Some("limits.max_held"));
         let (w1, w2) = (UserId::new(), UserId::new());
         let (crm1, crm2, p1, p2) = (crm.clone(), crm.clone(), policy.clone(), policy.clone());
         let id = pool[3].id;
-        let first = tokio::spawn(async move { crm1.claim_from_pool(tenant, id, w1, &p1).await });
-        let second = tokio::spawn(async move { crm2.claim_from_pool(tenant, id, w2, &p2).await });
+        let first = tokio::spawn(async move { crm1.tenant(tenant).pool().claim(id, w1, &p1).await });
+        let second = tokio::spawn(async move { crm2.tenant(tenant).pool().claim(id, w2, &p2).await });
         let results = [first.await.unwrap(), second.await.unwrap()];
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
         assert!(results.iter().any(|r| matches!(r, Err(Error::Conflict { .. }) | Err(Error::Validation { .. }))));
@@ -86,9 +86,9 @@ cases! {
             tags: vec!["b2b".into()],
             ..SourceFields::default()
         };
-        let created = crm.upsert_from_source(tenant, "erp", "K-1", &erp, &keys).await.unwrap();
+        let created = crm.tenant(tenant).sources().upsert("erp", "K-1", &erp, &keys).await.unwrap();
         let SyncOutcome::Created(li) = created else { panic!("{created:?}") };
-        let again = crm.upsert_from_source(tenant, "erp", "K-1", &erp, &keys).await.unwrap();
+        let again = crm.tenant(tenant).sources().upsert("erp", "K-1", &erp, &keys).await.unwrap();
         assert!(matches!(again, SyncOutcome::Unchanged(_)), "{again:?}");
         let shop = SourceFields {
             emails: vec!["li.na@example.com".into()],
@@ -96,7 +96,7 @@ cases! {
             tags: vec!["web".into()],
             ..SourceFields::default()
         };
-        let updated = crm.upsert_from_source(tenant, "shop", "u-77", &shop, &keys).await.unwrap();
+        let updated = crm.tenant(tenant).sources().upsert("shop", "u-77", &shop, &keys).await.unwrap();
         let SyncOutcome::Updated(merged) = updated else { panic!("{updated:?}") };
         assert_eq!(merged.id, li.id, "same person by email");
         assert_eq!(merged.version, 2);
@@ -107,14 +107,14 @@ cases! {
         let by_shop = list_all(&store, tenant, &CustomerQuery { external_id: Some(ExternalRef::new("shop", "u-77").unwrap()), ..CustomerQuery::all() }, 10).await;
         assert_eq!(by_shop.iter().map(|c| c.id).collect::<Vec<_>>(), vec![li.id]);
         let call_centre = SourceFields { phones: vec!["+861065529988".into()], ..SourceFields::default() };
-        let by_phone = crm.upsert_from_source(tenant, "cc", "9", &call_centre, &[NaturalKey::Phone]).await.unwrap();
+        let by_phone = crm.tenant(tenant).sources().upsert("cc", "9", &call_centre, &[NaturalKey::Phone]).await.unwrap();
         assert_eq!(by_phone.customer().id, li.id, "same person by phone");
         assert_eq!(list_all(&store, tenant, &CustomerQuery::all(), 10).await.len(), 1, "no duplicates");
-        let nameless = crm.upsert_from_source(tenant, "erp", "K-2", &SourceFields::default(), &keys).await;
+        let nameless = crm.tenant(tenant).sources().upsert("erp", "K-2", &SourceFields::default(), &keys).await;
         assert_eq!(nameless.unwrap_err().field(), Some("fields.name"));
         let bad = SourceFields { name: Some("X".into()), emails: vec!["ok@example.com".into(), "nope".into()], ..SourceFields::default() };
-        assert_eq!(crm.upsert_from_source(tenant, "erp", "K-3", &bad, &keys).await.unwrap_err().field(), Some("fields.emails[1]"));
-        let elsewhere = crm.upsert_from_source(other, "erp", "K-1", &erp, &keys).await.unwrap();
+        assert_eq!(crm.tenant(tenant).sources().upsert("erp", "K-3", &bad, &keys).await.unwrap_err().field(), Some("fields.emails[1]"));
+        let elsewhere = crm.tenant(other).sources().upsert("erp", "K-1", &erp, &keys).await.unwrap();
         assert!(matches!(elsewhere, SyncOutcome::Created(_)), "tenants are independent");
         let vat = |name: &str| SourceFields {
             name: Some(name.into()),
@@ -123,9 +123,9 @@ cases! {
             ..SourceFields::default()
         };
         let by_vat = [NaturalKey::Attribute(crm_core::AttrKey::parse("vat_id").unwrap())];
-        let org = crm.upsert_from_source(tenant, "erp", "C-9", &vat("Müller GmbH"), &by_vat).await.unwrap();
+        let org = crm.tenant(tenant).sources().upsert("erp", "C-9", &vat("Müller GmbH"), &by_vat).await.unwrap();
         assert!(matches!(org, SyncOutcome::Created(_)));
-        let same = crm.upsert_from_source(tenant, "crm-import", "77", &vat("Mueller GmbH"), &by_vat).await.unwrap();
+        let same = crm.tenant(tenant).sources().upsert("crm-import", "77", &vat("Mueller GmbH"), &by_vat).await.unwrap();
         assert!(matches!(same, SyncOutcome::Updated(_)), "{same:?}");
         assert_eq!(same.customer().id, org.customer().id, "same company by VAT id");
         assert_eq!(same.customer().name.as_str(), "Mueller GmbH");
@@ -153,21 +153,21 @@ cases! {
             .build().unwrap()).await;
 
         // Someone new: clear, and saved.
-        let (_, check) = crm.register_checked(tenant, Customer::person("Grace Hopper")
+        let (_, check) = crm.tenant(tenant).duplicates().register_checked(Customer::person("Grace Hopper")
             .email("grace@example.com").build().unwrap(), &rules).await.unwrap();
         assert_eq!(check.verdict, Verdict::Clear);
         assert!(check.matches.is_empty());
 
         // Same email, other case: refused, nothing written.
         let before = crm.storage().list_customers(tenant, &CustomerQuery::all(), &PageRequest::first(100)).await.unwrap().items.len();
-        let err = crm.register_checked(tenant, Customer::person("A. Lovelace")
+        let err = crm.tenant(tenant).duplicates().register_checked(Customer::person("A. Lovelace")
             .email("ADA@example.com").build().unwrap(), &rules).await.unwrap_err();
         assert!(matches!(&err, Error::LikelyDuplicate { entity: "customer", existing, score, .. } if *existing == ada.id.to_string() && Some(*score) >= rules.block_at), "{err:?}");
         let after = crm.storage().list_customers(tenant, &CustomerQuery::all(), &PageRequest::first(100)).await.unwrap().items.len();
         assert_eq!(before, after, "a refused record is not saved");
 
         // Same phone, misspelt name: a warning naming Charles (checked, not saved).
-        let check = crm.check_duplicates(tenant, &Customer::person("Charles Babage")
+        let check = crm.tenant(tenant).duplicates().check(&Customer::person("Charles Babage")
             .phone("+44 20 7946 0001").build().unwrap(), &rules).await.unwrap();
         assert_eq!(check.verdict, Verdict::Warn);
         assert_eq!(check.matches.len(), 1);
@@ -176,13 +176,13 @@ cases! {
 
         // Words in the other order, same birth date, no contact point in common: warned,
         // saved, and then found as a group of two.
-        let (twin, check) = crm.register_checked(tenant, Customer::person("Lovelace Ada")
+        let (twin, check) = crm.tenant(tenant).duplicates().register_checked(Customer::person("Lovelace Ada")
             .email("countess@example.org")
             .attribute("birth_date", born(1815, 12, 10))
             .build().unwrap(), &rules).await.unwrap();
         assert_eq!(check.verdict, Verdict::Warn);
         assert_eq!(check.matches[0].rule, "similar name, same birth date");
-        let report = crm.find_duplicates(tenant, &rules).await.unwrap();
+        let report = crm.tenant(tenant).duplicates().find(&rules).await.unwrap();
         assert_eq!(report.customers, 5);
         assert_eq!(report.groups.len(), 1, "{report:?}");
         let mut expected = vec![ada.id, twin.id];
@@ -193,7 +193,7 @@ cases! {
         let other = TenantId::new();
         let planted = Generator::new(3).people_with_duplicates(300, 0.05);
         store.insert_customers(other, planted.customers.clone(), WriteOptions::new()).await.unwrap();
-        let report = crm.find_duplicates(other, &rules).await.unwrap();
+        let report = crm.tenant(other).duplicates().find(&rules).await.unwrap();
         assert_eq!(report.customers, planted.customers.len());
         let found: BTreeSet<(CustomerId, CustomerId)> = report.pairs().map(|p| (p.a, p.b)).collect();
         for &(x, y) in &planted.pairs {
@@ -221,17 +221,17 @@ cases! {
         let c = register(&crm, tenant, Customer::person("A. Lovelace").attribute("company", AttrValue::Text("Analytical".into())).build().unwrap()).await;
         let mut gen = Generator::new(21);
         for id in [a.id, b.id, c.id] {
-            crm.log_batch(tenant, gen.interactions(&[id], 7, t0(), Duration::days(30))).await.unwrap();
+            crm.tenant(tenant).interactions().log_batch(gen.interactions(&[id], 7, t0(), Duration::days(30))).await.unwrap();
         }
-        let case = crm.open_case(tenant, crm_core::case::Case::open(b.id, crm_core::case::CaseKind::Inquiry, "Where is my order", Channel::Web, Some(agent), t0()).unwrap()).await.unwrap();
-        let task = crm.create_task(tenant, Task::new(TaskSubject::Customer(c.id), "Call back", agent, t0() + Duration::hours(2)).unwrap()).await.unwrap();
-        let fair = crm.create_segment(tenant, Segment::fixed("Fair").unwrap(), &schema).await.unwrap();
-        crm.change_static_members(tenant, fair.id, vec![b.id], vec![]).await.unwrap();
+        let case = crm.tenant(tenant).cases().open(crm_core::case::Case::open(b.id, crm_core::case::CaseKind::Inquiry, "Where is my order", Channel::Web, Some(agent), t0()).unwrap()).await.unwrap();
+        let task = crm.tenant(tenant).tasks().create(Task::new(TaskSubject::Customer(c.id), "Call back", agent, t0() + Duration::hours(2)).unwrap()).await.unwrap();
+        let fair = crm.tenant(tenant).segments().create(Segment::fixed("Fair").unwrap(), &schema).await.unwrap();
+        crm.tenant(tenant).segments().change_static_members(fair.id, vec![b.id], vec![]).await.unwrap();
         let before_a = store.get_customer(tenant, a.id).await.unwrap();
 
         // Dry run: the result, nothing written.
         let policy = MergePolicy { fields: FieldRule::Survivor, attributes: FieldRule::MostRecent };
-        let dry = crm.merge_customers(tenant, a.id, &[b.id, c.id], &policy, true).await.unwrap();
+        let dry = crm.tenant(tenant).customers().merge(a.id, &[b.id, c.id], &policy, true).await.unwrap();
         assert!(dry.dry_run);
         assert_eq!(dry.customer.name.as_str(), "Ada Lovelace");
         assert_eq!(dry.customer.owner, Some(agent), "the survivor has none: the next one's");
@@ -248,7 +248,7 @@ cases! {
         assert!(store.get_customer(tenant, b.id).await.is_ok());
         assert_eq!(store.get_customer(tenant, a.id).await.unwrap(), before_a);
 
-        let done = crm.merge_customers(tenant, a.id, &[b.id, c.id], &policy, false).await.unwrap();
+        let done = crm.tenant(tenant).customers().merge(a.id, &[b.id, c.id], &policy, false).await.unwrap();
         assert!(!done.dry_run);
         let survivor = store.get_customer(tenant, a.id).await.unwrap();
         assert_eq!(survivor, done.customer);
@@ -264,8 +264,8 @@ cases! {
         for old in [b.id, c.id] {
             assert_not_found(store.get_customer(tenant, old).await, "merged away");
             assert_not_found(store.get_profile(tenant, old).await, "merged away");
-            assert_eq!(crm.customer(tenant, old).await.unwrap().id, a.id);
-            assert_eq!(crm.resolve_customer(tenant, old).await.unwrap(), a.id);
+            assert_eq!(crm.tenant(tenant).customers().get(old).await.unwrap().id, a.id);
+            assert_eq!(crm.tenant(tenant).customers().resolve(old).await.unwrap(), a.id);
             assert_eq!(store.redirect(tenant, old).await.unwrap(), Some(a.id));
         }
         assert_eq!(store.redirect(tenant, a.id).await.unwrap(), None);
@@ -276,7 +276,7 @@ cases! {
         assert_eq!(tasks.iter().map(|t| t.id).collect::<Vec<_>>(), vec![task.id]);
         assert!(store.is_member(tenant, fair.id, a.id).await.unwrap());
         assert!(!store.is_member(tenant, fair.id, b.id).await.unwrap());
-        let by = |q: CustomerQuery| { let crm = crm.clone(); async move { crm.search(tenant, &q, &PageRequest::first(10)).await.unwrap().items.into_iter().map(|c| c.id).collect::<Vec<_>>() } };
+        let by = |q: CustomerQuery| { let crm = crm.clone(); async move { crm.tenant(tenant).customers().search(&q, &PageRequest::first(10)).await.unwrap().items.into_iter().map(|c| c.id).collect::<Vec<_>>() } };
         assert_eq!(by(CustomerQuery { external_id: Some(ExternalRef::new("shop", "S9").unwrap()), ..CustomerQuery::all() }).await, vec![a.id]);
         assert_eq!(by(CustomerQuery { email: Some(EmailAddress::parse("countess@example.org").unwrap()), ..CustomerQuery::all() }).await, vec![a.id]);
         assert_eq!(by(CustomerQuery { external_id: Some(ExternalRef::new("erp", "C7").unwrap()), ..CustomerQuery::all() }).await, Vec::<CustomerId>::new());
@@ -284,16 +284,16 @@ cases! {
 
         // A later merge carries the redirects along.
         let d = register(&crm, tenant, simple("Augusta Ada")).await;
-        crm.merge_customers(tenant, d.id, &[a.id], &MergePolicy::default(), false).await.unwrap();
+        crm.tenant(tenant).customers().merge(d.id, &[a.id], &MergePolicy::default(), false).await.unwrap();
         for old in [a.id, b.id, c.id] {
-            assert_eq!(crm.resolve_customer(tenant, old).await.unwrap(), d.id);
+            assert_eq!(crm.tenant(tenant).customers().resolve(old).await.unwrap(), d.id);
         }
         assert_eq!(full_timeline(&store, tenant, d.id, 50).await.len(), 21);
         assert_profile_is_rebuild(&store, tenant, d.id).await;
         // Refused: nothing to merge, the survivor among the others, an unknown id.
-        assert!(matches!(crm.merge_customers(tenant, d.id, &[], &policy, false).await, Err(Error::Validation { .. })));
-        assert!(matches!(crm.merge_customers(tenant, d.id, &[d.id], &policy, false).await, Err(Error::Validation { .. })));
-        assert_not_found(crm.merge_customers(tenant, d.id, &[CustomerId::new()], &policy, false).await, "unknown");
+        assert!(matches!(crm.tenant(tenant).customers().merge(d.id, &[], &policy, false).await, Err(Error::Validation { .. })));
+        assert!(matches!(crm.tenant(tenant).customers().merge(d.id, &[d.id], &policy, false).await, Err(Error::Validation { .. })));
+        assert_not_found(crm.tenant(tenant).customers().merge(d.id, &[CustomerId::new()], &policy, false).await, "unknown");
     }
 
     /// Export: one document with the record, profile, every interaction, cases, tasks
@@ -308,17 +308,17 @@ cases! {
         let ann = register(&crm, tenant, Customer::person("Ann Lee").email("ann@example.com").build().unwrap()).await;
         let bob = register(&crm, tenant, simple("Bob")).await;
         let mut gen = Generator::new(5);
-        crm.log_batch(tenant, gen.interactions(&[ann.id], 1200, t0(), Duration::days(90))).await.unwrap();
-        crm.log_batch(tenant, gen.interactions(&[bob.id], 30, t0(), Duration::days(90))).await.unwrap();
-        let case = crm.open_case(tenant, crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Complaint, "Broken lid", Channel::Phone, Some(agent), t0()).unwrap()).await.unwrap();
-        crm.open_case(tenant, crm_core::case::Case::open(bob.id, crm_core::case::CaseKind::Inquiry, "Bob's", Channel::Phone, Some(agent), t0()).unwrap()).await.unwrap();
-        let call = crm.create_task(tenant, Task::new(TaskSubject::Customer(ann.id), "Call back", agent, t0()).unwrap()).await.unwrap();
-        let check = crm.create_task(tenant, Task::new(TaskSubject::Case(case.id), "Check the lid", agent, t0()).unwrap()).await.unwrap();
-        crm.create_task(tenant, Task::new(TaskSubject::Customer(bob.id), "Bob's task", agent, t0()).unwrap()).await.unwrap();
-        let fair = crm.create_segment(tenant, Segment::fixed("Fair").unwrap(), &schema).await.unwrap();
-        crm.change_static_members(tenant, fair.id, vec![ann.id], vec![]).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(gen.interactions(&[ann.id], 1200, t0(), Duration::days(90))).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(gen.interactions(&[bob.id], 30, t0(), Duration::days(90))).await.unwrap();
+        let case = crm.tenant(tenant).cases().open(crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Complaint, "Broken lid", Channel::Phone, Some(agent), t0()).unwrap()).await.unwrap();
+        crm.tenant(tenant).cases().open(crm_core::case::Case::open(bob.id, crm_core::case::CaseKind::Inquiry, "Bob's", Channel::Phone, Some(agent), t0()).unwrap()).await.unwrap();
+        let call = crm.tenant(tenant).tasks().create(Task::new(TaskSubject::Customer(ann.id), "Call back", agent, t0()).unwrap()).await.unwrap();
+        let check = crm.tenant(tenant).tasks().create(Task::new(TaskSubject::Case(case.id), "Check the lid", agent, t0()).unwrap()).await.unwrap();
+        crm.tenant(tenant).tasks().create(Task::new(TaskSubject::Customer(bob.id), "Bob's task", agent, t0()).unwrap()).await.unwrap();
+        let fair = crm.tenant(tenant).segments().create(Segment::fixed("Fair").unwrap(), &schema).await.unwrap();
+        crm.tenant(tenant).segments().change_static_members(fair.id, vec![ann.id], vec![]).await.unwrap();
 
-        let export = crm.export_customer(tenant, ann.id).await.unwrap();
+        let export = crm.tenant(tenant).privacy().export(ann.id).await.unwrap();
         assert_eq!(export.customer, store.get_customer(tenant, ann.id).await.unwrap());
         assert_eq!(export.profile, store.get_profile(tenant, ann.id).await.unwrap());
         assert_eq!(export.interactions.len(), 1200, "every page of the timeline");
@@ -335,8 +335,8 @@ cases! {
         let back: crm_core::privacy::CustomerExport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, export);
         assert!(!json.contains("Bob"), "nothing of another customer");
-        assert_not_found(crm.export_customer(tenant, CustomerId::new()).await, "unknown");
-        assert_not_found(crm.export_customer(TenantId::new(), ann.id).await, "other tenant");
+        assert_not_found(crm.tenant(tenant).privacy().export(CustomerId::new()).await, "unknown");
+        assert_not_found(crm.tenant(TenantId::new()).privacy().export(ann.id).await, "other tenant");
     }
 
     /// Erasure: personal data leaves the record, its interactions, cases, tasks and
@@ -362,15 +362,15 @@ cases! {
         }
         batch.push(Interaction::builder(bob.id, Channel::Email, InteractionKind::Email).at(t0())
             .subject("Bob's subject").key("shop", "b1").build().unwrap());
-        crm.log_batch(tenant, batch).await.unwrap();
-        let case = crm.open_case(tenant, crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Complaint, "Secret complaint", Channel::Phone, Some(agent), t0()).unwrap()).await.unwrap();
-        crm.create_task(tenant, Task::new(TaskSubject::Customer(ann.id), "Call Annabel Secretname", agent, t0()).unwrap()).await.unwrap();
-        crm.create_task(tenant, Task::new(TaskSubject::Case(case.id), "Secret case task", agent, t0()).unwrap()).await.unwrap();
-        let ann = crm.change_owner(tenant, ann.id, Some(agent), ann.version, Some(agent), Some("secret reason")).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(batch).await.unwrap();
+        let case = crm.tenant(tenant).cases().open(crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Complaint, "Secret complaint", Channel::Phone, Some(agent), t0()).unwrap()).await.unwrap();
+        crm.tenant(tenant).tasks().create(Task::new(TaskSubject::Customer(ann.id), "Call Annabel Secretname", agent, t0()).unwrap()).await.unwrap();
+        crm.tenant(tenant).tasks().create(Task::new(TaskSubject::Case(case.id), "Secret case task", agent, t0()).unwrap()).await.unwrap();
+        let ann = crm.tenant(tenant).customers().change_owner(ann.id, Some(agent), ann.version, Some(agent), Some("secret reason")).await.unwrap();
         let profile = store.get_profile(tenant, ann.id).await.unwrap();
 
-        assert!(matches!(crm.erase_customer(tenant, ann.id, ann.version - 1).await, Err(Error::Conflict { .. })));
-        let erased = crm.erase_customer(tenant, ann.id, ann.version).await.unwrap();
+        assert!(matches!(crm.tenant(tenant).privacy().erase(ann.id, ann.version - 1).await, Err(Error::Conflict { .. })));
+        let erased = crm.tenant(tenant).privacy().erase(ann.id, ann.version).await.unwrap();
         assert_eq!(erased.version, ann.version + 1);
         assert_eq!(store.get_customer(tenant, ann.id).await.unwrap(), erased);
         assert_eq!(erased.name.as_str(), crm_core::privacy::ERASED);
@@ -378,14 +378,14 @@ cases! {
         assert!(erased.external_ids.is_empty() && erased.attributes.is_empty());
         assert_eq!(erased.owner, Some(agent), "who owns it is not personal data of the customer");
         // No query finds it by what was erased.
-        let none = |q: CustomerQuery| { let crm = crm.clone(); async move { crm.search(tenant, &q, &PageRequest::first(10)).await.unwrap().items.len() } };
+        let none = |q: CustomerQuery| { let crm = crm.clone(); async move { crm.tenant(tenant).customers().search(&q, &PageRequest::first(10)).await.unwrap().items.len() } };
         assert_eq!(none(CustomerQuery { email: Some(EmailAddress::parse("annabel@secret.example").unwrap()), ..CustomerQuery::all() }).await, 0);
         assert_eq!(none(CustomerQuery { phone: Some(PhoneNumber::parse("+44 20 7946 0999").unwrap()), ..CustomerQuery::all() }).await, 0);
         assert_eq!(none(CustomerQuery { tag: Some(Tag::parse("whisper").unwrap()), ..CustomerQuery::all() }).await, 0);
         assert_eq!(none(CustomerQuery { external_id: Some(ExternalRef::new("erp", "SECRET-7").unwrap()), ..CustomerQuery::all() }).await, 0);
         assert_eq!(none(CustomerQuery { name_prefix: Some("Annabel".into()), ..CustomerQuery::all() }).await, 0);
         // Nothing personal in the export, anonymous facts kept.
-        let export = crm.export_customer(tenant, ann.id).await.unwrap();
+        let export = crm.tenant(tenant).privacy().export(ann.id).await.unwrap();
         let json = export.to_json().unwrap().to_lowercase();
         for secret in ["secret", "annabel", "whisper", "1980-01-02"] {
             assert!(!json.contains(secret), "{secret:?} is still in the export");
@@ -401,7 +401,7 @@ cases! {
         let bobs = full_timeline(&store, tenant, bob.id, 10).await;
         assert_eq!(bobs[0].subject.as_deref(), Some("Bob's subject"));
         assert_eq!(store.get_customer(tenant, bob.id).await.unwrap(), bob);
-        assert_not_found(crm.erase_customer(tenant, CustomerId::new(), 1).await, "unknown");
+        assert_not_found(crm.tenant(tenant).privacy().erase(CustomerId::new(), 1).await, "unknown");
     }
 
     /// Retention: history before a horizon is written out as JSON lines and purged;
@@ -416,16 +416,16 @@ cases! {
         let mut gen = Generator::new(8);
         let old = gen.interactions(&[ann.id], 40, t0(), Duration::days(30));
         let new = gen.interactions(&[ann.id], 25, t0() + Duration::days(60), Duration::days(30));
-        crm.log_batch(tenant, old.clone()).await.unwrap();
-        crm.log_batch(tenant, new.clone()).await.unwrap();
-        crm.log_batch(other, gen.interactions(&[bob.id], 10, t0(), Duration::days(30))).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(old.clone()).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(new.clone()).await.unwrap();
+        crm.tenant(other).interactions().log_batch(gen.interactions(&[bob.id], 10, t0(), Duration::days(30))).await.unwrap();
         let profile = store.get_profile(tenant, ann.id).await.unwrap();
-        assert_eq!(crm.archive_horizon(tenant).await.unwrap(), None);
+        assert_eq!(crm.tenant(tenant).interactions().archive_horizon().await.unwrap(), None);
         clock.advance(Duration::days(200));
 
         let horizon = t0() + Duration::days(45);
         let mut file: Vec<u8> = Vec::new();
-        let report = crm.archive_interactions(tenant, horizon, &mut file).await.unwrap();
+        let report = crm.tenant(tenant).interactions().archive(horizon, &mut file).await.unwrap();
         assert_eq!((report.exported, report.purged, report.horizon), (40, 40, horizon));
         let archived: Vec<Interaction> = String::from_utf8(file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         let mut want: Vec<_> = old.iter().map(|i| i.id).collect();
@@ -433,22 +433,22 @@ cases! {
         let mut got: Vec<_> = archived.iter().map(|i| i.id).collect();
         got.sort();
         assert_eq!(got, want, "exactly the old rows, complete");
-        assert_eq!(crm.archive_horizon(tenant).await.unwrap(), Some(horizon));
+        assert_eq!(crm.tenant(tenant).interactions().archive_horizon().await.unwrap(), Some(horizon));
         let left = full_timeline(&store, tenant, ann.id, 10).await;
         assert_eq!(left.len(), 25);
         assert!(left.iter().all(|i| i.occurred_at >= horizon));
         assert_eq!(store.get_profile(tenant, ann.id).await.unwrap(), profile, "aggregates kept");
         // Before the horizon: refused, nothing written; after it: accepted as usual.
-        let r = crm.log_batch(tenant, old[..3].to_vec()).await;
+        let r = crm.tenant(tenant).interactions().log_batch(old[..3].to_vec()).await;
         assert!(matches!(&r, Err(Error::Validation { field, .. }) if field == "interactions[0].occurred_at"), "{r:?}");
         assert_eq!(store.get_profile(tenant, ann.id).await.unwrap(), profile);
-        assert_eq!(crm.log_batch(tenant, new.clone()).await.unwrap().duplicates, 25);
+        assert_eq!(crm.tenant(tenant).interactions().log_batch(new.clone()).await.unwrap().duplicates, 25);
         // An earlier horizon later does not move it back; the other tenant is untouched.
         let mut sink = Vec::new();
-        let again = crm.archive_interactions(tenant, t0(), &mut sink).await.unwrap();
+        let again = crm.tenant(tenant).interactions().archive(t0(), &mut sink).await.unwrap();
         assert_eq!((again.exported, again.purged, again.horizon), (0, 0, horizon));
         assert_eq!(full_timeline(&store, other, bob.id, 10).await.len(), 10);
-        assert_eq!(crm.archive_horizon(other).await.unwrap(), None);
+        assert_eq!(crm.tenant(other).interactions().archive_horizon().await.unwrap(), None);
     }
 
     /// Audit trail: registration, field changes with old and new values, transfers (one
@@ -462,18 +462,18 @@ cases! {
         let (agent, lead, next) = (UserId::new(), UserId::new(), UserId::new());
         let ann = register(&crm, tenant, Customer::person("Ann Lee").email("ann@example.com").owner(agent).build().unwrap()).await;
         let also = register(&crm, tenant, simple("Also Owned")).await;
-        let also = crm.change_owner(tenant, also.id, Some(agent), also.version, Some(lead), None).await.unwrap();
+        let also = crm.tenant(tenant).customers().change_owner(also.id, Some(agent), also.version, Some(lead), None).await.unwrap();
         clock.advance(Duration::hours(1));
         let mut renamed = ann.clone();
         renamed.name = crm_core::DisplayName::parse("Ann Lee-Smith").unwrap();
-        let ann = crm.update(tenant, renamed, Some(agent)).await.unwrap();
+        let ann = crm.tenant(tenant).customers().update(renamed, Some(agent)).await.unwrap();
         clock.advance(Duration::hours(1));
         // Someone leaves: everything they own moves, each transfer audited.
-        assert_eq!(crm.transfer_all(tenant, agent, Some(next), Some(lead), Some("left the company")).await.unwrap(), 2);
-        assert_eq!(crm.customer(tenant, also.id).await.unwrap().owner, Some(next));
-        let ann = crm.customer(tenant, ann.id).await.unwrap();
+        assert_eq!(crm.tenant(tenant).customers().transfer_all(agent, Some(next), Some(lead), Some("left the company")).await.unwrap(), 2);
+        assert_eq!(crm.tenant(tenant).customers().get(also.id).await.unwrap().owner, Some(next));
+        let ann = crm.tenant(tenant).customers().get(ann.id).await.unwrap();
         let bob = register(&crm, tenant, Customer::person("Ann L.").email("annl@example.com").build().unwrap()).await;
-        crm.merge_customers_by(tenant, ann.id, &[bob.id], &MergePolicy::default(), false, Some(lead), Some("same person")).await.unwrap();
+        crm.tenant(tenant).customers().merge_by(ann.id, &[bob.id], &MergePolicy::default(), false, Some(lead), Some("same person")).await.unwrap();
 
         let all = |id: CustomerId| { let store = store.clone(); async move {
             collect_pages(2, |page| { let store = store.clone(); async move { store.audit_history(tenant, id, &page).await } }).await
@@ -504,7 +504,7 @@ cases! {
         assert!(matches!(&bobs[1].change, AuditChange::Created));
 
         // Erasure: recorded; earlier entries keep which fields changed, not the values.
-        crm.erase_customer(tenant, ann.id, 4).await.unwrap();
+        crm.tenant(tenant).privacy().erase(ann.id, 4).await.unwrap();
         let history = all(ann.id).await;
         assert_eq!(history.len(), 5);
         assert!(matches!(&history[0].change, AuditChange::Erased));
@@ -522,11 +522,11 @@ cases! {
         let old = register(&crm, tenant, simple("Dora Old")).await;
         let mut renamed = old.clone();
         renamed.name = crm_core::DisplayName::parse("Dora Secretmaiden").unwrap();
-        let old = crm.update(tenant, renamed, Some(agent)).await.unwrap();
-        let old = crm.change_owner(tenant, old.id, Some(agent), old.version, Some(lead), Some("moved to dora's branch")).await.unwrap();
-        crm.merge_customers(tenant, dora.id, &[old.id], &MergePolicy::default(), false).await.unwrap();
-        let dora = crm.customer(tenant, dora.id).await.unwrap();
-        crm.erase_customer(tenant, dora.id, dora.version).await.unwrap();
+        let old = crm.tenant(tenant).customers().update(renamed, Some(agent)).await.unwrap();
+        let old = crm.tenant(tenant).customers().change_owner(old.id, Some(agent), old.version, Some(lead), Some("moved to dora's branch")).await.unwrap();
+        crm.tenant(tenant).customers().merge(dora.id, &[old.id], &MergePolicy::default(), false).await.unwrap();
+        let dora = crm.tenant(tenant).customers().get(dora.id).await.unwrap();
+        crm.tenant(tenant).privacy().erase(dora.id, dora.version).await.unwrap();
         let trail = serde_json::to_string(&all(old.id).await).unwrap();
         assert!(trail.contains("owner"), "the transfer is still recorded: {trail}");
         for secret in ["Secretmaiden", "branch"] {
@@ -551,26 +551,26 @@ cases! {
         let a = register(&crm, tenant, simple("Big Spender A")).await;
         let b = register(&crm, tenant, simple("Big Spender B")).await;
         let batch = vec![buy(a.id, "a1", max), buy(a.id, "a2", max), buy(b.id, "b1", max), buy(b.id, "b2", max)];
-        assert_eq!(crm.log_batch(tenant, batch).await.unwrap().inserted, 4);
+        assert_eq!(crm.tenant(tenant).interactions().log_batch(batch).await.unwrap().inserted, 4);
         let two = Money::MAX_AMOUNT * Decimal::TWO;
         for c in [a.id, b.id] {
             assert_profile_is_rebuild(&store, tenant, c).await;
-            assert_eq!(crm.profile(tenant, c).await.unwrap().revenue_in(max.currency()), two);
-            let export = crm.export_customer(tenant, c).await.unwrap();
+            assert_eq!(crm.tenant(tenant).customers().profile(c).await.unwrap().revenue_in(max.currency()), two);
+            let export = crm.tenant(tenant).privacy().export(c).await.unwrap();
             assert_eq!(export.profile.revenue_in(max.currency()), two);
         }
         let rule = crm_core::segment::parse("revenue >= 2000000000000000").unwrap();
-        let (count, _) = crm.preview(tenant, &rule, &schema, &PageRequest::first(10)).await.unwrap();
+        let (count, _) = crm.tenant(tenant).segments().preview(&rule, &schema, &PageRequest::first(10)).await.unwrap();
         assert_eq!(count, 2);
         // A refund of the largest amount in the other direction.
         let refund = Money::from_parts(-Money::MAX_AMOUNT, max.currency()).unwrap();
-        crm.log_batch(tenant, vec![buy(b.id, "b3", refund)]).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(vec![buy(b.id, "b3", refund)]).await.unwrap();
         assert_profile_is_rebuild(&store, tenant, b.id).await;
-        let merged = crm.merge_customers(tenant, a.id, &[b.id], &MergePolicy::default(), false).await.unwrap();
+        let merged = crm.tenant(tenant).customers().merge(a.id, &[b.id], &MergePolicy::default(), false).await.unwrap();
         assert_eq!(merged.profile.revenue_in(max.currency()), Money::MAX_AMOUNT * Decimal::from(3));
-        assert_eq!(crm.profile(tenant, a.id).await.unwrap(), merged.profile);
+        assert_eq!(crm.tenant(tenant).customers().profile(a.id).await.unwrap(), merged.profile);
         assert_profile_is_rebuild(&store, tenant, a.id).await;
-        let (count, _) = crm.preview(tenant, &rule, &schema, &PageRequest::first(10)).await.unwrap();
+        let (count, _) = crm.tenant(tenant).segments().preview(&rule, &schema, &PageRequest::first(10)).await.unwrap();
         assert_eq!(count, 1);
     }
 
@@ -594,7 +594,7 @@ cases! {
                 sent.push(wild.interaction(c.id, &format!("{n}-{k}")));
             }
         }
-        crm.log_batch(tenant, sent.clone()).await.unwrap();
+        crm.tenant(tenant).interactions().log_batch(sent.clone()).await.unwrap();
         for c in &customers {
             let mut back = full_timeline(&store, tenant, c.id, 50).await;
             back.sort_by_key(|i| i.id);
@@ -618,16 +618,16 @@ cases! {
         }
         let mut segments = Vec::new();
         for n in 0..10 {
-            let s = crm.create_segment(tenant, wild.segment(n), &schema).await.unwrap();
+            let s = crm.tenant(tenant).segments().create(wild.segment(n), &schema).await.unwrap();
             assert_eq!(store.get_segment(tenant, s.id).await.unwrap(), s);
             segments.push(s);
         }
-        let listed = crm.segments(tenant).await.unwrap();
+        let listed = crm.tenant(tenant).segments().list().await.unwrap();
         assert!(segments.iter().all(|s| listed.contains(s)));
         for n in 0..3 {
             let rule = wild.kpi_rule(n);
-            crm.add_kpi_rule(tenant, rule.clone()).await.unwrap();
-            assert!(crm.kpi_rules(tenant).await.unwrap().iter().any(|r| r.rule == rule));
+            crm.tenant(tenant).kpis().add_rule(rule.clone()).await.unwrap();
+            assert!(crm.tenant(tenant).kpis().rules().await.unwrap().iter().any(|r| r.rule == rule));
         }
         assert!(wild.refused > 0, "the generator reached values the core refuses");
         // NUL in text is refused alike everywhere, before anything is stored.
@@ -650,14 +650,14 @@ cases! {
         let c = register(&crm, a, Customer::person("Secret").email("s@a.example").tag("vip").external_id("erp", "S1").build().unwrap()).await;
         let other = register(&crm, a, simple("Second")).await;
         let buy = Interaction::builder(c.id, Channel::Web, InteractionKind::Purchase).at(t0()).amount(Money::parse("10", "EUR").unwrap()).key("shop", "1").build().unwrap();
-        crm.log(a, buy.clone()).await.unwrap();
-        let case = crm.open_case(a, Case::open(c.id, CaseKind::Complaint, "Broken", Channel::Web, None, t0()).unwrap()).await.unwrap();
-        let task = crm.create_task(a, Task::new(TaskSubject::Customer(c.id), "Call", UserId::new(), t0()).unwrap()).await.unwrap();
-        let seg = crm.create_segment(a, Segment::fixed("Picked").unwrap(), &schema).await.unwrap();
-        crm.change_static_members(a, seg.id, vec![c.id], vec![]).await.unwrap();
-        crm.set_value_scores(a, vec![(c.id, scores(0.5, "10"))]).await.unwrap();
+        crm.tenant(a).interactions().log(buy.clone()).await.unwrap();
+        let case = crm.tenant(a).cases().open(Case::open(c.id, CaseKind::Complaint, "Broken", Channel::Web, None, t0()).unwrap()).await.unwrap();
+        let task = crm.tenant(a).tasks().create(Task::new(TaskSubject::Customer(c.id), "Call", UserId::new(), t0()).unwrap()).await.unwrap();
+        let seg = crm.tenant(a).segments().create(Segment::fixed("Picked").unwrap(), &schema).await.unwrap();
+        crm.tenant(a).segments().change_static_members(seg.id, vec![c.id], vec![]).await.unwrap();
+        crm.tenant(a).value().set_scores(vec![(c.id, scores(0.5, "10"))]).await.unwrap();
         let rule = isolation_kpi_rule();
-        crm.add_kpi_rule(a, rule.clone()).await.unwrap();
+        crm.tenant(a).kpis().add_rule(rule.clone()).await.unwrap();
         let snapshot = |store: Arc<dyn Storage>| async move {
             (
                 store.get_customer(a, c.id).await.unwrap(),

@@ -1,12 +1,15 @@
-//! Helpers for storage adapters: decoding what a backend stored, with errors that say what
-//! is corrupt, and the compact encoding of a profile's last-contact-per-staff map.
+//! Helpers for storage adapters, apart from the host-facing API: decoding what a backend
+//! stored with errors that say what is corrupt, the compact encoding of a profile's
+//! last-contact-per-staff map, and the checks and errors of outbox writes and leases.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
-use crate::id::UserId;
+use crate::error::Result;
+use crate::id::{MessageId, UserId};
+use crate::notify::OutboxMessage;
 
 /// A [`Error::Corrupt`] of `backend` saying `what` could not be decoded.
 pub fn corrupt(backend: &'static str, what: impl Into<String>) -> Error {
@@ -63,6 +66,31 @@ pub fn unpack_contacts(
             ))
         })
         .collect()
+}
+
+/// Checks messages before an adapter writes them (errors name `messages[i]`).
+pub fn check_messages(messages: &[OutboxMessage]) -> Result<()> {
+    for (i, m) in messages.iter().enumerate() {
+        m.notification
+            .validate()
+            .map_err(|e| e.in_field(&format!("messages[{i}].notification")))?;
+    }
+    Ok(())
+}
+
+/// The error an adapter returns when a lease is no longer the message's lease (it lapsed
+/// and the message was claimed again, or the message is no longer pending):
+/// [`Error::LeaseLost`].
+pub fn lease_lost(id: MessageId) -> Error {
+    Error::LeaseLost {
+        entity: "message",
+        id: id.to_string(),
+    }
+}
+
+/// The error an adapter returns when asked to re-queue a message that is not dead.
+pub fn not_dead(id: MessageId, state: &str) -> Error {
+    Error::validation("state", format!("message {id} is {state}, not dead"))
 }
 
 #[cfg(test)]

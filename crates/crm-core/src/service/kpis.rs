@@ -1,0 +1,121 @@
+//! The KPI service: rules and their evaluation.
+
+use std::sync::Arc;
+
+use tracing::instrument;
+
+use super::{Ctx, Evaluator};
+use crate::customer::Customer;
+use crate::error::Result;
+use crate::kpi::{KpiEngine, KpiReport, KpiRule, StoredKpiRule};
+use crate::notify::TemplateName;
+use crate::ports::{Capability, KpiRuleStore};
+
+/// KPI rules of one tenant and their evaluation. From
+/// [`TenantCrm::kpis`](super::TenantCrm::kpis).
+#[derive(Clone)]
+pub struct Kpis {
+    ctx: Ctx,
+    kpi_store: Arc<dyn KpiRuleStore>,
+    evaluator: Evaluator,
+}
+
+impl std::fmt::Debug for Kpis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kpis")
+            .field("tenant", &self.ctx.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kpis {
+    pub(super) fn new(ctx: Ctx, kpi_store: Arc<dyn KpiRuleStore>, evaluator: Evaluator) -> Self {
+        Kpis {
+            ctx,
+            kpi_store,
+            evaluator,
+        }
+    }
+
+    /// Stores a new KPI rule (checked first). Errors: validation; [`Error::Duplicate`](crate::Error::Duplicate) for
+    /// a key the tenant already uses.
+    #[instrument(skip(self, rule), fields(tenant = %self.ctx.tenant, key = %rule.key))]
+    pub async fn add_rule(&self, rule: KpiRule) -> Result<()> {
+        let tenant = self.ctx.tenant;
+        self.ctx.need(Capability::KpiRules, "add_kpi_rule")?;
+        rule.validate()?;
+        self.kpi_store.insert_kpi_rule(tenant, &rule).await
+    }
+
+    /// Replaces a KPI rule (same key) last seen at `expected_version`.
+    /// Errors: validation; [`Error::NotFound`](crate::Error::NotFound); [`Error::Conflict`](crate::Error::Conflict).
+    #[instrument(skip(self, rule), fields(tenant = %self.ctx.tenant, key = %rule.key))]
+    pub async fn update_rule(&self, rule: KpiRule, expected_version: u64) -> Result<()> {
+        let tenant = self.ctx.tenant;
+        self.ctx.need(Capability::KpiRules, "update_kpi_rule")?;
+        rule.validate()?;
+        self.kpi_store
+            .update_kpi_rule(tenant, &rule, expected_version)
+            .await
+    }
+
+    /// Removes a KPI rule. Errors: [`Error::NotFound`](crate::Error::NotFound).
+    #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
+    pub async fn delete_rule(&self, key: &TemplateName) -> Result<()> {
+        let tenant = self.ctx.tenant;
+        self.ctx.need(Capability::KpiRules, "delete_kpi_rule")?;
+        self.kpi_store.delete_kpi_rule(tenant, key).await
+    }
+
+    /// The tenant's KPI rules with their versions, by key.
+    #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
+    pub async fn rules(&self) -> Result<Vec<StoredKpiRule>> {
+        let tenant = self.ctx.tenant;
+        self.ctx.need(Capability::KpiRules, "kpi_rules")?;
+        self.kpi_store.kpi_rules(tenant).await
+    }
+
+    /// The tenant's stored rules, ready to evaluate around now.
+    /// Errors: storage errors; validation if a stored rule no longer validates.
+    pub async fn engine(&self) -> Result<KpiEngine> {
+        let tenant = self.ctx.tenant;
+        self.ctx.need(Capability::KpiRules, "kpi_engine")?;
+        let rules = self.kpi_store.kpi_rules(tenant).await?;
+        KpiEngine::new(rules.into_iter().map(|r| r.rule).collect(), self.ctx.now())
+    }
+
+    /// Evaluates KPI rules at `now`, raising each new warning and breach once.
+    ///
+    /// - Case rules, on every case of the tenant: an alert's notifications (to the
+    ///   assignee, to the team lead), its reassignment and, with events on, its
+    ///   `case.breached` event are stored with the alert's key on the case in one
+    ///   optimistic transaction; a case changed concurrently is counted in `conflicts` and
+    ///   handled by the next run. Returning the customer to the pool follows in a
+    ///   transaction of its own.
+    /// - Follow-up gap rules, on every owned customer in scope: notices keyed by the
+    ///   customer and the start of the gap, with a reassignment or return to the pool as
+    ///   one transfer.
+    /// - Rules on interactions, on those of the engine's lookback window: notices keyed by
+    ///   the interaction.
+    ///
+    /// Running this every minute raises nothing twice.
+    ///
+    /// Errors: storage errors.
+    #[instrument(skip(self, engine), fields(tenant = %self.ctx.tenant))]
+    pub async fn evaluate(
+        &self,
+        engine: &KpiEngine,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<KpiReport> {
+        self.ctx.need(Capability::KpiRules, "evaluate_kpis")?;
+        self.evaluator.run(engine, now).await
+    }
+
+    /// Every owned customer with when its current follow-up gap began: the owner's last
+    /// contact with it, or when the owner got it if later (for
+    /// [`gap_scorecard`](crate::kpi::gap_scorecard)).
+    pub async fn follow_up_gaps(&self) -> Result<Vec<(Customer, chrono::DateTime<chrono::Utc>)>> {
+        self.ctx.need(Capability::KpiRules, "follow_up_gaps")?;
+        self.evaluator.follow_up_gaps().await
+    }
+}

@@ -1,0 +1,357 @@
+//! The use-case facade a host calls: [`Crm`], and the services it hands out.
+//!
+//! Every use case is scoped to one tenant: [`Crm::tenant`] gives a [`TenantCrm`] handle,
+//! and the handle gives one service per capability, each holding only the storage ports it
+//! uses:
+//!
+//! | Service | What it does | Ports |
+//! |---|---|---|
+//! | [`Customers`] | register, read, update, search, transfer, merge, audit trail, profile | customers, profiles |
+//! | [`Duplicates`] | check one record, register unless a likely duplicate, scan a tenant | customers, segments |
+//! | [`Sources`] | create or update customers from source systems' records | customers, segments |
+//! | [`Interactions`] | log (one, a batch), timelines, archive | interactions |
+//! | [`Value`] | value scores, classes and fitted models | values |
+//! | [`Segments`] | preview, create, refresh, members | segments |
+//! | [`Cases`] | open, read, record events | cases |
+//! | [`Tasks`] | create, snooze, complete, remind when due | tasks |
+//! | [`Notifications`] | enqueue, dead letters, requeue | outbox |
+//! | [`Kpis`] | KPI rules and their evaluation (one evaluator) | KPI rules, cases, customers, interactions, outbox |
+//! | [`Pool`] | return quiet customers to the pool, claim from it | customers, profiles, cases, outbox |
+//! | [`Privacy`] | export and erase a customer's personal data | all |
+//!
+//! ```
+//! use std::sync::Arc;
+//! use crm_core::{Crm, Customer, TenantId};
+//! # async fn demo(storage: Arc<dyn crm_core::Storage>) -> crm_core::Result<()> {
+//! let crm = Crm::new(storage);
+//! let acme = crm.tenant(TenantId::new());
+//! let ann = acme.customers().register(Customer::person("Ann").build()?).await?;
+//! assert_eq!(acme.customers().get(ann.id).await?.name.as_str(), "Ann");
+//! # Ok(()) }
+//! ```
+//!
+//! Domain events are built in one place, the recorder every service shares,
+//! and written into the outbox in the change's transaction when [`Crm::with_events`] is on.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::customer::Customer;
+use crate::error::{Error, Result};
+use crate::id::{CustomerId, TenantId, UserId};
+use crate::notify::{Notification, OutboxMessage};
+use crate::ports::{Capabilities, Capability, Storage};
+
+mod cases;
+mod customers;
+mod duplicates;
+mod evaluator;
+mod events;
+mod interactions;
+mod kpis;
+mod notifications;
+mod pool;
+mod privacy;
+mod segments;
+mod sources;
+mod tasks;
+mod value;
+
+pub use cases::Cases;
+pub use customers::Customers;
+pub use duplicates::Duplicates;
+pub(crate) use evaluator::Evaluator;
+pub use interactions::Interactions;
+pub use kpis::Kpis;
+pub use notifications::Notifications;
+pub use pool::Pool;
+pub use privacy::Privacy;
+pub use segments::Segments;
+pub use sources::Sources;
+pub use tasks::Tasks;
+pub use value::Value;
+
+pub(crate) use events::Recorder;
+
+/// Largest batch the services accept in one call (interactions, customers, notifications,
+/// value entries, membership changes); split bigger imports.
+pub const MAX_BATCH: usize = 100_000;
+
+/// The CRM over a storage adapter and a clock: hands out a [`TenantCrm`] per tenant.
+///
+/// Cheap to clone (two `Arc`s). Every service method validates its input before anything
+/// is written, and is instrumented with a `tracing` span (silent unless the host installs
+/// a subscriber).
+#[derive(Clone)]
+pub struct Crm {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    events: bool,
+}
+
+impl std::fmt::Debug for Crm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crm")
+            .field("backend", &self.storage.name())
+            .field("clock", &self.clock)
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl Crm {
+    /// A CRM over `storage`, using the system clock.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Crm {
+            storage,
+            clock: Arc::new(SystemClock),
+            events: false,
+        }
+    }
+
+    /// Writes a domain event ([`crate::notify::events`]) into the outbox with every
+    /// change, in the change's transaction: customer created, updated, owner changed,
+    /// merged and erased, interaction logged, segment entered and left, case opened,
+    /// breached and resolved. Off by default; turn it on when a
+    /// [`Dispatcher`](crate::notify::Dispatcher) with an event sink delivers them. With
+    /// events on, an adapter without an outbox answers every write with
+    /// [`Error::Unsupported`].
+    pub fn with_events(mut self, on: bool) -> Self {
+        self.events = on;
+        self
+    }
+
+    /// Replaces the clock (for tests and simulations).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The storage adapter.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// The clock's current instant.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// What the storage adapter provides (see [`Backend::capabilities`](crate::ports::Backend::capabilities)).
+    pub fn capabilities(&self) -> Capabilities {
+        self.storage.capabilities()
+    }
+
+    /// The use cases of one tenant. Cheap: a handle, nothing is read.
+    pub fn tenant(&self, tenant: TenantId) -> TenantCrm {
+        TenantCrm {
+            crm: self.clone(),
+            tenant,
+        }
+    }
+}
+
+/// The use cases of one tenant (see [`Crm::tenant`]): one service per capability.
+///
+/// Services are cheap handles (a few `Arc`s); get one per call or keep it.
+#[derive(Clone, Debug)]
+pub struct TenantCrm {
+    crm: Crm,
+    tenant: TenantId,
+}
+
+impl TenantCrm {
+    /// The tenant this handle works on.
+    pub fn id(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The CRM this handle came from.
+    pub fn crm(&self) -> &Crm {
+        &self.crm
+    }
+
+    fn ctx(&self) -> Ctx {
+        Ctx {
+            tenant: self.tenant,
+            clock: self.crm.clock.clone(),
+            backend: self.crm.storage.name(),
+            capabilities: self.crm.storage.capabilities(),
+            events: self.crm.events,
+        }
+    }
+
+    /// Customers: register, read, update, search, transfer, merge; audit trail and profile.
+    pub fn customers(&self) -> Customers {
+        let s = &self.crm.storage;
+        Customers::new(self.ctx(), s.clone(), s.clone())
+    }
+
+    /// Duplicate detection over the stored customers.
+    pub fn duplicates(&self) -> Duplicates {
+        Duplicates::new(self.customers(), self.crm.storage.clone())
+    }
+
+    /// Customers kept in step with source systems (ERP, shop, helpdesk).
+    pub fn sources(&self) -> Sources {
+        Sources::new(self.customers(), self.crm.storage.clone())
+    }
+
+    /// Interactions: log, timelines, archive.
+    pub fn interactions(&self) -> Interactions {
+        Interactions::new(self.ctx(), self.crm.storage.clone())
+    }
+
+    /// Customer value: scores, classes, fitted models.
+    pub fn value(&self) -> Value {
+        Value::new(self.ctx(), self.crm.storage.clone())
+    }
+
+    /// Segments: preview, create, refresh, members.
+    pub fn segments(&self) -> Segments {
+        Segments::new(self.ctx(), self.crm.storage.clone())
+    }
+
+    /// Service cases.
+    pub fn cases(&self) -> Cases {
+        Cases::new(self.ctx(), self.crm.storage.clone())
+    }
+
+    /// Tasks and their reminders.
+    pub fn tasks(&self) -> Tasks {
+        Tasks::new(self.ctx(), self.crm.storage.clone())
+    }
+
+    /// Notifications through the outbox.
+    pub fn notifications(&self) -> Notifications {
+        Notifications::new(self.ctx(), self.crm.storage.clone())
+    }
+
+    /// KPI rules and their evaluation.
+    pub fn kpis(&self) -> Kpis {
+        let s = &self.crm.storage;
+        Kpis::new(
+            self.ctx(),
+            s.clone(),
+            Evaluator::new(self.customers(), self.notifications(), s.clone(), s.clone()),
+        )
+    }
+
+    /// The shared pool of unowned customers.
+    pub fn pool(&self) -> Pool {
+        Pool::new(
+            self.customers(),
+            self.notifications(),
+            self.crm.storage.clone(),
+        )
+    }
+
+    /// Personal-data export and erasure.
+    pub fn privacy(&self) -> Privacy {
+        Privacy::new(self.ctx(), self.customers(), self.crm.storage.clone())
+    }
+}
+
+/// What every service of one tenant shares: the tenant, the clock, what the adapter
+/// supports, and whether domain events are recorded.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub(crate) tenant: TenantId,
+    clock: Arc<dyn Clock>,
+    backend: &'static str,
+    capabilities: Capabilities,
+    events: bool,
+}
+
+impl Ctx {
+    /// The clock's current instant.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// [`Error::Unsupported`] naming `operation` unless the adapter provides `capability`:
+    /// checked before anything is read or written.
+    pub(crate) fn need(&self, capability: Capability, operation: &'static str) -> Result<()> {
+        if self.capabilities.supports(capability) {
+            Ok(())
+        } else {
+            Err(Error::unsupported(operation, self.backend))
+        }
+    }
+
+    /// The event recorder; with events on, an adapter without an outbox is
+    /// [`Error::Unsupported`].
+    pub(crate) fn events(&self) -> Result<Recorder> {
+        if self.events {
+            self.need(Capability::Outbox, "domain events")?;
+        }
+        Ok(Recorder::new(self.events))
+    }
+
+    /// Checks notifications and makes them outbox messages due at their `not_before` or now.
+    pub(crate) fn outbox_of(&self, notifications: Vec<Notification>) -> Result<Vec<OutboxMessage>> {
+        let now = self.now();
+        notifications
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                n.validate()
+                    .map_err(|e| e.in_field(&format!("notifications[{i}]")))?;
+                Ok(OutboxMessage::new(n, now))
+            })
+            .collect()
+    }
+}
+
+/// Checks a per-customer batch: at most [`MAX_BATCH`] entries, each valid (errors name the
+/// entry, like `scores[3].p_alive`).
+fn check_entries<T>(
+    field: &str,
+    entries: &[(CustomerId, T)],
+    validate: impl Fn(&T) -> Result<()>,
+) -> Result<()> {
+    check_batch(field, entries.len())?;
+    for (i, (_, v)) in entries.iter().enumerate() {
+        validate(v).map_err(|e| e.in_field(&format!("{field}[{i}]")))?;
+    }
+    Ok(())
+}
+
+/// At most [`MAX_BATCH`] rows in one call.
+fn check_batch(field: &str, len: usize) -> Result<()> {
+    if len > MAX_BATCH {
+        return Err(Error::validation(
+            field,
+            format!("at most {MAX_BATCH} per call, got {len}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The parts of an ownership transfer (see [`Customers::change_owner`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Transfer<'a> {
+    /// The new owner (`None`: back to the shared pool).
+    pub new_owner: Option<UserId>,
+    /// The version the caller last saw.
+    pub expected_version: u64,
+    /// Who made the transfer.
+    pub actor: Option<UserId>,
+    /// Why.
+    pub reason: Option<&'a str>,
+}
+
+fn check_version(current: &Customer, expected: u64) -> Result<()> {
+    if current.version != expected {
+        return Err(Error::Conflict {
+            entity: "customer",
+            id: current.id.to_string(),
+            expected,
+            actual: current.version,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

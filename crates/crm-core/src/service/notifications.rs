@@ -1,0 +1,70 @@
+//! The notifications service.
+
+use std::sync::Arc;
+
+use tracing::instrument;
+
+use super::{Ctx, MAX_BATCH};
+use crate::error::{Error, Result};
+use crate::id::MessageId;
+use crate::notify::{EnqueueReport, Notification, OutboxMessage, OutboxStore};
+use crate::page::{Page, PageRequest};
+use crate::ports::Capability;
+
+/// Notifications of one tenant through the outbox: enqueue, dead letters, requeue.
+/// Deliver them with a [`Dispatcher`](crate::notify::Dispatcher). From
+/// [`TenantCrm::notifications`](super::TenantCrm::notifications).
+#[derive(Clone)]
+pub struct Notifications {
+    ctx: Ctx,
+    outbox_store: Arc<dyn OutboxStore>,
+}
+
+impl std::fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifications")
+            .field("tenant", &self.ctx.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notifications {
+    pub(super) fn new(ctx: Ctx, outbox_store: Arc<dyn OutboxStore>) -> Self {
+        Notifications { ctx, outbox_store }
+    }
+
+    /// Puts notifications in the outbox, due at their `not_before` or now; ones whose
+    /// idempotency key the tenant already has are skipped and counted. Each is checked
+    /// first (errors name it, like `notifications[2].data`). Deliver them with a
+    /// [`Dispatcher`](crate::notify::Dispatcher).
+    #[instrument(skip_all, fields(tenant = %self.ctx.tenant, rows = notifications.len()))]
+    pub async fn enqueue(&self, notifications: Vec<Notification>) -> Result<EnqueueReport> {
+        let tenant = self.ctx.tenant;
+        self.ctx.need(Capability::Outbox, "notify")?;
+        if notifications.len() > MAX_BATCH {
+            return Err(Error::validation(
+                "notifications",
+                format!("at most {MAX_BATCH} per call, got {}", notifications.len()),
+            ));
+        }
+        let messages = self.ctx.outbox_of(notifications)?;
+        self.outbox_store.enqueue(tenant, messages).await
+    }
+
+    /// Dead letters, oldest first, one page at a time.
+    #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
+    pub async fn dead_letters(&self, page: &PageRequest) -> Result<Page<OutboxMessage>> {
+        let tenant = self.ctx.tenant;
+        self.ctx.need(Capability::Outbox, "dead_letters")?;
+        page.validate()?;
+        self.outbox_store.dead_letters(tenant, page).await
+    }
+
+    /// Puts a dead letter back in the queue, due now, its attempts reset.
+    #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
+    pub async fn requeue(&self, id: MessageId) -> Result<()> {
+        let tenant = self.ctx.tenant;
+        self.ctx.need(Capability::Outbox, "requeue")?;
+        self.outbox_store.requeue(tenant, id, self.ctx.now()).await
+    }
+}

@@ -1,0 +1,251 @@
+//! The pool service.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Ctx, Customers, Notifications, Transfer};
+use crate::case::CaseQuery;
+use crate::customer::{Customer, CustomerQuery};
+use crate::error::{Error, Result};
+use crate::id::{CustomerId, UserId};
+use crate::notify::{Notification, Priority, Recipient};
+use crate::page::PageRequest;
+use crate::pool::{owned_since, start_of_day, PoolPolicy, ReclaimReport};
+use crate::ports::CaseStore;
+
+/// The shared pool of one tenant's unowned customers: return quiet customers to it, claim
+/// from it (see [`crate::pool`]). From [`TenantCrm::pool`](super::TenantCrm::pool).
+#[derive(Clone)]
+pub struct Pool {
+    ctx: Ctx,
+    customers: Customers,
+    notifications: Notifications,
+    case_store: Arc<dyn CaseStore>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("tenant", &self.ctx.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    pub(super) fn new(
+        customers: Customers,
+        notifications: Notifications,
+        case_store: Arc<dyn CaseStore>,
+    ) -> Self {
+        Pool {
+            ctx: customers.ctx.clone(),
+            customers,
+            notifications,
+            case_store,
+        }
+    }
+
+    /// Returns the tenant's quiet customers to the pool at the clock's now (see the module
+    /// docs),
+    /// warning owners `notice_days` ahead. Each reclaim is one transfer to nobody with a
+    /// `pool.reclaimed` notice to the previous owner in the same transaction; each
+    /// warning is a `pool.notice` sent once per owner and deadline.
+    ///
+    /// Errors: validation of the policy; storage errors.
+    pub async fn reclaim(&self, policy: &PoolPolicy) -> Result<ReclaimReport> {
+        policy.validate()?;
+        let now = self.ctx.now();
+        let mut report = ReclaimReport::default();
+        for customer in self.customers.all(&CustomerQuery::all()).await? {
+            if customer.owner.is_some() {
+                report.checked += 1;
+                self.reclaim_one(policy, &customer, now, &mut report)
+                    .await?;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn reclaim_one(
+        &self,
+        policy: &PoolPolicy,
+        customer: &Customer,
+        now: DateTime<Utc>,
+        report: &mut ReclaimReport,
+    ) -> Result<()> {
+        let tenant = self.ctx.tenant;
+        let Some(owner) = customer.owner else {
+            return Ok(());
+        };
+        let profile = self
+            .customers
+            .profile_store
+            .get_profile(tenant, customer.id)
+            .await?;
+        let history = self
+            .customers
+            .customer_store
+            .ownership_history(tenant, customer.id)
+            .await?;
+        let since = owned_since(customer, &history);
+        let Some((deadline, rule)) = policy.deadline(customer, &profile, since) else {
+            return Ok(());
+        };
+        let data = serde_json::json!({
+            "customer": customer.id,
+            "name": customer.name.as_str(),
+            "deadline": deadline,
+        });
+        let warn_from = deadline - Duration::days(i64::from(rule.notice_days));
+        if now < deadline {
+            if rule.notice_days > 0 && now >= warn_from {
+                let key = format!(
+                    "pool:notice:{}:{owner}:{}",
+                    customer.id,
+                    deadline.timestamp()
+                );
+                let notice = Notification::builder(Recipient::User(owner), "pool.notice", &key)
+                    .data(data)
+                    .priority(Priority::High)
+                    .build()?;
+                report.warned += self.notifications.enqueue(vec![notice]).await?.enqueued;
+            }
+            return Ok(());
+        }
+        if policy.exempt_open_cases {
+            let open = CaseQuery {
+                customer: Some(customer.id),
+                open_only: true,
+                ..CaseQuery::default()
+            };
+            let cases = self
+                .case_store
+                .list_cases(tenant, &open, &PageRequest::first(1))
+                .await?;
+            if !cases.items.is_empty() {
+                report.exempt += 1;
+                return Ok(());
+            }
+        }
+        let key = format!("pool:reclaimed:{}:{}", customer.id, customer.version + 1);
+        let notice = Notification::builder(Recipient::User(owner), "pool.reclaimed", &key)
+            .data(data)
+            .build()?;
+        let reason = match (rule.no_contact_days, rule.no_purchase_days) {
+            (Some(d), None) => format!("returned to the pool: no contact for {d} days"),
+            (None, Some(d)) => format!("returned to the pool: no purchase for {d} days"),
+            (Some(c), Some(p)) => {
+                format!("returned to the pool: no contact for {c} days or no purchase for {p} days")
+            }
+            (None, None) => "returned to the pool".to_string(),
+        };
+        let transfer = Transfer {
+            new_owner: None,
+            expected_version: customer.version,
+            actor: None,
+            reason: Some(&reason),
+        };
+        match self
+            .customers
+            .change_owner_notifying(customer.id, transfer, vec![notice])
+            .await
+        {
+            Ok(_) => report.reclaimed.push((customer.id, owner)),
+            Err(Error::Conflict { .. }) => report.conflicts += 1,
+            Err(other) => return Err(other),
+        }
+        Ok(())
+    }
+
+    /// `user` claims `customer` from the pool at the clock's now, within the policy's
+    /// limits.
+    ///
+    /// Errors: validation on `customer` if it has an owner; on `limits.max_held`,
+    /// `limits.per_day` or `limits.reclaim_block_days` when a limit stops the claim (the
+    /// reason says which and until when); [`Error::NotFound`]; [`Error::Conflict`] if
+    /// someone else claimed it first.
+    pub async fn claim(
+        &self,
+        customer: CustomerId,
+        user: UserId,
+        policy: &PoolPolicy,
+    ) -> Result<Customer> {
+        let tenant = self.ctx.tenant;
+        policy.validate()?;
+        let now = self.ctx.now();
+        let target = self
+            .customers
+            .customer_store
+            .get_customer(tenant, customer)
+            .await?;
+        if target.owner.is_some() {
+            return Err(Error::validation(
+                "customer",
+                "is not in the pool: it has an owner",
+            ));
+        }
+        let history = self
+            .customers
+            .customer_store
+            .ownership_history(tenant, customer)
+            .await?;
+        let block = Duration::days(i64::from(policy.limits.reclaim_block_days));
+        if let Some(lost) = history
+            .iter()
+            .find(|c| c.from == Some(user) && c.to.is_none() && now < c.at + block)
+        {
+            return Err(Error::validation(
+                "limits.reclaim_block_days",
+                format!(
+                    "a previous owner may claim it back from {}",
+                    lost.at + block
+                ),
+            ));
+        }
+        let held = self.held_by(user).await?;
+        if held.len() >= policy.limits.max_held as usize {
+            return Err(Error::validation(
+                "limits.max_held",
+                format!("holds {} customers already", held.len()),
+            ));
+        }
+        let day_start = start_of_day(policy.time_zone, now);
+        let mut claims_today = 0;
+        for c in &held {
+            let history = self
+                .customers
+                .customer_store
+                .ownership_history(tenant, c.id)
+                .await?;
+            let newest = history.iter().find(|h| h.to == Some(user));
+            if newest.is_some_and(|h| h.from.is_none() && h.at >= day_start) {
+                claims_today += 1;
+            }
+        }
+        if claims_today >= policy.limits.per_day {
+            return Err(Error::validation(
+                "limits.per_day",
+                format!("claimed {claims_today} customers today already"),
+            ));
+        }
+        let transfer = Transfer {
+            new_owner: Some(user),
+            expected_version: target.version,
+            actor: Some(user),
+            reason: Some("claimed from the pool"),
+        };
+        self.customers
+            .change_owner_notifying(customer, transfer, Vec::new())
+            .await
+    }
+
+    /// Every customer `user` owns.
+    async fn held_by(&self, user: UserId) -> Result<Vec<Customer>> {
+        let query = CustomerQuery {
+            owner: Some(user),
+            ..CustomerQuery::all()
+        };
+        self.customers.all(&query).await
+    }
+}
