@@ -20,13 +20,7 @@ pub struct Cases {
     case_store: Arc<dyn CaseStore>,
 }
 
-impl std::fmt::Debug for Cases {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cases")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Cases);
 
 impl Cases {
     pub(super) fn new(ctx: Ctx, case_store: Arc<dyn CaseStore>) -> Self {

@@ -25,13 +25,7 @@ pub struct Customers {
     pub(super) profile_store: Arc<dyn ProfileStore>,
 }
 
-impl std::fmt::Debug for Customers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Customers")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Customers);
 
 impl Customers {
     pub(super) fn new(
@@ -483,5 +477,20 @@ impl Customers {
                 .ok_or_else(|| Error::not_found("customer", id)),
             Err(e) => Err(e),
         }
+    }
+
+    /// A customer's profile, and since when its current owner has held it (when it was
+    /// created, if it never changed hands to this owner).
+    pub(super) async fn held_since(
+        &self,
+        customer: &Customer,
+    ) -> Result<(Profile, chrono::DateTime<chrono::Utc>)> {
+        let tenant = self.ctx.tenant;
+        let profile = self.profile_store.get_profile(tenant, customer.id).await?;
+        let history = self
+            .customer_store
+            .ownership_history(tenant, customer.id)
+            .await?;
+        Ok((profile, crate::pool::owned_since(customer, &history)))
     }
 }

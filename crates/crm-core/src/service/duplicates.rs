@@ -22,13 +22,7 @@ pub struct Duplicates {
     segment_store: Arc<dyn SegmentStore>,
 }
 
-impl std::fmt::Debug for Duplicates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Duplicates")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Duplicates);
 
 impl Duplicates {
     pub(super) fn new(customers: Customers, segment_store: Arc<dyn SegmentStore>) -> Self {

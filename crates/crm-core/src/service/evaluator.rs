@@ -142,18 +142,7 @@ impl Evaluator {
 
     /// When the owner's current gap with `customer` began.
     async fn gap_since(&self, customer: &Customer) -> Result<chrono::DateTime<chrono::Utc>> {
-        let tenant = self.ctx.tenant;
-        let profile = self
-            .customers
-            .profile_store
-            .get_profile(tenant, customer.id)
-            .await?;
-        let history = self
-            .customers
-            .customer_store
-            .ownership_history(tenant, customer.id)
-            .await?;
-        let owned = crate::pool::owned_since(customer, &history);
+        let (profile, owned) = self.customers.held_since(customer).await?;
         Ok(customer
             .owner
             .and_then(|o| profile.last_contact_by.get(&o).copied())

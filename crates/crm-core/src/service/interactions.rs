@@ -25,13 +25,7 @@ pub struct Interactions {
     interaction_store: Arc<dyn InteractionStore>,
 }
 
-impl std::fmt::Debug for Interactions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Interactions")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Interactions);
 
 impl Interactions {
     pub(super) fn new(ctx: Ctx, interaction_store: Arc<dyn InteractionStore>) -> Self {

@@ -20,13 +20,7 @@ pub struct Kpis {
     evaluator: Evaluator,
 }
 
-impl std::fmt::Debug for Kpis {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kpis")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Kpis);
 
 impl Kpis {
     pub(super) fn new(ctx: Ctx, kpi_store: Arc<dyn KpiRuleStore>, evaluator: Evaluator) -> Self {

@@ -42,6 +42,19 @@ use crate::id::{CustomerId, TenantId, UserId};
 use crate::notify::{Notification, OutboxMessage};
 use crate::ports::{Capabilities, Capability, Storage};
 
+/// `Debug` for a service: its name and tenant (its ports print nothing useful).
+macro_rules! debug_by_tenant {
+    ($service:ident) => {
+        impl std::fmt::Debug for $service {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($service))
+                    .field("tenant", &self.ctx.tenant)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 mod cases;
 mod customers;
 mod duplicates;

@@ -20,13 +20,7 @@ pub struct Notifications {
     outbox_store: Arc<dyn OutboxStore>,
 }
 
-impl std::fmt::Debug for Notifications {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifications")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Notifications);
 
 impl Notifications {
     pub(super) fn new(ctx: Ctx, outbox_store: Arc<dyn OutboxStore>) -> Self {

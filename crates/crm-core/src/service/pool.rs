@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::id::{CustomerId, UserId};
 use crate::notify::{Notification, Priority, Recipient};
 use crate::page::PageRequest;
-use crate::pool::{owned_since, start_of_day, PoolPolicy, ReclaimReport};
+use crate::pool::{start_of_day, PoolPolicy, ReclaimReport};
 use crate::ports::CaseStore;
 
 /// The shared pool of one tenant's unowned customers: return quiet customers to it, claim
@@ -24,13 +24,7 @@ pub struct Pool {
     case_store: Arc<dyn CaseStore>,
 }
 
-impl std::fmt::Debug for Pool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Pool);
 
 impl Pool {
     pub(super) fn new(
@@ -74,21 +68,10 @@ impl Pool {
         now: DateTime<Utc>,
         report: &mut ReclaimReport,
     ) -> Result<()> {
-        let tenant = self.ctx.tenant;
         let Some(owner) = customer.owner else {
             return Ok(());
         };
-        let profile = self
-            .customers
-            .profile_store
-            .get_profile(tenant, customer.id)
-            .await?;
-        let history = self
-            .customers
-            .customer_store
-            .ownership_history(tenant, customer.id)
-            .await?;
-        let since = owned_since(customer, &history);
+        let (profile, since) = self.customers.held_since(customer).await?;
         let Some((deadline, rule)) = policy.deadline(customer, &profile, since) else {
             return Ok(());
         };
@@ -121,7 +104,7 @@ impl Pool {
             };
             let cases = self
                 .case_store
-                .list_cases(tenant, &open, &PageRequest::first(1))
+                .list_cases(self.ctx.tenant, &open, &PageRequest::first(1))
                 .await?;
             if !cases.items.is_empty() {
                 report.exempt += 1;

@@ -23,13 +23,7 @@ pub struct Privacy {
     storage: Arc<dyn Storage>,
 }
 
-impl std::fmt::Debug for Privacy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Privacy")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Privacy);
 
 impl Privacy {
     pub(super) fn new(ctx: Ctx, customers: Customers, storage: Arc<dyn Storage>) -> Self {

@@ -19,13 +19,7 @@ pub struct Segments {
     segment_store: Arc<dyn SegmentStore>,
 }
 
-impl std::fmt::Debug for Segments {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Segments")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Segments);
 
 impl Segments {
     pub(super) fn new(ctx: Ctx, segment_store: Arc<dyn SegmentStore>) -> Self {

@@ -23,13 +23,7 @@ pub struct Sources {
     segment_store: Arc<dyn SegmentStore>,
 }
 
-impl std::fmt::Debug for Sources {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sources")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Sources);
 
 impl Sources {
     pub(super) fn new(customers: Customers, segment_store: Arc<dyn SegmentStore>) -> Self {

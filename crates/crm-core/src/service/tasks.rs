@@ -20,13 +20,7 @@ pub struct Tasks {
     task_store: Arc<dyn TaskStore>,
 }
 
-impl std::fmt::Debug for Tasks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tasks")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Tasks);
 
 impl Tasks {
     pub(super) fn new(ctx: Ctx, task_store: Arc<dyn TaskStore>) -> Self {

@@ -18,13 +18,7 @@ pub struct Value {
     value_store: Arc<dyn ValueStore>,
 }
 
-impl std::fmt::Debug for Value {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Value")
-            .field("tenant", &self.ctx.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_by_tenant!(Value);
 
 impl Value {
     pub(super) fn new(ctx: Ctx, value_store: Arc<dyn ValueStore>) -> Self {
