@@ -659,6 +659,13 @@ pub struct StaffMember {
 pub trait Directory: Send + Sync {
     /// The staff member, or `None` if the tenant has no such user.
     async fn staff_member(&self, tenant: TenantId, user: UserId) -> Result<Option<StaffMember>>;
+
+    /// The tenant's organisation: units, and users with their unit and manager (for record
+    /// visibility, see [`crate::access`]). The default is an empty organisation, in which
+    /// unit and subordinate scopes reach only a user's own records.
+    async fn org(&self, _tenant: TenantId) -> Result<crate::access::Org> {
+        Ok(crate::access::Org::new())
+    }
 }
 
 /// A recipient resolved to an address.

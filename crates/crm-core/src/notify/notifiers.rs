@@ -112,6 +112,7 @@ impl Notifier for LogNotifier {
 #[derive(Debug, Default)]
 pub struct StaticDirectory {
     members: Mutex<HashMap<(TenantId, UserId), StaffMember>>,
+    orgs: Mutex<HashMap<TenantId, crate::access::Org>>,
 }
 
 impl StaticDirectory {
@@ -127,6 +128,14 @@ impl StaticDirectory {
             .unwrap_or_else(|p| p.into_inner())
             .insert((tenant, member.id), member);
     }
+
+    /// Sets (or replaces) the organisation of `tenant`.
+    pub fn set_org(&self, tenant: TenantId, org: crate::access::Org) {
+        self.orgs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant, org);
+    }
 }
 
 #[async_trait]
@@ -138,5 +147,15 @@ impl Directory for StaticDirectory {
             .unwrap_or_else(|p| p.into_inner())
             .get(&(tenant, user))
             .cloned())
+    }
+
+    async fn org(&self, tenant: TenantId) -> Result<crate::access::Org> {
+        Ok(self
+            .orgs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tenant)
+            .cloned()
+            .unwrap_or_default())
     }
 }
