@@ -6,6 +6,7 @@ use crm_core::WriteOptions;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
 
 use crm_sql::Value;
+use deadpool_postgres::Transaction;
 
 use crate::codec::{get_record, list_records, stored_version, to_json, write_error};
 use crate::customers::customer_exists;
@@ -78,35 +79,10 @@ impl CaseStore for PostgresStore {
         let outbox = options.into_outbox()?;
         let record = to_json(case)?;
         let t = tenant.as_bytes().to_vec();
-        let id = case.id.as_bytes().to_vec();
-        let assignee = case.assignee.map(|a| a.as_bytes().to_vec());
         self.retrying(|| async {
             let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
-            let changed = tx
-                .execute(
-                    UPDATE,
-                    &[
-                        &t,
-                        &id,
-                        &assignee,
-                        &case.status.is_done(),
-                        &(case.version as i64),
-                        &record,
-                        &(expected_version as i64),
-                    ],
-                )
-                .await
-                .map_err(storage)?;
-            if changed == 0 {
-                let actual = stored_version(&tx, "cases", "id", &t, &id).await?;
-                return Err(Error::stale_write(
-                    "case",
-                    case.id,
-                    expected_version,
-                    actual,
-                ));
-            }
+            replace(&tx, &t, case, &record, expected_version).await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
         })
@@ -138,4 +114,41 @@ impl CaseStore for PostgresStore {
             Cursor::case(c.id)
         }))
     }
+}
+
+/// Replaces a case still at `expected_version`, inside the caller's transaction.
+pub(crate) async fn replace(
+    tx: &Transaction<'_>,
+    tenant: &[u8],
+    case: &Case,
+    record: &str,
+    expected_version: u64,
+) -> Result<()> {
+    let id = case.id.as_bytes().to_vec();
+    let assignee = case.assignee.map(|a| a.as_bytes().to_vec());
+    let changed = tx
+        .execute(
+            UPDATE,
+            &[
+                &tenant,
+                &id,
+                &assignee,
+                &case.status.is_done(),
+                &(case.version as i64),
+                &record,
+                &(expected_version as i64),
+            ],
+        )
+        .await
+        .map_err(storage)?;
+    if changed == 0 {
+        let actual = stored_version(tx, "cases", "id", tenant, &id).await?;
+        return Err(Error::stale_write(
+            "case",
+            case.id,
+            expected_version,
+            actual,
+        ));
+    }
+    Ok(())
 }

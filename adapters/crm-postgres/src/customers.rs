@@ -13,6 +13,7 @@ use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
 use crate::outbox::write_outbox;
 use crate::{storage, PostgresStore};
 use crm_core::audit::AuditEntry;
+use crm_core::handover::HandOver;
 use crm_core::merge::CustomerMerge;
 
 const UPDATE_CUSTOMER: &str = "UPDATE customers SET name_key = $3, lifecycle = $4, owner_id = $5, \
@@ -77,6 +78,31 @@ async fn index_rows(tx: &Transaction<'_>, tenant: &[u8], c: &Customer) -> Result
 
 /// Replaces a customer's record if it is stored at `expected_version` (else
 /// [`Error::stale_write`]), with its search index rows rebuilt.
+/// Records an ownership transfer, inside the caller's transaction.
+async fn insert_ownership(tx: &Transaction<'_>, tenant: &[u8], o: &OwnershipChange) -> Result<()> {
+    let (from, to, by) = (
+        o.from.map(|u| b(u.as_bytes())),
+        o.to.map(|u| b(u.as_bytes())),
+        o.changed_by.map(|u| b(u.as_bytes())),
+    );
+    tx.execute(
+        INSERT_OWNERSHIP,
+        &[
+            &tenant,
+            &b(o.customer.as_bytes()),
+            &(o.version as i64),
+            &from,
+            &to,
+            &by,
+            &o.reason,
+            &micros(o.at),
+        ],
+    )
+    .await
+    .map_err(|e| write_error(e, "ownership change", || format!("version {}", o.version)))?;
+    Ok(())
+}
+
 async fn replace_record(
     tx: &Transaction<'_>,
     tenant: &[u8],
@@ -265,7 +291,7 @@ impl CustomerStore for PostgresStore {
     ) -> Result<()> {
         let (audit, ownership, outbox) = options.into_parts()?;
         let record = to_json(customer)?;
-        let (t, id) = (b(tenant.as_bytes()), b(customer.id.as_bytes()));
+        let t = b(tenant.as_bytes());
         let c = customer;
         self.retrying(|| async {
             let mut client = self.client(tenant).await?;
@@ -273,28 +299,7 @@ impl CustomerStore for PostgresStore {
             replace_record(&tx, &t, c, &record, expected_version).await?;
             crate::audit::record(&tx, &t, audit.as_slice()).await?;
             if let Some(o) = &ownership {
-                let (from, to, by) = (
-                    o.from.map(|u| b(u.as_bytes())),
-                    o.to.map(|u| b(u.as_bytes())),
-                    o.changed_by.map(|u| b(u.as_bytes())),
-                );
-                tx.execute(
-                    INSERT_OWNERSHIP,
-                    &[
-                        &t,
-                        &id,
-                        &(o.version as i64),
-                        &from,
-                        &to,
-                        &by,
-                        &o.reason,
-                        &micros(o.at),
-                    ],
-                )
-                .await
-                .map_err(|e| {
-                    write_error(e, "ownership change", || format!("version {}", o.version))
-                })?;
+                insert_ownership(&tx, &t, o).await?;
             }
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
@@ -487,6 +492,39 @@ impl CustomerStore for PostgresStore {
         Ok(Page::from_overfetch(items, page.limit, |e| {
             Cursor::audit(e.version)
         }))
+    }
+
+    async fn hand_over(
+        &self,
+        tenant: TenantId,
+        plan: &HandOver,
+        options: WriteOptions,
+    ) -> Result<()> {
+        let crm_sql::EncodedHandOver {
+            customers,
+            cases,
+            tasks,
+        } = crm_sql::encode_hand_over(plan)?;
+        let outbox = options.into_outbox()?;
+        let t = b(tenant.as_bytes());
+        self.retrying(|| async {
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            for (h, record) in &customers {
+                replace_record(&tx, &t, &h.customer, record, h.expected_version).await?;
+                crate::audit::record(&tx, &t, std::slice::from_ref(&h.audit)).await?;
+                insert_ownership(&tx, &t, &h.ownership).await?;
+            }
+            for (case, record, expected) in &cases {
+                crate::cases::replace(&tx, &t, case, record, *expected).await?;
+            }
+            for (task, record, expected) in &tasks {
+                crate::tasks::replace(&tx, &t, task, record, *expected).await?;
+            }
+            write_outbox(&tx, tenant, &outbox).await?;
+            tx.commit().await.map_err(storage)
+        })
+        .await
     }
 
     async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {

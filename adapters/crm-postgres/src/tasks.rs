@@ -6,6 +6,7 @@ use crm_core::WriteOptions;
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
 
 use crm_sql::Value;
+use deadpool_postgres::Transaction;
 
 use crate::codec::{get_record, list_records, micros, stored_version, to_json, write_error};
 use crate::outbox::write_outbox;
@@ -87,39 +88,10 @@ impl TaskStore for PostgresStore {
         let outbox = options.into_outbox()?;
         let record = to_json(task)?;
         let t = tenant.as_bytes().to_vec();
-        let id = task.id.as_bytes().to_vec();
         self.retrying(|| async {
             let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
-            let changed = tx
-                .execute(
-                    "UPDATE tasks SET assignee = $3, subject = $4, open = $5, due_at = $6, \
-                     announced = $7, version = $8, record = $9 \
-                     WHERE tenant_id = $1 AND id = $2 AND version = $10",
-                    &[
-                        &t,
-                        &id,
-                        &task.assignee.as_bytes().as_slice(),
-                        &subject_key(&task.subject),
-                        &task.is_open(),
-                        &micros(task.due_at),
-                        &(task.announced_for == Some(task.due_at)),
-                        &(task.version as i64),
-                        &record,
-                        &(expected_version as i64),
-                    ],
-                )
-                .await
-                .map_err(storage)?;
-            if changed == 0 {
-                let actual = stored_version(&tx, "tasks", "id", &t, &id).await?;
-                return Err(Error::stale_write(
-                    "task",
-                    task.id,
-                    expected_version,
-                    actual,
-                ));
-            }
+            replace(&tx, &t, task, &record, expected_version).await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
         })
@@ -161,4 +133,45 @@ impl TaskStore for PostgresStore {
             Cursor::task(t.id)
         }))
     }
+}
+
+/// Replaces a task still at `expected_version`, inside the caller's transaction.
+pub(crate) async fn replace(
+    tx: &Transaction<'_>,
+    tenant: &[u8],
+    task: &Task,
+    record: &str,
+    expected_version: u64,
+) -> Result<()> {
+    let id = task.id.as_bytes().to_vec();
+    let changed = tx
+        .execute(
+            "UPDATE tasks SET assignee = $3, subject = $4, open = $5, due_at = $6, \
+             announced = $7, version = $8, record = $9 \
+             WHERE tenant_id = $1 AND id = $2 AND version = $10",
+            &[
+                &tenant,
+                &id,
+                &task.assignee.as_bytes().as_slice(),
+                &subject_key(&task.subject),
+                &task.is_open(),
+                &micros(task.due_at),
+                &(task.announced_for == Some(task.due_at)),
+                &(task.version as i64),
+                &record,
+                &(expected_version as i64),
+            ],
+        )
+        .await
+        .map_err(storage)?;
+    if changed == 0 {
+        let actual = stored_version(tx, "tasks", "id", tenant, &id).await?;
+        return Err(Error::stale_write(
+            "task",
+            task.id,
+            expected_version,
+            actual,
+        ));
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use crm_core::case::{Case, CaseQuery};
 use crm_core::WriteOptions;
 use crm_core::{CaseId, CaseStore, Cursor, Error, Page, PageRequest, Result, TenantId};
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, Transaction, TransactionBehavior};
 
 use crate::codec::{get_record, list_records, stored_version, to_json, write_error};
 use crate::outbox::write_outbox;
@@ -82,25 +82,7 @@ impl CaseStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage)?;
-            let (t, id) = (tenant.as_bytes().as_slice(), c.id.as_bytes().as_slice());
-            let changed = tx
-                .prepare_cached(UPDATE)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        t,
-                        id,
-                        blob(c.assignee.map(|a| *a.as_bytes())),
-                        c.status.is_done(),
-                        c.version as i64,
-                        record,
-                        expected_version as i64
-                    ])
-                })
-                .map_err(storage)?;
-            if changed == 0 {
-                let actual = stored_version(&tx, "cases", "id", t, &id)?;
-                return Err(Error::stale_write("case", c.id, expected_version, actual));
-            }
+            replace(&tx, tenant.as_bytes(), &c, &record, expected_version)?;
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
         })
@@ -140,4 +122,34 @@ impl CaseStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Replaces a case still at `expected_version`, inside the caller's transaction.
+pub(crate) fn replace(
+    tx: &Transaction<'_>,
+    tenant: &[u8],
+    c: &Case,
+    record: &str,
+    expected_version: u64,
+) -> Result<()> {
+    let id = c.id.as_bytes().as_slice();
+    let changed = tx
+        .prepare_cached(UPDATE)
+        .and_then(|mut s| {
+            s.execute(params![
+                tenant,
+                id,
+                blob(c.assignee.map(|a| *a.as_bytes())),
+                c.status.is_done(),
+                c.version as i64,
+                record,
+                expected_version as i64
+            ])
+        })
+        .map_err(storage)?;
+    if changed == 0 {
+        let actual = stored_version(tx, "cases", "id", tenant, &id)?;
+        return Err(Error::stale_write("case", c.id, expected_version, actual));
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
 use crate::outbox::write_outbox;
 use crate::{storage, SqliteStore};
 use crm_core::audit::AuditEntry;
+use crm_core::handover::HandOver;
 use crm_core::merge::CustomerMerge;
 
 const INSERT_CUSTOMER: &str = "INSERT INTO customers \
@@ -91,6 +92,25 @@ fn index_rows(tx: &Transaction<'_>, tenant: &[u8], c: &Customer) -> Result<()> {
 
 /// Replaces a customer's record if it is stored at `expected_version` (else
 /// [`Error::stale_write`]), with its search index rows rebuilt.
+/// Records an ownership transfer, inside the caller's transaction.
+fn insert_ownership(tx: &Transaction<'_>, tenant: &[u8], o: &OwnershipChange) -> Result<()> {
+    tx.prepare_cached(INSERT_OWNERSHIP)
+        .and_then(|mut s| {
+            s.execute(params![
+                tenant,
+                o.customer.as_bytes().as_slice(),
+                o.version as i64,
+                o.from.as_ref().map(|u| u.as_bytes().as_slice()),
+                o.to.as_ref().map(|u| u.as_bytes().as_slice()),
+                o.changed_by.as_ref().map(|u| u.as_bytes().as_slice()),
+                o.reason,
+                micros(o.at)
+            ])
+        })
+        .map_err(|e| write_error(e, "ownership change", || format!("version {}", o.version)))?;
+    Ok(())
+}
+
 fn replace_record(
     tx: &Transaction<'_>,
     tenant: &[u8],
@@ -230,28 +250,12 @@ impl CustomerStore for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage)?;
             let t = tenant.as_bytes().as_slice();
-            let id = c.id.as_bytes().as_slice();
             replace_record(&tx, t, &c, &record, expected_version)?;
             for entry in &audit {
                 crate::audit::record(&tx, t, entry)?;
             }
-            if let Some(o) = ownership {
-                tx.prepare_cached(INSERT_OWNERSHIP)
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            t,
-                            id,
-                            o.version as i64,
-                            o.from.as_ref().map(|u| u.as_bytes().as_slice()),
-                            o.to.as_ref().map(|u| u.as_bytes().as_slice()),
-                            o.changed_by.as_ref().map(|u| u.as_bytes().as_slice()),
-                            o.reason,
-                            micros(o.at)
-                        ])
-                    })
-                    .map_err(|e| {
-                        write_error(e, "ownership change", || format!("version {}", o.version))
-                    })?;
+            if let Some(o) = &ownership {
+                insert_ownership(&tx, t, o)?;
             }
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
@@ -467,6 +471,40 @@ impl CustomerStore for SqliteStore {
         Ok(Page::from_overfetch(items, limit, |e| {
             Cursor::audit(e.version)
         }))
+    }
+
+    async fn hand_over(
+        &self,
+        tenant: TenantId,
+        plan: &HandOver,
+        options: WriteOptions,
+    ) -> Result<()> {
+        let crm_sql::EncodedHandOver {
+            customers,
+            cases,
+            tasks,
+        } = crm_sql::encode_hand_over(plan)?;
+        let outbox = options.into_outbox()?;
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let t = tenant.as_bytes().as_slice();
+            for (h, record) in &customers {
+                replace_record(&tx, t, &h.customer, record, h.expected_version)?;
+                crate::audit::record(&tx, t, &h.audit)?;
+                insert_ownership(&tx, t, &h.ownership)?;
+            }
+            for (case, record, expected) in &cases {
+                crate::cases::replace(&tx, t, case, record, *expected)?;
+            }
+            for (task, record, expected) in &tasks {
+                crate::tasks::replace(&tx, t, task, record, *expected)?;
+            }
+            write_outbox(&tx, tenant, &outbox)?;
+            tx.commit().map_err(storage)
+        })
+        .await
     }
 
     async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {

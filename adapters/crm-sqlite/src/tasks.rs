@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use crm_core::task::{Task, TaskQuery, TaskSubject};
 use crm_core::WriteOptions;
 use crm_core::{Cursor, Error, Page, PageRequest, Result, TaskId, TaskStore, TenantId};
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, Transaction, TransactionBehavior};
 
 use crate::codec::{get_record, list_records, micros, stored_version, to_json, write_error};
 use crate::outbox::write_outbox;
@@ -99,33 +99,7 @@ impl TaskStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage)?;
-            let (tb, id) = (tenant.as_bytes().as_slice(), t.id.as_bytes().as_slice());
-            let (assignee, subject, open, due, announced) = columns(&t);
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE tasks SET assignee = ?3, subject = ?4, open = ?5, due_at = ?6, \
-                     announced = ?7, version = ?8, record = ?9 \
-                     WHERE tenant_id = ?1 AND id = ?2 AND version = ?10",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        tb,
-                        id,
-                        assignee,
-                        subject,
-                        open,
-                        due,
-                        announced,
-                        t.version as i64,
-                        record,
-                        expected_version as i64
-                    ])
-                })
-                .map_err(storage)?;
-            if changed == 0 {
-                let actual = stored_version(&tx, "tasks", "id", tb, &id)?;
-                return Err(Error::stale_write("task", t.id, expected_version, actual));
-            }
+            replace(&tx, tenant.as_bytes(), &t, &record, expected_version)?;
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
         })
@@ -175,4 +149,42 @@ impl TaskStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Replaces a task still at `expected_version`, inside the caller's transaction.
+pub(crate) fn replace(
+    tx: &Transaction<'_>,
+    tenant: &[u8],
+    t: &Task,
+    record: &str,
+    expected_version: u64,
+) -> Result<()> {
+    let id = t.id.as_bytes().as_slice();
+    let (assignee, subject, open, due, announced) = columns(t);
+    let changed = tx
+        .prepare_cached(
+            "UPDATE tasks SET assignee = ?3, subject = ?4, open = ?5, due_at = ?6, \
+             announced = ?7, version = ?8, record = ?9 \
+             WHERE tenant_id = ?1 AND id = ?2 AND version = ?10",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                tenant,
+                id,
+                assignee,
+                subject,
+                open,
+                due,
+                announced,
+                t.version as i64,
+                record,
+                expected_version as i64
+            ])
+        })
+        .map_err(storage)?;
+    if changed == 0 {
+        let actual = stored_version(tx, "tasks", "id", tenant, &id)?;
+        return Err(Error::stale_write("task", t.id, expected_version, actual));
+    }
+    Ok(())
 }

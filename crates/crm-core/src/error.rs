@@ -135,6 +135,16 @@ pub enum Error {
         /// Its id as text.
         id: String,
     },
+    /// The principal of a scoped handle ([`TenantCrm::as_user`](crate::TenantCrm::as_user))
+    /// may not do this: its roles do not reach the record, or the operation is not open to
+    /// scoped handles. Nothing was read into the answer and nothing was written.
+    #[error("not allowed to {action} {record}")]
+    Forbidden {
+        /// What was refused (`read`, `write`, `transfer`, ..., or an operation's name).
+        action: &'static str,
+        /// The record, as `customer <id>`, or what was asked for.
+        record: String,
+    },
     /// The storage adapter does not provide this operation (an optional capability it
     /// declares it lacks). Nothing was done.
     #[error("{backend} does not support {operation}")]
@@ -170,6 +180,14 @@ impl Error {
         Error::NotFound {
             entity,
             id: id.to_string(),
+        }
+    }
+
+    /// A [`Error::Forbidden`] for `action` on `record`.
+    pub fn forbidden(action: &'static str, record: impl Into<String>) -> Self {
+        Error::Forbidden {
+            action,
+            record: record.into(),
         }
     }
 

@@ -59,6 +59,7 @@ pub mod clv;
 pub mod customer;
 pub mod dedup;
 pub mod error;
+pub mod handover;
 pub mod id;
 pub mod interaction;
 pub mod kpi;

@@ -27,6 +27,10 @@ pub use serde_json as __serde_json;
 
 pub use rule::{Dialect, Scalar, Sql, Value, Writer};
 
+use crm_core::case::Case;
+use crm_core::handover::{CustomerHandOver, HandOver};
+use crm_core::task::Task;
+
 /// Defines the codec helpers of an adapter crate, bound to its backend name.
 ///
 /// Expands, at the place of the call, to `pub(crate)` functions that every SQL adapter
@@ -139,6 +143,46 @@ pub fn records_page(
     w.push(" ORDER BY id LIMIT ");
     w.bind(Value::Integer(i64::from(limit) + 1));
     w.finish()
+}
+
+/// A [`HandOver`] checked ([`HandOver::check`]) and each record encoded as its JSON text,
+/// ready for the writes of one transaction: customers with their transfer, cases and tasks
+/// with the version each must still be at.
+#[derive(Debug)]
+pub struct EncodedHandOver {
+    /// Each customer's hand-over and the JSON of its new record.
+    pub customers: Vec<(CustomerHandOver, String)>,
+    /// Each case, its JSON, and the version it was read at.
+    pub cases: Vec<(Case, String, u64)>,
+    /// Each task, its JSON, and the version it was read at.
+    pub tasks: Vec<(Task, String, u64)>,
+}
+
+/// Checks `plan` and encodes its records. Errors: the plan's validation; encoding errors.
+pub fn encode_hand_over(plan: &HandOver) -> Result<EncodedHandOver, crm_core::Error> {
+    plan.check()?;
+    Ok(EncodedHandOver {
+        customers: plan
+            .customers
+            .iter()
+            .map(|h| Ok((h.clone(), json(&h.customer)?)))
+            .collect::<Result<_, crm_core::Error>>()?,
+        cases: plan
+            .cases
+            .iter()
+            .map(|(c, v)| Ok((c.clone(), json(c)?, *v)))
+            .collect::<Result<_, crm_core::Error>>()?,
+        tasks: plan
+            .tasks
+            .iter()
+            .map(|(t, v)| Ok((t.clone(), json(t)?, *v)))
+            .collect::<Result<_, crm_core::Error>>()?,
+    })
+}
+
+/// A record as JSON text.
+fn json<T: serde::Serialize>(value: &T) -> Result<String, crm_core::Error> {
+    serde_json::to_string(value).map_err(|e| crm_core::Error::encoding("a stored record", e))
 }
 
 #[cfg(test)]

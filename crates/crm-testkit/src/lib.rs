@@ -393,7 +393,8 @@ macro_rules! __group {
             audit_trail_records_every_change,
             largest_amounts_add_up_and_read_back,
             wild_records_read_back_equal,
-            a_foreign_tenant_reaches_nothing
+            a_foreign_tenant_reaches_nothing,
+            departure_hands_over_everything_in_one_transaction
         }
     };
 }

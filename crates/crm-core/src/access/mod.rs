@@ -87,6 +87,19 @@ pub enum Action {
     Erase,
 }
 
+impl Action {
+    /// The action's name: `read`, `write`, `transfer`, `export`, `erase`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write => "write",
+            Action::Transfer => "transfer",
+            Action::Export => "export",
+            Action::Erase => "erase",
+        }
+    }
+}
+
 /// How far a role reaches, narrowest first: a wider scope contains every narrower one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

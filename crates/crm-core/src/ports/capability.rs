@@ -35,11 +35,14 @@ pub enum Capability {
     Tasks,
     /// [`KpiRuleStore`].
     KpiRules,
+    /// [`CustomerStore::hand_over`]: a departing owner's customers, open cases and open
+    /// tasks moved in one transaction.
+    HandOver,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 13] = [
+    pub const ALL: [Capability; 14] = [
         Capability::Customers,
         Capability::Interactions,
         Capability::Profiles,
@@ -53,6 +56,7 @@ impl Capability {
         Capability::Cases,
         Capability::Tasks,
         Capability::KpiRules,
+        Capability::HandOver,
     ];
 
     const fn bit(self) -> u32 {

@@ -25,6 +25,7 @@ use crate::case::{Case, CaseQuery};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
+use crate::handover::HandOver;
 use crate::id::{CaseId, CustomerId, TaskId, TenantId};
 use crate::interaction::{BatchReport, Interaction};
 use crate::kpi::{KpiRule, StoredKpiRule};
@@ -160,6 +161,22 @@ pub trait CustomerStore: Send + Sync {
         _options: WriteOptions,
     ) -> Result<()> {
         Err(unsupported::<Self>("erase_customer"))
+    }
+
+    /// Applies a [`HandOver`] in one transaction (optional: [`Capability::HandOver`]): each
+    /// of `plan.customers` replaced if still at its `expected_version` (index rows anew, as
+    /// [`update_customer`](Self::update_customer)), with its ownership change and audit
+    /// entry; each case and task of the plan replaced if still at its version; and
+    /// `options.outbox` ([`WriteOptions::check_messages_only`] first). A record missing or
+    /// at another version is [`Error::stale_write`](crate::Error::stale_write) and nothing
+    /// is written.
+    async fn hand_over(
+        &self,
+        _tenant: TenantId,
+        _plan: &HandOver,
+        _options: WriteOptions,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("hand_over"))
     }
 
     /// A customer's audit entries, newest first (by version), one page at a time (the

@@ -32,6 +32,7 @@ impl Cases {
     /// Errors: validation; [`Error::NotFound`] for an unknown customer; [`Error::Duplicate`].
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, case = %case.id))]
     pub async fn open(&self, mut case: Case) -> Result<Case> {
+        self.ctx.system_only("cases.open")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Cases, "open_case")?;
         let now = self.ctx.now();
@@ -51,6 +52,7 @@ impl Cases {
     /// A case. Errors: [`Error::NotFound`].
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn get(&self, id: CaseId) -> Result<Case> {
+        self.ctx.system_only("cases.get")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Cases, "case")?;
         self.case_store.get_case(tenant, id).await
@@ -59,6 +61,7 @@ impl Cases {
     /// Cases matching `query`, by id.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn list(&self, query: &CaseQuery, page: &PageRequest) -> Result<Page<Case>> {
+        self.ctx.system_only("cases.list")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Cases, "cases")?;
         page.validate()?;
@@ -79,6 +82,7 @@ impl Cases {
         kind: CaseEventKind,
         notifications: Vec<Notification>,
     ) -> Result<Case> {
+        self.ctx.system_only("cases.record_event")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Cases, "record_case_event")?;
         let mut outbox = self.ctx.outbox_of(notifications)?;

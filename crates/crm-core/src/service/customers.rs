@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
-use super::{check_version, Ctx, Transfer, MAX_BATCH};
+use super::{check_reason, check_version, Ctx, Transfer, MAX_BATCH};
+use crate::access::{Action, RecordKind};
 use crate::audit::{field_changes, AuditChange, AuditEntry};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, UserId};
 use crate::merge::{merge_records, CustomerMerge, MergeOutcome, MergePolicy};
 use crate::notify::Notification;
-use crate::page::{Page, PageRequest};
+use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::{Capability, CustomerStore, ProfileStore, WriteOptions};
 use crate::profile::Profile;
 
@@ -46,6 +47,8 @@ impl Customers {
     pub async fn register(&self, mut customer: Customer) -> Result<Customer> {
         let tenant = self.ctx.tenant;
         customer.validate()?;
+        self.ctx
+            .check(RecordKind::Customers, Action::Write, &customer)?;
         let now = self.ctx.now();
         customer.version = 1;
         customer.created_at = now;
@@ -73,6 +76,7 @@ impl Customers {
         for (i, c) in customers.iter_mut().enumerate() {
             c.validate()
                 .map_err(|e| e.in_field(&format!("customers[{i}]")))?;
+            self.ctx.check(RecordKind::Customers, Action::Write, c)?;
             c.version = 1;
             c.created_at = now;
             c.updated_at = now;
@@ -96,14 +100,17 @@ impl Customers {
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn get(&self, id: CustomerId) -> Result<Customer> {
         let tenant = self.ctx.tenant;
-        match self.customer_store.get_customer(tenant, id).await {
+        let found = match self.customer_store.get_customer(tenant, id).await {
             // A customer merged into another is found through its redirect.
             Err(Error::NotFound { .. }) => match self.customer_store.redirect(tenant, id).await? {
                 Some(survivor) => self.customer_store.get_customer(tenant, survivor).await,
                 None => Err(Error::not_found("customer", id)),
             },
             other => other,
-        }
+        }?;
+        self.ctx
+            .check(RecordKind::Customers, Action::Read, &found)?;
+        Ok(found)
     }
 
     /// Stores a changed customer. `customer.version` must be the version it was read at;
@@ -121,6 +128,12 @@ impl Customers {
             .get_customer(tenant, customer.id)
             .await?;
         check_version(&current, customer.version)?;
+        self.ctx
+            .check(RecordKind::Customers, Action::Write, &current)?;
+        if (current.owner, current.team) != (customer.owner, customer.team) {
+            self.ctx
+                .check(RecordKind::Customers, Action::Transfer, &current)?;
+        }
         let expected = customer.version;
         customer.version = expected + 1;
         customer.created_at = current.created_at;
@@ -203,16 +216,11 @@ impl Customers {
             reason,
         } = transfer;
         let mut outbox = self.ctx.outbox_of(notifications)?;
-        if let Some(r) = reason {
-            if r.chars().count() > 1000 || r.chars().any(|c| c.is_control() && c != '\n') {
-                return Err(Error::validation(
-                    "reason",
-                    "at most 1000 characters, no control characters",
-                ));
-            }
-        }
+        check_reason(reason)?;
         let mut customer = self.customer_store.get_customer(tenant, id).await?;
         check_version(&customer, expected_version)?;
+        self.ctx
+            .check(RecordKind::Customers, Action::Transfer, &customer)?;
         let before = customer.clone();
         let now = self.ctx.now();
         let change = OwnershipChange {
@@ -257,6 +265,9 @@ impl Customers {
     /// by `actor` with `reason`. A customer changed meanwhile is read again and transferred
     /// if `from` still owns it. Returns how many were transferred.
     ///
+    /// For a departure, [`Staff::hand_over`](super::Staff::hand_over) moves the customers
+    /// with the open cases and tasks, in one transaction.
+    ///
     /// Errors: storage errors (transfers already made stay made; run it again to finish).
     pub async fn transfer_all(
         &self,
@@ -265,6 +276,7 @@ impl Customers {
         actor: Option<UserId>,
         reason: Option<&str>,
     ) -> Result<u64> {
+        self.ctx.system_only("customers.transfer_all")?;
         let tenant = self.ctx.tenant;
         let owned = self
             .all(&CustomerQuery {
@@ -294,6 +306,7 @@ impl Customers {
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn ownership_history(&self, id: CustomerId) -> Result<Vec<OwnershipChange>> {
         let tenant = self.ctx.tenant;
+        self.readable(id).await?;
         self.customer_store.ownership_history(tenant, id).await
     }
 
@@ -311,15 +324,46 @@ impl Customers {
                 return Err(Error::validation("name_prefix", "longer than any name"));
             }
         }
-        self.customer_store
-            .list_customers(tenant, query, page)
-            .await
+        if !self.ctx.scoped() {
+            return self
+                .customer_store
+                .list_customers(tenant, query, page)
+                .await;
+        }
+        // Pages of what the principal reads: the store's pages filtered, read on until the
+        // page is full; the cursor is the last customer looked at, so paging resumes
+        // exactly there (a page may then come back short, or empty at the very end).
+        let mut items = Vec::new();
+        let mut request = page.clone();
+        loop {
+            let got = self
+                .customer_store
+                .list_customers(tenant, query, &request)
+                .await?;
+            for c in got.items {
+                let id = c.id;
+                if self.ctx.reads(&c) {
+                    items.push(c);
+                }
+                if items.len() == page.limit as usize {
+                    return Ok(Page {
+                        items,
+                        next: Some(Cursor::customer(id)),
+                    });
+                }
+            }
+            match got.next {
+                Some(next) => request = PageRequest::after(next, page.limit),
+                None => return Ok(Page { items, next: None }),
+            }
+        }
     }
 
     /// A customer's profile (aggregates over all its interactions).
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn profile(&self, customer: CustomerId) -> Result<Profile> {
         let tenant = self.ctx.tenant;
+        self.readable(customer).await?;
         self.profile_store.get_profile(tenant, customer).await
     }
 
@@ -350,6 +394,7 @@ impl Customers {
     ) -> Result<Page<AuditEntry>> {
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Audit, "audit_history")?;
+        self.readable(customer).await?;
         self.customer_store
             .audit_history(tenant, customer, page)
             .await
@@ -385,6 +430,7 @@ impl Customers {
         actor: Option<crate::id::UserId>,
         reason: Option<&str>,
     ) -> Result<MergeOutcome> {
+        self.ctx.system_only("customers.merge_by")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Merge, "merge_customers_by")?;
         if others.is_empty() {
@@ -468,7 +514,7 @@ impl Customers {
     /// survivor's (following later merges too). Errors: [`Error::NotFound`].
     pub async fn resolve(&self, id: CustomerId) -> Result<CustomerId> {
         let tenant = self.ctx.tenant;
-        match self.customer_store.get_customer(tenant, id).await {
+        let resolved = match self.customer_store.get_customer(tenant, id).await {
             Ok(c) => Ok(c.id),
             Err(Error::NotFound { .. }) => self
                 .customer_store
@@ -476,7 +522,9 @@ impl Customers {
                 .await?
                 .ok_or_else(|| Error::not_found("customer", id)),
             Err(e) => Err(e),
-        }
+        }?;
+        self.readable(resolved).await?;
+        Ok(resolved)
     }
 
     /// A customer's profile, and since when its current owner has held it (when it was
@@ -492,5 +540,19 @@ impl Customers {
             .ownership_history(tenant, customer.id)
             .await?;
         Ok((profile, crate::pool::owned_since(customer, &history)))
+    }
+
+    /// On a scoped handle, [`Error::Forbidden`] unless the principal reads customer `id`
+    /// ([`Error::NotFound`] if there is none); nothing to check on the system handle.
+    async fn readable(&self, id: CustomerId) -> Result<()> {
+        if self.ctx.scoped() {
+            let customer = self
+                .customer_store
+                .get_customer(self.ctx.tenant, id)
+                .await?;
+            self.ctx
+                .check(RecordKind::Customers, Action::Read, &customer)?;
+        }
+        Ok(())
     }
 }

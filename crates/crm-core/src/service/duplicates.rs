@@ -37,6 +37,7 @@ impl Duplicates {
     /// those sharing an email address or a phone number, and, per rule that compares
     /// attributes, up to [`MatchRules::max_block`] customers with the same values.
     pub async fn check(&self, customer: &Customer, rules: &MatchRules) -> Result<DuplicateCheck> {
+        self.ctx.system_only("duplicates.check")?;
         let mut detector = Detector::new(rules.clone())?;
         let mut seen: HashSet<CustomerId> = HashSet::new();
         let mut consider = |found: Vec<Customer>, detector: &mut Detector| {
@@ -159,6 +160,7 @@ impl Duplicates {
         customer: Customer,
         rules: &MatchRules,
     ) -> Result<(Customer, DuplicateCheck)> {
+        self.ctx.system_only("duplicates.register_checked")?;
         customer.validate()?;
         let check = self.check(&customer, rules).await?;
         if check.verdict == Verdict::Block {
@@ -182,6 +184,7 @@ impl Duplicates {
     /// Lists candidate duplicate groups among all of a tenant's customers (see the module
     /// docs). Reads every customer once, page by page, keeping only what matching needs.
     pub async fn find(&self, rules: &MatchRules) -> Result<DuplicateReport> {
+        self.ctx.system_only("duplicates.find")?;
         let tenant = self.ctx.tenant;
         let mut detector = Detector::new(rules.clone())?;
         let mut page = PageRequest::first(1000);

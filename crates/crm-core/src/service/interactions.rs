@@ -8,13 +8,14 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tracing::instrument;
 
 use super::{Ctx, MAX_BATCH};
+use crate::access::{Action, RecordKind};
 use crate::clock::truncate_to_micros;
 use crate::error::{Error, Result};
 use crate::id::CustomerId;
 use crate::interaction::{BatchReport, Interaction};
 use crate::notify::Notification;
 use crate::page::{Page, PageRequest};
-use crate::ports::{Capability, InteractionStore, WriteOptions};
+use crate::ports::{Capability, CustomerStore, InteractionStore, WriteOptions};
 use crate::retention::ArchiveReport;
 
 /// Interactions of one tenant: log them (one, a batch), read timelines, archive old ones.
@@ -23,16 +24,44 @@ use crate::retention::ArchiveReport;
 pub struct Interactions {
     ctx: Ctx,
     interaction_store: Arc<dyn InteractionStore>,
+    /// For the visibility checks of a scoped handle: interactions follow their customer.
+    customer_store: Arc<dyn CustomerStore>,
 }
 
 debug_by_tenant!(Interactions);
 
 impl Interactions {
-    pub(super) fn new(ctx: Ctx, interaction_store: Arc<dyn InteractionStore>) -> Self {
+    pub(super) fn new(
+        ctx: Ctx,
+        interaction_store: Arc<dyn InteractionStore>,
+        customer_store: Arc<dyn CustomerStore>,
+    ) -> Self {
         Interactions {
             ctx,
             interaction_store,
+            customer_store,
         }
+    }
+
+    /// On a scoped handle, [`Error::Forbidden`] unless the principal may do `action` on the
+    /// interactions of each of `customers` ([`Error::NotFound`] for an unknown one).
+    async fn check_customers(
+        &self,
+        action: Action,
+        customers: impl IntoIterator<Item = CustomerId>,
+    ) -> Result<()> {
+        if !self.ctx.scoped() {
+            return Ok(());
+        }
+        for id in customers.into_iter().collect::<BTreeSet<_>>() {
+            let customer = self
+                .customer_store
+                .get_customer(self.ctx.tenant, id)
+                .await?;
+            self.ctx
+                .check(RecordKind::Interactions, action, &customer)?;
+        }
+        Ok(())
     }
 
     /// Logs one interaction. Returns whether it was stored (`inserted == 1`) or skipped as
@@ -85,6 +114,8 @@ impl Interactions {
             row.occurred_at = truncate_to_micros(row.occurred_at);
             row.recorded_at = now;
         }
+        self.check_customers(Action::Write, batch.iter().map(|row| row.customer))
+            .await?;
         // Rows older than archived history are refused: the archive took their keys along,
         // so a re-sent one would be counted twice.
         if !batch.is_empty() {
@@ -122,6 +153,7 @@ impl Interactions {
     ) -> Result<Page<Interaction>> {
         let tenant = self.ctx.tenant;
         page.validate()?;
+        self.check_customers(Action::Read, [customer]).await?;
         self.interaction_store
             .timeline(tenant, customer, page)
             .await
@@ -139,6 +171,7 @@ impl Interactions {
         before: DateTime<Utc>,
         out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<ArchiveReport> {
+        self.ctx.system_only("interactions.archive")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Archive, "archive_interactions")?;
         let started = self.ctx.now();
@@ -185,6 +218,7 @@ impl Interactions {
     /// The tenant's archive horizon: its interactions before it are in archives, not in the
     /// store (`None`: nothing archived).
     pub async fn archive_horizon(&self) -> Result<Option<DateTime<Utc>>> {
+        self.ctx.system_only("interactions.archive_horizon")?;
         let tenant = self.ctx.tenant;
         self.interaction_store.archive_horizon(tenant).await
     }

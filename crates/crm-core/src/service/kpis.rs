@@ -35,6 +35,7 @@ impl Kpis {
     /// a key the tenant already uses.
     #[instrument(skip(self, rule), fields(tenant = %self.ctx.tenant, key = %rule.key))]
     pub async fn add_rule(&self, rule: KpiRule) -> Result<()> {
+        self.ctx.system_only("kpis.add_rule")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::KpiRules, "add_kpi_rule")?;
         rule.validate()?;
@@ -45,6 +46,7 @@ impl Kpis {
     /// Errors: validation; [`Error::NotFound`](crate::Error::NotFound); [`Error::Conflict`](crate::Error::Conflict).
     #[instrument(skip(self, rule), fields(tenant = %self.ctx.tenant, key = %rule.key))]
     pub async fn update_rule(&self, rule: KpiRule, expected_version: u64) -> Result<()> {
+        self.ctx.system_only("kpis.update_rule")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::KpiRules, "update_kpi_rule")?;
         rule.validate()?;
@@ -56,6 +58,7 @@ impl Kpis {
     /// Removes a KPI rule. Errors: [`Error::NotFound`](crate::Error::NotFound).
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn delete_rule(&self, key: &TemplateName) -> Result<()> {
+        self.ctx.system_only("kpis.delete_rule")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::KpiRules, "delete_kpi_rule")?;
         self.kpi_store.delete_kpi_rule(tenant, key).await
@@ -64,6 +67,7 @@ impl Kpis {
     /// The tenant's KPI rules with their versions, by key.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn rules(&self) -> Result<Vec<StoredKpiRule>> {
+        self.ctx.system_only("kpis.rules")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::KpiRules, "kpi_rules")?;
         self.kpi_store.kpi_rules(tenant).await
@@ -72,6 +76,7 @@ impl Kpis {
     /// The tenant's stored rules, ready to evaluate around now.
     /// Errors: storage errors; validation if a stored rule no longer validates.
     pub async fn engine(&self) -> Result<KpiEngine> {
+        self.ctx.system_only("kpis.engine")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::KpiRules, "kpi_engine")?;
         let rules = self.kpi_store.kpi_rules(tenant).await?;
@@ -101,6 +106,7 @@ impl Kpis {
         engine: &KpiEngine,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<KpiReport> {
+        self.ctx.system_only("kpis.evaluate")?;
         self.ctx.need(Capability::KpiRules, "evaluate_kpis")?;
         self.evaluator.run(engine, now).await
     }
@@ -109,6 +115,7 @@ impl Kpis {
     /// contact with it, or when the owner got it if later (for
     /// [`gap_scorecard`](crate::kpi::gap_scorecard)).
     pub async fn follow_up_gaps(&self) -> Result<Vec<(Customer, chrono::DateTime<chrono::Utc>)>> {
+        self.ctx.system_only("kpis.follow_up_gaps")?;
         self.ctx.need(Capability::KpiRules, "follow_up_gaps")?;
         self.evaluator.follow_up_gaps().await
     }

@@ -18,6 +18,7 @@
 //! | [`Kpis`] | KPI rules and their evaluation (one evaluator) | KPI rules, cases, customers, interactions, outbox |
 //! | [`Pool`] | return quiet customers to the pool, claim from it | customers, profiles, cases, outbox |
 //! | [`Privacy`] | export and erase a customer's personal data | all |
+//! | [`Staff`] | hand over what a departing staff member holds, in one transaction | customers, cases, tasks |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -30,16 +31,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! `crm.tenant(t)` is the tenant's system handle: it sees and changes everything.
+//! [`TenantCrm::as_user`] scopes a handle to one principal and its roles
+//! ([`crate::access`]): customers and interactions are checked against what the principal
+//! reaches, the other services refuse a scoped handle until they are guarded.
+//!
 //! Domain events are built in one place, the recorder every service shares,
 //! and written into the outbox in the change's transaction when [`Crm::with_events`] is on.
 
 use std::sync::Arc;
 
+use crate::access::{Action, Org, RecordKind, Role, Visibility};
 use crate::clock::{Clock, SystemClock};
 use crate::customer::Customer;
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, TenantId, UserId};
-use crate::notify::{Notification, OutboxMessage};
+use crate::notify::{Directory, Notification, OutboxMessage};
 use crate::ports::{Capabilities, Capability, Storage};
 
 /// `Debug` for a service: its name and tenant (its ports print nothing useful).
@@ -67,6 +74,7 @@ mod pool;
 mod privacy;
 mod segments;
 mod sources;
+mod staff;
 mod tasks;
 mod value;
 
@@ -81,6 +89,7 @@ pub use pool::Pool;
 pub use privacy::Privacy;
 pub use segments::Segments;
 pub use sources::Sources;
+pub use staff::Staff;
 pub use tasks::Tasks;
 pub use value::Value;
 
@@ -100,6 +109,7 @@ pub struct Crm {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
     events: bool,
+    directory: Option<Arc<dyn Directory>>,
 }
 
 impl std::fmt::Debug for Crm {
@@ -119,7 +129,16 @@ impl Crm {
             storage,
             clock: Arc::new(SystemClock),
             events: false,
+            directory: None,
         }
+    }
+
+    /// The host's staff directory, whose organisation ([`Directory::org`]) scoped handles
+    /// resolve their roles against ([`TenantCrm::as_user`]). Without one the organisation
+    /// is empty: unit and subordinate scopes then reach a user's own records only.
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// Writes a domain event ([`crate::notify::events`]) into the outbox with every
@@ -160,6 +179,7 @@ impl Crm {
         TenantCrm {
             crm: self.clone(),
             tenant,
+            principal: None,
         }
     }
 }
@@ -167,10 +187,15 @@ impl Crm {
 /// The use cases of one tenant (see [`Crm::tenant`]): one service per capability.
 ///
 /// Services are cheap handles (a few `Arc`s); get one per call or keep it.
+///
+/// The handle from [`Crm::tenant`] is the tenant's system handle: it sees and changes
+/// everything (for jobs and trusted code). [`TenantCrm::as_user`] gives a handle scoped to
+/// one principal.
 #[derive(Clone, Debug)]
 pub struct TenantCrm {
     crm: Crm,
     tenant: TenantId,
+    principal: Option<Arc<Visibility>>,
 }
 
 impl TenantCrm {
@@ -184,6 +209,38 @@ impl TenantCrm {
         &self.crm
     }
 
+    /// A handle scoped to `user` holding `roles` (see [`crate::access`]), resolved against
+    /// the tenant's organisation from the CRM's directory ([`Crm::with_directory`]).
+    ///
+    /// Through it, customers and interactions are guarded: a read of a record the roles do
+    /// not reach, and a write they do not allow, are [`Error::Forbidden`] with nothing
+    /// written; searches return only reached customers. Services not guarded yet (segments,
+    /// cases, tasks, KPI rules, the pool, value data, notifications, duplicates, sources,
+    /// privacy, merges, archives and bulk transfers) answer every call with
+    /// [`Error::Forbidden`]: use the system handle for them.
+    ///
+    /// Errors: validation of a role (naming `roles[i]`); the directory's errors.
+    pub async fn as_user(&self, user: UserId, roles: &[Role]) -> Result<TenantCrm> {
+        for (i, role) in roles.iter().enumerate() {
+            role.validate()
+                .map_err(|e| e.in_field(&format!("roles[{i}]")))?;
+        }
+        let org = match &self.crm.directory {
+            Some(directory) => directory.org(self.tenant).await?,
+            None => Org::new(),
+        };
+        Ok(TenantCrm {
+            crm: self.crm.clone(),
+            tenant: self.tenant,
+            principal: Some(Arc::new(Visibility::resolve(&org, user, roles))),
+        })
+    }
+
+    /// What the handle's principal reaches (`None`: the system handle).
+    pub fn principal(&self) -> Option<&Visibility> {
+        self.principal.as_deref()
+    }
+
     fn ctx(&self) -> Ctx {
         Ctx {
             tenant: self.tenant,
@@ -191,6 +248,7 @@ impl TenantCrm {
             backend: self.crm.storage.name(),
             capabilities: self.crm.storage.capabilities(),
             events: self.crm.events,
+            principal: self.principal.clone(),
         }
     }
 
@@ -212,7 +270,8 @@ impl TenantCrm {
 
     /// Interactions: log, timelines, archive.
     pub fn interactions(&self) -> Interactions {
-        Interactions::new(self.ctx(), self.crm.storage.clone())
+        let s = &self.crm.storage;
+        Interactions::new(self.ctx(), s.clone(), s.clone())
     }
 
     /// Customer value: scores, classes, fitted models.
@@ -259,6 +318,12 @@ impl TenantCrm {
         )
     }
 
+    /// What staff hold as a whole: the hand-over when someone leaves.
+    pub fn staff(&self) -> Staff {
+        let s = &self.crm.storage;
+        Staff::new(self.customers(), s.clone(), s.clone())
+    }
+
     /// Personal-data export and erasure.
     pub fn privacy(&self) -> Privacy {
         Privacy::new(self.ctx(), self.customers(), self.crm.storage.clone())
@@ -274,6 +339,7 @@ pub(crate) struct Ctx {
     backend: &'static str,
     capabilities: Capabilities,
     events: bool,
+    principal: Option<Arc<Visibility>>,
 }
 
 impl Ctx {
@@ -290,6 +356,49 @@ impl Ctx {
         } else {
             Err(Error::unsupported(operation, self.backend))
         }
+    }
+
+    /// Whether the adapter provides `capability`.
+    pub(crate) fn supports(&self, capability: Capability) -> bool {
+        self.capabilities.supports(capability)
+    }
+
+    /// Whether this is a principal-scoped handle.
+    pub(crate) fn scoped(&self) -> bool {
+        self.principal.is_some()
+    }
+
+    /// [`Error::Forbidden`] unless the principal may do `action` on `kind` of records of
+    /// this customer (always allowed on the system handle).
+    pub(crate) fn check(
+        &self,
+        kind: RecordKind,
+        action: Action,
+        customer: &Customer,
+    ) -> Result<()> {
+        match &self.principal {
+            Some(v) if !v.reach(kind, action).covers(customer.owner, customer.team) => Err(
+                Error::forbidden(action.as_str(), format!("customer {}", customer.id)),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the principal may read this customer (always on the system handle).
+    pub(crate) fn reads(&self, customer: &Customer) -> bool {
+        self.check(RecordKind::Customers, Action::Read, customer)
+            .is_ok()
+    }
+
+    /// [`Error::Forbidden`] on a principal-scoped handle: for operations not guarded yet.
+    pub(crate) fn system_only(&self, operation: &'static str) -> Result<()> {
+        if self.scoped() {
+            return Err(Error::forbidden(
+                operation,
+                "through a principal-scoped handle (use the tenant's system handle)",
+            ));
+        }
+        Ok(())
     }
 
     /// The event recorder; with events on, an adapter without an outbox is
@@ -352,6 +461,19 @@ pub struct Transfer<'a> {
     pub actor: Option<UserId>,
     /// Why.
     pub reason: Option<&'a str>,
+}
+
+/// A transfer's reason: at most 1000 characters, no control characters but newlines.
+fn check_reason(reason: Option<&str>) -> Result<()> {
+    if let Some(r) = reason {
+        if r.chars().count() > 1000 || r.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(Error::validation(
+                "reason",
+                "at most 1000 characters, no control characters",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_version(current: &Customer, expected: u64) -> Result<()> {

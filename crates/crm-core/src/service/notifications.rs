@@ -33,6 +33,7 @@ impl Notifications {
     /// [`Dispatcher`](crate::notify::Dispatcher).
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, rows = notifications.len()))]
     pub async fn enqueue(&self, notifications: Vec<Notification>) -> Result<EnqueueReport> {
+        self.ctx.system_only("notifications.enqueue")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Outbox, "notify")?;
         if notifications.len() > MAX_BATCH {
@@ -48,6 +49,7 @@ impl Notifications {
     /// Dead letters, oldest first, one page at a time.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn dead_letters(&self, page: &PageRequest) -> Result<Page<OutboxMessage>> {
+        self.ctx.system_only("notifications.dead_letters")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Outbox, "dead_letters")?;
         page.validate()?;
@@ -57,6 +59,7 @@ impl Notifications {
     /// Puts a dead letter back in the queue, due now, its attempts reset.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn requeue(&self, id: MessageId) -> Result<()> {
+        self.ctx.system_only("notifications.requeue")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Outbox, "requeue")?;
         self.outbox_store.requeue(tenant, id, self.ctx.now()).await

@@ -48,6 +48,7 @@ impl Pool {
     ///
     /// Errors: validation of the policy; storage errors.
     pub async fn reclaim(&self, policy: &PoolPolicy) -> Result<ReclaimReport> {
+        self.ctx.system_only("pool.reclaim")?;
         policy.validate()?;
         let now = self.ctx.now();
         let mut report = ReclaimReport::default();
@@ -154,6 +155,7 @@ impl Pool {
         user: UserId,
         policy: &PoolPolicy,
     ) -> Result<Customer> {
+        self.ctx.system_only("pool.claim")?;
         let tenant = self.ctx.tenant;
         policy.validate()?;
         let now = self.ctx.now();

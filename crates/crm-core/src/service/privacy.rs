@@ -49,6 +49,7 @@ impl Privacy {
         version: u64,
         actor: Option<crate::id::UserId>,
     ) -> Result<Customer> {
+        self.ctx.system_only("privacy.erase_by")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Erasure, "erase_customer_by")?;
         let current = self
@@ -91,6 +92,7 @@ impl Privacy {
     /// Everything held about a customer (see the module docs). An id merged into another
     /// customer exports the survivor. Errors: [`Error::NotFound`].
     pub async fn export(&self, id: CustomerId) -> Result<CustomerExport> {
+        self.ctx.system_only("privacy.export")?;
         let tenant = self.ctx.tenant;
         let customer = self.customers.get(id).await?;
         let id = customer.id;

@@ -35,6 +35,7 @@ impl Segments {
         schema: &FieldSchema,
         page: &PageRequest,
     ) -> Result<(u64, Page<CustomerId>)> {
+        self.ctx.system_only("segments.preview")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "preview")?;
         schema.check(rule)?;
@@ -55,6 +56,7 @@ impl Segments {
     /// `created_at` is set to now. Errors: validation, [`Error::Duplicate`] (id or name).
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, segment = %segment.id))]
     pub async fn create(&self, mut segment: Segment, schema: &FieldSchema) -> Result<Segment> {
+        self.ctx.system_only("segments.create")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "create_segment")?;
         if let Some(rule) = segment.rule() {
@@ -68,6 +70,7 @@ impl Segments {
     /// A segment by id.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn get(&self, id: SegmentId) -> Result<Segment> {
+        self.ctx.system_only("segments.get")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "segment")?;
         self.segment_store.get_segment(tenant, id).await
@@ -76,6 +79,7 @@ impl Segments {
     /// Every segment of the tenant, by name.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn list(&self) -> Result<Vec<Segment>> {
+        self.ctx.system_only("segments.list")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "segments")?;
         self.segment_store.list_segments(tenant).await
@@ -86,6 +90,7 @@ impl Segments {
     /// against `schema` again, since attribute definitions may have changed.
     #[instrument(skip(self, schema), fields(tenant = %self.ctx.tenant))]
     pub async fn refresh(&self, id: SegmentId, schema: &FieldSchema) -> Result<MembershipChange> {
+        self.ctx.system_only("segments.refresh")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "refresh_segment")?;
         let segment = self.segment_store.get_segment(tenant, id).await?;
@@ -110,6 +115,7 @@ impl Segments {
         add: Vec<CustomerId>,
         remove: Vec<CustomerId>,
     ) -> Result<MembershipChange> {
+        self.ctx.system_only("segments.change_static_members")?;
         let tenant = self.ctx.tenant;
         self.ctx
             .need(Capability::Segments, "change_static_members")?;
@@ -128,6 +134,7 @@ impl Segments {
     /// A segment's members, by id.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn members(&self, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>> {
+        self.ctx.system_only("segments.members")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "segment_members")?;
         page.validate()?;
@@ -137,6 +144,7 @@ impl Segments {
     /// Whether a customer is in a segment.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn is_member(&self, id: SegmentId, customer: CustomerId) -> Result<bool> {
+        self.ctx.system_only("segments.is_member")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "is_member")?;
         self.segment_store.is_member(tenant, id, customer).await
@@ -145,6 +153,7 @@ impl Segments {
     /// The segments a customer is in.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn of_customer(&self, customer: CustomerId) -> Result<Vec<SegmentId>> {
+        self.ctx.system_only("segments.of_customer")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "segments_of")?;
         self.segment_store.segments_of(tenant, customer).await

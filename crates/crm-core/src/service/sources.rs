@@ -80,6 +80,7 @@ impl Sources {
         fields: &SourceFields,
         natural_keys: &[NaturalKey],
     ) -> Result<SyncOutcome> {
+        self.ctx.system_only("sources.upsert")?;
         let key = ExternalRef::new(source, external_id)?;
         let checked = check(fields)?;
         let found_customer = self
@@ -165,6 +166,7 @@ impl Sources {
         records: &[(String, SourceFields)],
         natural_keys: &[NaturalKey],
     ) -> Result<Vec<SyncOutcome>> {
+        self.ctx.system_only("sources.upsert_batch")?;
         let mut prepared = Vec::with_capacity(records.len());
         for (i, (external_id, fields)) in records.iter().enumerate() {
             let at = |e: Error| e.in_field(&format!("records[{i}]"));

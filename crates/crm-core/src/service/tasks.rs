@@ -31,6 +31,7 @@ impl Tasks {
     /// customer or case; [`Error::Duplicate`].
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, task = %task.id))]
     pub async fn create(&self, mut task: Task) -> Result<Task> {
+        self.ctx.system_only("tasks.create")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Tasks, "create_task")?;
         task.version = 1;
@@ -42,6 +43,7 @@ impl Tasks {
     /// A task. Errors: [`Error::NotFound`].
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn get(&self, id: TaskId) -> Result<Task> {
+        self.ctx.system_only("tasks.get")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Tasks, "task")?;
         self.task_store.get_task(tenant, id).await
@@ -50,6 +52,7 @@ impl Tasks {
     /// Tasks matching `query`, by id.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn list(&self, query: &TaskQuery, page: &PageRequest) -> Result<Page<Task>> {
+        self.ctx.system_only("tasks.list")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Tasks, "tasks")?;
         page.validate()?;
@@ -65,6 +68,7 @@ impl Tasks {
         expected_version: u64,
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<Task> {
+        self.ctx.system_only("tasks.snooze")?;
         self.ctx.need(Capability::Tasks, "snooze_task")?;
         crate::clock::check_instant("until", until)?;
         if until <= self.ctx.now() {
@@ -78,6 +82,7 @@ impl Tasks {
     /// Errors: [`Error::NotFound`], [`Error::Conflict`].
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn complete(&self, id: TaskId, expected_version: u64) -> Result<Task> {
+        self.ctx.system_only("tasks.complete")?;
         self.ctx.need(Capability::Tasks, "complete_task")?;
         let now = self.ctx.now();
         self.change_task(id, expected_version, |t| t.complete(now))
@@ -116,6 +121,7 @@ impl Tasks {
     /// Errors: storage errors.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn remind_due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Task>> {
+        self.ctx.system_only("tasks.remind_due")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Tasks, "remind_due")?;
         let query = TaskQuery {

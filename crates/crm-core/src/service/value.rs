@@ -29,6 +29,7 @@ impl Value {
     /// is checked first (errors name it, like `scores[3].p_alive`).
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, rows = scores.len()))]
     pub async fn set_scores(&self, scores: Vec<(CustomerId, ValueScores)>) -> Result<()> {
+        self.ctx.system_only("value.set_scores")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Values, "set_value_scores")?;
         check_entries("scores", &scores, ValueScores::validate)?;
@@ -38,6 +39,7 @@ impl Value {
     /// A customer's latest value scores, if scored.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn scores(&self, customer: CustomerId) -> Result<Option<ValueScores>> {
+        self.ctx.system_only("value.scores")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Values, "value_scores")?;
         self.value_store.value_scores(tenant, customer).await
@@ -47,6 +49,7 @@ impl Value {
     /// checked first; errors name it, like `classes[2].r`).
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, rows = classes.len()))]
     pub async fn set_classes(&self, classes: Vec<(CustomerId, ValueClasses)>) -> Result<()> {
+        self.ctx.system_only("value.set_classes")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Values, "set_value_classes")?;
         check_entries("classes", &classes, ValueClasses::validate)?;
@@ -56,6 +59,7 @@ impl Value {
     /// A customer's latest value classes, if classified.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn classes(&self, customer: CustomerId) -> Result<Option<ValueClasses>> {
+        self.ctx.system_only("value.classes")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Values, "value_classes")?;
         self.value_store.value_classes(tenant, customer).await
@@ -64,6 +68,7 @@ impl Value {
     /// Stores a fitted value model after checking its figures.
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant))]
     pub async fn save_model(&self, model: &ValueModel) -> Result<()> {
+        self.ctx.system_only("value.save_model")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Values, "save_value_model")?;
         model.validate()?;
@@ -73,6 +78,7 @@ impl Value {
     /// The tenant's most recently fitted value model.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn latest_model(&self) -> Result<Option<ValueModel>> {
+        self.ctx.system_only("value.latest_model")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Values, "latest_value_model")?;
         self.value_store.latest_value_model(tenant).await

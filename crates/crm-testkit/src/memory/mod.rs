@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::audit::AuditEntry;
 use crm_core::case::{Case, CaseQuery};
+use crm_core::handover::HandOver;
 use crm_core::kpi::{KpiRule, StoredKpiRule};
 use crm_core::merge::CustomerMerge;
 use crm_core::notify::events::membership_events;
@@ -437,6 +438,15 @@ impl CustomerStore for MemoryStore {
 
     async fn redirect(&self, tenant: TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
         Ok(self.lock().redirects.get(&(tenant, id)).copied())
+    }
+
+    async fn hand_over(
+        &self,
+        tenant: TenantId,
+        plan: &HandOver,
+        options: WriteOptions,
+    ) -> Result<()> {
+        self.apply_hand_over(tenant, plan, options)
     }
 
     async fn audit_history(

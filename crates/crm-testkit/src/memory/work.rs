@@ -229,3 +229,71 @@ impl KpiRuleStore for MemoryStore {
             .collect())
     }
 }
+
+impl MemoryStore {
+    /// [`CustomerStore::hand_over`]: every version checked before anything changes.
+    pub(super) fn apply_hand_over(
+        &self,
+        tenant: TenantId,
+        plan: &HandOver,
+        options: WriteOptions,
+    ) -> Result<()> {
+        plan.check()?;
+        let outbox = options.into_outbox()?;
+        let mut s = self.lock();
+        s.check_outbox(tenant, &outbox)?;
+        for h in &plan.customers {
+            let id = h.customer.id;
+            let current = s
+                .customers
+                .get(&(tenant, id))
+                .ok_or_else(|| not_found(id))?;
+            if current.version != h.expected_version {
+                return Err(Error::stale_write(
+                    "customer",
+                    id,
+                    h.expected_version,
+                    Some(current.version),
+                ));
+            }
+            s.check_refs_free(tenant, &h.customer)?;
+        }
+        for (case, expected) in &plan.cases {
+            let current = s.cases.get(&(tenant, case.id)).map(|c| c.version);
+            if current != Some(*expected) {
+                return Err(Error::stale_write("case", case.id, *expected, current));
+            }
+        }
+        for (task, expected) in &plan.tasks {
+            let current = s.tasks.get(&(tenant, task.id)).map(|t| t.version);
+            if current != Some(*expected) {
+                return Err(Error::stale_write("task", task.id, *expected, current));
+            }
+        }
+        for h in &plan.customers {
+            let c = &h.customer;
+            let old_refs = s.customers[&(tenant, c.id)].external_ids.clone();
+            for r in old_refs {
+                s.customer_refs.remove(&(tenant, r));
+            }
+            for r in &c.external_ids {
+                s.customer_refs.insert((tenant, r.clone()), c.id);
+            }
+            s.customers.insert((tenant, c.id), c.clone());
+            s.audit
+                .insert((tenant, c.id, h.audit.version), h.audit.clone());
+            s.ownership
+                .entry((tenant, c.id))
+                .or_default()
+                .push(h.ownership.clone());
+        }
+        for (case, _) in &plan.cases {
+            s.cases.insert((tenant, case.id), case.clone());
+        }
+        for (task, _) in &plan.tasks {
+            s.tasks.insert((tenant, task.id), task.clone());
+        }
+        s.write_outbox(tenant, outbox);
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! The staff service.
+
+use std::sync::Arc;
+
+use tracing::instrument;
+
+use super::{check_reason, Ctx, Customers};
+use crate::audit::{field_changes, AuditChange, AuditEntry};
+use crate::case::{CaseEventKind, CaseQuery};
+use crate::customer::{CustomerQuery, OwnershipChange};
+use crate::error::{Error, Result};
+use crate::handover::{CustomerHandOver, HandOver, HandOverReport};
+use crate::id::UserId;
+use crate::page::PageRequest;
+use crate::ports::{Capability, CaseStore, TaskStore, WriteOptions};
+use crate::task::TaskQuery;
+
+/// What staff hold, as a whole: the hand-over when someone leaves (see
+/// [`crate::handover`]). From [`TenantCrm::staff`](super::TenantCrm::staff).
+#[derive(Clone)]
+pub struct Staff {
+    ctx: Ctx,
+    customers: Customers,
+    case_store: Arc<dyn CaseStore>,
+    task_store: Arc<dyn TaskStore>,
+}
+
+debug_by_tenant!(Staff);
+
+impl Staff {
+    pub(super) fn new(
+        customers: Customers,
+        case_store: Arc<dyn CaseStore>,
+        task_store: Arc<dyn TaskStore>,
+    ) -> Self {
+        Staff {
+            ctx: customers.ctx.clone(),
+            customers,
+            case_store,
+            task_store,
+        }
+    }
+
+    /// Hands everything `from` holds to `to`, in one transaction: every customer `from`
+    /// owns (an audited ownership transfer by `actor` with `reason` each), every open case
+    /// assigned to `from` (with an assignment event) and every open task assigned to
+    /// `from` (its reminders then go to `to`). If a record changes while the plan is
+    /// applied, nothing moves and the plan is read again (up to three times).
+    ///
+    /// Errors: validation of `to` (the one leaving) or `reason`, or a hand-over of more
+    /// than [`HandOver::MAX_RECORDS`] records; [`Error::Conflict`] when records kept
+    /// changing; [`Error::Unsupported`] without [`Capability::HandOver`].
+    #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
+    pub async fn hand_over(
+        &self,
+        from: UserId,
+        to: UserId,
+        actor: Option<UserId>,
+        reason: Option<&str>,
+    ) -> Result<HandOverReport> {
+        self.ctx.system_only("staff.hand_over")?;
+        self.ctx.need(Capability::HandOver, "hand_over")?;
+        if from == to {
+            return Err(Error::validation("to", "is the one leaving"));
+        }
+        check_reason(reason)?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let plan = self.plan(from, to, actor, reason).await?;
+            let report = HandOverReport {
+                customers: plan.customers.len(),
+                cases: plan.cases.len(),
+                tasks: plan.tasks.len(),
+            };
+            if plan.is_empty() {
+                return Ok(report);
+            }
+            let mut outbox = Vec::new();
+            for c in &plan.customers {
+                outbox.extend(
+                    self.ctx
+                        .events()?
+                        .customer(&c.customer, Some(&c.ownership))?,
+                );
+            }
+            match self
+                .customers
+                .customer_store
+                .hand_over(self.ctx.tenant, &plan, WriteOptions::new().outbox(outbox))
+                .await
+            {
+                Err(Error::Conflict { .. }) if tries < 3 => continue,
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(report),
+            }
+        }
+    }
+
+    /// The hand-over of what `from` holds now.
+    async fn plan(
+        &self,
+        from: UserId,
+        to: UserId,
+        actor: Option<UserId>,
+        reason: Option<&str>,
+    ) -> Result<HandOver> {
+        let tenant = self.ctx.tenant;
+        let now = self.ctx.now();
+        let too_many = || {
+            Error::validation(
+                "from",
+                format!(
+                    "holds more than {} records: hand them over in parts",
+                    HandOver::MAX_RECORDS
+                ),
+            )
+        };
+        let mut plan = HandOver::default();
+        let owned = CustomerQuery {
+            owner: Some(from),
+            ..CustomerQuery::all()
+        };
+        for current in self.customers.all(&owned).await? {
+            let mut customer = current.clone();
+            customer.owner = Some(to);
+            customer.version = current.version + 1;
+            customer.updated_at = now;
+            let ownership = OwnershipChange {
+                customer: customer.id,
+                from: Some(from),
+                to: Some(to),
+                changed_by: actor,
+                reason: reason.map(str::to_string),
+                at: now,
+                version: customer.version,
+            };
+            let audit = AuditEntry {
+                customer: customer.id,
+                version: customer.version,
+                at: now,
+                actor,
+                reason: reason.map(str::to_string),
+                change: AuditChange::Updated {
+                    fields: field_changes(&current, &customer),
+                },
+            };
+            plan.customers.push(CustomerHandOver {
+                customer,
+                expected_version: current.version,
+                ownership,
+                audit,
+            });
+            if plan.len() > HandOver::MAX_RECORDS {
+                return Err(too_many());
+            }
+        }
+        if self.ctx.supports(Capability::Cases) {
+            let query = CaseQuery {
+                assignee: Some(from),
+                open_only: true,
+                ..CaseQuery::default()
+            };
+            let mut page = PageRequest::first(500);
+            loop {
+                let got = self.case_store.list_cases(tenant, &query, &page).await?;
+                for current in got.items {
+                    let mut case = current.clone();
+                    // Never earlier than the case's last event.
+                    let at = case.events.last().map_or(now, |e| now.max(e.at));
+                    case.record(
+                        at,
+                        CaseEventKind::Assignment {
+                            to: Some(to),
+                            by: actor,
+                            reason: reason.map(str::to_string),
+                        },
+                    )?;
+                    case.version = current.version + 1;
+                    plan.cases.push((case, current.version));
+                    if plan.len() > HandOver::MAX_RECORDS {
+                        return Err(too_many());
+                    }
+                }
+                match got.next {
+                    Some(next) => page = PageRequest::after(next, 500),
+                    None => break,
+                }
+            }
+        }
+        if self.ctx.supports(Capability::Tasks) {
+            let query = TaskQuery {
+                assignee: Some(from),
+                open_only: true,
+                ..TaskQuery::default()
+            };
+            let mut page = PageRequest::first(500);
+            loop {
+                let got = self.task_store.list_tasks(tenant, &query, &page).await?;
+                for current in got.items {
+                    let mut task = current.clone();
+                    task.assignee = to;
+                    task.version = current.version + 1;
+                    plan.tasks.push((task, current.version));
+                    if plan.len() > HandOver::MAX_RECORDS {
+                        return Err(too_many());
+                    }
+                }
+                match got.next {
+                    Some(next) => page = PageRequest::after(next, 500),
+                    None => break,
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
