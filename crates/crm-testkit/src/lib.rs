@@ -149,6 +149,7 @@ where
 /// - `cases`: Cases, Outbox
 /// - `tasks`: Tasks, Outbox
 /// - `kpi`: KpiRules
+/// - `staff`: HandOver, Cases, Tasks, Audit
 /// - `whole`: every capability
 pub const GROUPS: &[&str] = &[
     "customers",
@@ -160,6 +161,7 @@ pub const GROUPS: &[&str] = &[
     "cases",
     "tasks",
     "kpi",
+    "staff",
     "whole",
 ];
 
@@ -176,6 +178,7 @@ pub fn case_names() -> Vec<&'static str> {
     names.extend_from_slice(crate::__group!(__names_of!(); cases));
     names.extend_from_slice(crate::__group!(__names_of!(); tasks));
     names.extend_from_slice(crate::__group!(__names_of!(); kpi));
+    names.extend_from_slice(crate::__group!(__names_of!(); staff));
     names.extend_from_slice(crate::__group!(__names_of!(); whole));
     names
 }
@@ -242,7 +245,7 @@ macro_rules! conformance_tests {
         )+
     };
     ($setup:path) => {
-        $crate::conformance_tests!($setup; customers, interactions, profiles, values, segments, outbox, cases, tasks, kpi, whole);
+        $crate::conformance_tests!($setup; customers, interactions, profiles, values, segments, outbox, cases, tasks, kpi, staff, whole);
 
         #[test]
         fn conformance_suite_is_complete() {
@@ -393,7 +396,11 @@ macro_rules! __group {
             audit_trail_records_every_change,
             largest_amounts_add_up_and_read_back,
             wild_records_read_back_equal,
-            a_foreign_tenant_reaches_nothing,
+            a_foreign_tenant_reaches_nothing
+        }
+    };
+    ($m:ident!($($args:tt)*); staff) => {
+        $crate::$m! { $($args)*; staff [HandOver, Cases, Tasks, Audit];
             departure_hands_over_everything_in_one_transaction
         }
     };

@@ -262,6 +262,7 @@ pub mod kpi;
 pub mod outbox;
 pub mod profiles;
 pub mod segments;
+pub mod staff;
 pub mod tasks;
 pub mod values;
 pub mod whole;
@@ -273,6 +274,7 @@ pub use kpi::*;
 pub use outbox::*;
 pub use profiles::*;
 pub use segments::*;
+pub use staff::*;
 pub use tasks::*;
 pub use values::*;
 pub use whole::*;
@@ -290,6 +292,7 @@ pub fn all_cases() -> Vec<(&'static str, CaseFn)> {
     all.extend(cases::list());
     all.extend(tasks::list());
     all.extend(kpi::list());
+    all.extend(staff::list());
     all.extend(whole::list());
     all
 }
