@@ -271,6 +271,21 @@ async fn a_role_that_only_reads_cannot_write() {
 }
 
 #[tokio::test]
+async fn a_scoped_handle_cannot_rescope_itself() {
+    let co = company();
+    let system = co.crm.tenant(co.tenant);
+    let as_a = system
+        .as_user(co.reps[0], &[role(Scope::Own)])
+        .await
+        .unwrap();
+    assert!(forbidden(as_a.as_user(co.head, &[role(Scope::All)]).await));
+    assert!(forbidden(
+        as_a.as_user(co.reps[0], &[role(Scope::All)]).await
+    ));
+    assert!(system.as_user(co.head, &[role(Scope::All)]).await.is_ok());
+}
+
+#[tokio::test]
 async fn bad_roles_are_validation_errors_naming_them() {
     let co = company();
     let mut bad = role(Scope::Own);

@@ -204,7 +204,8 @@ impl TenantCrm {
         self.tenant
     }
 
-    /// The CRM this handle came from.
+    /// The CRM this handle came from (unscoped: for trusted code; give code that must stay
+    /// within a principal's reach the scoped handle only, not this).
     pub fn crm(&self) -> &Crm {
         &self.crm
     }
@@ -219,8 +220,18 @@ impl TenantCrm {
     /// privacy, merges, archives and bulk transfers) answer every call with
     /// [`Error::Forbidden`]: use the system handle for them.
     ///
-    /// Errors: validation of a role (naming `roles[i]`); the directory's errors.
+    /// Call it on the system handle: a scoped handle cannot re-scope itself (to another
+    /// user or wider roles), so code handed a scoped handle stays within it.
+    ///
+    /// Errors: validation of a role (naming `roles[i]`); the directory's errors;
+    /// [`Error::Forbidden`] on a scoped handle.
     pub async fn as_user(&self, user: UserId, roles: &[Role]) -> Result<TenantCrm> {
+        if self.principal.is_some() {
+            return Err(Error::forbidden(
+                "as_user",
+                "through a principal-scoped handle (scope the tenant's system handle)",
+            ));
+        }
         for (i, role) in roles.iter().enumerate() {
             role.validate()
                 .map_err(|e| e.in_field(&format!("roles[{i}]")))?;
