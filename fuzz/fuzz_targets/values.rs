@@ -14,9 +14,21 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(v) = EmailAddress::parse(text) {
         assert_eq!(EmailAddress::parse(v.as_str()).unwrap(), v);
+        // The masked form is an address that reads back as itself, and masked.
+        let m = v.masked();
+        assert!(m.is_masked());
+        assert_eq!(EmailAddress::parse(m.as_str()).unwrap(), m);
     }
     if let Ok(v) = PhoneNumber::parse(text) {
         assert_eq!(PhoneNumber::parse(v.as_str()).unwrap(), v);
+        let m = v.masked();
+        assert!(m.is_masked() && !v.is_masked());
+        assert!(PhoneNumber::parse(m.as_str()).is_err());
+        assert_eq!(PhoneNumber::try_from(m.as_str().to_string()).unwrap(), m);
+    }
+    // What a host's deserialisation accepts (real or masked numbers) reads back as itself.
+    if let Ok(v) = PhoneNumber::try_from(text.to_string()) {
+        assert_eq!(PhoneNumber::try_from(v.as_str().to_string()).unwrap(), v);
     }
     if let Ok(v) = Currency::parse(text) {
         assert_eq!(Currency::parse(v.code()).unwrap(), v);

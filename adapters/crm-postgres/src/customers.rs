@@ -504,6 +504,7 @@ impl CustomerStore for PostgresStore {
             customers,
             cases,
             tasks,
+            grants,
         } = crm_sql::encode_hand_over(plan)?;
         let outbox = options.into_outbox()?;
         let t = b(tenant.as_bytes());
@@ -520,6 +521,11 @@ impl CustomerStore for PostgresStore {
             }
             for (task, record, expected) in &tasks {
                 crate::tasks::replace(&tx, &t, task, record, *expected).await?;
+            }
+            for (from, grant, record) in &grants {
+                let (by, at) = (grant.granted_by, grant.granted_at);
+                crate::access::revoke(&tx, &t, grant.customer, *from, by, at).await?;
+                crate::access::put(&tx, &t, grant, record).await?;
             }
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)

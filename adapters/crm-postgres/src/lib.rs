@@ -137,6 +137,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod access;
 mod audit;
 mod cases;
 mod codec;
@@ -172,10 +173,10 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 10;
+pub const SCHEMA_VERSION: usize = 11;
 
 /// Every table of the schema (all keyed by tenant first).
-const TENANT_TABLES: [&str; 21] = [
+const TENANT_TABLES: [&str; 23] = [
     "customers",
     "customer_emails",
     "customer_phones",
@@ -197,6 +198,8 @@ const TENANT_TABLES: [&str; 21] = [
     "customer_redirects",
     "archive_horizons",
     "customer_audit",
+    "grants",
+    "sharing_rules",
 ];
 
 fn tenant_hex(tenant: TenantId) -> String {

@@ -483,6 +483,7 @@ impl CustomerStore for SqliteStore {
             customers,
             cases,
             tasks,
+            grants,
         } = crm_sql::encode_hand_over(plan)?;
         let outbox = options.into_outbox()?;
         self.write(move |conn| {
@@ -500,6 +501,11 @@ impl CustomerStore for SqliteStore {
             }
             for (task, record, expected) in &tasks {
                 crate::tasks::replace(&tx, t, task, record, *expected)?;
+            }
+            for (from, grant, record) in &grants {
+                let (by, at) = (grant.granted_by, grant.granted_at);
+                crate::access::revoke(&tx, t, grant.customer, *from, by, at)?;
+                crate::access::put(&tx, t, grant, record)?;
             }
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)

@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod access;
 mod audit;
 mod cases;
 mod codec;
@@ -80,6 +81,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/010_redirects.sql")),
     M::up(include_str!("sql/011_archive.sql")),
     M::up(include_str!("sql/012_audit.sql")),
+    M::up(include_str!("sql/013_access.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

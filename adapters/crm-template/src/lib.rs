@@ -43,10 +43,10 @@ use crm_core::profile::deltas;
 #[cfg(doc)]
 use crm_core::Capability;
 use crm_core::{
-    Backend, BatchReport, Capabilities, CaseStore, Cursor, Customer, CustomerId, CustomerQuery,
-    CustomerStore, Error, ExternalRef, Interaction, InteractionId, InteractionStore, KpiRuleStore,
-    OutboxStore, OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, SegmentStore,
-    TaskStore, TenantId, ValueStore, WriteOptions,
+    AccessStore, Backend, BatchReport, Capabilities, CaseStore, Cursor, Customer, CustomerId,
+    CustomerQuery, CustomerStore, Error, ExternalRef, Interaction, InteractionId, InteractionStore,
+    KpiRuleStore, OutboxStore, OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result,
+    SegmentStore, TaskStore, TenantId, ValueStore, WriteOptions,
 };
 
 /// The adapter's name in errors ([`Error::Unsupported`], [`Error::Corrupt`]).
@@ -436,3 +436,4 @@ impl OutboxStore for TemplateStore {}
 impl CaseStore for TemplateStore {}
 impl TaskStore for TemplateStore {}
 impl KpiRuleStore for TemplateStore {}
+impl AccessStore for TemplateStore {}

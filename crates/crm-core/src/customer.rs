@@ -186,10 +186,24 @@ impl Customer {
     }
 
     /// Checks the rules that span fields: limits on contact points and tags, no repeated
-    /// contact point, at most one external id per source system.
+    /// or masked contact point, at most one external id per source system.
     pub fn validate(&self) -> Result<(), Error> {
         check_list("emails", &self.emails, Self::MAX_CONTACT_POINTS)?;
         check_list("phones", &self.phones, Self::MAX_CONTACT_POINTS)?;
+        // Masked contact points (what a principal without contact access reads) are not
+        // data: storing one would lose the real address.
+        if let Some(i) = self.emails.iter().position(EmailAddress::is_masked) {
+            return Err(Error::validation(
+                format!("emails[{i}]"),
+                "is masked: give the full address, or keep the masked one as it was read",
+            ));
+        }
+        if let Some(i) = self.phones.iter().position(PhoneNumber::is_masked) {
+            return Err(Error::validation(
+                format!("phones[{i}]"),
+                "is masked: give the full number, or keep the masked one as it was read",
+            ));
+        }
         if self.tags.len() > Self::MAX_TAGS {
             return Err(Error::validation(
                 "tags",

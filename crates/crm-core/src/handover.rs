@@ -5,7 +5,8 @@
 //! [`Staff::hand_over`](crate::service::Staff::hand_over) builds a [`HandOver`]: every
 //! customer they own (each an audited ownership transfer), every open case assigned to them
 //! (with an assignment event on the case) and every open task assigned to them (so its
-//! reminders go to the successor), all given to one successor. The adapter applies the plan
+//! reminders go to the successor), and every grant in force to them ([`crate::access`]),
+//! all given to one successor. The adapter applies the plan
 //! in one transaction ([`CustomerStore::hand_over`](crate::ports::CustomerStore::hand_over)):
 //! everything moves, or, when any record changed since it was read, nothing does.
 
@@ -13,6 +14,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::{Grant, Grantee};
 use crate::audit::AuditEntry;
 use crate::case::Case;
 use crate::customer::{Customer, OwnershipChange};
@@ -32,6 +34,17 @@ pub struct CustomerHandOver {
     pub audit: AuditEntry,
 }
 
+/// A grant in a [`HandOver`]: the leaver's grant in force on a customer is revoked and
+/// `grant`, to the successor, stored in its place (replacing any grant in force the
+/// successor had on that customer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantHandOver {
+    /// Whose grant is revoked (at `grant.granted_at`, by `grant.granted_by`).
+    pub from: Grantee,
+    /// The grant stored instead.
+    pub grant: Grant,
+}
+
 /// Everything one hand-over changes, applied all or nothing.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HandOver {
@@ -43,6 +56,9 @@ pub struct HandOver {
     /// Open tasks as they are to be stored (new assignee, next version), each with the
     /// version it was read at.
     pub tasks: Vec<(Task, u64)>,
+    /// Grants in force to the leaver, given to the successor.
+    #[serde(default)]
+    pub grants: Vec<GrantHandOver>,
 }
 
 impl HandOver {
@@ -55,6 +71,7 @@ impl HandOver {
             .len()
             .saturating_add(self.cases.len())
             .saturating_add(self.tasks.len())
+            .saturating_add(self.grants.len())
     }
 
     /// Whether the plan moves nothing.
@@ -121,6 +138,16 @@ impl HandOver {
                 ));
             }
         }
+        let mut grants = BTreeSet::new();
+        for (i, g) in self.grants.iter().enumerate() {
+            if !grants.insert(g.grant.customer) || !g.grant.is_active() || g.from == g.grant.grantee
+            {
+                return Err(Error::validation(
+                    format!("grants[{i}]"),
+                    "names a customer twice, is revoked, or goes to the one leaving",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -134,4 +161,7 @@ pub struct HandOverReport {
     pub cases: usize,
     /// Open tasks reassigned.
     pub tasks: usize,
+    /// Grants given to the successor.
+    #[serde(default)]
+    pub grants: usize,
 }

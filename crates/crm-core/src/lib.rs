@@ -97,8 +97,8 @@ pub use interaction::{
 pub use notify::{Notification, Notifier, OutboxStore, Recipient};
 pub use page::{Cursor, Page, PageRequest};
 pub use ports::{
-    Backend, Capabilities, Capability, CaseStore, CustomerStore, InteractionStore, KpiRuleStore,
-    ProfileStore, SegmentStore, Storage, TaskStore, ValueStore, WriteOptions,
+    AccessStore, Backend, Capabilities, Capability, CaseStore, CustomerStore, InteractionStore,
+    KpiRuleStore, ProfileStore, SegmentStore, Storage, TaskStore, ValueStore, WriteOptions,
 };
 pub use profile::Profile;
 pub use service::{Crm, TenantCrm, Transfer};

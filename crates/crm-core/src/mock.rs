@@ -8,18 +8,19 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::access::{Grant, Grantee, SharingRule};
 use crate::case::{Case, CaseQuery};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
-use crate::id::{CaseId, CustomerId, MessageId, TaskId, TenantId};
+use crate::id::{CaseId, CustomerId, MessageId, TaskId, TeamId, TenantId, UserId};
 use crate::interaction::{BatchReport, Interaction};
 use crate::kpi::{KpiRule, StoredKpiRule};
 use crate::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore, TemplateName};
 use crate::page::{Page, PageRequest};
 use crate::ports::{
-    Backend, Capabilities, CaseStore, CustomerStore, InteractionStore, KpiRuleStore, ProfileStore,
-    SegmentStore, TaskStore, ValueStore, WriteOptions,
+    AccessStore, Backend, Capabilities, CaseStore, CustomerStore, InteractionStore, KpiRuleStore,
+    ProfileStore, SegmentStore, TaskStore, ValueStore, WriteOptions,
 };
 use crate::profile::Profile;
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
@@ -86,6 +87,16 @@ mockall::mock! {
         async fn update_kpi_rule(&self, tenant: TenantId, rule: &KpiRule, expected_version: u64) -> Result<()>;
         async fn delete_kpi_rule(&self, tenant: TenantId, key: &TemplateName) -> Result<()>;
         async fn kpi_rules(&self, tenant: TenantId) -> Result<Vec<StoredKpiRule>>;
+    }
+    #[async_trait]
+    impl AccessStore for Storage {
+        async fn put_grant(&self, tenant: TenantId, grant: &Grant) -> Result<()>;
+        async fn revoke_grant(&self, tenant: TenantId, customer: CustomerId, grantee: Grantee, by: Option<UserId>, at: DateTime<Utc>) -> Result<bool>;
+        async fn grants_on(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<Grant>>;
+        async fn grants_to(&self, tenant: TenantId, user: UserId, unit: Option<TeamId>, limit: usize) -> Result<Vec<Grant>>;
+        async fn put_sharing_rule(&self, tenant: TenantId, rule: &SharingRule) -> Result<()>;
+        async fn delete_sharing_rule(&self, tenant: TenantId, name: &str) -> Result<()>;
+        async fn sharing_rules(&self, tenant: TenantId) -> Result<Vec<SharingRule>>;
     }
     #[async_trait]
     impl TaskStore for Storage {

@@ -156,6 +156,8 @@ pub struct EncodedHandOver {
     pub cases: Vec<(Case, String, u64)>,
     /// Each task, its JSON, and the version it was read at.
     pub tasks: Vec<(Task, String, u64)>,
+    /// The grants moved: whose grant is revoked, and the new grant with its JSON.
+    pub grants: Vec<(crm_core::access::Grantee, crm_core::access::Grant, String)>,
 }
 
 /// Checks `plan` and encodes its records. Errors: the plan's validation; encoding errors.
@@ -176,6 +178,11 @@ pub fn encode_hand_over(plan: &HandOver) -> Result<EncodedHandOver, crm_core::Er
             .tasks
             .iter()
             .map(|(t, v)| Ok((t.clone(), json(t)?, *v)))
+            .collect::<Result<_, crm_core::Error>>()?,
+        grants: plan
+            .grants
+            .iter()
+            .map(|g| Ok((g.from, g.grant.clone(), json(&g.grant)?)))
             .collect::<Result<_, crm_core::Error>>()?,
     })
 }

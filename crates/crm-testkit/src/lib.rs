@@ -150,6 +150,7 @@ where
 /// - `tasks`: Tasks, Outbox
 /// - `kpi`: KpiRules
 /// - `staff`: HandOver, Cases, Tasks, Audit
+/// - `access`: Sharing, HandOver
 /// - `whole`: every capability
 pub const GROUPS: &[&str] = &[
     "customers",
@@ -162,6 +163,7 @@ pub const GROUPS: &[&str] = &[
     "tasks",
     "kpi",
     "staff",
+    "access",
     "whole",
 ];
 
@@ -179,6 +181,7 @@ pub fn case_names() -> Vec<&'static str> {
     names.extend_from_slice(crate::__group!(__names_of!(); tasks));
     names.extend_from_slice(crate::__group!(__names_of!(); kpi));
     names.extend_from_slice(crate::__group!(__names_of!(); staff));
+    names.extend_from_slice(crate::__group!(__names_of!(); access));
     names.extend_from_slice(crate::__group!(__names_of!(); whole));
     names
 }
@@ -245,7 +248,7 @@ macro_rules! conformance_tests {
         )+
     };
     ($setup:path) => {
-        $crate::conformance_tests!($setup; customers, interactions, profiles, values, segments, outbox, cases, tasks, kpi, staff, whole);
+        $crate::conformance_tests!($setup; customers, interactions, profiles, values, segments, outbox, cases, tasks, kpi, staff, access, whole);
 
         #[test]
         fn conformance_suite_is_complete() {
@@ -402,6 +405,13 @@ macro_rules! __group {
     ($m:ident!($($args:tt)*); staff) => {
         $crate::$m! { $($args)*; staff [HandOver, Cases, Tasks, Audit];
             departure_hands_over_everything_in_one_transaction
+        }
+    };
+    ($m:ident!($($args:tt)*); access) => {
+        $crate::$m! { $($args)*; access [Sharing, HandOver];
+            grants_are_recorded_replaced_and_revoked,
+            sharing_rules_round_trip,
+            hand_over_moves_grants
         }
     };
 }

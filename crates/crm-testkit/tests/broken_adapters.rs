@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use crm_core::access::{Grant, Grantee, SharingRule};
 use crm_core::case::{Case, CaseQuery};
 use crm_core::kpi::{KpiRule, StoredKpiRule};
 use crm_core::notify::TemplateName;
@@ -424,6 +425,44 @@ impl crm_core::TaskStore for Broken {
     }
     async fn list_tasks(&self, t: TenantId, q: &TaskQuery, p: &PageRequest) -> Result<Page<Task>> {
         self.inner.list_tasks(self.tenant(t), q, p).await
+    }
+}
+
+#[async_trait]
+impl crm_core::AccessStore for Broken {
+    async fn put_grant(&self, t: TenantId, g: &Grant) -> Result<()> {
+        self.inner.put_grant(self.tenant(t), g).await
+    }
+    async fn revoke_grant(
+        &self,
+        t: TenantId,
+        c: CustomerId,
+        to: Grantee,
+        by: Option<crm_core::UserId>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        self.inner.revoke_grant(self.tenant(t), c, to, by, at).await
+    }
+    async fn grants_on(&self, t: TenantId, c: CustomerId) -> Result<Vec<Grant>> {
+        self.inner.grants_on(self.tenant(t), c).await
+    }
+    async fn grants_to(
+        &self,
+        t: TenantId,
+        u: crm_core::UserId,
+        unit: Option<crm_core::TeamId>,
+        limit: usize,
+    ) -> Result<Vec<Grant>> {
+        self.inner.grants_to(self.tenant(t), u, unit, limit).await
+    }
+    async fn put_sharing_rule(&self, t: TenantId, r: &SharingRule) -> Result<()> {
+        self.inner.put_sharing_rule(self.tenant(t), r).await
+    }
+    async fn delete_sharing_rule(&self, t: TenantId, name: &str) -> Result<()> {
+        self.inner.delete_sharing_rule(self.tenant(t), name).await
+    }
+    async fn sharing_rules(&self, t: TenantId) -> Result<Vec<SharingRule>> {
+        self.inner.sharing_rules(self.tenant(t)).await
     }
 }
 

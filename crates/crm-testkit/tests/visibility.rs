@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use crm_core::access::{Action, Org, RecordKind, Role, Scope};
+use crm_core::access::{Access, Action, Grantee, Org, RecordKind, Role, Scope, SharingRule};
 use crm_core::calendar::{BusinessCalendar, Interval, Week};
 use crm_core::case::{Case, CaseEventKind, CaseKind, CaseQuery};
 use crm_core::dedup::MatchRules;
@@ -783,6 +783,42 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
             "staff.hand_over",
             forbidden(h.staff().hand_over(c, a, Some(a), None).await),
         ),
+        (
+            "sharing.share",
+            forbidden(
+                h.sharing()
+                    .share(id, Grantee::User(a), Access::Write, None)
+                    .await,
+            ),
+        ),
+        (
+            "sharing.unshare",
+            forbidden(h.sharing().unshare(id, Grantee::User(c), None).await),
+        ),
+        ("sharing.grants", forbidden(h.sharing().grants(id).await)),
+        (
+            "sharing.put_rule",
+            forbidden(
+                h.sharing()
+                    .put_rule(
+                        SharingRule::new(
+                            "all",
+                            crm_core::segment::parse("interaction_count >= 0").unwrap(),
+                            schema.clone(),
+                            co.north,
+                            Access::Write,
+                        )
+                        .unwrap(),
+                        None,
+                    )
+                    .await,
+            ),
+        ),
+        (
+            "sharing.delete_rule",
+            forbidden(h.sharing().delete_rule("all").await),
+        ),
+        ("sharing.rules", forbidden(h.sharing().rules().await)),
     ];
     // Searches are filtered rather than refused: the hidden customer never appears.
     let searched = h
@@ -809,5 +845,270 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
     );
     assert!(leaks.is_empty(), "leaks: {leaks:?}");
     assert!(archive.is_empty());
+    assert!(system.sharing().grants(id).await.unwrap().is_empty());
+    assert!(system.sharing().rules().await.unwrap().is_empty());
     assert_eq!(snapshot(system).await, before, "nothing changed");
+}
+
+/// A grant widens what one principal reads (read) or changes (write), interactions
+/// included; a grant to a unit reaches its members only; revoking takes it back from the
+/// next handle on; a principal shares what its roles let it write, and nothing else.
+#[tokio::test]
+async fn grants_widen_what_a_principal_reads_and_writes() {
+    let co = company();
+    let system = co.crm.tenant(co.tenant);
+    let [a, b, c] = co.reps;
+    let theirs = register(&system, "Theirs", Some(c)).await;
+    let mine = register(&system, "Mine", Some(a)).await;
+    let own = [role(Scope::Own)];
+    let as_a = || system.as_user(a, &own);
+    let visible = |h: TenantCrm| async move { all_pages(&h, 10).await };
+    assert!(forbidden(
+        as_a().await.unwrap().customers().get(theirs.id).await
+    ));
+
+    let sharing = system.sharing();
+    let g = sharing
+        .share(theirs.id, Grantee::User(a), Access::Read, Some(co.head))
+        .await
+        .unwrap();
+    assert_eq!((g.granted_by, g.access), (Some(co.head), Access::Read));
+    let h = as_a().await.unwrap();
+    assert_eq!(h.customers().get(theirs.id).await.unwrap().id, theirs.id);
+    assert!(h
+        .interactions()
+        .timeline(theirs.id, &PageRequest::first(5))
+        .await
+        .is_ok());
+    assert!(forbidden(
+        h.customers().update(theirs.clone(), Some(a)).await
+    ));
+    let call = Interaction::builder(theirs.id, Channel::Phone, InteractionKind::Call)
+        .at(system.crm().now())
+        .build()
+        .unwrap();
+    assert!(forbidden(h.interactions().log(call.clone()).await));
+    assert!(forbidden(
+        h.customers()
+            .change_owner(theirs.id, Some(a), 1, Some(a), None)
+            .await
+    ));
+    assert_eq!(visible(h.clone()).await, vec![theirs.id, mine.id]);
+    // The handle scoped before the write grant keeps what it had.
+    sharing
+        .share(theirs.id, Grantee::User(a), Access::Write, Some(co.head))
+        .await
+        .unwrap();
+    assert!(forbidden(
+        h.customers().update(theirs.clone(), Some(a)).await
+    ));
+    let h = as_a().await.unwrap();
+    let renamed = h.customers().update(theirs.clone(), Some(a)).await.unwrap();
+    assert_eq!(renamed.version, 2);
+    assert_eq!(h.interactions().log(call).await.unwrap().inserted, 1);
+    // A principal cannot pass on what it holds by a grant, only what its roles reach.
+    assert!(forbidden(
+        h.sharing()
+            .share(theirs.id, Grantee::User(b), Access::Read, None)
+            .await
+    ));
+    let passed = h
+        .sharing()
+        .share(mine.id, Grantee::User(b), Access::Read, Some(co.head))
+        .await
+        .unwrap();
+    assert_eq!(passed.granted_by, Some(a), "recorded as the principal's");
+    assert!(forbidden(h.sharing().rules().await));
+
+    // A grant to North reaches its members, not South's.
+    sharing
+        .share(
+            theirs.id,
+            Grantee::Unit(co.north),
+            Access::Read,
+            Some(co.head),
+        )
+        .await
+        .unwrap();
+    let as_b = system.as_user(b, &own).await.unwrap();
+    assert_eq!(visible(as_b.clone()).await, vec![theirs.id, mine.id]);
+    let other_rep_in_south = UserId::new();
+    let stranger = system.as_user(other_rep_in_south, &own).await.unwrap();
+    assert!(forbidden(stranger.customers().get(theirs.id).await));
+
+    assert!(sharing
+        .unshare(theirs.id, Grantee::User(a), Some(co.head))
+        .await
+        .unwrap());
+    assert!(!sharing
+        .unshare(theirs.id, Grantee::User(a), Some(co.head))
+        .await
+        .unwrap());
+    // Still North's, and so a's: until the unit's grant goes too.
+    assert!(as_a()
+        .await
+        .unwrap()
+        .customers()
+        .get(theirs.id)
+        .await
+        .is_ok());
+    assert!(sharing
+        .unshare(theirs.id, Grantee::Unit(co.north), None)
+        .await
+        .unwrap());
+    assert!(forbidden(
+        as_a().await.unwrap().customers().get(theirs.id).await
+    ));
+    let history = sharing.grants(theirs.id).await.unwrap();
+    assert_eq!(history.len(), 3);
+    assert!(history[..2]
+        .iter()
+        .all(|g| g.grantee == Grantee::User(a) && !g.is_active()));
+    assert_eq!(history[1].revoked_by, Some(co.head));
+}
+
+/// A sharing rule shows the customers it matches (rule fields included: tags, revenue
+/// from the profile) to its unit's members, read-only when it gives read; others see
+/// nothing more.
+#[tokio::test]
+async fn sharing_rules_show_matching_customers_to_the_unit() {
+    let co = company();
+    let system = co.crm.tenant(co.tenant);
+    let [a, _, c] = co.reps;
+    let vip = system
+        .customers()
+        .register(
+            Customer::person("Vip")
+                .owner(co.head)
+                .tag("vip")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let plain = register(&system, "Plain", Some(co.head)).await;
+    let schema = FieldSchema::new(Currency::parse("EUR").unwrap());
+    let rule = SharingRule::new(
+        "vips to North",
+        crm_core::segment::parse(r#""vip" in tags and interaction_count = 0"#).unwrap(),
+        schema,
+        co.north,
+        Access::Read,
+    )
+    .unwrap();
+    let stored = system
+        .sharing()
+        .put_rule(rule, Some(co.head))
+        .await
+        .unwrap();
+    assert_eq!(stored.created_by, Some(co.head));
+    assert_eq!(system.sharing().rules().await.unwrap(), vec![stored]);
+    let own = [role(Scope::Own)];
+    let north_rep = system.as_user(a, &own).await.unwrap();
+    assert_eq!(all_pages(&north_rep, 1).await, vec![vip.id]);
+    assert_eq!(north_rep.customers().get(vip.id).await.unwrap().id, vip.id);
+    assert!(forbidden(north_rep.customers().get(plain.id).await));
+    assert!(forbidden(
+        north_rep.customers().update(vip.clone(), Some(a)).await
+    ));
+    let south_rep = system.as_user(c, &own).await.unwrap();
+    assert!(all_pages(&south_rep, 5).await.is_empty());
+    // The rule reads the profile: once the customer has an interaction it no longer matches.
+    let call = Interaction::builder(vip.id, Channel::Phone, InteractionKind::Call)
+        .at(system.crm().now())
+        .build()
+        .unwrap();
+    system.interactions().log(call).await.unwrap();
+    assert!(forbidden(north_rep.customers().get(vip.id).await));
+    system.sharing().delete_rule("vips to North").await.unwrap();
+    assert!(matches!(
+        system.sharing().delete_rule("vips to North").await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+/// A masking role reads contact points masked, in reads and searches; a masked contact
+/// point sent back in an update keeps the stored one; a masked one cannot be stored as
+/// data; pool customers are masked for every principal until claimed.
+#[tokio::test]
+async fn contacts_come_back_masked_and_stay_stored() {
+    let co = company();
+    let system = co.crm.tenant(co.tenant);
+    let a = co.reps[0];
+    let stored = system
+        .customers()
+        .register(
+            Customer::person("Ann")
+                .owner(a)
+                .email("ann.lee@example.com")
+                .phone("+8613812345678")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let masking = role(Scope::Own).masking_contacts();
+    let h = system.as_user(a, &[masking]).await.unwrap();
+    let seen = h.customers().get(stored.id).await.unwrap();
+    assert_eq!(seen.emails[0].as_str(), "a***@example.com");
+    assert_eq!(seen.phones[0].as_str(), "+86138****5678");
+    let found = h
+        .customers()
+        .search(&CustomerQuery::all(), &PageRequest::first(5))
+        .await
+        .unwrap();
+    assert_eq!(found.items, vec![seen.clone()]);
+    // Sent back with a new name, the masked contact points keep the stored ones.
+    let mut edited = seen.clone();
+    edited.name = crm_core::DisplayName::parse("Ann Lee").unwrap();
+    edited
+        .emails
+        .push(crm_core::EmailAddress::parse("ann@work.example").unwrap());
+    let back = h.customers().update(edited, Some(a)).await.unwrap();
+    assert_eq!(
+        back.emails[0].as_str(),
+        "a***@example.com",
+        "still masked to it"
+    );
+    let now = system.customers().get(stored.id).await.unwrap();
+    assert_eq!(now.emails[0].as_str(), "ann.lee@example.com");
+    assert_eq!(now.emails[1].as_str(), "ann@work.example");
+    assert_eq!(now.phones, stored.phones);
+    // A masked value that masks none of the stored ones, or a new customer with one, is
+    // refused naming the field, and nothing is written.
+    let mut forged = h.customers().get(stored.id).await.unwrap();
+    forged.phones = vec![seen.phones[0].clone(), now.phones[0].masked()];
+    let err = h.customers().update(forged, Some(a)).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Validation { field, .. } if field == "phones[1]"),
+        "{err:?}"
+    );
+    let mut copy = Customer::person("Copy").owner(a).build().unwrap();
+    copy.emails = seen.emails.clone();
+    let err = h.customers().register(copy).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Validation { field, .. } if field == "emails[0]"),
+        "{err:?}"
+    );
+    assert_eq!(system.customers().get(stored.id).await.unwrap(), now);
+    // The masked form survives a host's serialisation round trip.
+    let json = serde_json::to_string(&seen).unwrap();
+    assert_eq!(serde_json::from_str::<Customer>(&json).unwrap(), seen);
+
+    // A pool customer is masked even for a principal that reads everything, not for the
+    // system handle.
+    let pooled = system
+        .customers()
+        .register(
+            Customer::person("Pooled")
+                .phone("+4930901820")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let everything = system.as_user(co.head, &[role(Scope::All)]).await.unwrap();
+    let p = everything.customers().get(pooled.id).await.unwrap();
+    assert!(p.phones[0].is_masked(), "{:?}", p.phones);
+    assert_eq!(system.customers().get(pooled.id).await.unwrap(), pooled);
 }

@@ -52,8 +52,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::customer::Customer;
 use crate::error::{Error, Result};
-use crate::id::{TeamId, TenantId, UserId};
+use crate::id::{CustomerId, TeamId, TenantId, UserId};
 use crate::notify::Directory;
+use crate::segment::{CompiledRule, Subject};
+
+mod grants;
+pub use grants::{Access, Grant, Grantee, SharingRule};
 
 /// The kinds of records a role speaks of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -517,12 +521,41 @@ impl Reach {
     }
 }
 
-/// What one principal reaches: its roles resolved against the organisation.
+/// What one principal reaches: its roles resolved against the organisation, widened by
+/// the grants and sharing rules that apply to it.
+///
+/// Grants and sharing rules speak of customers; the principal's access to a customer
+/// through them covers the customer's interactions too (interactions follow their
+/// customer). Only roles give transfer, export and erasure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Visibility {
     user: UserId,
+    unit: Option<TeamId>,
     reach: BTreeMap<(RecordKind, Action), Reach>,
     mask_contacts: bool,
+    granted: BTreeMap<CustomerId, Access>,
+    sharing: Vec<Shared>,
+}
+
+/// A sharing rule with its compiled form (compared by the rule).
+#[derive(Clone, Debug)]
+struct Shared {
+    rule: SharingRule,
+    compiled: CompiledRule,
+}
+
+impl PartialEq for Shared {
+    fn eq(&self, other: &Self) -> bool {
+        self.rule == other.rule
+    }
+}
+
+impl Eq for Shared {}
+
+/// The kinds grants and sharing rules widen: customers, and the interactions that follow
+/// them.
+fn follows_customer(kind: RecordKind) -> bool {
+    matches!(kind, RecordKind::Customers | RecordKind::Interactions)
 }
 
 impl Visibility {
@@ -556,9 +589,57 @@ impl Visibility {
         let mask_contacts = !readers.is_empty() && readers.iter().all(|r| r.mask_contacts);
         Visibility {
             user,
+            unit,
             reach,
             mask_contacts,
+            granted: BTreeMap::new(),
+            sharing: Vec::new(),
         }
+    }
+
+    /// Most grants one principal may hold (its own and its unit's together).
+    pub const MAX_GRANTS: usize = 100_000;
+
+    /// Widens the visibility by the grants in force for this principal: those to it and
+    /// to its unit (others are ignored). Two grants on one customer give the wider access.
+    /// Errors: validation naming `grants` beyond [`Visibility::MAX_GRANTS`].
+    pub fn with_grants(mut self, grants: &[Grant]) -> Result<Self> {
+        for g in grants {
+            let mine = match g.grantee {
+                Grantee::User(u) => u == self.user,
+                Grantee::Unit(t) => Some(t) == self.unit,
+            };
+            if !mine || !g.is_active() {
+                continue;
+            }
+            let access = self.granted.entry(g.customer).or_insert(g.access);
+            *access = (*access).max(g.access);
+            if self.granted.len() > Self::MAX_GRANTS {
+                return Err(Error::validation(
+                    "grants",
+                    format!("more than {} for one principal", Self::MAX_GRANTS),
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Widens the visibility by the sharing rules for this principal's unit (others are
+    /// ignored). Errors: a rule that no longer checks against its schema, naming
+    /// `sharing_rules[i]`.
+    pub fn with_sharing_rules(mut self, rules: &[SharingRule]) -> Result<Self> {
+        for (i, rule) in rules.iter().enumerate() {
+            if Some(rule.unit) != self.unit {
+                continue;
+            }
+            let compiled = CompiledRule::new(&rule.rule, &rule.schema)
+                .map_err(|e| e.in_field(&format!("sharing_rules[{i}]")))?;
+            self.sharing.push(Shared {
+                rule: rule.clone(),
+                compiled,
+            });
+        }
+        Ok(self)
     }
 
     /// [`Visibility::resolve`] against the tenant's organisation as `directory` gives it.
@@ -578,15 +659,61 @@ impl Visibility {
         self.user
     }
 
+    /// The principal's unit in the organisation it was resolved against.
+    pub fn unit(&self) -> Option<TeamId> {
+        self.unit
+    }
+
+    /// The access a grant gives the principal on `customer`, if any.
+    pub fn granted(&self, customer: CustomerId) -> Option<Access> {
+        self.granted.get(&customer).copied()
+    }
+
+    /// Whether `action` on `kind` of records of this customer is allowed by the roles or a
+    /// grant (sharing rules need the customer's profile: see [`Visibility::shares`]).
+    pub fn permits(&self, kind: RecordKind, action: Action, customer: &Customer) -> bool {
+        self.reach(kind, action)
+            .covers(customer.owner, customer.team)
+            || (follows_customer(kind)
+                && self.granted(customer.id).is_some_and(|a| a.allows(action)))
+    }
+
+    /// Whether some sharing rule could allow `action` on `kind` (then
+    /// [`Visibility::shared`] decides for one customer).
+    pub fn shares(&self, kind: RecordKind, action: Action) -> bool {
+        follows_customer(kind) && self.sharing.iter().any(|s| s.rule.access.allows(action))
+    }
+
+    /// Whether a sharing rule allowing `action` on `kind` matches `subject` at `now`.
+    pub fn shared(
+        &self,
+        kind: RecordKind,
+        action: Action,
+        subject: &Subject<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        follows_customer(kind)
+            && self
+                .sharing
+                .iter()
+                .any(|s| s.rule.access.allows(action) && s.compiled.matches(subject, now))
+    }
+
+    /// Whether this customer's contact points reach the principal masked: when its roles
+    /// mask contacts, and for a customer in the shared pool (until someone claims it).
+    pub fn masks(&self, customer: &Customer) -> bool {
+        self.mask_contacts || customer.owner.is_none()
+    }
+
     /// What `action` on `kind` reaches.
     pub fn reach(&self, kind: RecordKind, action: Action) -> &Reach {
         self.reach.get(&(kind, action)).unwrap_or(&Reach::Nothing)
     }
 
-    /// Whether `action` on this customer is allowed (its owner or unit is reached).
+    /// Whether `action` on this customer is allowed (its owner or unit is reached, or a
+    /// grant allows it).
     pub fn permits_customer(&self, action: Action, customer: &Customer) -> bool {
-        self.reach(RecordKind::Customers, action)
-            .covers(customer.owner, customer.team)
+        self.permits(RecordKind::Customers, action, customer)
     }
 
     /// Whether the principal sees contact points masked.

@@ -307,3 +307,120 @@ async fn a_directory_hands_out_the_tenant_organisation() {
         .unwrap();
     assert!(!at_beta.permits_customer(Action::Read, &theirs));
 }
+
+fn granted(customer: &Customer, grantee: Grantee, access: Access, revoked: bool) -> Grant {
+    let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    Grant {
+        customer: customer.id,
+        grantee,
+        access,
+        granted_by: None,
+        granted_at: at,
+        revoked_by: None,
+        revoked_at: revoked.then_some(at),
+    }
+}
+
+#[test]
+fn grants_in_force_to_the_principal_or_its_unit_widen_it() {
+    let co = company();
+    let [a, b, c] = co.reps;
+    let (x, y, z, w) = (
+        owned_by(Some(c), None),
+        owned_by(Some(c), None),
+        owned_by(Some(c), None),
+        owned_by(Some(c), None),
+    );
+    let grants = [
+        granted(&x, Grantee::User(a), Access::Read, false),
+        granted(&x, Grantee::Unit(co.north), Access::Write, false),
+        granted(&y, Grantee::User(a), Access::Write, true),
+        granted(&z, Grantee::User(b), Access::Write, false),
+        granted(&w, Grantee::Unit(co.south), Access::Read, false),
+    ];
+    let v = Visibility::resolve(&co.org, a, &[reading(Scope::Own)])
+        .with_grants(&grants)
+        .unwrap();
+    assert_eq!(v.granted(x.id), Some(Access::Write), "the wider of two");
+    assert_eq!(v.granted(y.id), None, "revoked");
+    assert_eq!(v.granted(z.id), None, "someone else's");
+    assert_eq!(v.granted(w.id), None, "another unit's");
+    assert!(v.permits_customer(Action::Write, &x));
+    assert!(v.permits(RecordKind::Interactions, Action::Read, &x));
+    assert!(
+        !v.permits(RecordKind::Cases, Action::Read, &x),
+        "cases are not widened"
+    );
+    assert!(
+        !v.permits_customer(Action::Transfer, &x),
+        "only roles transfer"
+    );
+    assert!(!v.permits_customer(Action::Read, &y));
+}
+
+#[test]
+fn sharing_rules_apply_to_their_unit_only() {
+    use crate::segment::{parse, FieldSchema};
+    let co = company();
+    let [a, _, c] = co.reps;
+    let schema = FieldSchema::new(crate::value::Currency::parse("EUR").unwrap());
+    let rule = |unit| {
+        SharingRule::new(
+            "r",
+            parse(r#""vip" in tags"#).unwrap(),
+            schema.clone(),
+            unit,
+            Access::Read,
+        )
+        .unwrap()
+    };
+    let mut vip = owned_by(Some(co.head), None);
+    vip.tags.insert(crate::value::Tag::parse("vip").unwrap());
+    let profile = crate::profile::Profile::default();
+    let subject = crate::segment::Subject {
+        customer: &vip,
+        profile: &profile,
+        scores: None,
+        classes: None,
+    };
+    let now = chrono::Utc::now();
+    let north = Visibility::resolve(&co.org, a, &[])
+        .with_sharing_rules(&[rule(co.north)])
+        .unwrap();
+    assert!(north.shares(RecordKind::Customers, Action::Read));
+    assert!(!north.shares(RecordKind::Customers, Action::Write));
+    assert!(north.shared(RecordKind::Customers, Action::Read, &subject, now));
+    assert!(!north.shared(RecordKind::Cases, Action::Read, &subject, now));
+    let south = Visibility::resolve(&co.org, c, &[])
+        .with_sharing_rules(&[rule(co.north)])
+        .unwrap();
+    assert!(!south.shares(RecordKind::Customers, Action::Read));
+    assert!(!south.shared(RecordKind::Customers, Action::Read, &subject, now));
+    assert!(SharingRule::new(
+        "",
+        parse("revenue > 1").unwrap(),
+        schema.clone(),
+        co.north,
+        Access::Read
+    )
+    .is_err());
+    assert!(SharingRule::new(
+        "r",
+        parse("attr.nope = 1").unwrap(),
+        schema,
+        co.north,
+        Access::Read
+    )
+    .is_err());
+}
+
+#[test]
+fn pool_customers_are_masked_for_every_principal() {
+    let co = company();
+    let a = co.reps[0];
+    let v = Visibility::resolve(&co.org, a, &[reading(Scope::All)]);
+    assert!(v.masks(&owned_by(None, Some(co.north))));
+    assert!(!v.masks(&owned_by(Some(a), None)));
+    let masked = Visibility::resolve(&co.org, a, &[reading(Scope::All).masking_contacts()]);
+    assert!(masked.masks(&owned_by(Some(a), None)));
+}

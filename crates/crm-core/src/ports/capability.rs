@@ -38,11 +38,13 @@ pub enum Capability {
     /// [`CustomerStore::hand_over`]: a departing owner's customers, open cases and open
     /// tasks moved in one transaction.
     HandOver,
+    /// [`AccessStore`]: per-record grants and sharing rules.
+    Sharing,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 14] = [
+    pub const ALL: [Capability; 15] = [
         Capability::Customers,
         Capability::Interactions,
         Capability::Profiles,
@@ -57,6 +59,7 @@ impl Capability {
         Capability::Tasks,
         Capability::KpiRules,
         Capability::HandOver,
+        Capability::Sharing,
     ];
 
     const fn bit(self) -> u32 {

@@ -4,7 +4,7 @@
 //! it, and a tenant never sees or changes another tenant's rows. The traits are
 //! `#[async_trait]`, `Send + Sync` and object-safe, so a host can hold `Arc<dyn Storage>`.
 //! With the `mock` feature, `mockall` mocks (`MockCustomerStore`, `MockInteractionStore`,
-//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, `MockKpiRuleStore`, and in
+//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, `MockKpiRuleStore`, `MockAccessStore`, and in
 //! [`crate::notify`]
 //! `MockOutboxStore`, `MockDirectory`, `MockNotifier`) are generated
 //! for host tests, and `crate::mock::MockStorage` mocks the whole storage.
@@ -20,13 +20,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::access::{Grant, Grantee, SharingRule};
 use crate::audit::AuditEntry;
 use crate::case::{Case, CaseQuery};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
 use crate::handover::HandOver;
-use crate::id::{CaseId, CustomerId, TaskId, TenantId};
+use crate::id::{CaseId, CustomerId, TaskId, TeamId, TenantId, UserId};
 use crate::interaction::{BatchReport, Interaction};
 use crate::kpi::{KpiRule, StoredKpiRule};
 use crate::merge::CustomerMerge;
@@ -560,6 +561,63 @@ pub trait KpiRuleStore: Send + Sync {
     }
 }
 
+/// Per-record grants and sharing rules ([`crate::access`]).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Stores a grant in force: the grant of the same customer and grantee in force
+    /// before (if any) is revoked at `grant.granted_at` by `grant.granted_by`, in the same
+    /// transaction. Errors: [`NotFound`](crate::Error::NotFound) if the customer does not
+    /// exist in the tenant.
+    async fn put_grant(&self, _tenant: TenantId, _grant: &Grant) -> Result<()> {
+        Err(unsupported::<Self>("put_grant"))
+    }
+
+    /// Revokes the grant of `customer` to `grantee` in force, recording `by` and `at`;
+    /// returns whether there was one.
+    async fn revoke_grant(
+        &self,
+        _tenant: TenantId,
+        _customer: CustomerId,
+        _grantee: Grantee,
+        _by: Option<UserId>,
+        _at: DateTime<Utc>,
+    ) -> Result<bool> {
+        Err(unsupported::<Self>("revoke_grant"))
+    }
+
+    /// Every grant on `customer`, in force and revoked, in the order they were given.
+    async fn grants_on(&self, _tenant: TenantId, _customer: CustomerId) -> Result<Vec<Grant>> {
+        Err(unsupported::<Self>("grants_on"))
+    }
+
+    /// The grants in force to `user` or to `unit`, at most `limit` of them (in any order).
+    async fn grants_to(
+        &self,
+        _tenant: TenantId,
+        _user: UserId,
+        _unit: Option<TeamId>,
+        _limit: usize,
+    ) -> Result<Vec<Grant>> {
+        Err(unsupported::<Self>("grants_to"))
+    }
+
+    /// Stores a sharing rule, replacing the tenant's rule of the same name.
+    async fn put_sharing_rule(&self, _tenant: TenantId, _rule: &SharingRule) -> Result<()> {
+        Err(unsupported::<Self>("put_sharing_rule"))
+    }
+
+    /// Removes a sharing rule. Errors: [`NotFound`](crate::Error::NotFound).
+    async fn delete_sharing_rule(&self, _tenant: TenantId, _name: &str) -> Result<()> {
+        Err(unsupported::<Self>("delete_sharing_rule"))
+    }
+
+    /// The tenant's sharing rules, by name.
+    async fn sharing_rules(&self, _tenant: TenantId) -> Result<Vec<SharingRule>> {
+        Err(unsupported::<Self>("sharing_rules"))
+    }
+}
+
 /// Everything the service needs from storage, as one object-safe trait; implemented for
 /// every type that implements [`Backend`] and all the stores.
 ///
@@ -634,6 +692,7 @@ pub trait KpiRuleStore: Send + Sync {
 /// impl CaseStore for Narrowed {}
 /// impl TaskStore for Narrowed {}
 /// impl KpiRuleStore for Narrowed {}
+/// impl AccessStore for Narrowed {}
 ///
 /// /// A facade over `store` that offers customers, interactions and profiles only.
 /// fn narrowed(store: Arc<dyn Storage>) -> Crm {
@@ -653,6 +712,7 @@ pub trait Storage:
     + CaseStore
     + TaskStore
     + KpiRuleStore
+    + AccessStore
 {
 }
 
@@ -667,6 +727,7 @@ impl<T> Storage for T where
         + CaseStore
         + TaskStore
         + KpiRuleStore
+        + AccessStore
         + ?Sized
 {
 }

@@ -42,13 +42,15 @@ impl Customers {
     }
 
     /// Registers a new customer: sets version 1 and both timestamps to now, then stores it.
+    /// Returns the stored record (as the principal sees it, on a scoped handle).
     /// Errors: validation, [`Error::Duplicate`] (id or external id taken).
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, customer = %customer.id))]
     pub async fn register(&self, mut customer: Customer) -> Result<Customer> {
         let tenant = self.ctx.tenant;
         customer.validate()?;
         self.ctx
-            .check(RecordKind::Customers, Action::Write, &customer)?;
+            .check(RecordKind::Customers, Action::Write, &customer)
+            .await?;
         let now = self.ctx.now();
         customer.version = 1;
         customer.created_at = now;
@@ -57,7 +59,7 @@ impl Customers {
         self.customer_store
             .insert_customer(tenant, &customer, WriteOptions::new().outbox(outbox))
             .await?;
-        Ok(customer)
+        Ok(self.ctx.present(customer))
     }
 
     /// Registers many customers in one transaction, all or nothing (for imports). Each is
@@ -76,7 +78,9 @@ impl Customers {
         for (i, c) in customers.iter_mut().enumerate() {
             c.validate()
                 .map_err(|e| e.in_field(&format!("customers[{i}]")))?;
-            self.ctx.check(RecordKind::Customers, Action::Write, c)?;
+            self.ctx
+                .check(RecordKind::Customers, Action::Write, c)
+                .await?;
             c.version = 1;
             c.created_at = now;
             c.updated_at = now;
@@ -92,10 +96,12 @@ impl Customers {
                 WriteOptions::new().outbox(outbox),
             )
             .await?;
-        Ok(customers)
+        Ok(customers.into_iter().map(|c| self.ctx.present(c)).collect())
     }
 
     /// Reads a customer; an id merged into another customer gives the survivor's record.
+    /// On a scoped handle its contact points may come back masked
+    /// ([`Visibility::masks`](crate::access::Visibility::masks)).
     /// Errors: [`Error::NotFound`].
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn get(&self, id: CustomerId) -> Result<Customer> {
@@ -109,30 +115,38 @@ impl Customers {
             other => other,
         }?;
         self.ctx
-            .check(RecordKind::Customers, Action::Read, &found)?;
-        Ok(found)
+            .check(RecordKind::Customers, Action::Read, &found)
+            .await?;
+        Ok(self.ctx.present(found))
     }
 
     /// Stores a changed customer. `customer.version` must be the version it was read at;
     /// the stored record gets the next version and `updated_at` now. A changed owner is
     /// recorded as an ownership transfer by `actor`.
     ///
-    /// Errors: validation, [`Error::NotFound`], [`Error::Conflict`] if the record changed
-    /// since it was read.
+    /// A masked contact point ([`EmailAddress::masked`](crate::EmailAddress::masked)), as
+    /// a principal may have read it, stands for the stored one it masks: kept unchanged.
+    ///
+    /// Errors: validation (a masked contact point that masks none of the stored ones
+    /// names it), [`Error::NotFound`], [`Error::Conflict`] if the record changed since it
+    /// was read.
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, customer = %customer.id))]
     pub async fn update(&self, mut customer: Customer, actor: Option<UserId>) -> Result<Customer> {
         let tenant = self.ctx.tenant;
-        customer.validate()?;
         let current = self
             .customer_store
             .get_customer(tenant, customer.id)
             .await?;
+        unmask(&mut customer, &current);
+        customer.validate()?;
         check_version(&current, customer.version)?;
         self.ctx
-            .check(RecordKind::Customers, Action::Write, &current)?;
+            .check(RecordKind::Customers, Action::Write, &current)
+            .await?;
         if (current.owner, current.team) != (customer.owner, customer.team) {
             self.ctx
-                .check(RecordKind::Customers, Action::Transfer, &current)?;
+                .check(RecordKind::Customers, Action::Transfer, &current)
+                .await?;
         }
         let expected = customer.version;
         customer.version = expected + 1;
@@ -169,7 +183,7 @@ impl Customers {
                     .outbox(outbox),
             )
             .await?;
-        Ok(customer)
+        Ok(self.ctx.present(customer))
     }
 
     /// Transfers a customer to `new_owner` (`None`: back to the shared pool), recording who
@@ -220,7 +234,8 @@ impl Customers {
         let mut customer = self.customer_store.get_customer(tenant, id).await?;
         check_version(&customer, expected_version)?;
         self.ctx
-            .check(RecordKind::Customers, Action::Transfer, &customer)?;
+            .check(RecordKind::Customers, Action::Transfer, &customer)
+            .await?;
         let before = customer.clone();
         let now = self.ctx.now();
         let change = OwnershipChange {
@@ -257,7 +272,7 @@ impl Customers {
                     .outbox(outbox),
             )
             .await?;
-        Ok(customer)
+        Ok(self.ctx.present(customer))
     }
 
     /// Transfers every customer `from` owns to `to` (`None`: the shared pool), for example
@@ -342,8 +357,8 @@ impl Customers {
                 .await?;
             for c in got.items {
                 let id = c.id;
-                if self.ctx.reads(&c) {
-                    items.push(c);
+                if self.ctx.reads(&c).await? {
+                    items.push(self.ctx.present(c));
                 }
                 if items.len() == page.limit as usize {
                     return Ok(Page {
@@ -551,8 +566,26 @@ impl Customers {
                 .get_customer(self.ctx.tenant, id)
                 .await?;
             self.ctx
-                .check(RecordKind::Customers, Action::Read, &customer)?;
+                .check(RecordKind::Customers, Action::Read, &customer)
+                .await?;
         }
         Ok(())
+    }
+}
+
+/// Puts back the stored contact points that masked ones in `customer` stand for (each
+/// stored one at most once); a masked one that matches none stays, for validation to name.
+fn unmask(customer: &mut Customer, stored: &Customer) {
+    let mut emails: Vec<_> = stored.emails.iter().collect();
+    for e in customer.emails.iter_mut().filter(|e| e.is_masked()) {
+        if let Some(i) = emails.iter().position(|s| s.masked() == *e) {
+            *e = emails.remove(i).clone();
+        }
+    }
+    let mut phones: Vec<_> = stored.phones.iter().collect();
+    for p in customer.phones.iter_mut().filter(|p| p.is_masked()) {
+        if let Some(i) = phones.iter().position(|s| s.masked() == *p) {
+            *p = phones.remove(i).clone();
+        }
     }
 }

@@ -59,7 +59,8 @@ impl Interactions {
                 .get_customer(self.ctx.tenant, id)
                 .await?;
             self.ctx
-                .check(RecordKind::Interactions, action, &customer)?;
+                .check(RecordKind::Interactions, action, &customer)
+                .await?;
         }
         Ok(())
     }

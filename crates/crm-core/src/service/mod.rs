@@ -18,7 +18,8 @@
 //! | [`Kpis`] | KPI rules and their evaluation (one evaluator) | KPI rules, cases, customers, interactions, outbox |
 //! | [`Pool`] | return quiet customers to the pool, claim from it | customers, profiles, cases, outbox |
 //! | [`Privacy`] | export and erase a customer's personal data | all |
-//! | [`Staff`] | hand over what a departing staff member holds, in one transaction | customers, cases, tasks |
+//! | [`Staff`] | hand over what a departing staff member holds, in one transaction | customers, cases, tasks, access |
+//! | [`Sharing`] | share customers with users and units, sharing rules | customers, access |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -48,6 +49,8 @@ use crate::error::{Error, Result};
 use crate::id::{CustomerId, TenantId, UserId};
 use crate::notify::{Directory, Notification, OutboxMessage};
 use crate::ports::{Capabilities, Capability, Storage};
+use crate::profile::Profile;
+use crate::segment::Subject;
 
 /// `Debug` for a service: its name and tenant (its ports print nothing useful).
 macro_rules! debug_by_tenant {
@@ -73,6 +76,7 @@ mod notifications;
 mod pool;
 mod privacy;
 mod segments;
+mod sharing;
 mod sources;
 mod staff;
 mod tasks;
@@ -88,6 +92,7 @@ pub use notifications::Notifications;
 pub use pool::Pool;
 pub use privacy::Privacy;
 pub use segments::Segments;
+pub use sharing::Sharing;
 pub use sources::Sources;
 pub use staff::Staff;
 pub use tasks::Tasks;
@@ -215,7 +220,11 @@ impl TenantCrm {
     ///
     /// Through it, customers and interactions are guarded: a read of a record the roles do
     /// not reach, and a write they do not allow, are [`Error::Forbidden`] with nothing
-    /// written; searches return only reached customers. Services not guarded yet (segments,
+    /// written; searches return only reached customers; contact points come back masked
+    /// when the roles mask them and for pool customers ([`Visibility::masks`]). Grants and
+    /// sharing rules ([`Sharing`]) in force when the handle is made widen what it reaches
+    /// (an adapter without [`Capability::Sharing`] has none); a grant given later applies
+    /// to handles made later. Services not guarded yet (segments,
     /// cases, tasks, KPI rules, the pool, value data, notifications, duplicates, sources,
     /// privacy, merges, archives and bulk transfers) answer every call with
     /// [`Error::Forbidden`]: use the system handle for them.
@@ -223,7 +232,8 @@ impl TenantCrm {
     /// Call it on the system handle: a scoped handle cannot re-scope itself (to another
     /// user or wider roles), so code handed a scoped handle stays within it.
     ///
-    /// Errors: validation of a role (naming `roles[i]`); the directory's errors;
+    /// Errors: validation of a role (naming `roles[i]`), or of `grants` when the user
+    /// holds more than [`Visibility::MAX_GRANTS`]; the directory's and storage's errors;
     /// [`Error::Forbidden`] on a scoped handle.
     pub async fn as_user(&self, user: UserId, roles: &[Role]) -> Result<TenantCrm> {
         if self.principal.is_some() {
@@ -240,10 +250,27 @@ impl TenantCrm {
             Some(directory) => directory.org(self.tenant).await?,
             None => Org::new(),
         };
+        let mut visibility = Visibility::resolve(&org, user, roles);
+        if self
+            .crm
+            .storage
+            .capabilities()
+            .supports(Capability::Sharing)
+        {
+            let storage = &self.crm.storage;
+            let limit = Visibility::MAX_GRANTS.saturating_add(1);
+            let grants = storage
+                .grants_to(self.tenant, user, visibility.unit(), limit)
+                .await?;
+            let rules = storage.sharing_rules(self.tenant).await?;
+            visibility = visibility
+                .with_grants(&grants)?
+                .with_sharing_rules(&rules)?;
+        }
         Ok(TenantCrm {
             crm: self.crm.clone(),
             tenant: self.tenant,
-            principal: Some(Arc::new(Visibility::resolve(&org, user, roles))),
+            principal: Some(Arc::new(visibility)),
         })
     }
 
@@ -260,6 +287,7 @@ impl TenantCrm {
             capabilities: self.crm.storage.capabilities(),
             events: self.crm.events,
             principal: self.principal.clone(),
+            storage: self.crm.storage.clone(),
         }
     }
 
@@ -332,7 +360,12 @@ impl TenantCrm {
     /// What staff hold as a whole: the hand-over when someone leaves.
     pub fn staff(&self) -> Staff {
         let s = &self.crm.storage;
-        Staff::new(self.customers(), s.clone(), s.clone())
+        Staff::new(self.customers(), s.clone(), s.clone(), s.clone())
+    }
+
+    /// Customers shared with users and units; sharing rules.
+    pub fn sharing(&self) -> Sharing {
+        Sharing::new(self.customers(), self.crm.storage.clone())
     }
 
     /// Personal-data export and erasure.
@@ -351,6 +384,8 @@ pub(crate) struct Ctx {
     capabilities: Capabilities,
     events: bool,
     principal: Option<Arc<Visibility>>,
+    /// For the records a sharing rule is evaluated against (profile, scores, classes).
+    storage: Arc<dyn Storage>,
 }
 
 impl Ctx {
@@ -379,26 +414,76 @@ impl Ctx {
         self.principal.is_some()
     }
 
+    /// The principal of a scoped handle.
+    pub(crate) fn principal(&self) -> Option<&Visibility> {
+        self.principal.as_deref()
+    }
+
     /// [`Error::Forbidden`] unless the principal may do `action` on `kind` of records of
-    /// this customer (always allowed on the system handle).
-    pub(crate) fn check(
+    /// this customer by its roles, a grant or a sharing rule (always allowed on the system
+    /// handle).
+    pub(crate) async fn check(
         &self,
         kind: RecordKind,
         action: Action,
         customer: &Customer,
     ) -> Result<()> {
-        match &self.principal {
-            Some(v) if !v.reach(kind, action).covers(customer.owner, customer.team) => Err(
-                Error::forbidden(action.as_str(), format!("customer {}", customer.id)),
-            ),
-            _ => Ok(()),
+        if self.permits(kind, action, customer).await? {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                action.as_str(),
+                format!("customer {}", customer.id),
+            ))
         }
     }
 
+    /// Whether the principal may do `action` on `kind` of records of this customer.
+    async fn permits(&self, kind: RecordKind, action: Action, customer: &Customer) -> Result<bool> {
+        let Some(v) = &self.principal else {
+            return Ok(true);
+        };
+        if v.permits(kind, action, customer) {
+            return Ok(true);
+        }
+        if !v.shares(kind, action) {
+            return Ok(false);
+        }
+        // A sharing rule sees what a segment rule sees; a customer not stored yet (being
+        // registered) has an empty profile and no scores.
+        let (tenant, id) = (self.tenant, customer.id);
+        let profile = match self.storage.get_profile(tenant, id).await {
+            Err(Error::NotFound { .. }) => Profile::default(),
+            other => other?,
+        };
+        let (mut scores, mut classes) = (None, None);
+        if self.supports(Capability::Values) {
+            scores = self.storage.value_scores(tenant, id).await?;
+            classes = self.storage.value_classes(tenant, id).await?;
+        }
+        let subject = Subject {
+            customer,
+            profile: &profile,
+            scores: scores.as_ref(),
+            classes: classes.as_ref(),
+        };
+        Ok(v.shared(kind, action, &subject, self.now()))
+    }
+
     /// Whether the principal may read this customer (always on the system handle).
-    pub(crate) fn reads(&self, customer: &Customer) -> bool {
-        self.check(RecordKind::Customers, Action::Read, customer)
-            .is_ok()
+    pub(crate) async fn reads(&self, customer: &Customer) -> Result<bool> {
+        self.permits(RecordKind::Customers, Action::Read, customer)
+            .await
+    }
+
+    /// The customer as the principal sees it: contact points masked when its roles mask
+    /// them or the customer is in the shared pool (unchanged on the system handle).
+    pub(crate) fn present(&self, mut customer: Customer) -> Customer {
+        if self.principal.as_ref().is_some_and(|v| v.masks(&customer)) {
+            customer.emails = customer.emails.iter().map(|e| e.masked()).collect();
+            customer.phones = customer.phones.iter().map(|p| p.masked()).collect();
+        }
+        customer
     }
 
     /// [`Error::Forbidden`] on a principal-scoped handle: for operations not guarded yet.

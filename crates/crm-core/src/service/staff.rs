@@ -1,18 +1,20 @@
 //! The staff service.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tracing::instrument;
 
 use super::{check_reason, Ctx, Customers};
+use crate::access::{Grant, Grantee};
 use crate::audit::{field_changes, AuditChange, AuditEntry};
 use crate::case::{CaseEventKind, CaseQuery};
 use crate::customer::{CustomerQuery, OwnershipChange};
 use crate::error::{Error, Result};
-use crate::handover::{CustomerHandOver, HandOver, HandOverReport};
+use crate::handover::{CustomerHandOver, GrantHandOver, HandOver, HandOverReport};
 use crate::id::UserId;
 use crate::page::PageRequest;
-use crate::ports::{Capability, CaseStore, TaskStore, WriteOptions};
+use crate::ports::{AccessStore, Capability, CaseStore, TaskStore, WriteOptions};
 use crate::task::TaskQuery;
 
 /// What staff hold, as a whole: the hand-over when someone leaves (see
@@ -23,6 +25,7 @@ pub struct Staff {
     customers: Customers,
     case_store: Arc<dyn CaseStore>,
     task_store: Arc<dyn TaskStore>,
+    access_store: Arc<dyn AccessStore>,
 }
 
 debug_by_tenant!(Staff);
@@ -32,19 +35,23 @@ impl Staff {
         customers: Customers,
         case_store: Arc<dyn CaseStore>,
         task_store: Arc<dyn TaskStore>,
+        access_store: Arc<dyn AccessStore>,
     ) -> Self {
         Staff {
             ctx: customers.ctx.clone(),
             customers,
             case_store,
             task_store,
+            access_store,
         }
     }
 
     /// Hands everything `from` holds to `to`, in one transaction: every customer `from`
     /// owns (an audited ownership transfer by `actor` with `reason` each), every open case
     /// assigned to `from` (with an assignment event) and every open task assigned to
-    /// `from` (its reminders then go to `to`). If a record changes while the plan is
+    /// `from` (its reminders then go to `to`), and every grant in force to `from` (given
+    /// to `to` with the wider of the two accesses when `to` had one on the same customer;
+    /// grants to `from`'s unit stay with the unit). If a record changes while the plan is
     /// applied, nothing moves and the plan is read again (up to three times).
     ///
     /// Errors: validation of `to` (the one leaving) or `reason`, or a hand-over of more
@@ -72,6 +79,7 @@ impl Staff {
                 customers: plan.customers.len(),
                 cases: plan.cases.len(),
                 tasks: plan.tasks.len(),
+                grants: plan.grants.len(),
             };
             if plan.is_empty() {
                 return Ok(report);
@@ -209,6 +217,37 @@ impl Staff {
                 match got.next {
                     Some(next) => page = PageRequest::after(next, 500),
                     None => break,
+                }
+            }
+        }
+        if self.ctx.supports(Capability::Sharing) {
+            let limit = HandOver::MAX_RECORDS.saturating_add(1);
+            let theirs = |user| self.access_store.grants_to(tenant, user, None, limit);
+            let held: BTreeMap<_, _> = theirs(to)
+                .await?
+                .into_iter()
+                .filter(|g| g.grantee == Grantee::User(to))
+                .map(|g| (g.customer, g.access))
+                .collect();
+            for g in theirs(from).await? {
+                if g.grantee != Grantee::User(from) {
+                    continue;
+                }
+                let access = held.get(&g.customer).map_or(g.access, |a| g.access.max(*a));
+                plan.grants.push(GrantHandOver {
+                    from: g.grantee,
+                    grant: Grant {
+                        customer: g.customer,
+                        grantee: Grantee::User(to),
+                        access,
+                        granted_by: actor,
+                        granted_at: now,
+                        revoked_by: None,
+                        revoked_at: None,
+                    },
+                });
+                if plan.len() > HandOver::MAX_RECORDS {
+                    return Err(too_many());
                 }
             }
         }

@@ -45,7 +45,33 @@ impl EmailAddress {
     pub fn search_key(&self) -> String {
         self.0.to_lowercase()
     }
+
+    /// The address as a principal who may not see contact points reads it: the first
+    /// character of the local part (`x` when it is not an ASCII letter or digit), `***`,
+    /// and the domain (`a***@example.com`). The result is itself a valid address.
+    pub fn masked(&self) -> EmailAddress {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
+        let first = local
+            .chars()
+            .next()
+            .filter(char::is_ascii_alphanumeric)
+            .unwrap_or('x');
+        EmailAddress(format!("{first}{MASK}@{domain}"))
+    }
+
+    /// Whether this is a masked address ([`EmailAddress::masked`]): one character and
+    /// `***` before the `@`. Customers refuse to store masked addresses (an address that
+    /// really has that form cannot be stored either).
+    pub fn is_masked(&self) -> bool {
+        self.0
+            .rsplit_once('@')
+            .and_then(|(local, _)| local.strip_suffix(MASK))
+            .is_some_and(|first| first.chars().count() == 1)
+    }
 }
+
+/// What stands for the hidden part of a masked address.
+const MASK: &str = "***";
 
 impl TryFrom<String> for EmailAddress {
     type Error = Error;
@@ -75,6 +101,25 @@ impl fmt::Debug for EmailAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masks_all_but_the_first_character_of_the_local_part() {
+        let e = EmailAddress::parse("ann.lee@Example.com").unwrap();
+        assert!(!e.is_masked());
+        let m = e.masked();
+        assert_eq!(m.as_str(), "a***@example.com");
+        assert!(m.is_masked());
+        assert_eq!(m.masked(), m);
+        assert!(!EmailAddress::parse("ab***@x.org").unwrap().is_masked());
+        let quoted = EmailAddress::parse("\"a b\"@x.org").unwrap().masked();
+        assert_eq!(quoted.as_str(), "x***@x.org");
+        assert_eq!(EmailAddress::parse(quoted.as_str()).unwrap(), quoted);
+        assert_eq!(
+            EmailAddress::try_from(m.as_str().to_string()).unwrap(),
+            m,
+            "a host's round trip keeps it"
+        );
+    }
 
     #[test]
     fn normalises_domain_and_trims() {

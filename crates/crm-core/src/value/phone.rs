@@ -23,6 +23,7 @@ impl PhoneNumber {
     /// Parses an international number; the error names `field`.
     pub fn parse_field(text: &str, field: &str) -> Result<Self, Error> {
         let trimmed = text.trim();
+        not_masked(trimmed, field)?;
         let international = if let Some(rest) = trimmed.strip_prefix("00") {
             format!("+{rest}")
         } else if trimmed.starts_with('+') {
@@ -43,6 +44,7 @@ impl PhoneNumber {
             .to_ascii_uppercase()
             .parse()
             .map_err(|_| Error::validation(field, format!("unknown region {region:?}")))?;
+        not_masked(text, field)?;
         Self::checked(phonenumber::parse(Some(country), text.trim()), field)
     }
 
@@ -74,11 +76,63 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number as a principal who may not see contact points reads it: the leading
+    /// digits (the country code and more), `*` for the middle third of the digits or at
+    /// least three, and up to four trailing digits (`+86138****5678`, `+4930***820`).
+    pub fn masked(&self) -> PhoneNumber {
+        let digits: Vec<char> = self.0.chars().filter(char::is_ascii_digit).collect();
+        let n = digits.len();
+        let hidden = (n / 3).max(3).min(n);
+        let tail = ((n - hidden) / 2).min(4);
+        let head = n - hidden - tail;
+        let mut out = String::from("+");
+        out.extend(digits.iter().take(head));
+        out.extend(std::iter::repeat_n('*', hidden));
+        out.extend(digits.iter().skip(head + hidden));
+        PhoneNumber(out)
+    }
+
+    /// Whether this is a masked number ([`PhoneNumber::masked`]). Customers refuse to
+    /// store masked numbers.
+    pub fn is_masked(&self) -> bool {
+        self.0.contains('*')
+    }
+
+    /// A masked number as text gives it back (`+`, digits, `*`s, digits), so a masked
+    /// record read by a host survives its own serialisation round trip.
+    fn parse_masked(text: &str) -> Option<Self> {
+        let rest = text.strip_prefix('+')?;
+        let stars = rest.find('*')?;
+        let (head, after) = rest.split_at(stars);
+        let tail = after.trim_start_matches('*');
+        let well_formed = !head.is_empty()
+            && head.chars().all(|c| c.is_ascii_digit())
+            && tail.chars().all(|c| c.is_ascii_digit())
+            && text.len() <= 24;
+        well_formed.then(|| PhoneNumber(text.to_string()))
+    }
+}
+
+/// The number parser skips characters it does not know: a masked number
+/// (`+86138****5678`) must not pass for a shorter real one.
+fn not_masked(text: &str, field: &str) -> Result<(), Error> {
+    if text.contains('*') {
+        return Err(Error::validation(
+            field,
+            "is masked (has `*`): give the full number",
+        ));
+    }
+    Ok(())
 }
 
 impl TryFrom<String> for PhoneNumber {
     type Error = Error;
     fn try_from(value: String) -> Result<Self, Error> {
+        if value.contains('*') {
+            return Self::parse_masked(&value)
+                .ok_or_else(|| Error::validation("phone", "not a phone number or a masked one"));
+        }
         Self::parse(&value)
     }
 }
@@ -104,6 +158,33 @@ impl fmt::Debug for PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masks_the_middle_digits_and_reads_the_mask_back() {
+        let long = PhoneNumber::parse("+86 138 1234 5678").unwrap();
+        assert!(!long.is_masked());
+        assert_eq!(long.masked().as_str(), "+86138****5678");
+        let short = PhoneNumber::parse("+4930901820").unwrap();
+        assert_eq!(short.masked().as_str(), "+4930***820");
+        for m in [long.masked(), short.masked()] {
+            assert!(m.is_masked());
+            assert_eq!(PhoneNumber::try_from(m.as_str().to_string()).unwrap(), m);
+        }
+        for bad in [
+            "+*123",
+            "+12*3a",
+            "12**34",
+            "+12",
+            "+1234*5678901234567890123456",
+        ] {
+            assert!(PhoneNumber::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+        assert!(
+            PhoneNumber::parse("+4930***820").is_err(),
+            "not a shorter real number"
+        );
+        assert!(PhoneNumber::parse_national("030 ***820", "DE", "phone").is_err());
+    }
 
     #[test]
     fn normalises_to_e164() {

@@ -255,6 +255,7 @@ macro_rules! cases {
     };
 }
 
+pub mod access;
 pub mod cases;
 pub mod customers;
 pub mod interactions;
@@ -267,6 +268,7 @@ pub mod tasks;
 pub mod values;
 pub mod whole;
 
+pub use access::*;
 pub use cases::*;
 pub use customers::*;
 pub use interactions::*;
@@ -293,6 +295,7 @@ pub fn all_cases() -> Vec<(&'static str, CaseFn)> {
     all.extend(tasks::list());
     all.extend(kpi::list());
     all.extend(staff::list());
+    all.extend(access::list());
     all.extend(whole::list());
     all
 }

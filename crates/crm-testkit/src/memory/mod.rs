@@ -27,6 +27,7 @@ use crm_core::{
 
 type Key<T> = (TenantId, T);
 
+mod access;
 mod outbox;
 mod segments;
 mod work;
@@ -54,6 +55,8 @@ struct State {
     redirects: HashMap<Key<CustomerId>, CustomerId>,
     horizons: HashMap<TenantId, DateTime<Utc>>,
     audit: BTreeMap<(TenantId, CustomerId, u64), AuditEntry>,
+    grants: HashMap<TenantId, Vec<crm_core::access::Grant>>,
+    sharing_rules: BTreeMap<Key<String>, crm_core::access::SharingRule>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is

@@ -293,6 +293,7 @@ impl MemoryStore {
         for (task, _) in &plan.tasks {
             s.tasks.insert((tenant, task.id), task.clone());
         }
+        s.hand_over_grants(tenant, &plan.grants);
         s.write_outbox(tenant, outbox);
         Ok(())
     }
