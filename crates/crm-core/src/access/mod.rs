@@ -50,11 +50,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::case::Case;
 use crate::customer::Customer;
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, TeamId, TenantId, UserId};
 use crate::notify::Directory;
 use crate::segment::{CompiledRule, Subject};
+use crate::task::Task;
 
 mod grants;
 pub use grants::{Access, Grant, Grantee, SharingRule};
@@ -676,6 +678,22 @@ impl Visibility {
             .covers(customer.owner, customer.team)
             || (follows_customer(kind)
                 && self.granted(customer.id).is_some_and(|a| a.allows(action)))
+    }
+
+    /// Whether `action` on a case of `customer` is allowed: the customer's owner or unit is
+    /// reached for cases (cases follow their customer), or the case's assignee is (an
+    /// agent works the cases assigned to it).
+    pub fn permits_case(&self, action: Action, case: &Case, customer: &Customer) -> bool {
+        let reach = self.reach(RecordKind::Cases, action);
+        reach.covers(customer.owner, customer.team) || reach.covers(case.assignee, None)
+    }
+
+    /// Whether `action` on a task is allowed: its assignee is reached for tasks, or the
+    /// owner or unit of the customer it is about (directly, or through its case).
+    pub fn permits_task(&self, action: Action, task: &Task, customer: Option<&Customer>) -> bool {
+        let reach = self.reach(RecordKind::Tasks, action);
+        reach.covers(Some(task.assignee), None)
+            || customer.is_some_and(|c| reach.covers(c.owner, c.team))
     }
 
     /// Whether some sharing rule could allow `action` on `kind` (then

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tracing::instrument;
 
 use super::Ctx;
+use crate::access::Action;
 use crate::case::{Case, CaseEvent, CaseEventKind, CaseQuery};
 use crate::error::{Error, Result};
 use crate::id::CaseId;
@@ -14,6 +15,12 @@ use crate::ports::{Capability, CaseStore, WriteOptions};
 
 /// Service cases of one tenant.
 /// From [`TenantCrm::cases`](super::TenantCrm::cases).
+///
+/// On a principal-scoped handle a case follows its customer: it is reached when the
+/// customer's owner or unit is reached by the principal's scope for cases, or when the
+/// principal's scope reaches the case's assignee
+/// ([`Visibility::permits_case`](crate::access::Visibility::permits_case)); lists return
+/// only reached cases, and the rest is [`Error::Forbidden`].
 #[derive(Clone)]
 pub struct Cases {
     ctx: Ctx,
@@ -32,9 +39,9 @@ impl Cases {
     /// Errors: validation; [`Error::NotFound`] for an unknown customer; [`Error::Duplicate`].
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, case = %case.id))]
     pub async fn open(&self, mut case: Case) -> Result<Case> {
-        self.ctx.system_only("cases.open")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Cases, "open_case")?;
+        self.ctx.check_case(Action::Write, &case).await?;
         let now = self.ctx.now();
         case.opened_at = now;
         case.version = 1;
@@ -52,20 +59,24 @@ impl Cases {
     /// A case. Errors: [`Error::NotFound`].
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn get(&self, id: CaseId) -> Result<Case> {
-        self.ctx.system_only("cases.get")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Cases, "case")?;
-        self.case_store.get_case(tenant, id).await
+        let case = self.case_store.get_case(tenant, id).await?;
+        self.ctx.check_case(Action::Read, &case).await?;
+        Ok(case)
     }
 
     /// Cases matching `query`, by id.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn list(&self, query: &CaseQuery, page: &PageRequest) -> Result<Page<Case>> {
-        self.ctx.system_only("cases.list")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Cases, "cases")?;
         page.validate()?;
-        self.case_store.list_cases(tenant, query, page).await
+        self.ctx
+            .visible_page(page, |p| async move {
+                self.case_store.list_cases(tenant, query, &p).await
+            })
+            .await
     }
 
     /// Records what happened on a case now (a reply, a status change, a reassignment),
@@ -73,7 +84,8 @@ impl Cases {
     /// the caller last saw.
     ///
     /// Errors: validation (see [`Case::record`]); [`Error::NotFound`];
-    /// [`Error::Conflict`] if the case changed since.
+    /// [`Error::Conflict`] if the case changed since; [`Error::Forbidden`] on a scoped
+    /// handle that may not write the case (transfer it, for a reassignment).
     #[instrument(skip(self, kind, notifications), fields(tenant = %self.ctx.tenant))]
     pub async fn record_event(
         &self,
@@ -82,11 +94,16 @@ impl Cases {
         kind: CaseEventKind,
         notifications: Vec<Notification>,
     ) -> Result<Case> {
-        self.ctx.system_only("cases.record_event")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Cases, "record_case_event")?;
         let mut outbox = self.ctx.outbox_of(notifications)?;
         let mut case = self.case_store.get_case(tenant, id).await?;
+        // Giving a case to someone else is a transfer, as for customers.
+        let action = match kind {
+            CaseEventKind::Assignment { .. } => Action::Transfer,
+            _ => Action::Write,
+        };
+        self.ctx.check_case(action, &case).await?;
         if case.version != expected_version {
             return Err(Error::stale_write(
                 "case",
@@ -102,7 +119,7 @@ impl Cases {
             .map(|e| e.at)
             .fold(self.ctx.now(), Ord::max);
         case.record(now, kind)?;
-        case.version = expected_version + 1;
+        case.version = self.ctx.next_version("case", expected_version)?;
         outbox.extend(self.ctx.events()?.case(&case)?);
         self.case_store
             .update_case(

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::id::{CustomerId, UserId};
 use crate::merge::{merge_records, CustomerMerge, MergeOutcome, MergePolicy};
 use crate::notify::Notification;
-use crate::page::{Cursor, Page, PageRequest};
+use crate::page::{Page, PageRequest};
 use crate::ports::{Capability, CustomerStore, ProfileStore, WriteOptions};
 use crate::profile::Profile;
 
@@ -149,7 +149,7 @@ impl Customers {
                 .await?;
         }
         let expected = customer.version;
-        customer.version = expected + 1;
+        customer.version = self.ctx.next_version("customer", expected)?;
         customer.created_at = current.created_at;
         customer.updated_at = self.ctx.now();
         let ownership = (current.owner != customer.owner).then_some(OwnershipChange {
@@ -238,6 +238,7 @@ impl Customers {
             .await?;
         let before = customer.clone();
         let now = self.ctx.now();
+        let next = self.ctx.next_version("customer", expected_version)?;
         let change = OwnershipChange {
             customer: id,
             from: customer.owner,
@@ -245,10 +246,10 @@ impl Customers {
             changed_by: actor,
             reason: reason.map(str::to_string),
             at: now,
-            version: expected_version + 1,
+            version: next,
         };
         customer.owner = new_owner;
-        customer.version = expected_version + 1;
+        customer.version = next;
         customer.updated_at = now;
         outbox.extend(self.ctx.events()?.customer(&customer, Some(&change))?);
         let audit = AuditEntry {
@@ -345,33 +346,20 @@ impl Customers {
                 .list_customers(tenant, query, page)
                 .await;
         }
-        // Pages of what the principal reads: the store's pages filtered, read on until the
-        // page is full; the cursor is the last customer looked at, so paging resumes
-        // exactly there (a page may then come back short, or empty at the very end).
-        let mut items = Vec::new();
-        let mut request = page.clone();
-        loop {
-            let got = self
-                .customer_store
-                .list_customers(tenant, query, &request)
-                .await?;
-            for c in got.items {
-                let id = c.id;
-                if self.ctx.reads(&c).await? {
-                    items.push(self.ctx.present(c));
-                }
-                if items.len() == page.limit as usize {
-                    return Ok(Page {
-                        items,
-                        next: Some(Cursor::customer(id)),
-                    });
-                }
-            }
-            match got.next {
-                Some(next) => request = PageRequest::after(next, page.limit),
-                None => return Ok(Page { items, next: None }),
-            }
-        }
+        let seen = self
+            .ctx
+            .visible_page(page, |p| async move {
+                self.customer_store.list_customers(tenant, query, &p).await
+            })
+            .await?;
+        Ok(Page {
+            items: seen
+                .items
+                .into_iter()
+                .map(|c| self.ctx.present(c))
+                .collect(),
+            next: seen.next,
+        })
     }
 
     /// A customer's profile (aggregates over all its interactions).
@@ -475,7 +463,7 @@ impl Customers {
         }
         let (mut customer, dropped) = merge_records(&records, policy)?;
         let survivor_version = records[0].version;
-        customer.version = survivor_version + 1;
+        customer.version = self.ctx.next_version("customer", survivor_version)?;
         customer.updated_at = self.ctx.now();
         let outcome = MergeOutcome {
             customer: customer.clone(),
@@ -504,7 +492,7 @@ impl Customers {
         for c in &records[1..] {
             audit.push(AuditEntry {
                 customer: c.id,
-                version: c.version + 1,
+                version: self.ctx.next_version("customer", c.version)?,
                 at,
                 actor,
                 reason: reason.map(str::to_string),
@@ -560,16 +548,9 @@ impl Customers {
     /// On a scoped handle, [`Error::Forbidden`] unless the principal reads customer `id`
     /// ([`Error::NotFound`] if there is none); nothing to check on the system handle.
     async fn readable(&self, id: CustomerId) -> Result<()> {
-        if self.ctx.scoped() {
-            let customer = self
-                .customer_store
-                .get_customer(self.ctx.tenant, id)
-                .await?;
-            self.ctx
-                .check(RecordKind::Customers, Action::Read, &customer)
-                .await?;
-        }
-        Ok(())
+        self.ctx
+            .check_id(RecordKind::Customers, Action::Read, id)
+            .await
     }
 }
 

@@ -458,7 +458,7 @@ impl Evaluator {
             }
             next.alerts.insert(alert.key.clone());
         }
-        next.version = case.version + 1;
+        next.version = self.ctx.next_version("case", case.version)?;
         Ok((next, outbox, warnings, breaches))
     }
 }

@@ -198,7 +198,7 @@ impl Recorder {
             EventKind::CaseBreached,
             entity.clone(),
             &entity,
-            case.version + 1,
+            case.version.saturating_add(1),
             at,
             data,
             key.to_string(),

@@ -34,23 +34,22 @@
 //!
 //! `crm.tenant(t)` is the tenant's system handle: it sees and changes everything.
 //! [`TenantCrm::as_user`] scopes a handle to one principal and its roles
-//! ([`crate::access`]): customers and interactions are checked against what the principal
-//! reaches, the other services refuse a scoped handle until they are guarded.
+//! ([`crate::access`]): customers, interactions, cases, tasks, memberships, exports and
+//! erasure are checked against what the principal reaches; the jobs and administration
+//! (KPI evaluation, the pool, merges, sharing rules, ...) refuse a scoped handle.
 //!
 //! Domain events are built in one place, the recorder every service shares,
 //! and written into the outbox in the change's transaction when [`Crm::with_events`] is on.
 
 use std::sync::Arc;
 
-use crate::access::{Action, Org, RecordKind, Role, Visibility};
+use crate::access::{Org, Role, Visibility};
 use crate::clock::{Clock, SystemClock};
 use crate::customer::Customer;
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, TenantId, UserId};
-use crate::notify::{Directory, Notification, OutboxMessage};
+use crate::notify::Directory;
 use crate::ports::{Capabilities, Capability, Storage};
-use crate::profile::Profile;
-use crate::segment::Subject;
 
 /// `Debug` for a service: its name and tenant (its ports print nothing useful).
 macro_rules! debug_by_tenant {
@@ -66,6 +65,7 @@ macro_rules! debug_by_tenant {
 }
 
 mod cases;
+mod ctx;
 mod customers;
 mod duplicates;
 mod evaluator;
@@ -83,6 +83,7 @@ mod tasks;
 mod value;
 
 pub use cases::Cases;
+pub(crate) use ctx::Ctx;
 pub use customers::Customers;
 pub use duplicates::Duplicates;
 pub(crate) use evaluator::Evaluator;
@@ -224,10 +225,13 @@ impl TenantCrm {
     /// when the roles mask them and for pool customers ([`Visibility::masks`]). Grants and
     /// sharing rules ([`Sharing`]) in force when the handle is made widen what it reaches
     /// (an adapter without [`Capability::Sharing`] has none); a grant given later applies
-    /// to handles made later. Services not guarded yet (segments,
-    /// cases, tasks, KPI rules, the pool, value data, notifications, duplicates, sources,
-    /// privacy, merges, archives and bulk transfers) answer every call with
-    /// [`Error::Forbidden`]: use the system handle for them.
+    /// to handles made later. Cases and tasks are guarded by their own scopes (see
+    /// [`Cases`] and [`Tasks`]), segment memberships and customers' value data by the
+    /// customer's, exports and erasure by [`Action::Export`](crate::access::Action) and
+    /// `Erase`. What is left for jobs and trusted code (segment previews, creation and
+    /// refreshes, value writes, KPI rules and evaluation, the pool, notifications,
+    /// duplicates, sources, merges, archives, bulk transfers, hand-overs, sharing rules)
+    /// answers every call with [`Error::Forbidden`]: use the system handle for it.
     ///
     /// Call it on the system handle: a scoped handle cannot re-scope itself (to another
     /// user or wider roles), so code handed a scoped handle stays within it.
@@ -371,153 +375,6 @@ impl TenantCrm {
     /// Personal-data export and erasure.
     pub fn privacy(&self) -> Privacy {
         Privacy::new(self.ctx(), self.customers(), self.crm.storage.clone())
-    }
-}
-
-/// What every service of one tenant shares: the tenant, the clock, what the adapter
-/// supports, and whether domain events are recorded.
-#[derive(Clone)]
-pub(crate) struct Ctx {
-    pub(crate) tenant: TenantId,
-    clock: Arc<dyn Clock>,
-    backend: &'static str,
-    capabilities: Capabilities,
-    events: bool,
-    principal: Option<Arc<Visibility>>,
-    /// For the records a sharing rule is evaluated against (profile, scores, classes).
-    storage: Arc<dyn Storage>,
-}
-
-impl Ctx {
-    /// The clock's current instant.
-    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
-    }
-
-    /// [`Error::Unsupported`] naming `operation` unless the adapter provides `capability`:
-    /// checked before anything is read or written.
-    pub(crate) fn need(&self, capability: Capability, operation: &'static str) -> Result<()> {
-        if self.capabilities.supports(capability) {
-            Ok(())
-        } else {
-            Err(Error::unsupported(operation, self.backend))
-        }
-    }
-
-    /// Whether the adapter provides `capability`.
-    pub(crate) fn supports(&self, capability: Capability) -> bool {
-        self.capabilities.supports(capability)
-    }
-
-    /// Whether this is a principal-scoped handle.
-    pub(crate) fn scoped(&self) -> bool {
-        self.principal.is_some()
-    }
-
-    /// The principal of a scoped handle.
-    pub(crate) fn principal(&self) -> Option<&Visibility> {
-        self.principal.as_deref()
-    }
-
-    /// [`Error::Forbidden`] unless the principal may do `action` on `kind` of records of
-    /// this customer by its roles, a grant or a sharing rule (always allowed on the system
-    /// handle).
-    pub(crate) async fn check(
-        &self,
-        kind: RecordKind,
-        action: Action,
-        customer: &Customer,
-    ) -> Result<()> {
-        if self.permits(kind, action, customer).await? {
-            Ok(())
-        } else {
-            Err(Error::forbidden(
-                action.as_str(),
-                format!("customer {}", customer.id),
-            ))
-        }
-    }
-
-    /// Whether the principal may do `action` on `kind` of records of this customer.
-    async fn permits(&self, kind: RecordKind, action: Action, customer: &Customer) -> Result<bool> {
-        let Some(v) = &self.principal else {
-            return Ok(true);
-        };
-        if v.permits(kind, action, customer) {
-            return Ok(true);
-        }
-        if !v.shares(kind, action) {
-            return Ok(false);
-        }
-        // A sharing rule sees what a segment rule sees; a customer not stored yet (being
-        // registered) has an empty profile and no scores.
-        let (tenant, id) = (self.tenant, customer.id);
-        let profile = match self.storage.get_profile(tenant, id).await {
-            Err(Error::NotFound { .. }) => Profile::default(),
-            other => other?,
-        };
-        let (mut scores, mut classes) = (None, None);
-        if self.supports(Capability::Values) {
-            scores = self.storage.value_scores(tenant, id).await?;
-            classes = self.storage.value_classes(tenant, id).await?;
-        }
-        let subject = Subject {
-            customer,
-            profile: &profile,
-            scores: scores.as_ref(),
-            classes: classes.as_ref(),
-        };
-        Ok(v.shared(kind, action, &subject, self.now()))
-    }
-
-    /// Whether the principal may read this customer (always on the system handle).
-    pub(crate) async fn reads(&self, customer: &Customer) -> Result<bool> {
-        self.permits(RecordKind::Customers, Action::Read, customer)
-            .await
-    }
-
-    /// The customer as the principal sees it: contact points masked when its roles mask
-    /// them or the customer is in the shared pool (unchanged on the system handle).
-    pub(crate) fn present(&self, mut customer: Customer) -> Customer {
-        if self.principal.as_ref().is_some_and(|v| v.masks(&customer)) {
-            customer.emails = customer.emails.iter().map(|e| e.masked()).collect();
-            customer.phones = customer.phones.iter().map(|p| p.masked()).collect();
-        }
-        customer
-    }
-
-    /// [`Error::Forbidden`] on a principal-scoped handle: for operations not guarded yet.
-    pub(crate) fn system_only(&self, operation: &'static str) -> Result<()> {
-        if self.scoped() {
-            return Err(Error::forbidden(
-                operation,
-                "through a principal-scoped handle (use the tenant's system handle)",
-            ));
-        }
-        Ok(())
-    }
-
-    /// The event recorder; with events on, an adapter without an outbox is
-    /// [`Error::Unsupported`].
-    pub(crate) fn events(&self) -> Result<Recorder> {
-        if self.events {
-            self.need(Capability::Outbox, "domain events")?;
-        }
-        Ok(Recorder::new(self.events))
-    }
-
-    /// Checks notifications and makes them outbox messages due at their `not_before` or now.
-    pub(crate) fn outbox_of(&self, notifications: Vec<Notification>) -> Result<Vec<OutboxMessage>> {
-        let now = self.now();
-        notifications
-            .into_iter()
-            .enumerate()
-            .map(|(i, n)| {
-                n.validate()
-                    .map_err(|e| e.in_field(&format!("notifications[{i}]")))?;
-                Ok(OutboxMessage::new(n, now))
-            })
-            .collect()
     }
 }
 

@@ -112,7 +112,11 @@ impl Pool {
                 return Ok(());
             }
         }
-        let key = format!("pool:reclaimed:{}:{}", customer.id, customer.version + 1);
+        let key = format!(
+            "pool:reclaimed:{}:{}",
+            customer.id,
+            self.ctx.next_version("customer", customer.version)?
+        );
         let notice = Notification::builder(Recipient::User(owner), "pool.reclaimed", &key)
             .data(data)
             .build()?;

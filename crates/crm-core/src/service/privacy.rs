@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::{Ctx, Customers};
+use crate::access::{Action, RecordKind};
 use crate::case::CaseQuery;
 use crate::customer::Customer;
 use crate::error::{Error, Result};
@@ -49,13 +50,15 @@ impl Privacy {
         version: u64,
         actor: Option<crate::id::UserId>,
     ) -> Result<Customer> {
-        self.ctx.system_only("privacy.erase_by")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Erasure, "erase_customer_by")?;
         let current = self
             .customers
             .customer_store
             .get_customer(tenant, id)
+            .await?;
+        self.ctx
+            .check(RecordKind::Customers, Action::Erase, &current)
             .await?;
         if current.version != version {
             return Err(Error::stale_write(
@@ -66,7 +69,7 @@ impl Privacy {
             ));
         }
         let mut erased = erased_record(&current);
-        erased.version = version + 1;
+        erased.version = self.ctx.next_version("customer", version)?;
         erased.updated_at = self.ctx.now();
         let outbox = self.ctx.events()?.erased(&erased)?;
         let audit = crate::audit::AuditEntry {
@@ -92,10 +95,12 @@ impl Privacy {
     /// Everything held about a customer (see the module docs). An id merged into another
     /// customer exports the survivor. Errors: [`Error::NotFound`].
     pub async fn export(&self, id: CustomerId) -> Result<CustomerExport> {
-        self.ctx.system_only("privacy.export")?;
         let tenant = self.ctx.tenant;
         let customer = self.customers.get(id).await?;
         let id = customer.id;
+        self.ctx
+            .check_id(RecordKind::Customers, Action::Export, id)
+            .await?;
         let store = &self.storage;
         let profile = store.get_profile(tenant, id).await?;
         let interactions =

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tracing::instrument;
 
 use super::{Ctx, MAX_BATCH};
+use crate::access::{Action, RecordKind};
 use crate::error::{Error, Result};
 use crate::id::CustomerId;
 use crate::page::{Page, PageRequest};
@@ -13,6 +14,11 @@ use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 
 /// Segments of one tenant: preview rules, create segments, refresh them, read members.
 /// From [`TenantCrm::segments`](super::TenantCrm::segments).
+///
+/// On a principal-scoped handle, segment definitions are readable, memberships show only
+/// the customers the principal reads (others are [`Error::Forbidden`]), and previews,
+/// creation, refreshes and hand-picked changes are the system handle's (a count over
+/// customers the principal does not see would tell it about them).
 #[derive(Clone)]
 pub struct Segments {
     ctx: Ctx,
@@ -70,7 +76,6 @@ impl Segments {
     /// A segment by id.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn get(&self, id: SegmentId) -> Result<Segment> {
-        self.ctx.system_only("segments.get")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "segment")?;
         self.segment_store.get_segment(tenant, id).await
@@ -79,7 +84,6 @@ impl Segments {
     /// Every segment of the tenant, by name.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn list(&self) -> Result<Vec<Segment>> {
-        self.ctx.system_only("segments.list")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "segments")?;
         self.segment_store.list_segments(tenant).await
@@ -134,28 +138,35 @@ impl Segments {
     /// A segment's members, by id.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn members(&self, id: SegmentId, page: &PageRequest) -> Result<Page<CustomerId>> {
-        self.ctx.system_only("segments.members")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "segment_members")?;
         page.validate()?;
-        self.segment_store.segment_members(tenant, id, page).await
+        self.ctx
+            .visible_page(page, |p| async move {
+                self.segment_store.segment_members(tenant, id, &p).await
+            })
+            .await
     }
 
     /// Whether a customer is in a segment.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn is_member(&self, id: SegmentId, customer: CustomerId) -> Result<bool> {
-        self.ctx.system_only("segments.is_member")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "is_member")?;
+        self.ctx
+            .check_id(RecordKind::Customers, Action::Read, customer)
+            .await?;
         self.segment_store.is_member(tenant, id, customer).await
     }
 
     /// The segments a customer is in.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn of_customer(&self, customer: CustomerId) -> Result<Vec<SegmentId>> {
-        self.ctx.system_only("segments.of_customer")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "segments_of")?;
+        self.ctx
+            .check_id(RecordKind::Customers, Action::Read, customer)
+            .await?;
         self.segment_store.segments_of(tenant, customer).await
     }
 }

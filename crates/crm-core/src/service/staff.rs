@@ -132,7 +132,7 @@ impl Staff {
         for current in self.customers.all(&owned).await? {
             let mut customer = current.clone();
             customer.owner = Some(to);
-            customer.version = self.next_version("customer", current.version)?;
+            customer.version = self.ctx.next_version("customer", current.version)?;
             customer.updated_at = now;
             let ownership = OwnershipChange {
                 customer: customer.id,
@@ -184,7 +184,7 @@ impl Staff {
                             reason: reason.map(str::to_string),
                         },
                     )?;
-                    case.version = self.next_version("case", current.version)?;
+                    case.version = self.ctx.next_version("case", current.version)?;
                     plan.cases.push((case, current.version));
                     if plan.len() > HandOver::MAX_RECORDS {
                         return Err(too_many());
@@ -208,7 +208,7 @@ impl Staff {
                 for current in got.items {
                     let mut task = current.clone();
                     task.assignee = to;
-                    task.version = self.next_version("task", current.version)?;
+                    task.version = self.ctx.next_version("task", current.version)?;
                     plan.tasks.push((task, current.version));
                     if plan.len() > HandOver::MAX_RECORDS {
                         return Err(too_many());
@@ -252,16 +252,5 @@ impl Staff {
             }
         }
         Ok(plan)
-    }
-
-    /// The version after a stored one; a stored version with none after it can only come
-    /// from a damaged database.
-    fn next_version(&self, entity: &str, stored: u64) -> Result<u64> {
-        stored.checked_add(1).ok_or_else(|| {
-            Error::corrupt(
-                self.ctx.backend,
-                format!("{entity} version {stored} has no successor"),
-            )
-        })
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tracing::instrument;
 
 use super::Ctx;
+use crate::access::{Action, RecordKind};
 use crate::error::{Error, Result};
 use crate::id::TaskId;
 use crate::notify::{Notification, OutboxMessage, Priority, Recipient};
@@ -14,6 +15,12 @@ use crate::task::{Task, TaskQuery};
 
 /// Tasks of one tenant and their reminders.
 /// From [`TenantCrm::tasks`](super::TenantCrm::tasks).
+///
+/// On a principal-scoped handle a task is reached when the principal's scope for tasks
+/// reaches its assignee, or the owner or unit of the customer it is about
+/// ([`Visibility::permits_task`](crate::access::Visibility::permits_task)); lists return
+/// only reached tasks, the rest is [`Error::Forbidden`], and reminders are the system
+/// handle's job.
 #[derive(Clone)]
 pub struct Tasks {
     ctx: Ctx,
@@ -31,9 +38,17 @@ impl Tasks {
     /// customer or case; [`Error::Duplicate`].
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant, task = %task.id))]
     pub async fn create(&self, mut task: Task) -> Result<Task> {
-        self.ctx.system_only("tasks.create")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Tasks, "create_task")?;
+        self.ctx.check_task(Action::Write, &task).await?;
+        if self.ctx.scoped() {
+            // A task about a customer the principal does not see would tell it the
+            // customer exists.
+            let customer = self.ctx.subject_customer(&task).await?;
+            self.ctx
+                .check(RecordKind::Customers, Action::Read, &customer)
+                .await?;
+        }
         task.version = 1;
         task.announced_for = None;
         self.task_store.insert_task(tenant, &task).await?;
@@ -43,20 +58,24 @@ impl Tasks {
     /// A task. Errors: [`Error::NotFound`].
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn get(&self, id: TaskId) -> Result<Task> {
-        self.ctx.system_only("tasks.get")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Tasks, "task")?;
-        self.task_store.get_task(tenant, id).await
+        let task = self.task_store.get_task(tenant, id).await?;
+        self.ctx.check_task(Action::Read, &task).await?;
+        Ok(task)
     }
 
     /// Tasks matching `query`, by id.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn list(&self, query: &TaskQuery, page: &PageRequest) -> Result<Page<Task>> {
-        self.ctx.system_only("tasks.list")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Tasks, "tasks")?;
         page.validate()?;
-        self.task_store.list_tasks(tenant, query, page).await
+        self.ctx
+            .visible_page(page, |p| async move {
+                self.task_store.list_tasks(tenant, query, &p).await
+            })
+            .await
     }
 
     /// Moves a task's due time to `until`. Errors: [`Error::NotFound`], [`Error::Conflict`],
@@ -68,7 +87,6 @@ impl Tasks {
         expected_version: u64,
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<Task> {
-        self.ctx.system_only("tasks.snooze")?;
         self.ctx.need(Capability::Tasks, "snooze_task")?;
         crate::clock::check_instant("until", until)?;
         if until <= self.ctx.now() {
@@ -82,7 +100,6 @@ impl Tasks {
     /// Errors: [`Error::NotFound`], [`Error::Conflict`].
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn complete(&self, id: TaskId, expected_version: u64) -> Result<Task> {
-        self.ctx.system_only("tasks.complete")?;
         self.ctx.need(Capability::Tasks, "complete_task")?;
         let now = self.ctx.now();
         self.change_task(id, expected_version, |t| t.complete(now))
@@ -97,6 +114,7 @@ impl Tasks {
     ) -> Result<Task> {
         let tenant = self.ctx.tenant;
         let mut task = self.task_store.get_task(tenant, id).await?;
+        self.ctx.check_task(Action::Write, &task).await?;
         if task.version != expected_version {
             return Err(Error::stale_write(
                 "task",
@@ -106,7 +124,7 @@ impl Tasks {
             ));
         }
         change(&mut task);
-        task.version = expected_version + 1;
+        task.version = self.ctx.next_version("task", expected_version)?;
         self.task_store
             .update_task(tenant, &task, expected_version, WriteOptions::new())
             .await?;
@@ -135,7 +153,7 @@ impl Tasks {
             for task in &batch.items {
                 let mut next = task.clone();
                 next.announced_for = Some(task.due_at);
-                next.version = task.version + 1;
+                next.version = self.ctx.next_version("task", task.version)?;
                 let key = format!("task:{}:{}", task.id, task.due_at.timestamp_micros());
                 let reminder =
                     Notification::builder(Recipient::User(task.assignee), "task.due", &key)

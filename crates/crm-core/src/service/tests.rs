@@ -6,6 +6,7 @@ use crate::customer::Lifecycle;
 use crate::interaction::{BatchReport, Interaction};
 use crate::interaction::{Channel, InteractionKind};
 use crate::mock::MockStorage;
+use crate::notify::Notification;
 use crate::page::PageRequest;
 use crate::ports::WriteOptions;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tracing::instrument;
 
 use super::{check_entries, Ctx};
+use crate::access::{Action, RecordKind};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::error::Result;
 use crate::id::CustomerId;
@@ -39,9 +40,11 @@ impl Value {
     /// A customer's latest value scores, if scored.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn scores(&self, customer: CustomerId) -> Result<Option<ValueScores>> {
-        self.ctx.system_only("value.scores")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Values, "value_scores")?;
+        self.ctx
+            .check_id(RecordKind::Customers, Action::Read, customer)
+            .await?;
         self.value_store.value_scores(tenant, customer).await
     }
 
@@ -59,9 +62,11 @@ impl Value {
     /// A customer's latest value classes, if classified.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn classes(&self, customer: CustomerId) -> Result<Option<ValueClasses>> {
-        self.ctx.system_only("value.classes")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Values, "value_classes")?;
+        self.ctx
+            .check_id(RecordKind::Customers, Action::Read, customer)
+            .await?;
         self.value_store.value_classes(tenant, customer).await
     }
 
@@ -78,7 +83,6 @@ impl Value {
     /// The tenant's most recently fitted value model.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn latest_model(&self) -> Result<Option<ValueModel>> {
-        self.ctx.system_only("value.latest_model")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Values, "latest_value_model")?;
         self.value_store.latest_value_model(tenant).await

@@ -1,0 +1,343 @@
+//! What every service of one tenant shares: [`Ctx`], with the checks of a principal-scoped
+//! handle.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::access::{Action, RecordKind, Visibility};
+use crate::case::Case;
+use crate::clock::Clock;
+use crate::customer::Customer;
+use crate::error::{Error, Result};
+use crate::id::{CustomerId, TenantId};
+use crate::notify::{Notification, OutboxMessage};
+use crate::page::{Cursor, Page, PageRequest};
+use crate::ports::{Capabilities, Capability, Storage};
+use crate::profile::Profile;
+use crate::segment::Subject;
+use crate::task::{Task, TaskSubject};
+
+use super::Recorder;
+
+/// What every service of one tenant shares: the tenant, the clock, what the adapter
+/// supports, and whether domain events are recorded.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub(crate) tenant: TenantId,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) backend: &'static str,
+    pub(super) capabilities: Capabilities,
+    pub(super) events: bool,
+    pub(super) principal: Option<Arc<Visibility>>,
+    /// For the records a check reads: a case's customer, the profile and value data a
+    /// sharing rule is evaluated against.
+    pub(super) storage: Arc<dyn Storage>,
+}
+
+impl Ctx {
+    /// The clock's current instant.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// [`Error::Unsupported`] naming `operation` unless the adapter provides `capability`:
+    /// checked before anything is read or written.
+    pub(crate) fn need(&self, capability: Capability, operation: &'static str) -> Result<()> {
+        if self.capabilities.supports(capability) {
+            Ok(())
+        } else {
+            Err(Error::unsupported(operation, self.backend))
+        }
+    }
+
+    /// Whether the adapter provides `capability`.
+    pub(crate) fn supports(&self, capability: Capability) -> bool {
+        self.capabilities.supports(capability)
+    }
+
+    /// Whether this is a principal-scoped handle.
+    pub(crate) fn scoped(&self) -> bool {
+        self.principal.is_some()
+    }
+
+    /// The principal of a scoped handle.
+    pub(crate) fn principal(&self) -> Option<&Visibility> {
+        self.principal.as_deref()
+    }
+
+    /// [`Error::Forbidden`] unless the principal may do `action` on `kind` of records of
+    /// this customer by its roles, a grant or a sharing rule (always allowed on the system
+    /// handle).
+    pub(crate) async fn check(
+        &self,
+        kind: RecordKind,
+        action: Action,
+        customer: &Customer,
+    ) -> Result<()> {
+        if self.permits(kind, action, customer).await? {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                action.as_str(),
+                format!("customer {}", customer.id),
+            ))
+        }
+    }
+
+    /// Whether the principal may do `action` on `kind` of records of this customer.
+    async fn permits(&self, kind: RecordKind, action: Action, customer: &Customer) -> Result<bool> {
+        let Some(v) = &self.principal else {
+            return Ok(true);
+        };
+        if v.permits(kind, action, customer) {
+            return Ok(true);
+        }
+        if !v.shares(kind, action) {
+            return Ok(false);
+        }
+        // A sharing rule sees what a segment rule sees; a customer not stored yet (being
+        // registered) has an empty profile and no scores.
+        let (tenant, id) = (self.tenant, customer.id);
+        let profile = match self.storage.get_profile(tenant, id).await {
+            Err(Error::NotFound { .. }) => Profile::default(),
+            other => other?,
+        };
+        let (mut scores, mut classes) = (None, None);
+        if self.supports(Capability::Values) {
+            scores = self.storage.value_scores(tenant, id).await?;
+            classes = self.storage.value_classes(tenant, id).await?;
+        }
+        let subject = Subject {
+            customer,
+            profile: &profile,
+            scores: scores.as_ref(),
+            classes: classes.as_ref(),
+        };
+        Ok(v.shared(kind, action, &subject, self.now()))
+    }
+
+    /// [`Error::Forbidden`] unless the principal may do `action` on this case (always
+    /// allowed on the system handle; see [`Visibility::permits_case`]).
+    pub(crate) async fn check_case(&self, action: Action, case: &Case) -> Result<()> {
+        if self.case_permitted(action, case).await? {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                action.as_str(),
+                format!("case {}", case.id),
+            ))
+        }
+    }
+
+    async fn case_permitted(&self, action: Action, case: &Case) -> Result<bool> {
+        let Some(v) = &self.principal else {
+            return Ok(true);
+        };
+        let customer = self
+            .storage
+            .get_customer(self.tenant, case.customer)
+            .await?;
+        Ok(v.permits_case(action, case, &customer))
+    }
+
+    /// [`Error::Forbidden`] unless the principal may do `action` on this task (always
+    /// allowed on the system handle; see [`Visibility::permits_task`]).
+    pub(crate) async fn check_task(&self, action: Action, task: &Task) -> Result<()> {
+        if self.task_permitted(action, task).await? {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                action.as_str(),
+                format!("task {}", task.id),
+            ))
+        }
+    }
+
+    async fn task_permitted(&self, action: Action, task: &Task) -> Result<bool> {
+        let Some(v) = &self.principal else {
+            return Ok(true);
+        };
+        let customer = self.subject_customer(task).await?;
+        Ok(v.permits_task(action, task, Some(&customer)))
+    }
+
+    /// The customer a task is about, directly or through its case.
+    pub(crate) async fn subject_customer(&self, task: &Task) -> Result<Customer> {
+        let customer = match task.subject {
+            TaskSubject::Customer(id) => id,
+            TaskSubject::Case(id) => self.storage.get_case(self.tenant, id).await?.customer,
+        };
+        self.storage.get_customer(self.tenant, customer).await
+    }
+
+    /// One page of what the principal may see: the store's pages (`fetch`) filtered by
+    /// `keep`, read on until the page is full. The cursor is the last record looked at,
+    /// so paging resumes exactly there (a page may then come back short, or empty at the
+    /// very end). On the system handle, the store's page as it is.
+    pub(crate) async fn visible_page<T, F, Fut>(
+        &self,
+        page: &PageRequest,
+        fetch: F,
+    ) -> Result<Page<T>>
+    where
+        T: Visible,
+        F: Fn(PageRequest) -> Fut,
+        Fut: Future<Output = Result<Page<T>>> + Send,
+    {
+        if !self.scoped() {
+            return fetch(page.clone()).await;
+        }
+        let mut items = Vec::new();
+        let mut request = page.clone();
+        loop {
+            let got = fetch(request).await?;
+            for item in got.items {
+                let at = item.cursor();
+                if item.visible(self).await? {
+                    items.push(item);
+                }
+                if items.len() == page.limit as usize {
+                    return Ok(Page {
+                        items,
+                        next: Some(at),
+                    });
+                }
+            }
+            match got.next {
+                Some(next) => request = PageRequest::after(next, page.limit),
+                None => return Ok(Page { items, next: None }),
+            }
+        }
+    }
+
+    /// The version after a stored one; a stored version with none after it can only come
+    /// from a damaged database ([`Error::Corrupt`]).
+    pub(crate) fn next_version(&self, entity: &str, stored: u64) -> Result<u64> {
+        stored.checked_add(1).ok_or_else(|| {
+            Error::corrupt(
+                self.backend,
+                format!("{entity} version {stored} has no successor"),
+            )
+        })
+    }
+
+    /// On a scoped handle, [`Error::Forbidden`] unless the principal may do `action` on
+    /// `kind` of records of customer `id` ([`Error::NotFound`] if there is none); nothing
+    /// to check on the system handle.
+    pub(crate) async fn check_id(
+        &self,
+        kind: RecordKind,
+        action: Action,
+        id: CustomerId,
+    ) -> Result<()> {
+        if self.scoped() {
+            let customer = self.storage.get_customer(self.tenant, id).await?;
+            self.check(kind, action, &customer).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the principal may read this customer (always on the system handle).
+    pub(crate) async fn reads(&self, customer: &Customer) -> Result<bool> {
+        self.permits(RecordKind::Customers, Action::Read, customer)
+            .await
+    }
+
+    /// The customer as the principal sees it: contact points masked when its roles mask
+    /// them or the customer is in the shared pool (unchanged on the system handle).
+    pub(crate) fn present(&self, mut customer: Customer) -> Customer {
+        if self.principal.as_ref().is_some_and(|v| v.masks(&customer)) {
+            customer.emails = customer.emails.iter().map(|e| e.masked()).collect();
+            customer.phones = customer.phones.iter().map(|p| p.masked()).collect();
+        }
+        customer
+    }
+
+    /// [`Error::Forbidden`] on a principal-scoped handle: for operations not guarded yet.
+    pub(crate) fn system_only(&self, operation: &'static str) -> Result<()> {
+        if self.scoped() {
+            return Err(Error::forbidden(
+                operation,
+                "through a principal-scoped handle (use the tenant's system handle)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The event recorder; with events on, an adapter without an outbox is
+    /// [`Error::Unsupported`].
+    pub(crate) fn events(&self) -> Result<Recorder> {
+        if self.events {
+            self.need(Capability::Outbox, "domain events")?;
+        }
+        Ok(Recorder::new(self.events))
+    }
+
+    /// Checks notifications and makes them outbox messages due at their `not_before` or now.
+    pub(crate) fn outbox_of(&self, notifications: Vec<Notification>) -> Result<Vec<OutboxMessage>> {
+        let now = self.now();
+        notifications
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                n.validate()
+                    .map_err(|e| e.in_field(&format!("notifications[{i}]")))?;
+                Ok(OutboxMessage::new(n, now))
+            })
+            .collect()
+    }
+}
+
+/// A record a scoped handle's lists filter: where a page resumes after it, and whether the
+/// principal may read it.
+pub(crate) trait Visible: Send + Sync + Sized {
+    /// The cursor of a page that ends with this record.
+    fn cursor(&self) -> Cursor;
+    /// Whether the handle's principal reads it (always on the system handle).
+    fn visible(&self, ctx: &Ctx) -> impl Future<Output = Result<bool>> + Send;
+}
+
+impl Visible for Customer {
+    fn cursor(&self) -> Cursor {
+        Cursor::customer(self.id)
+    }
+    fn visible(&self, ctx: &Ctx) -> impl Future<Output = Result<bool>> + Send {
+        ctx.reads(self)
+    }
+}
+
+impl Visible for Case {
+    fn cursor(&self) -> Cursor {
+        Cursor::case(self.id)
+    }
+    fn visible(&self, ctx: &Ctx) -> impl Future<Output = Result<bool>> + Send {
+        ctx.case_permitted(Action::Read, self)
+    }
+}
+
+impl Visible for Task {
+    fn cursor(&self) -> Cursor {
+        Cursor::task(self.id)
+    }
+    fn visible(&self, ctx: &Ctx) -> impl Future<Output = Result<bool>> + Send {
+        ctx.task_permitted(Action::Read, self)
+    }
+}
+
+/// A segment member.
+impl Visible for CustomerId {
+    fn cursor(&self) -> Cursor {
+        Cursor::customer(*self)
+    }
+    async fn visible(&self, ctx: &Ctx) -> Result<bool> {
+        match ctx
+            .check_id(RecordKind::Customers, Action::Read, *self)
+            .await
+        {
+            Ok(()) => Ok(true),
+            // Not seen, or gone since the segment's last refresh.
+            Err(Error::Forbidden { .. } | Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
