@@ -1,13 +1,15 @@
 //! Per-record grants and sharing rules.
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use crm_core::access::{Grant, Grantee, SharingRule};
+use crm_core::access::{AccessEntry, AccessKind, DailyUsage, Grant, Grantee, SharingRule};
+use crm_core::ports::stored::{day_number, from_day_number};
 use crm_core::{AccessStore, CustomerId, Error, Result, TeamId, TenantId, UserId};
 use deadpool_postgres::Transaction;
 
-use crate::codec::{json, to_json, write_error};
-use crate::{storage, PostgresStore};
+use crate::codec::{corrupt, id_bytes, json, micros, to_json, write_error};
+use crate::{storage, PostgresStore, BACKEND};
 
 /// Revokes the grant of `customer` to `grantee` in force (inside the caller's
 /// transaction, the row locked); whether there was one.
@@ -187,6 +189,118 @@ impl AccessStore for PostgresStore {
             return Err(Error::not_found("sharing rule", name));
         }
         Ok(())
+    }
+
+    async fn record_access(
+        &self,
+        tenant: TenantId,
+        entry: &AccessEntry,
+        limit: Option<u64>,
+    ) -> Result<Option<u64>> {
+        entry.validate()?;
+        let count =
+            i64::try_from(entry.count).map_err(|_| Error::validation("count", "too large"))?;
+        if limit.is_some_and(|l| entry.count > l) {
+            return Ok(None);
+        }
+        // A limit beyond what a column holds limits nothing.
+        let limit = limit.and_then(|l| i64::try_from(l).ok());
+        let record = to_json(entry)?;
+        let t = tenant.as_bytes().as_slice();
+        let user = entry.user.as_bytes().as_slice();
+        let day = day_number(entry.day());
+        let kind = entry.kind.as_str();
+        self.retrying(|| async {
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            // The row lock of the upsert makes concurrent takers wait for each other: the
+            // limit holds for all of them together.
+            let row = tx
+                .query_opt(
+                    "INSERT INTO access_usage (tenant_id, day, user_id, kind, used) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (tenant_id, day, user_id, kind) \
+                     DO UPDATE SET used = access_usage.used + excluded.used \
+                     WHERE $6::bigint IS NULL OR access_usage.used + excluded.used <= $6 \
+                     RETURNING used",
+                    &[&t, &day, &user, &kind, &count, &limit],
+                )
+                .await
+                .map_err(storage)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let used: i64 = row.get(0);
+            tx.execute(
+                "INSERT INTO access_log (tenant_id, user_id, at, record) VALUES ($1, $2, $3, $4)",
+                &[&t, &user, &micros(entry.at), &record],
+            )
+            .await
+            .map_err(storage)?;
+            tx.commit().await.map_err(storage)?;
+            u64::try_from(used)
+                .map(Some)
+                .map_err(|_| corrupt(format!("use {used}")))
+        })
+        .await
+    }
+
+    async fn access_log(
+        &self,
+        tenant: TenantId,
+        user: Option<UserId>,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AccessEntry>> {
+        let user = user.map(|u| u.as_bytes().to_vec());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client(tenant).await?;
+        let rows = client
+            .query(
+                "SELECT record FROM access_log \
+                 WHERE tenant_id = $1 AND at >= $2 AND ($3::bytea IS NULL OR user_id = $3) \
+                 ORDER BY seq DESC LIMIT $4",
+                &[&tenant.as_bytes().as_slice(), &micros(since), &user, &limit],
+            )
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|r| json(r.get(0), "access log entry"))
+            .collect()
+    }
+
+    async fn daily_usage(
+        &self,
+        tenant: TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyUsage>> {
+        let client = self.client(tenant).await?;
+        let rows = client
+            .query(
+                "SELECT day, user_id, kind, used FROM access_usage \
+                 WHERE tenant_id = $1 AND day >= $2 AND day <= $3",
+                &[
+                    &tenant.as_bytes().as_slice(),
+                    &day_number(from),
+                    &day_number(to),
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|r| {
+                let kind: &str = r.get(2);
+                let used: i64 = r.get(3);
+                Ok(DailyUsage {
+                    day: from_day_number(BACKEND, r.get(0))?,
+                    user: UserId::from_bytes(id_bytes(r.get(1))?),
+                    kind: AccessKind::parse(kind)
+                        .ok_or_else(|| corrupt(format!("access kind {kind:?}")))?,
+                    count: u64::try_from(used).map_err(|_| corrupt(format!("use {used}")))?,
+                })
+            })
+            .collect()
     }
 
     async fn sharing_rules(&self, tenant: TenantId) -> Result<Vec<SharingRule>> {

@@ -173,10 +173,10 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 11;
+pub const SCHEMA_VERSION: usize = 12;
 
 /// Every table of the schema (all keyed by tenant first).
-const TENANT_TABLES: [&str; 23] = [
+const TENANT_TABLES: [&str; 25] = [
     "customers",
     "customer_emails",
     "customer_phones",
@@ -200,6 +200,8 @@ const TENANT_TABLES: [&str; 23] = [
     "customer_audit",
     "grants",
     "sharing_rules",
+    "access_log",
+    "access_usage",
 ];
 
 fn tenant_hex(tenant: TenantId) -> String {

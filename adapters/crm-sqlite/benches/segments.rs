@@ -1,7 +1,10 @@
 //! Segment benchmark: a five-clause rule evaluated over generated customers with profiles,
 //! in memory (the core's compiled rule, one thread) and in SQLite (the adapter's compiled
 //! SQL, counting members with one query), and RFM + ABC over the same customers'
-//! purchases.
+//! purchases. The customers are owned by 100 salespeople of a sales organisation
+//! (`crm_testkit::scoped::SalesOrg`); the same rule's preview is then counted through the
+//! scoped handles of a team lead (own and subordinates) and a region head (unit and
+//! descendants), against the unscoped preview, in the same run.
 //!
 //! `cargo bench -p crm-sqlite --bench segments [-- --customers N] [--no-sqlite]`
 //! (default 1,000,000 customers).
@@ -13,11 +16,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use crm_core::notify::StaticDirectory;
 use crm_core::segment::{parse, CompiledRule, Subject};
 use crm_core::value_class::{abc, rfm, AbcLimits};
 use crm_core::{Crm, CustomerStore, InteractionKind, Money, Profile, SegmentStore, TenantId};
 use crm_sqlite::SqliteStore;
 use crm_testkit::rules::segment_schema;
+use crm_testkit::scoped::{time_previews, SalesOrg};
 use crm_testkit::Generator;
 use rust_decimal::Decimal;
 
@@ -41,11 +46,13 @@ fn main() {
 
     let t = Instant::now();
     let mut gen = Generator::new(99);
+    let sales = SalesOrg::new(100);
     let mut customers = Vec::with_capacity(n);
     let mut histories = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
         let mut c = gen.segment_customer(now);
         c.version = 1;
+        sales.assign(i, &mut c);
         let k = 1 + gen.below(3) as usize;
         let mut history =
             gen.interactions(&[c.id], k, now - Duration::days(365), Duration::days(364));
@@ -178,4 +185,37 @@ fn main() {
         n as f64 / best,
         best * 1000.0
     );
+
+    // Scoped previews: the principal's reach compiled into the query.
+    let directory = Arc::new(StaticDirectory::new());
+    directory.set_org(tenant, sales.org.clone());
+    let crm = Crm::new(Arc::new(store.clone()))
+        .with_clock(Arc::new(crm_core::ManualClock::new(now)))
+        .with_directory(directory);
+    let ((all, unscoped), scoped) = runtime
+        .block_on(time_previews(
+            &crm,
+            tenant,
+            &rule,
+            &schema,
+            &sales.principals(),
+            3,
+        ))
+        .expect("previews");
+    assert_eq!(all as usize, members);
+    println!(
+        "SQLite preview, unscoped  : {:>12.0} customers/s ({all} members, {:.0} ms)",
+        n as f64 / unscoped,
+        unscoped * 1000.0
+    );
+    for s in scoped {
+        println!(
+            "SQLite preview as {:<35}: {:>12.0} customers/s ({} members, {:.0} ms), ratio to unscoped {:.2} (goal >= 0.5)",
+            s.principal,
+            n as f64 / s.seconds,
+            s.members,
+            s.seconds * 1000.0,
+            unscoped / s.seconds
+        );
+    }
 }

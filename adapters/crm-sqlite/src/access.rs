@@ -1,13 +1,15 @@
 //! Per-record grants and sharing rules.
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use crm_core::access::{Grant, Grantee, SharingRule};
+use crm_core::access::{AccessEntry, AccessKind, DailyUsage, Grant, Grantee, SharingRule};
+use crm_core::ports::stored::{day_number, from_day_number};
 use crm_core::{AccessStore, CustomerId, Error, Result, TeamId, TenantId, UserId};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::codec::{json, to_json};
-use crate::{storage, SqliteStore};
+use crate::codec::{corrupt, id_bytes, json, micros, to_json};
+use crate::{storage, SqliteStore, BACKEND};
 
 /// Revokes the grant of `customer` to `grantee` in force (inside the caller's
 /// transaction); whether there was one.
@@ -197,6 +199,128 @@ impl AccessStore for SqliteStore {
                 return Err(Error::not_found("sharing rule", name));
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn record_access(
+        &self,
+        tenant: TenantId,
+        entry: &AccessEntry,
+        limit: Option<u64>,
+    ) -> Result<Option<u64>> {
+        entry.validate()?;
+        let record = to_json(entry)?;
+        let entry = entry.clone();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let t = tenant.as_bytes().as_slice();
+            let user = entry.user.as_bytes().as_slice();
+            let day = day_number(entry.day());
+            let kind = entry.kind.as_str();
+            let used: i64 = tx
+                .prepare_cached(
+                    "SELECT used FROM access_usage \
+                     WHERE tenant_id = ?1 AND day = ?2 AND user_id = ?3 AND kind = ?4",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![t, day, user, kind], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(storage)?
+                .unwrap_or(0);
+            let used = u64::try_from(used).map_err(|_| corrupt(format!("use {used}")))?;
+            let after = used
+                .checked_add(entry.count)
+                .filter(|a| i64::try_from(*a).is_ok())
+                .ok_or_else(|| Error::validation("count", "too large"))?;
+            if limit.is_some_and(|l| after > l) {
+                return Ok(None);
+            }
+            tx.prepare_cached(
+                "INSERT INTO access_usage (tenant_id, day, user_id, kind, used) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (tenant_id, day, user_id, kind) DO UPDATE SET used = excluded.used",
+            )
+            .and_then(|mut s| s.execute(params![t, day, user, kind, after as i64]))
+            .map_err(storage)?;
+            tx.prepare_cached(
+                "INSERT INTO access_log (tenant_id, user_id, at, record) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![t, user, micros(entry.at), record]))
+            .map_err(storage)?;
+            tx.commit().map_err(storage)?;
+            Ok(Some(after))
+        })
+        .await
+    }
+
+    async fn access_log(
+        &self,
+        tenant: TenantId,
+        user: Option<UserId>,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AccessEntry>> {
+        let user = user.map(|u| u.as_bytes().to_vec());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let rows: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT record FROM access_log \
+                     WHERE tenant_id = ?1 AND at >= ?2 AND (?3 IS NULL OR user_id = ?3) \
+                     ORDER BY seq DESC LIMIT ?4",
+                )
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![tenant.as_bytes().as_slice(), micros(since), user, limit],
+                        |r| r.get(0),
+                    )?
+                    .collect()
+                })
+                .map_err(storage)?;
+            rows.iter().map(|t| json(t, "access log entry")).collect()
+        })
+        .await
+    }
+
+    async fn daily_usage(
+        &self,
+        tenant: TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyUsage>> {
+        self.read(move |conn| {
+            let rows: Vec<(i64, Vec<u8>, String, i64)> = conn
+                .prepare_cached(
+                    "SELECT day, user_id, kind, used FROM access_usage \
+                     WHERE tenant_id = ?1 AND day >= ?2 AND day <= ?3",
+                )
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![
+                            tenant.as_bytes().as_slice(),
+                            day_number(from),
+                            day_number(to)
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )?
+                    .collect()
+                })
+                .map_err(storage)?;
+            rows.into_iter()
+                .map(|(day, user, kind, used)| {
+                    Ok(DailyUsage {
+                        user: UserId::from_bytes(id_bytes(user)?),
+                        day: from_day_number(BACKEND, day)?,
+                        kind: AccessKind::parse(&kind)
+                            .ok_or_else(|| corrupt(format!("access kind {kind:?}")))?,
+                        count: u64::try_from(used).map_err(|_| corrupt(format!("use {used}")))?,
+                    })
+                })
+                .collect()
         })
         .await
     }

@@ -82,6 +82,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/011_archive.sql")),
     M::up(include_str!("sql/012_audit.sql")),
     M::up(include_str!("sql/013_access.sql")),
+    M::up(include_str!("sql/014_access_log.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

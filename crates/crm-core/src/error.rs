@@ -145,6 +145,18 @@ pub enum Error {
         /// The record, as `customer <id>`, or what was asked for.
         record: String,
     },
+    /// The principal of a scoped handle used up a daily quota of its roles (contact
+    /// points read, exports): the call is refused, nothing was read into the answer and
+    /// nothing was written. The quota is counted per UTC day.
+    #[error("the daily quota of {limit} {quota} is used up; it renews at {renews_at}")]
+    QuotaExceeded {
+        /// Which quota (`contact reads`, `exports`).
+        quota: &'static str,
+        /// Its daily limit.
+        limit: u64,
+        /// When the next day's quota starts.
+        renews_at: chrono::DateTime<chrono::Utc>,
+    },
     /// The storage adapter does not provide this operation (an optional capability it
     /// declares it lacks). Nothing was done.
     #[error("{backend} does not support {operation}")]

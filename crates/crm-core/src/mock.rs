@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::access::{Grant, Grantee, SharingRule};
+use crate::access::{AccessEntry, DailyUsage, Grant, Grantee, SharingRule};
 use crate::case::{Case, CaseQuery};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
@@ -97,6 +97,9 @@ mockall::mock! {
         async fn put_sharing_rule(&self, tenant: TenantId, rule: &SharingRule) -> Result<()>;
         async fn delete_sharing_rule(&self, tenant: TenantId, name: &str) -> Result<()>;
         async fn sharing_rules(&self, tenant: TenantId) -> Result<Vec<SharingRule>>;
+        async fn record_access(&self, tenant: TenantId, entry: &AccessEntry, limit: Option<u64>) -> Result<Option<u64>>;
+        async fn access_log(&self, tenant: TenantId, user: Option<UserId>, since: DateTime<Utc>, limit: usize) -> Result<Vec<AccessEntry>>;
+        async fn daily_usage(&self, tenant: TenantId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<Vec<DailyUsage>>;
     }
     #[async_trait]
     impl TaskStore for Storage {

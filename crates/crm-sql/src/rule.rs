@@ -295,6 +295,7 @@ impl Compiler<'_> {
 
     fn builtin(&self, w: &mut Writer<'_>, b: Builtin) {
         let column = match b {
+            Builtin::Id => return self.record_text(w, "id"),
             Builtin::Name => return self.record_text(w, "name"),
             Builtin::Kind => return self.record_text(w, "kind"),
             Builtin::Owner => return self.record_text(w, "owner"),

@@ -44,6 +44,7 @@ mod memory;
 #[cfg(unix)]
 pub mod postgres;
 pub mod rules;
+pub mod scoped;
 pub mod tls;
 pub mod wild;
 
@@ -150,7 +151,7 @@ where
 /// - `tasks`: Tasks, Outbox
 /// - `kpi`: KpiRules
 /// - `staff`: HandOver, Cases, Tasks, Audit
-/// - `access`: Sharing, HandOver
+/// - `access`: Sharing, HandOver, AccessLog, Segments
 /// - `whole`: every capability
 pub const GROUPS: &[&str] = &[
     "customers",
@@ -408,10 +409,13 @@ macro_rules! __group {
         }
     };
     ($m:ident!($($args:tt)*); access) => {
-        $crate::$m! { $($args)*; access [Sharing, HandOver];
+        $crate::$m! { $($args)*; access [Sharing, HandOver, AccessLog, Segments];
             grants_are_recorded_replaced_and_revoked,
             sharing_rules_round_trip,
-            hand_over_moves_grants
+            hand_over_moves_grants,
+            access_is_logged_and_counted_within_the_limit,
+            concurrent_takers_never_pass_the_limit,
+            scoped_previews_match_record_by_record_reads
         }
     };
 }

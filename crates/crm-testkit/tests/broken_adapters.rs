@@ -464,6 +464,31 @@ impl crm_core::AccessStore for Broken {
     async fn sharing_rules(&self, t: TenantId) -> Result<Vec<SharingRule>> {
         self.inner.sharing_rules(self.tenant(t)).await
     }
+    async fn record_access(
+        &self,
+        t: TenantId,
+        e: &crm_core::access::AccessEntry,
+        limit: Option<u64>,
+    ) -> Result<Option<u64>> {
+        self.inner.record_access(self.tenant(t), e, limit).await
+    }
+    async fn access_log(
+        &self,
+        t: TenantId,
+        u: Option<crm_core::UserId>,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<crm_core::access::AccessEntry>> {
+        self.inner.access_log(self.tenant(t), u, since, limit).await
+    }
+    async fn daily_usage(
+        &self,
+        t: TenantId,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<crm_core::access::DailyUsage>> {
+        self.inner.daily_usage(self.tenant(t), from, to).await
+    }
 }
 
 #[async_trait]

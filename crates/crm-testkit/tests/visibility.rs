@@ -29,6 +29,7 @@ use crm_testkit::MemoryStore;
 /// Sales (the head) with North (a lead and two reps) below it, and a rep in South.
 struct Company {
     crm: Crm,
+    clock: Arc<ManualClock>,
     tenant: TenantId,
     north: TeamId,
     head: UserId,
@@ -52,12 +53,15 @@ fn company() -> Company {
     let tenant = TenantId::new();
     let directory = Arc::new(StaticDirectory::new());
     directory.set_org(tenant, org);
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
+    ));
     let crm = Crm::new(Arc::new(MemoryStore::new()))
-        .with_clock(Arc::new(clock))
+        .with_clock(clock.clone())
         .with_directory(directory);
     Company {
         crm,
+        clock,
         tenant,
         north,
         head,
@@ -619,15 +623,15 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
         ),
         (
             "segments.preview",
-            forbidden(
-                h.segments()
-                    .preview(
-                        &crm_core::segment::parse("revenue >= 0").unwrap(),
-                        &schema,
-                        &page,
-                    )
-                    .await,
-            ),
+            // Counted and listed over what the principal reads: none of c's customers.
+            h.segments()
+                .preview(
+                    &crm_core::segment::parse("interaction_count >= 0").unwrap(),
+                    &schema,
+                    &page,
+                )
+                .await
+                .is_ok_and(|(count, first)| count == 0 && first.items.is_empty()),
         ),
         (
             "segments.create",
@@ -831,6 +835,36 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
             forbidden(h.sharing().delete_rule("all").await),
         ),
         ("sharing.rules", forbidden(h.sharing().rules().await)),
+        (
+            "access_log.entries",
+            forbidden(
+                h.access_log()
+                    .entries(Some(c), system.crm().now(), 10)
+                    .await,
+            ),
+        ),
+        (
+            "access_log.usage",
+            forbidden(
+                h.access_log()
+                    .usage(
+                        system.crm().now().date_naive(),
+                        system.crm().now().date_naive(),
+                    )
+                    .await,
+            ),
+        ),
+        (
+            "access_log.unusual",
+            forbidden(
+                h.access_log()
+                    .unusual(
+                        system.crm().now().date_naive(),
+                        &crm_core::access::UnusualRule::default(),
+                    )
+                    .await,
+            ),
+        ),
     ];
     // Searches are filtered rather than refused: the hidden customer never appears.
     let searched = h
@@ -1271,4 +1305,223 @@ async fn cases_tasks_exports_and_memberships_follow_the_roles() {
     assert!(forbidden(h.segments().is_member(both.id, theirs.id).await));
     assert!(forbidden(h.value().scores(theirs.id).await));
     assert_eq!(h.value().scores(mine.id).await.unwrap(), None);
+}
+
+/// A salesperson reads at most N unmasked customers a day: the N+1th read is refused with
+/// nothing else changed, masked and contact-less reads do not count, the quota renews the
+/// next day; exports have their own quota; every counted read is in the access log, which
+/// a manager reads for the team, and a user reading far more than usual is reported.
+#[tokio::test]
+async fn quotas_refuse_the_read_beyond_them_and_the_log_has_every_read() {
+    use crm_core::access::{AccessEntry, AccessKind, UnusualRule};
+    let co = company();
+    let system = co.crm.tenant(co.tenant);
+    let [a, b, _] = co.reps;
+    let mut with_contacts = Vec::new();
+    for i in 0..4 {
+        let c = Customer::person(&format!("Contact {i}"))
+            .owner(a)
+            .email(&format!("c{i}@example.com"))
+            .build()
+            .unwrap();
+        with_contacts.push(system.customers().register(c).await.unwrap());
+    }
+    let bare = register(&system, "No contacts", Some(a)).await;
+    let limited = role(Scope::Own)
+        .allow(RecordKind::Customers, Action::Export, Scope::Own)
+        .limit_per_day(AccessKind::ContactReads, 3)
+        .limit_per_day(AccessKind::Exports, 1);
+    let h = system
+        .as_user(a, std::slice::from_ref(&limited))
+        .await
+        .unwrap();
+    for c in &with_contacts[..3] {
+        h.customers().get(c.id).await.unwrap();
+    }
+    h.customers().get(bare.id).await.unwrap();
+    let err = h.customers().get(with_contacts[3].id).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::QuotaExceeded {
+                quota: "contact reads",
+                limit: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("renews at 2026-03-03 00:00:00 UTC"),
+        "{err}"
+    );
+    // A search page with unmasked customers is refused whole.
+    let err = h
+        .customers()
+        .search(&CustomerQuery::all(), &PageRequest::first(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::QuotaExceeded { .. }));
+    // Masked reads do not count.
+    let masked = system
+        .as_user(a, &[limited.clone().masking_contacts()])
+        .await
+        .unwrap();
+    assert_eq!(all_pages(&masked, 10).await.len(), 5);
+    let log = system.access_log();
+    let day_start = system.crm().now() - Duration::hours(9);
+    let entries = log.entries(Some(a), day_start, 100).await.unwrap();
+    assert_eq!(entries.len(), 3, "the refused reads left nothing");
+    assert!(entries
+        .iter()
+        .all(|e| e.kind == AccessKind::ContactReads && e.count == 1));
+    assert_eq!(entries[0].operation, "customers.get");
+
+    // Exports: one a day (under a wider contact-read quota: an export reads the customer
+    // too).
+    let exporter = system
+        .as_user(
+            a,
+            &[limited.clone().limit_per_day(AccessKind::ContactReads, 100)],
+        )
+        .await
+        .unwrap();
+    exporter.privacy().export(bare.id).await.unwrap();
+    let err = exporter.privacy().export(bare.id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::QuotaExceeded {
+                quota: "exports",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // The next day the quota is new.
+    co.clock.advance(Duration::days(1));
+    let h = system
+        .as_user(a, std::slice::from_ref(&limited))
+        .await
+        .unwrap();
+    assert!(h.customers().get(with_contacts[3].id).await.is_ok());
+
+    // A manager reads the team's log; a rep not the manager's, nor everyone's.
+    let lead = system
+        .as_user(co.lead, &[role(Scope::OwnAndSubordinates)])
+        .await
+        .unwrap();
+    assert!(!lead
+        .access_log()
+        .entries(Some(a), day_start, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(forbidden(
+        h.access_log().entries(Some(co.lead), day_start, 100).await
+    ));
+    assert!(forbidden(
+        h.access_log().entries(None, day_start, 100).await
+    ));
+    assert!(forbidden(
+        h.access_log()
+            .usage(day_start.date_naive(), day_start.date_naive())
+            .await
+    ));
+
+    // Unusual access: b read about 20 a day for four weeks, then 400.
+    let store = system.crm().storage().clone();
+    let today = system.crm().now();
+    for d in 1..=28_u64 {
+        let e = AccessEntry {
+            user: b,
+            kind: AccessKind::ContactReads,
+            operation: "customers.search".into(),
+            count: 18 + d % 5,
+            at: today - Duration::days(d as i64),
+        };
+        store.record_access(co.tenant, &e, None).await.unwrap();
+    }
+    let spike = AccessEntry {
+        user: b,
+        kind: AccessKind::ContactReads,
+        operation: "customers.search".into(),
+        count: 400,
+        at: today,
+    };
+    store.record_access(co.tenant, &spike, None).await.unwrap();
+    let report = log
+        .unusual(today.date_naive(), &UnusualRule::default())
+        .await
+        .unwrap();
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!((report[0].user, report[0].count), (b, 400));
+    assert!((report[0].usual - 20.0).abs() <= 1.0, "{}", report[0].usual);
+    let usage = log
+        .usage(today.date_naive(), today.date_naive())
+        .await
+        .unwrap();
+    assert!(usage.iter().any(|u| u.user == a && u.count == 1));
+}
+
+/// A preview through a scoped handle whose reach cannot go into the query (a sharing rule
+/// over an attribute the preview's schema does not know) filters member by member and
+/// answers the same: only what the principal reads, paged.
+#[tokio::test]
+async fn previews_that_cannot_push_the_reach_down_filter_with_the_same_answer() {
+    use crm_core::segment::AttrType;
+    let co = company();
+    let system = co.crm.tenant(co.tenant);
+    let [a, _, c] = co.reps;
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        mine.push(register(&system, &format!("Mine {i}"), Some(a)).await.id);
+    }
+    let auto = system
+        .customers()
+        .register(
+            Customer::person("Auto")
+                .owner(c)
+                .attribute("industry", crm_core::AttrValue::Text("auto".into()))
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    register(&system, "Theirs", Some(c)).await;
+    let eur = FieldSchema::new(Currency::parse("EUR").unwrap());
+    let with_industry = eur.clone().with_attribute("industry", AttrType::Text);
+    let rule = SharingRule::new(
+        "auto to North",
+        crm_core::segment::parse(r#"attr.industry = "auto""#).unwrap(),
+        with_industry,
+        co.north,
+        Access::Read,
+    )
+    .unwrap();
+    system.sharing().put_rule(rule, None).await.unwrap();
+    let h = system.as_user(a, &[role(Scope::Own)]).await.unwrap();
+    let all = crm_core::segment::parse("interaction_count = 0").unwrap();
+    let reach = h
+        .principal()
+        .unwrap()
+        .customer_rule(RecordKind::Customers, Action::Read)
+        .unwrap()
+        .unwrap();
+    assert!(eur
+        .check(&crm_core::segment::Rule::and(all.clone(), reach))
+        .is_err());
+    let (count, first) = h
+        .segments()
+        .preview(&all, &eur, &PageRequest::first(4))
+        .await
+        .unwrap();
+    let mut want = mine.clone();
+    want.push(auto.id);
+    want.sort();
+    assert_eq!(count, 6);
+    assert_eq!(first.items, want[..4].to_vec());
+    assert!(first.next.is_some());
 }

@@ -424,3 +424,84 @@ fn pool_customers_are_masked_for_every_principal() {
     let masked = Visibility::resolve(&co.org, a, &[reading(Scope::All).masking_contacts()]);
     assert!(masked.masks(&owned_by(Some(a), None)));
 }
+
+#[test]
+fn daily_limits_widen_like_roles() {
+    let co = company();
+    let a = co.reps[0];
+    let limited = |n| reading(Scope::Own).limit_per_day(AccessKind::ContactReads, n);
+    let v = Visibility::resolve(&co.org, a, &[limited(10), limited(30)]);
+    assert_eq!(
+        v.daily_limit(AccessKind::ContactReads),
+        Some(30),
+        "the largest"
+    );
+    let v = Visibility::resolve(&co.org, a, &[limited(10), reading(Scope::Own)]);
+    assert_eq!(
+        v.daily_limit(AccessKind::ContactReads),
+        None,
+        "a role without a limit"
+    );
+    let writer_only =
+        Role::new("w")
+            .unwrap()
+            .allow(RecordKind::Customers, Action::Write, Scope::Own);
+    let v = Visibility::resolve(&co.org, a, &[limited(10), writer_only]);
+    assert_eq!(
+        v.daily_limit(AccessKind::ContactReads),
+        Some(10),
+        "a role that reads nothing does not widen"
+    );
+    assert_eq!(v.daily_limit(AccessKind::Exports), None, "nobody exports");
+}
+
+#[test]
+fn unusual_access_is_far_above_the_median_day() {
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 30).unwrap();
+    let (steady, rare, quiet) = (UserId::new(), UserId::new(), UserId::new());
+    let mut usage = Vec::new();
+    let use_on = |user, back: u64, count| DailyUsage {
+        user,
+        day: day - chrono::Days::new(back),
+        kind: AccessKind::ContactReads,
+        count,
+    };
+    for back in 1..=28 {
+        usage.push(use_on(steady, back, 40));
+    }
+    for back in [3, 9] {
+        usage.push(use_on(rare, back, 500)); // two busy days: the median day is still 0
+    }
+    usage.push(use_on(steady, 0, 121)); // above 3 x 40
+    usage.push(use_on(rare, 0, 60));
+    usage.push(use_on(quiet, 0, 49)); // below the minimum
+    usage.push(use_on(steady, 40, 100_000)); // outside the window
+    let rule = UnusualRule::default();
+    let found = unusual_access(&usage, day, &rule);
+    let who: Vec<_> = found.iter().map(|u| (u.user, u.count, u.usual)).collect();
+    assert_eq!(who, vec![(steady, 121, 40.0), (rare, 60, 0.0)]);
+    usage.push(use_on(steady, 0, -1i64 as u64 - 200)); // saturates, no overflow
+    assert_eq!(unusual_access(&usage, day, &rule)[0].user, steady);
+    let exactly = UnusualRule {
+        factor: 121.0 / 40.0,
+        ..rule
+    };
+    assert!(
+        unusual_access(&usage[..usage.len() - 1], day, &exactly)
+            .iter()
+            .all(|u| u.user != steady),
+        "more than, not as much as"
+    );
+    assert!(UnusualRule {
+        lookback_days: 0,
+        ..rule
+    }
+    .validate()
+    .is_err());
+    assert!(UnusualRule {
+        factor: f64::NAN,
+        ..rule
+    }
+    .validate()
+    .is_err());
+}

@@ -40,11 +40,14 @@ pub enum Capability {
     HandOver,
     /// [`AccessStore`]: per-record grants and sharing rules.
     Sharing,
+    /// [`AccessStore::record_access`], [`AccessStore::access_log`] and
+    /// [`AccessStore::daily_usage`]: the access log and daily quotas.
+    AccessLog,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 15] = [
+    pub const ALL: [Capability; 16] = [
         Capability::Customers,
         Capability::Interactions,
         Capability::Profiles,
@@ -60,6 +63,7 @@ impl Capability {
         Capability::KpiRules,
         Capability::HandOver,
         Capability::Sharing,
+        Capability::AccessLog,
     ];
 
     const fn bit(self) -> u32 {

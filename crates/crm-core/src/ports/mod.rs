@@ -20,7 +20,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::access::{Grant, Grantee, SharingRule};
+use crate::access::{AccessEntry, DailyUsage, Grant, Grantee, SharingRule};
 use crate::audit::AuditEntry;
 use crate::case::{Case, CaseQuery};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
@@ -615,6 +615,43 @@ pub trait AccessStore: Send + Sync {
     /// The tenant's sharing rules, by name.
     async fn sharing_rules(&self, _tenant: TenantId) -> Result<Vec<SharingRule>> {
         Err(unsupported::<Self>("sharing_rules"))
+    }
+
+    /// Appends `entry` to the access log and adds its count to the user's use of its kind
+    /// on its UTC day ([`AccessEntry::day`]), in one transaction, and answers the day's
+    /// use after it; unless `limit` is given and the day's use would go above it: then
+    /// nothing is written and the answer is `None`. Concurrent calls never take more than
+    /// the limit together.
+    async fn record_access(
+        &self,
+        _tenant: TenantId,
+        _entry: &AccessEntry,
+        _limit: Option<u64>,
+    ) -> Result<Option<u64>> {
+        Err(unsupported::<Self>("record_access"))
+    }
+
+    /// The access log, newest first (in the order entries were recorded): entries at or
+    /// after `since`, of `user` when given, at most `limit`.
+    async fn access_log(
+        &self,
+        _tenant: TenantId,
+        _user: Option<UserId>,
+        _since: DateTime<Utc>,
+        _limit: usize,
+    ) -> Result<Vec<AccessEntry>> {
+        Err(unsupported::<Self>("access_log"))
+    }
+
+    /// Every user's use of each kind on each UTC day from `from` to `to` (both included),
+    /// days without use left out, in any order.
+    async fn daily_usage(
+        &self,
+        _tenant: TenantId,
+        _from: chrono::NaiveDate,
+        _to: chrono::NaiveDate,
+    ) -> Result<Vec<DailyUsage>> {
+        Err(unsupported::<Self>("daily_usage"))
     }
 }
 

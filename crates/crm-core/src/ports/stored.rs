@@ -21,6 +21,19 @@ pub fn from_micros(backend: &'static str, us: i64) -> Result<DateTime<Utc>, Erro
     DateTime::from_timestamp_micros(us).ok_or_else(|| corrupt(backend, format!("timestamp {us}")))
 }
 
+/// A day as a number to store and index (days from the common era, ordered like the days).
+pub fn day_number(day: chrono::NaiveDate) -> i64 {
+    i64::from(chrono::Datelike::num_days_from_ce(&day))
+}
+
+/// The day a [`day_number`] stands for.
+pub fn from_day_number(backend: &'static str, n: i64) -> Result<chrono::NaiveDate, Error> {
+    i32::try_from(n)
+        .ok()
+        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
+        .ok_or_else(|| corrupt(backend, format!("day number {n}")))
+}
+
 /// The 16 bytes of a stored id.
 pub fn id_bytes(backend: &'static str, blob: Vec<u8>) -> Result<[u8; 16], Error> {
     blob.try_into()

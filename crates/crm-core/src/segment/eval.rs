@@ -233,6 +233,7 @@ impl<'a> Ctx<'a, '_> {
             })
         };
         match b {
+            Builtin::Id => Val::OwnedText(c.id.to_string()),
             Builtin::Name => Val::Text(c.name.as_str()),
             Builtin::Kind => Val::Text(c.kind.as_str()),
             Builtin::Lifecycle => Val::Text(c.lifecycle.as_str()),

@@ -16,7 +16,7 @@
 //! - [`CompiledRule`] evaluates a rule in memory: the reference semantics (three-valued logic,
 //!   as in SQL) that storage adapters compiling rules to SQL must match.
 //!
-//! Built-in fields: `name`, `kind`, `lifecycle`, `owner`, `team` (text); `tags` (text list);
+//! Built-in fields: `id`, `name`, `kind`, `lifecycle`, `owner`, `team` (text); `tags` (text list);
 //! `created_at`, `updated_at`, `first_contact_at`, `last_contact_at`, `first_purchase_at`,
 //! `last_purchase_at` (timestamps); `consent.email`, `consent.sms`, `consent.phone` (bool);
 //! `interaction_count`, `purchase_count`, `complaint_count`, `service_request_count`,

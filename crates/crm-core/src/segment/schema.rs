@@ -52,6 +52,8 @@ impl FieldType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Builtin {
+    /// The `id` field: the customer's id as text.
+    Id,
     /// The `name` field.
     Name,
     /// The `kind` field.
@@ -118,6 +120,7 @@ pub enum Builtin {
 
 /// Every built-in field: name, source, type.
 pub const BUILTINS: &[(&str, Builtin, FieldType)] = &[
+    ("id", Builtin::Id, FieldType::Text),
     ("name", Builtin::Name, FieldType::Text),
     ("kind", Builtin::Kind, FieldType::Text),
     ("lifecycle", Builtin::Lifecycle, FieldType::Text),

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::access::{Action, RecordKind, Visibility};
+use crate::access::{AccessEntry, AccessKind, Action, RecordKind, Visibility};
 use crate::case::Case;
 use crate::clock::Clock;
 use crate::customer::Customer;
@@ -241,6 +241,73 @@ impl Ctx {
     pub(crate) async fn reads(&self, customer: &Customer) -> Result<bool> {
         self.permits(RecordKind::Customers, Action::Read, customer)
             .await
+    }
+
+    /// Customers as the principal reads them ([`Ctx::present`]), the unmasked ones with
+    /// contact points counted against its daily quota of contact reads and logged as
+    /// taken through `operation`: [`Error::QuotaExceeded`] (nothing returned, nothing
+    /// counted) when they would go above it.
+    pub(crate) async fn read_out(
+        &self,
+        customers: Vec<Customer>,
+        operation: &str,
+    ) -> Result<Vec<Customer>> {
+        let shown: Vec<Customer> = customers.into_iter().map(|c| self.present(c)).collect();
+        let unmasked = shown
+            .iter()
+            .filter(|c| {
+                let masked = c.emails.iter().any(|e| e.is_masked())
+                    || c.phones.iter().any(|p| p.is_masked());
+                let has_contacts = !c.emails.is_empty() || !c.phones.is_empty();
+                has_contacts && !masked
+            })
+            .count();
+        self.take(AccessKind::ContactReads, operation, unmasked as u64)
+            .await?;
+        Ok(shown)
+    }
+
+    /// Counts `count` of `kind` taken by the principal through `operation` against its
+    /// daily quota and logs it (nothing on the system handle, or for a count of zero).
+    /// Errors: [`Error::QuotaExceeded`] with nothing counted; [`Error::Unsupported`] when
+    /// the principal has a quota the adapter cannot keep (no
+    /// [`Capability::AccessLog`]).
+    pub(crate) async fn take(&self, kind: AccessKind, operation: &str, count: u64) -> Result<()> {
+        let Some(v) = &self.principal else {
+            return Ok(());
+        };
+        let limit = v.daily_limit(kind);
+        if count == 0 {
+            return Ok(());
+        }
+        if !self.supports(Capability::AccessLog) {
+            return match limit {
+                Some(_) => Err(Error::unsupported("daily quotas", self.backend)),
+                None => Ok(()),
+            };
+        }
+        let entry = AccessEntry {
+            user: v.user(),
+            kind,
+            operation: operation.to_string(),
+            count,
+            at: self.now(),
+        };
+        match self
+            .storage
+            .record_access(self.tenant, &entry, limit)
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(Error::QuotaExceeded {
+                quota: kind.label(),
+                limit: limit.unwrap_or(0),
+                renews_at: entry
+                    .day()
+                    .succ_opt()
+                    .map_or(entry.at, |d| d.and_time(chrono::NaiveTime::MIN).and_utc()),
+            }),
+        }
     }
 
     /// The customer as the principal sees it: contact points masked when its roles mask

@@ -117,7 +117,8 @@ impl Customers {
         self.ctx
             .check(RecordKind::Customers, Action::Read, &found)
             .await?;
-        Ok(self.ctx.present(found))
+        let mut shown = self.ctx.read_out(vec![found], "customers.get").await?;
+        shown.pop().ok_or_else(|| Error::not_found("customer", id))
     }
 
     /// Stores a changed customer. `customer.version` must be the version it was read at;
@@ -353,11 +354,7 @@ impl Customers {
             })
             .await?;
         Ok(Page {
-            items: seen
-                .items
-                .into_iter()
-                .map(|c| self.ctx.present(c))
-                .collect(),
+            items: self.ctx.read_out(seen.items, "customers.search").await?,
             next: seen.next,
         })
     }

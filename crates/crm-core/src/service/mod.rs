@@ -20,6 +20,7 @@
 //! | [`Privacy`] | export and erase a customer's personal data | all |
 //! | [`Staff`] | hand over what a departing staff member holds, in one transaction | customers, cases, tasks, access |
 //! | [`Sharing`] | share customers with users and units, sharing rules | customers, access |
+//! | [`AccessLog`] | who read which contacts and exported what, daily use, unusual access | access |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -64,6 +65,7 @@ macro_rules! debug_by_tenant {
     };
 }
 
+mod access_log;
 mod cases;
 mod ctx;
 mod customers;
@@ -82,6 +84,7 @@ mod staff;
 mod tasks;
 mod value;
 
+pub use access_log::AccessLog;
 pub use cases::Cases;
 pub(crate) use ctx::Ctx;
 pub use customers::Customers;
@@ -365,6 +368,12 @@ impl TenantCrm {
     pub fn staff(&self) -> Staff {
         let s = &self.crm.storage;
         Staff::new(self.customers(), s.clone(), s.clone(), s.clone())
+    }
+
+    /// The access log: contact reads and exports through scoped handles, daily use, and
+    /// unusual access.
+    pub fn access_log(&self) -> AccessLog {
+        AccessLog::new(self.ctx(), self.crm.storage.clone())
     }
 
     /// Customers shared with users and units; sharing rules.

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::{Ctx, Customers};
-use crate::access::{Action, RecordKind};
+use crate::access::{AccessKind, Action, RecordKind};
 use crate::case::CaseQuery;
 use crate::customer::Customer;
 use crate::error::{Error, Result};
@@ -100,6 +100,9 @@ impl Privacy {
         let id = customer.id;
         self.ctx
             .check_id(RecordKind::Customers, Action::Export, id)
+            .await?;
+        self.ctx
+            .take(AccessKind::Exports, "privacy.export", 1)
             .await?;
         let store = &self.storage;
         let profile = store.get_profile(tenant, id).await?;

@@ -16,9 +16,9 @@ use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 /// From [`TenantCrm::segments`](super::TenantCrm::segments).
 ///
 /// On a principal-scoped handle, segment definitions are readable, memberships show only
-/// the customers the principal reads (others are [`Error::Forbidden`]), and previews,
-/// creation, refreshes and hand-picked changes are the system handle's (a count over
-/// customers the principal does not see would tell it about them).
+/// the customers the principal reads (others are [`Error::Forbidden`]), previews count
+/// and list only them, and creation, refreshes and hand-picked changes are the system
+/// handle's.
 #[derive(Clone)]
 pub struct Segments {
     ctx: Ctx,
@@ -34,6 +34,12 @@ impl Segments {
 
     /// Previews a rule: how many customers it selects now, and the first page of them.
     /// The rule is type-checked against `schema` first.
+    ///
+    /// On a scoped handle, of the customers the principal reads: what it reaches is added
+    /// to the rule ([`Visibility::customer_rule`](crate::access::Visibility::customer_rule))
+    /// so the adapter counts in one query; when that rule would be too large, or does not
+    /// check against `schema` (a sharing rule over other attributes), the members are
+    /// filtered one by one instead, with the same answer.
     #[instrument(skip_all, fields(tenant = %self.ctx.tenant))]
     pub async fn preview(
         &self,
@@ -41,12 +47,26 @@ impl Segments {
         schema: &FieldSchema,
         page: &PageRequest,
     ) -> Result<(u64, Page<CustomerId>)> {
-        self.ctx.system_only("segments.preview")?;
         let tenant = self.ctx.tenant;
         self.ctx.need(Capability::Segments, "preview")?;
         schema.check(rule)?;
         page.validate()?;
         let now = self.ctx.now();
+        let scoped = match self.ctx.principal() {
+            None => None,
+            Some(v) => {
+                let within = v
+                    .customer_rule(RecordKind::Customers, Action::Read)
+                    .ok()
+                    .map(|reach| reach.map(|r| Rule::and(rule.clone(), r)));
+                match within {
+                    Some(Some(both)) if schema.check(&both).is_ok() => Some(both),
+                    Some(None) => None,
+                    _ => return self.preview_filtered(rule, schema, page).await,
+                }
+            }
+        };
+        let rule = scoped.as_ref().unwrap_or(rule);
         let count = self
             .segment_store
             .count_matching(tenant, rule, schema, now)
@@ -56,6 +76,42 @@ impl Segments {
             .find_matching(tenant, rule, schema, now, page)
             .await?;
         Ok((count, first))
+    }
+
+    /// [`Segments::preview`] on a scoped handle, member by member: every match read, the
+    /// ones the principal reads counted, the first page of them kept.
+    async fn preview_filtered(
+        &self,
+        rule: &Rule,
+        schema: &FieldSchema,
+        page: &PageRequest,
+    ) -> Result<(u64, Page<CustomerId>)> {
+        use super::ctx::Visible;
+        let (tenant, now) = (self.ctx.tenant, self.ctx.now());
+        let mut count: u64 = 0;
+        let mut first = Vec::new();
+        let mut next = None;
+        let mut request = page.clone();
+        loop {
+            let got = self
+                .segment_store
+                .find_matching(tenant, rule, schema, now, &request)
+                .await?;
+            for id in got.items {
+                if id.visible(&self.ctx).await? {
+                    count = count.saturating_add(1);
+                    if first.len() < page.limit as usize {
+                        first.push(id);
+                    } else if next.is_none() {
+                        next = first.last().map(|last: &CustomerId| last.cursor());
+                    }
+                }
+            }
+            match got.next {
+                Some(cursor) => request = PageRequest::after(cursor, 500),
+                None => return Ok((count, Page { items: first, next })),
+            }
+        }
     }
 
     /// Stores a new segment (a dynamic one's rule is type-checked against `schema`);

@@ -1,10 +1,14 @@
 //! Grants and sharing rules of the in-memory store.
 
-use crm_core::access::{Grant, Grantee, SharingRule};
+use chrono::NaiveDate;
+use crm_core::access::{AccessEntry, AccessKind, DailyUsage, Grant, Grantee, SharingRule};
 use crm_core::handover::GrantHandOver;
 use crm_core::{AccessStore, TeamId, UserId};
 
 use super::*;
+
+/// A user's use of one kind on one day, in one tenant.
+pub(super) type UsageKey = (TenantId, UserId, NaiveDate, AccessKind);
 
 impl State {
     /// Revokes the grant of `customer` to `grantee` in force; whether there was one.
@@ -125,6 +129,67 @@ impl AccessStore for MemoryStore {
             .remove(&(tenant, name.to_string()))
             .map(|_| ())
             .ok_or_else(|| Error::not_found("sharing rule", name))
+    }
+
+    async fn record_access(
+        &self,
+        tenant: TenantId,
+        entry: &AccessEntry,
+        limit: Option<u64>,
+    ) -> Result<Option<u64>> {
+        entry.validate()?;
+        let mut s = self.lock();
+        let key = (tenant, entry.user, entry.day(), entry.kind);
+        let used = s.usage.get(&key).copied().unwrap_or(0);
+        let after = used
+            .checked_add(entry.count)
+            .ok_or_else(|| Error::validation("count", "too large"))?;
+        if limit.is_some_and(|l| after > l) {
+            return Ok(None);
+        }
+        s.usage.insert(key, after);
+        s.access_log.entry(tenant).or_default().push(entry.clone());
+        Ok(Some(after))
+    }
+
+    async fn access_log(
+        &self,
+        tenant: TenantId,
+        user: Option<UserId>,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AccessEntry>> {
+        Ok(self
+            .lock()
+            .access_log
+            .get(&tenant)
+            .into_iter()
+            .flatten()
+            .rev()
+            .filter(|e| e.at >= since && user.is_none_or(|u| e.user == u))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn daily_usage(
+        &self,
+        tenant: TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyUsage>> {
+        Ok(self
+            .lock()
+            .usage
+            .iter()
+            .filter(|((t, _, day, _), _)| *t == tenant && *day >= from && *day <= to)
+            .map(|((_, user, day, kind), count)| DailyUsage {
+                user: *user,
+                day: *day,
+                kind: *kind,
+                count: *count,
+            })
+            .collect())
     }
 
     async fn sharing_rules(&self, tenant: TenantId) -> Result<Vec<SharingRule>> {

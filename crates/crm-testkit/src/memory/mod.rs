@@ -57,6 +57,8 @@ struct State {
     audit: BTreeMap<(TenantId, CustomerId, u64), AuditEntry>,
     grants: HashMap<TenantId, Vec<crm_core::access::Grant>>,
     sharing_rules: BTreeMap<Key<String>, crm_core::access::SharingRule>,
+    access_log: HashMap<TenantId, Vec<crm_core::access::AccessEntry>>,
+    usage: BTreeMap<access::UsageKey, u64>,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
