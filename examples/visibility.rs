@@ -1,17 +1,21 @@
 //! Record visibility in a small sales company: Sales with two units below it, North and
 //! South, a manager and three salespeople. Shows what each person sees, a customer shared
-//! with a colleague, a sharing rule, a pool customer whose contact points are masked, and a
+//! with a colleague, a sharing rule, a pool customer whose contact points are masked, a
+//! daily quota on contact reads refusing the read beyond it (with the access log), and a
 //! departure that hands everything over in one transaction.
 //!
 //! `cargo run --example visibility` (SQLite in memory).
 
 use std::sync::Arc;
 
-use crm_core::access::{Access, Action, Grantee, Org, RecordKind, Role, Scope, SharingRule};
+use crm_core::access::{
+    Access, AccessKind, Action, Grantee, Org, RecordKind, Role, Scope, SharingRule,
+};
 use crm_core::notify::StaticDirectory;
 use crm_core::segment::{parse, FieldSchema};
 use crm_core::{
-    Crm, Currency, Customer, CustomerQuery, Error, PageRequest, TeamId, TenantCrm, TenantId, UserId,
+    Crm, Currency, Customer, CustomerQuery, Error, ManualClock, PageRequest, TeamId, TenantCrm,
+    TenantId, UserId,
 };
 use crm_sqlite::SqliteStore;
 
@@ -65,20 +69,36 @@ async fn main() -> Result<(), Error> {
     let tenant = TenantId::new();
     let directory = Arc::new(StaticDirectory::new());
     directory.set_org(tenant, org);
-    let crm = Crm::new(Arc::new(SqliteStore::open_in_memory()?)).with_directory(directory);
+    // A clock the example moves on to the next day (quotas count per UTC day).
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")
+        .map_err(|e| Error::validation("start", e.to_string()))?
+        .to_utc();
+    let clock = Arc::new(ManualClock::new(start));
+    let crm = Crm::new(Arc::new(SqliteStore::open_in_memory()?))
+        .with_clock(clock.clone())
+        .with_directory(directory);
     let system = crm.tenant(tenant);
     let customers = system.customers();
     let mut cedar = None;
-    for (name, owner) in [
-        ("Alder GmbH", ann),
-        ("Aspen Ltd", ann),
-        ("Birch & Co", bo),
-        ("Beech AG", bo),
-        ("Cedar Foods", chen),
+    let mut anns = Vec::new();
+    for (name, owner, email) in [
+        ("Alder GmbH", ann, "sales@alder.example"),
+        ("Aspen Ltd", ann, "info@aspen.example"),
+        ("Birch & Co", bo, "hello@birch.example"),
+        ("Beech AG", bo, "office@beech.example"),
+        ("Cedar Foods", chen, "buy@cedar.example"),
     ] {
         let c = customers
-            .register(Customer::organization(name).owner(owner).build()?)
+            .register(
+                Customer::organization(name)
+                    .owner(owner)
+                    .email(email)
+                    .build()?,
+            )
             .await?;
+        if owner == ann {
+            anns.push(c.id);
+        }
         if name == "Cedar Foods" {
             cedar = Some(c);
         }
@@ -164,6 +184,30 @@ async fn main() -> Result<(), Error> {
         whole.name.as_str(),
         whole.emails[0].as_str(),
         whole.phones[0].as_str()
+    );
+
+    println!("\nThe next day Ann may read two unmasked customers; the third read is refused:");
+    clock.advance(chrono::Duration::days(1));
+    let limited = [role("salesperson", Scope::Own)?.limit_per_day(AccessKind::ContactReads, 2)];
+    let ann_limited = system.as_user(ann, &limited).await?;
+    for id in anns.iter().chain([&cedar.id]) {
+        match ann_limited.customers().get(*id).await {
+            Ok(c) => println!(
+                "  read          {} <{}>",
+                c.name.as_str(),
+                c.emails[0].as_str()
+            ),
+            Err(e @ Error::QuotaExceeded { .. }) => println!("  refused       {e}"),
+            Err(e) => return Err(e),
+        }
+    }
+    let log = system
+        .access_log()
+        .entries(Some(ann), start + chrono::Duration::days(1), 10)
+        .await?;
+    println!(
+        "  access log    {} entries today (the refused read is not one)",
+        log.len()
     );
 
     println!("\nBo leaves; everything he holds goes to Ann in one transaction:");

@@ -12,16 +12,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use crm_core::notify::StaticDirectory;
 use crm_core::segment::parse;
-use crm_core::{Crm, CustomerStore, InteractionKind, ManualClock, Money, TenantId, WriteOptions};
+use crm_core::{Crm, CustomerStore, ManualClock, TenantId, WriteOptions};
 use crm_postgres::PostgresStore;
 use crm_testkit::postgres::{postgres_for_tests, PostgresTarget};
 use crm_testkit::rules::segment_schema;
 use crm_testkit::scoped::{time_previews, SalesOrg};
 use crm_testkit::Generator;
-use rust_decimal::Decimal;
 
 const RULE: &str = r#"lifecycle = "active" and revenue >= 500 and days_since_last_purchase <= 180 and "vip" in tags and attr.seats > 10"#;
 
@@ -68,15 +67,8 @@ async fn main() {
         let mut c = gen.segment_customer(now);
         c.version = 1;
         sales.assign(i, &mut c);
-        let k = 1 + gen.below(3) as usize;
-        let mut history =
-            gen.interactions(&[c.id], k, now - Duration::days(365), Duration::days(364));
-        let first = &mut history[0];
-        first.kind = InteractionKind::Purchase;
-        first.amount =
-            Some(Money::new(Decimal::new(gen.below(300_000) as i64 + 100, 2), "EUR").expect("EUR"));
+        interactions.extend(gen.purchase_history(c.id, now));
         customers.push(c);
-        interactions.extend(history);
         if customers.len() == 10_000 || i + 1 == n {
             store
                 .insert_customers(tenant, std::mem::take(&mut customers), WriteOptions::new())

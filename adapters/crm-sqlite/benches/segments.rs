@@ -15,11 +15,11 @@ use crm_core::WriteOptions;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use crm_core::notify::StaticDirectory;
 use crm_core::segment::{parse, CompiledRule, Subject};
 use crm_core::value_class::{abc, rfm, AbcLimits};
-use crm_core::{Crm, CustomerStore, InteractionKind, Money, Profile, SegmentStore, TenantId};
+use crm_core::{Crm, CustomerStore, InteractionKind, Profile, SegmentStore, TenantId};
 use crm_sqlite::SqliteStore;
 use crm_testkit::rules::segment_schema;
 use crm_testkit::scoped::{time_previews, SalesOrg};
@@ -53,15 +53,8 @@ fn main() {
         let mut c = gen.segment_customer(now);
         c.version = 1;
         sales.assign(i, &mut c);
-        let k = 1 + gen.below(3) as usize;
-        let mut history =
-            gen.interactions(&[c.id], k, now - Duration::days(365), Duration::days(364));
         // Everyone has bought at least once, so RFM covers every customer.
-        let first = &mut history[0];
-        first.kind = InteractionKind::Purchase;
-        first.amount =
-            Some(Money::new(Decimal::new(gen.below(300_000) as i64 + 100, 2), "EUR").expect("EUR"));
-        histories.push(history);
+        histories.push(gen.purchase_history(c.id, now));
         customers.push(c);
     }
     let profiles: Vec<Profile> = histories

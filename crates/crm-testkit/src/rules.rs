@@ -248,6 +248,27 @@ impl Generator {
         }
     }
 
+    /// One to three interactions of `customer` over the year before `now`, the first a
+    /// purchase of 1 to 3,000 EUR (so every such customer has a revenue and an RFM class):
+    /// the histories of the segment benchmarks.
+    pub fn purchase_history(
+        &mut self,
+        customer: crm_core::CustomerId,
+        now: DateTime<Utc>,
+    ) -> Vec<crm_core::Interaction> {
+        let k = 1 + self.below(3) as usize;
+        let mut history = self.interactions(
+            &[customer],
+            k,
+            now - Duration::days(365),
+            Duration::days(364),
+        );
+        let first = &mut history[0];
+        first.kind = crm_core::InteractionKind::Purchase;
+        first.amount = Money::new(Decimal::new(self.below(300_000) as i64 + 100, 2), "EUR").ok();
+        history
+    }
+
     /// A customer with a random selection of [`segment_schema`]'s attributes, sometimes
     /// stored with another type than the schema says (which reads as null).
     pub fn segment_customer(&mut self, now: DateTime<Utc>) -> Customer {

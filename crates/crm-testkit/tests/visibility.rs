@@ -1525,3 +1525,50 @@ async fn previews_that_cannot_push_the_reach_down_filter_with_the_same_answer() 
     assert_eq!(first.items, want[..4].to_vec());
     assert!(first.next.is_some());
 }
+
+/// A principal claims pool customers for itself (and reads them whole once claimed), not
+/// for someone else, and learns nothing of others' customers by trying to claim them.
+#[tokio::test]
+async fn a_principal_claims_from_the_pool_for_itself() {
+    use crm_core::pool::{ClaimLimits, PoolPolicy};
+    let co = company();
+    let system = co.crm.tenant(co.tenant);
+    let [a, b, c] = co.reps;
+    let pooled = system
+        .customers()
+        .register(
+            Customer::person("Pooled")
+                .email("p.pool@example.com")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let theirs = register(&system, "Theirs", Some(c)).await;
+    let policy = PoolPolicy {
+        rules: vec![],
+        limits: ClaimLimits {
+            per_day: 5,
+            max_held: 10,
+            reclaim_block_days: 0,
+        },
+        exempt_open_cases: false,
+        time_zone: chrono_tz::Tz::UTC,
+    };
+    let h = system.as_user(a, &[role(Scope::Own)]).await.unwrap();
+    assert!(forbidden(h.pool().claim(pooled.id, b, &policy).await));
+    assert!(forbidden(h.pool().claim(theirs.id, a, &policy).await));
+    let claimed = h.pool().claim(pooled.id, a, &policy).await.unwrap();
+    assert_eq!(claimed.owner, Some(a));
+    assert_eq!(
+        claimed.emails[0].as_str(),
+        "p.pool@example.com",
+        "no longer masked"
+    );
+    let history = system
+        .customers()
+        .ownership_history(pooled.id)
+        .await
+        .unwrap();
+    assert_eq!((history[0].to, history[0].changed_by), (Some(a), Some(a)));
+}

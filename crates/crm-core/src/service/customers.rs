@@ -527,6 +527,14 @@ impl Customers {
         Ok(resolved)
     }
 
+    /// The same service on the tenant's system handle: for a change the service decides
+    /// on the principal's behalf (a claim from the pool).
+    pub(super) fn as_system(&self) -> Customers {
+        let mut system = self.clone();
+        system.ctx.principal = None;
+        system
+    }
+
     /// A customer's profile, and since when its current owner has held it (when it was
     /// created, if it never changed hands to this owner).
     pub(super) async fn held_since(

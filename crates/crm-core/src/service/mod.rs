@@ -231,10 +231,12 @@ impl TenantCrm {
     /// to handles made later. Cases and tasks are guarded by their own scopes (see
     /// [`Cases`] and [`Tasks`]), segment memberships and customers' value data by the
     /// customer's, exports and erasure by [`Action::Export`](crate::access::Action) and
-    /// `Erase`. What is left for jobs and trusted code (segment previews, creation and
-    /// refreshes, value writes, KPI rules and evaluation, the pool, notifications,
-    /// duplicates, sources, merges, archives, bulk transfers, hand-overs, sharing rules)
-    /// answers every call with [`Error::Forbidden`]: use the system handle for it.
+    /// `Erase`; segment previews count only what the principal reads; a principal claims
+    /// pool customers for itself. What is left for jobs and trusted code (segment
+    /// creation and refreshes, value writes, KPI rules and evaluation, returning customers
+    /// to the pool, notifications, duplicates, sources, merges, archives, bulk transfers,
+    /// hand-overs, sharing rules, daily use) answers every call with
+    /// [`Error::Forbidden`]: use the system handle for it.
     ///
     /// Call it on the system handle: a scoped handle cannot re-scope itself (to another
     /// user or wider roles), so code handed a scoped handle stays within it.

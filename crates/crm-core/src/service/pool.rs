@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Ctx, Customers, Notifications, Transfer};
+use crate::access::{Action, RecordKind};
 use crate::case::CaseQuery;
 use crate::customer::{Customer, CustomerQuery};
 use crate::error::{Error, Result};
@@ -149,6 +150,10 @@ impl Pool {
     /// `user` claims `customer` from the pool at the clock's now, within the policy's
     /// limits.
     ///
+    /// On a principal-scoped handle a principal claims for itself only (any pool customer:
+    /// the pool is there to be claimed), and the claimed record comes back as it reads it,
+    /// counted against its daily quota of contact reads.
+    ///
     /// Errors: validation on `customer` if it has an owner; on `limits.max_held`,
     /// `limits.per_day` or `limits.reclaim_block_days` when a limit stops the claim (the
     /// reason says which and until when); [`Error::NotFound`]; [`Error::Conflict`] if
@@ -159,7 +164,14 @@ impl Pool {
         user: UserId,
         policy: &PoolPolicy,
     ) -> Result<Customer> {
-        self.ctx.system_only("pool.claim")?;
+        if let Some(v) = self.ctx.principal() {
+            if v.user() != user {
+                return Err(Error::forbidden(
+                    "claim",
+                    format!("customer {customer} for another user"),
+                ));
+            }
+        }
         let tenant = self.ctx.tenant;
         policy.validate()?;
         let now = self.ctx.now();
@@ -169,6 +181,10 @@ impl Pool {
             .get_customer(tenant, customer)
             .await?;
         if target.owner.is_some() {
+            // Someone else's customer is none of a principal's business.
+            self.ctx
+                .check(RecordKind::Customers, Action::Read, &target)
+                .await?;
             return Err(Error::validation(
                 "customer",
                 "is not in the pool: it has an owner",
@@ -224,9 +240,16 @@ impl Pool {
             actor: Some(user),
             reason: Some("claimed from the pool"),
         };
-        self.customers
+        // The transfer out of the pool is the pool's to make, not the principal's reach.
+        let claimed = self
+            .customers
+            .as_system()
             .change_owner_notifying(customer, transfer, Vec::new())
-            .await
+            .await?;
+        let mut shown = self.ctx.read_out(vec![claimed], "pool.claim").await?;
+        shown
+            .pop()
+            .ok_or_else(|| Error::not_found("customer", customer))
     }
 
     /// Every customer `user` owns.
