@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use crm_core::access::{AccessEntry, AccessKind, DailyUsage, Grant, Grantee, SharingRule};
-use crm_core::ports::stored::{day_number, from_day_number};
+use crm_core::access::{AccessEntry, DailyUsage, Grant, Grantee, SharingRule};
+use crm_core::ports::stored::{daily_usage, day_number};
 use crm_core::{AccessStore, CustomerId, Error, Result, TeamId, TenantId, UserId};
 use deadpool_postgres::Transaction;
 
-use crate::codec::{corrupt, id_bytes, json, micros, to_json, write_error};
+use crate::codec::{corrupt, json, micros, to_json, write_error};
 use crate::{storage, PostgresStore, BACKEND};
 
 /// Revokes the grant of `customer` to `grantee` in force (inside the caller's
@@ -84,6 +84,7 @@ fn grants(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Grant>> {
 #[async_trait]
 impl AccessStore for PostgresStore {
     async fn put_grant(&self, tenant: TenantId, grant: &Grant) -> Result<()> {
+        grant.validate()?;
         let record = to_json(grant)?;
         let t = tenant.as_bytes().as_slice();
         self.retrying(|| async {
@@ -289,17 +290,7 @@ impl AccessStore for PostgresStore {
             .await
             .map_err(storage)?;
         rows.iter()
-            .map(|r| {
-                let kind: &str = r.get(2);
-                let used: i64 = r.get(3);
-                Ok(DailyUsage {
-                    day: from_day_number(BACKEND, r.get(0))?,
-                    user: UserId::from_bytes(id_bytes(r.get(1))?),
-                    kind: AccessKind::parse(kind)
-                        .ok_or_else(|| corrupt(format!("access kind {kind:?}")))?,
-                    count: u64::try_from(used).map_err(|_| corrupt(format!("use {used}")))?,
-                })
-            })
+            .map(|r| daily_usage(BACKEND, r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect()
     }
 

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use crm_core::access::{AccessEntry, AccessKind, DailyUsage, Grant, Grantee, SharingRule};
-use crm_core::ports::stored::{day_number, from_day_number};
+use crm_core::access::{AccessEntry, DailyUsage, Grant, Grantee, SharingRule};
+use crm_core::ports::stored::{daily_usage, day_number};
 use crm_core::{AccessStore, CustomerId, Error, Result, TeamId, TenantId, UserId};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::codec::{corrupt, id_bytes, json, micros, to_json};
+use crate::codec::{corrupt, json, micros, to_json};
 use crate::{storage, SqliteStore, BACKEND};
 
 /// Revokes the grant of `customer` to `grantee` in force (inside the caller's
@@ -82,6 +82,7 @@ fn grants(rows: Vec<String>) -> Result<Vec<Grant>> {
 #[async_trait]
 impl AccessStore for SqliteStore {
     async fn put_grant(&self, tenant: TenantId, grant: &Grant) -> Result<()> {
+        grant.validate()?;
         let record = to_json(grant)?;
         let grant = grant.clone();
         self.write(move |conn| {
@@ -311,15 +312,7 @@ impl AccessStore for SqliteStore {
                 })
                 .map_err(storage)?;
             rows.into_iter()
-                .map(|(day, user, kind, used)| {
-                    Ok(DailyUsage {
-                        user: UserId::from_bytes(id_bytes(user)?),
-                        day: from_day_number(BACKEND, day)?,
-                        kind: AccessKind::parse(&kind)
-                            .ok_or_else(|| corrupt(format!("access kind {kind:?}")))?,
-                        count: u64::try_from(used).map_err(|_| corrupt(format!("use {used}")))?,
-                    })
-                })
+                .map(|(day, user, kind, used)| daily_usage(BACKEND, day, user, &kind, used))
                 .collect()
         })
         .await

@@ -140,11 +140,13 @@ impl HandOver {
         }
         let mut grants = BTreeSet::new();
         for (i, g) in self.grants.iter().enumerate() {
-            if !grants.insert(g.grant.customer) || !g.grant.is_active() || g.from == g.grant.grantee
-            {
+            g.grant
+                .validate()
+                .map_err(|e| e.in_field(&format!("grants[{i}].grant")))?;
+            if !grants.insert(g.grant.customer) || g.from == g.grant.grantee {
                 return Err(Error::validation(
                     format!("grants[{i}]"),
-                    "names a customer twice, is revoked, or goes to the one leaving",
+                    "names a customer twice, or goes to the one leaving",
                 ));
             }
         }

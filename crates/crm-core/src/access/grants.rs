@@ -85,6 +85,19 @@ impl Grant {
     pub fn is_active(&self) -> bool {
         self.revoked_at.is_none()
     }
+
+    /// What a store checks before it stores a grant in force: not revoked, and given at an
+    /// instant in the supported range; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if !self.is_active() || self.revoked_by.is_some() {
+            return Err(Error::validation(
+                "revoked_at",
+                "a grant is stored in force: leave revoked_at and revoked_by empty",
+            ));
+        }
+        crate::clock::check_instant("granted_at", self.granted_at)?;
+        Ok(())
+    }
 }
 
 /// "Customers matching this rule are visible to that unit": a rule in the segment rule

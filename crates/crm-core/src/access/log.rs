@@ -158,11 +158,13 @@ impl UnusualRule {
 /// The users whose use of one kind on `day` is at least `rule.min_count` and more than
 /// `rule.factor` times their usual day (the median over the `rule.lookback_days` days
 /// before, zero for a day without use), from their daily usage; largest count first.
+/// Errors: validation of `rule`.
 pub fn unusual_access(
     usage: &[DailyUsage],
     day: NaiveDate,
     rule: &UnusualRule,
-) -> Vec<UnusualAccess> {
+) -> Result<Vec<UnusualAccess>> {
+    rule.validate()?;
     let first = day
         .checked_sub_days(chrono::Days::new(u64::from(rule.lookback_days)))
         .unwrap_or(NaiveDate::MIN);
@@ -200,5 +202,5 @@ pub fn unusual_access(
         })
         .collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.user.cmp(&b.user)));
-    out
+    Ok(out)
 }

@@ -477,17 +477,18 @@ fn unusual_access_is_far_above_the_median_day() {
     usage.push(use_on(quiet, 0, 49)); // below the minimum
     usage.push(use_on(steady, 40, 100_000)); // outside the window
     let rule = UnusualRule::default();
-    let found = unusual_access(&usage, day, &rule);
+    let found = unusual_access(&usage, day, &rule).unwrap();
     let who: Vec<_> = found.iter().map(|u| (u.user, u.count, u.usual)).collect();
     assert_eq!(who, vec![(steady, 121, 40.0), (rare, 60, 0.0)]);
     usage.push(use_on(steady, 0, -1i64 as u64 - 200)); // saturates, no overflow
-    assert_eq!(unusual_access(&usage, day, &rule)[0].user, steady);
+    assert_eq!(unusual_access(&usage, day, &rule).unwrap()[0].user, steady);
     let exactly = UnusualRule {
         factor: 121.0 / 40.0,
         ..rule
     };
     assert!(
         unusual_access(&usage[..usage.len() - 1], day, &exactly)
+            .unwrap()
             .iter()
             .all(|u| u.user != steady),
         "more than, not as much as"
@@ -498,6 +499,14 @@ fn unusual_access_is_far_above_the_median_day() {
     }
     .validate()
     .is_err());
+    for bad in [0, u32::MAX] {
+        let rule = UnusualRule {
+            lookback_days: bad,
+            ..rule
+        };
+        // Refused: not an index into an empty window, nor a window of billions of days.
+        assert!(unusual_access(&usage, day, &rule).is_err());
+    }
     assert!(UnusualRule {
         factor: f64::NAN,
         ..rule

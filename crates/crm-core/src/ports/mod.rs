@@ -567,8 +567,8 @@ pub trait KpiRuleStore: Send + Sync {
 pub trait AccessStore: Send + Sync {
     /// Stores a grant in force: the grant of the same customer and grantee in force
     /// before (if any) is revoked at `grant.granted_at` by `grant.granted_by`, in the same
-    /// transaction. Errors: [`NotFound`](crate::Error::NotFound) if the customer does not
-    /// exist in the tenant.
+    /// transaction. Errors: validation ([`Grant::validate`]) before anything is read;
+    /// [`NotFound`](crate::Error::NotFound) if the customer does not exist in the tenant.
     async fn put_grant(&self, _tenant: TenantId, _grant: &Grant) -> Result<()> {
         Err(unsupported::<Self>("put_grant"))
     }

@@ -34,6 +34,24 @@ pub fn from_day_number(backend: &'static str, n: i64) -> Result<chrono::NaiveDat
         .ok_or_else(|| corrupt(backend, format!("day number {n}")))
 }
 
+/// One stored row of daily use (day number, user id bytes, kind, count) decoded; a value
+/// out of its range is [`Error::Corrupt`].
+pub fn daily_usage(
+    backend: &'static str,
+    day: i64,
+    user: Vec<u8>,
+    kind: &str,
+    count: i64,
+) -> Result<crate::access::DailyUsage, Error> {
+    Ok(crate::access::DailyUsage {
+        user: UserId::from_bytes(id_bytes(backend, user)?),
+        day: from_day_number(backend, day)?,
+        kind: crate::access::AccessKind::parse(kind)
+            .ok_or_else(|| corrupt(backend, format!("access kind {kind:?}")))?,
+        count: u64::try_from(count).map_err(|_| corrupt(backend, format!("use {count}")))?,
+    })
+}
+
 /// The 16 bytes of a stored id.
 pub fn id_bytes(backend: &'static str, blob: Vec<u8>) -> Result<[u8; 16], Error> {
     blob.try_into()

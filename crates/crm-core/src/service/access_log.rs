@@ -114,6 +114,6 @@ impl AccessLog {
             .access_store
             .daily_usage(self.ctx.tenant, from, day)
             .await?;
-        Ok(unusual_access(&usage, day, rule))
+        unusual_access(&usage, day, rule)
     }
 }

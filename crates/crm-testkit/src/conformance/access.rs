@@ -39,6 +39,9 @@ cases! {
         let unknown = grant(CustomerId::new(), Grantee::User(ann), Access::Read, boss, at);
         assert!(matches!(store.put_grant(tenant, &unknown).await, Err(Error::NotFound { .. })));
         assert!(matches!(store.put_grant(other, &first).await, Err(Error::NotFound { .. })), "another tenant's customer");
+        // A revoked grant is not stored as if in force (it would read back differently).
+        let revoked = Grant { revoked_by: Some(boss), revoked_at: Some(at), ..first.clone() };
+        assert!(matches!(store.put_grant(tenant, &revoked).await, Err(Error::Validation { .. })));
         assert!(store.grants_on(other, a.id).await.unwrap().is_empty());
 
         let wider = grant(a.id, Grantee::User(ann), Access::Write, bob, at + Duration::hours(1));

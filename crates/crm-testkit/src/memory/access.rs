@@ -60,6 +60,7 @@ impl State {
 #[async_trait]
 impl AccessStore for MemoryStore {
     async fn put_grant(&self, tenant: TenantId, grant: &Grant) -> Result<()> {
+        grant.validate()?;
         let mut s = self.lock();
         if !s.customers.contains_key(&(tenant, grant.customer)) {
             return Err(not_found(grant.customer));
