@@ -149,6 +149,7 @@ mod merge;
 mod outbox;
 mod privacy;
 mod profiles;
+mod sales;
 mod segment;
 mod tasks;
 #[cfg(feature = "tls")]
@@ -173,10 +174,10 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 12;
+pub const SCHEMA_VERSION: usize = 13;
 
 /// Every table of the schema (all keyed by tenant first).
-const TENANT_TABLES: [&str; 25] = [
+const TENANT_TABLES: [&str; 28] = [
     "customers",
     "customer_emails",
     "customer_phones",
@@ -202,6 +203,9 @@ const TENANT_TABLES: [&str; 25] = [
     "sharing_rules",
     "access_log",
     "access_usage",
+    "pipelines",
+    "opportunities",
+    "stage_changes",
 ];
 
 fn tenant_hex(tenant: TenantId) -> String {

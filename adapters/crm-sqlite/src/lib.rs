@@ -51,6 +51,7 @@ mod kpi_rules;
 mod merge;
 mod outbox;
 mod privacy;
+mod sales;
 mod segment;
 mod tasks;
 mod value;
@@ -83,6 +84,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/012_audit.sql")),
     M::up(include_str!("sql/013_access.sql")),
     M::up(include_str!("sql/014_access_log.sql")),
+    M::up(include_str!("sql/015_sales.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

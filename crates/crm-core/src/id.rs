@@ -115,6 +115,14 @@ uuid_id!(
     TaskId, "task_id"
 );
 uuid_id!(
+    /// A sales pipeline: an ordered list of stages.
+    PipelineId, "pipeline_id"
+);
+uuid_id!(
+    /// A sales opportunity (a deal).
+    OpportunityId, "opportunity_id"
+);
+uuid_id!(
     /// A notification in the outbox.
     MessageId, "message_id"
 );

@@ -73,6 +73,7 @@ pub mod ports;
 pub mod privacy;
 pub mod profile;
 pub mod retention;
+pub mod sales;
 pub mod segment;
 pub mod service;
 pub mod sla;
@@ -89,7 +90,8 @@ pub use customer::{
 };
 pub use error::{BoxError, Error, Result};
 pub use id::{
-    CaseId, CustomerId, InteractionId, MessageId, SegmentId, TaskId, TeamId, TenantId, UserId,
+    CaseId, CustomerId, InteractionId, MessageId, OpportunityId, PipelineId, SegmentId, TaskId,
+    TeamId, TenantId, UserId,
 };
 pub use interaction::{
     BatchReport, Channel, Direction, Interaction, InteractionBuilder, InteractionKind,
@@ -98,11 +100,12 @@ pub use notify::{Notification, Notifier, OutboxStore, Recipient};
 pub use page::{Cursor, Page, PageRequest};
 pub use ports::{
     AccessStore, Backend, Capabilities, Capability, CaseStore, CustomerStore, InteractionStore,
-    KpiRuleStore, ProfileStore, SegmentStore, Storage, TaskStore, ValueStore, WriteOptions,
+    KpiRuleStore, ProfileStore, SalesStore, SegmentStore, Storage, TaskStore, ValueStore,
+    WriteOptions,
 };
 pub use profile::Profile;
 pub use service::{Crm, TenantCrm, Transfer};
 pub use value::{
     AttrKey, AttrValue, Attributes, Currency, DisplayName, EmailAddress, ExternalRef, Money,
-    PhoneNumber, SourceSystem, Tag,
+    PhoneNumber, SourceSystem, StageKey, Tag,
 };

@@ -13,16 +13,21 @@ use crate::case::{Case, CaseQuery};
 use crate::clv::{ValueClasses, ValueModel, ValueScores};
 use crate::customer::{Customer, CustomerQuery, OwnershipChange};
 use crate::error::Result;
-use crate::id::{CaseId, CustomerId, MessageId, TaskId, TeamId, TenantId, UserId};
+use crate::id::{
+    CaseId, CustomerId, MessageId, OpportunityId, PipelineId, TaskId, TeamId, TenantId, UserId,
+};
 use crate::interaction::{BatchReport, Interaction};
 use crate::kpi::{KpiRule, StoredKpiRule};
 use crate::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore, TemplateName};
 use crate::page::{Page, PageRequest};
 use crate::ports::{
     AccessStore, Backend, Capabilities, CaseStore, CustomerStore, InteractionStore, KpiRuleStore,
-    ProfileStore, SegmentStore, TaskStore, ValueStore, WriteOptions,
+    ProfileStore, SalesStore, SegmentStore, TaskStore, ValueStore, WriteOptions,
 };
 use crate::profile::Profile;
+use crate::sales::{
+    ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+};
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 use crate::task::{Task, TaskQuery};
 
@@ -100,6 +105,19 @@ mockall::mock! {
         async fn record_access(&self, tenant: TenantId, entry: &AccessEntry, limit: Option<u64>) -> Result<Option<u64>>;
         async fn access_log(&self, tenant: TenantId, user: Option<UserId>, since: DateTime<Utc>, limit: usize) -> Result<Vec<AccessEntry>>;
         async fn daily_usage(&self, tenant: TenantId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<Vec<DailyUsage>>;
+    }
+    #[async_trait]
+    impl SalesStore for Storage {
+        async fn insert_pipeline(&self, tenant: TenantId, pipeline: &Pipeline) -> Result<()>;
+        async fn update_pipeline(&self, tenant: TenantId, pipeline: &Pipeline, expected_version: u64) -> Result<()>;
+        async fn get_pipeline(&self, tenant: TenantId, id: PipelineId) -> Result<Pipeline>;
+        async fn pipelines(&self, tenant: TenantId) -> Result<Vec<Pipeline>>;
+        async fn insert_opportunity(&self, tenant: TenantId, deal: &Opportunity, change: &StageChange, options: WriteOptions) -> Result<()>;
+        async fn get_opportunity(&self, tenant: TenantId, id: OpportunityId) -> Result<Opportunity>;
+        async fn update_opportunity(&self, tenant: TenantId, deal: &Opportunity, expected_version: u64, changes: &[StageChange], options: WriteOptions) -> Result<()>;
+        async fn list_opportunities(&self, tenant: TenantId, query: &OpportunityQuery, page: &PageRequest) -> Result<Page<Opportunity>>;
+        async fn stage_history(&self, tenant: TenantId, id: OpportunityId, page: &PageRequest) -> Result<Page<StageChange>>;
+        async fn forecast_cells(&self, tenant: TenantId, query: &ForecastQuery) -> Result<Vec<ForecastCell>>;
     }
     #[async_trait]
     impl TaskStore for Storage {

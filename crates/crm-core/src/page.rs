@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::id::{CaseId, CustomerId, InteractionId, MessageId, TaskId};
+use crate::id::{CaseId, CustomerId, InteractionId, MessageId, OpportunityId, TaskId};
 
 /// Where a page starts: after `after` (or at the beginning), at most `limit` items.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +135,20 @@ impl Cursor {
             .strip_prefix("j:")
             .ok_or_else(|| Error::validation("cursor", "not a task-listing cursor"))?;
         TaskId::parse_field(rest, "cursor")
+    }
+
+    /// The cursor after opportunity `id` in a listing ordered by id.
+    pub fn opportunity(id: OpportunityId) -> Self {
+        Cursor(format!("o:{id}"))
+    }
+
+    /// The opportunity id inside an opportunity-listing cursor.
+    pub fn as_opportunity(&self) -> Result<OpportunityId, Error> {
+        let rest = self
+            .0
+            .strip_prefix("o:")
+            .ok_or_else(|| Error::validation("cursor", "not an opportunity-listing cursor"))?;
+        OpportunityId::parse_field(rest, "cursor")
     }
 
     /// The cursor after outbox message `id` in a listing ordered by id.

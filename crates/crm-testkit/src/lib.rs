@@ -4,7 +4,8 @@
 //!
 //! - [`conformance`]: the conformance suite, one public async function per case, in one
 //!   file per group of ports ([`GROUPS`]: customers, interactions, profiles, values,
-//!   segments, outbox, cases, tasks, kpi, and the cases across every port), and
+//!   segments, outbox, cases, tasks, kpi, staff, access, sales, and the cases across every
+//!   port), and
 //!   [`conformance_tests!`] to turn all of them, or the groups an adapter supports, into
 //!   one named `#[test]` each;
 //! - [`MemoryStore`]: the in-memory reference implementation, which passes the whole suite
@@ -152,6 +153,7 @@ where
 /// - `kpi`: KpiRules
 /// - `staff`: HandOver, Cases, Tasks, Audit
 /// - `access`: Sharing, HandOver, AccessLog, Segments
+/// - `sales`: Sales, Outbox
 /// - `whole`: every capability
 pub const GROUPS: &[&str] = &[
     "customers",
@@ -165,6 +167,7 @@ pub const GROUPS: &[&str] = &[
     "kpi",
     "staff",
     "access",
+    "sales",
     "whole",
 ];
 
@@ -183,6 +186,7 @@ pub fn case_names() -> Vec<&'static str> {
     names.extend_from_slice(crate::__group!(__names_of!(); kpi));
     names.extend_from_slice(crate::__group!(__names_of!(); staff));
     names.extend_from_slice(crate::__group!(__names_of!(); access));
+    names.extend_from_slice(crate::__group!(__names_of!(); sales));
     names.extend_from_slice(crate::__group!(__names_of!(); whole));
     names
 }
@@ -249,7 +253,7 @@ macro_rules! conformance_tests {
         )+
     };
     ($setup:path) => {
-        $crate::conformance_tests!($setup; customers, interactions, profiles, values, segments, outbox, cases, tasks, kpi, staff, access, whole);
+        $crate::conformance_tests!($setup; customers, interactions, profiles, values, segments, outbox, cases, tasks, kpi, staff, access, sales, whole);
 
         #[test]
         fn conformance_suite_is_complete() {
@@ -406,6 +410,14 @@ macro_rules! __group {
     ($m:ident!($($args:tt)*); staff) => {
         $crate::$m! { $($args)*; staff [HandOver, Cases, Tasks, Audit];
             departure_hands_over_everything_in_one_transaction
+        }
+    };
+    ($m:ident!($($args:tt)*); sales) => {
+        $crate::$m! { $($args)*; sales [Sales, Outbox];
+            pipelines_round_trip_and_keep_their_stages,
+            opportunities_move_through_stages_with_history,
+            won_deals_hand_over_an_order_once,
+            forecasts_are_exact_per_currency
         }
     };
     ($m:ident!($($args:tt)*); access) => {

@@ -11,14 +11,17 @@ use crm_core::case::{Case, CaseQuery};
 use crm_core::kpi::{KpiRule, StoredKpiRule};
 use crm_core::notify::TemplateName;
 use crm_core::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore};
+use crm_core::sales::{
+    ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+};
 use crm_core::segment::{FieldSchema, MembershipChange, Rule, Segment};
 use crm_core::task::{Task, TaskQuery};
-use crm_core::MessageId;
 use crm_core::{
     BatchReport, Customer, CustomerId, CustomerQuery, CustomerStore, Interaction, InteractionStore,
     OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result, SegmentId, SegmentStore,
     Storage, TenantId, ValueClasses, ValueModel, ValueScores, ValueStore,
 };
+use crm_core::{MessageId, OpportunityId, PipelineId};
 use crm_testkit::conformance::{all_cases, CaseFn};
 use crm_testkit::{run_case, Fixture, MemoryStore};
 
@@ -516,6 +519,75 @@ impl crm_core::KpiRuleStore for Broken {
     }
 }
 
+#[async_trait]
+impl crm_core::SalesStore for Broken {
+    async fn insert_pipeline(&self, t: TenantId, p: &Pipeline) -> Result<()> {
+        self.inner.insert_pipeline(self.tenant(t), p).await
+    }
+    async fn update_pipeline(&self, t: TenantId, p: &Pipeline, v: u64) -> Result<()> {
+        self.inner.update_pipeline(self.tenant(t), p, v).await
+    }
+    async fn get_pipeline(&self, t: TenantId, id: PipelineId) -> Result<Pipeline> {
+        self.inner.get_pipeline(self.tenant(t), id).await
+    }
+    async fn pipelines(&self, t: TenantId) -> Result<Vec<Pipeline>> {
+        self.inner.pipelines(self.tenant(t)).await
+    }
+    async fn insert_opportunity(
+        &self,
+        t: TenantId,
+        d: &Opportunity,
+        c: &StageChange,
+        o: WriteOptions,
+    ) -> Result<()> {
+        let o = self.outbox(t, o).await?;
+        self.inner.insert_opportunity(self.tenant(t), d, c, o).await
+    }
+    async fn get_opportunity(&self, t: TenantId, id: OpportunityId) -> Result<Opportunity> {
+        self.inner.get_opportunity(self.tenant(t), id).await
+    }
+    async fn update_opportunity(
+        &self,
+        t: TenantId,
+        d: &Opportunity,
+        v: u64,
+        c: &[StageChange],
+        o: WriteOptions,
+    ) -> Result<()> {
+        let v = if self.flaw == Flaw::IgnoresVersion {
+            self.inner
+                .get_opportunity(self.tenant(t), d.id)
+                .await
+                .map_or(v, |s| s.version)
+        } else {
+            v
+        };
+        let o = self.outbox(t, o).await?;
+        self.inner
+            .update_opportunity(self.tenant(t), d, v, c, o)
+            .await
+    }
+    async fn list_opportunities(
+        &self,
+        t: TenantId,
+        q: &OpportunityQuery,
+        p: &PageRequest,
+    ) -> Result<Page<Opportunity>> {
+        self.inner.list_opportunities(self.tenant(t), q, p).await
+    }
+    async fn stage_history(
+        &self,
+        t: TenantId,
+        id: OpportunityId,
+        p: &PageRequest,
+    ) -> Result<Page<StageChange>> {
+        self.inner.stage_history(self.tenant(t), id, p).await
+    }
+    async fn forecast_cells(&self, t: TenantId, q: &ForecastQuery) -> Result<Vec<ForecastCell>> {
+        self.inner.forecast_cells(self.tenant(t), q).await
+    }
+}
+
 fn fails(flaw: Flaw, case: CaseFn) -> bool {
     let setup = move || async move {
         let store: Arc<dyn Storage> = Arc::new(Broken {
@@ -553,6 +625,9 @@ fn tenant_blind_adapter_fails_the_isolation_cases() {
         "same_key_in_other_tenant_is_independent",
         "value_scores_are_tenant_isolated",
         "value_models_latest_per_tenant",
+        "pipelines_round_trip_and_keep_their_stages",
+        "opportunities_move_through_stages_with_history",
+        "forecasts_are_exact_per_currency",
     ] {
         assert!(
             failing.contains(&must),
@@ -574,6 +649,10 @@ fn version_blind_adapter_fails_the_concurrency_cases() {
     assert!(fails(
         Flaw::IgnoresVersion,
         case("concurrent_case_changes_exactly_one_wins")
+    ));
+    assert!(fails(
+        Flaw::IgnoresVersion,
+        case("won_deals_hand_over_an_order_once")
     ));
 }
 
@@ -613,6 +692,10 @@ fn outbox_outside_the_transaction_fails_the_commit_case() {
     assert!(fails(
         Flaw::OutboxOutsideTransaction,
         case("changes_and_their_outbox_messages_commit_together")
+    ));
+    assert!(fails(
+        Flaw::OutboxOutsideTransaction,
+        case("won_deals_hand_over_an_order_once")
     ));
 }
 

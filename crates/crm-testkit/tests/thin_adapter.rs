@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::merge::MergePolicy;
-use crm_core::ports::{AccessStore, Backend, Capabilities, WriteOptions};
+use crm_core::ports::{AccessStore, Backend, Capabilities, SalesStore, WriteOptions};
 use crm_core::segment::{FieldSchema, Segment};
 use crm_core::{
     BatchReport, CaseStore, Crm, Currency, Customer, CustomerId, CustomerQuery, CustomerStore,
@@ -107,6 +107,7 @@ impl CaseStore for Thin {}
 impl TaskStore for Thin {}
 impl KpiRuleStore for Thin {}
 impl AccessStore for Thin {}
+impl SalesStore for Thin {}
 
 async fn thin() -> Fixture {
     Fixture::new(Arc::new(Thin(MemoryStore::new())))

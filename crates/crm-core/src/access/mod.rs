@@ -55,6 +55,7 @@ use crate::customer::Customer;
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, TeamId, TenantId, UserId};
 use crate::notify::Directory;
+use crate::sales::Opportunity;
 use crate::segment::{CompiledRule, Literal, Operand, Rule, Subject};
 use crate::task::Task;
 
@@ -78,6 +79,8 @@ pub enum RecordKind {
     Cases,
     /// Tasks.
     Tasks,
+    /// Sales opportunities (deals).
+    Opportunities,
 }
 
 /// What a principal does with a record.
@@ -467,6 +470,21 @@ impl Visibility {
         let reach = self.reach(RecordKind::Tasks, action);
         reach.covers(Some(task.assignee), None)
             || customer.is_some_and(|c| reach.covers(c.owner, c.team))
+    }
+
+    /// Whether `action` on a deal is allowed: its owner is reached for opportunities, the
+    /// principal is on its team (read and write), or the owner or unit of its account is
+    /// reached for opportunities.
+    pub fn permits_opportunity(
+        &self,
+        action: Action,
+        deal: &Opportunity,
+        account: Option<&Customer>,
+    ) -> bool {
+        let reach = self.reach(RecordKind::Opportunities, action);
+        reach.covers(Some(deal.owner), None)
+            || (matches!(action, Action::Read | Action::Write) && deal.team.contains(&self.user))
+            || account.is_some_and(|c| reach.covers(c.owner, c.team))
     }
 
     /// The customers `action` on `kind` reaches, as a rule of the segment language, for

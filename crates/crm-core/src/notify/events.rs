@@ -47,6 +47,12 @@ pub enum EventKind {
     SegmentEntered,
     /// A customer left a segment.
     SegmentLeft,
+    /// An opportunity entered a stage (also when it was created, from no stage).
+    OpportunityStageChanged,
+    /// An opportunity was won: the data is its [`OrderSnapshot`](crate::sales::OrderSnapshot).
+    OpportunityWon,
+    /// An opportunity was lost.
+    OpportunityLost,
 }
 
 impl EventKind {
@@ -63,6 +69,9 @@ impl EventKind {
         EventKind::CaseResolved,
         EventKind::SegmentEntered,
         EventKind::SegmentLeft,
+        EventKind::OpportunityStageChanged,
+        EventKind::OpportunityWon,
+        EventKind::OpportunityLost,
     ];
 
     /// The dotted name (`customer.created`), also the outbox message's template name.
@@ -79,6 +88,9 @@ impl EventKind {
             EventKind::CaseResolved => "case.resolved",
             EventKind::SegmentEntered => "segment.entered",
             EventKind::SegmentLeft => "segment.left",
+            EventKind::OpportunityStageChanged => "opportunity.stage_changed",
+            EventKind::OpportunityWon => "opportunity.won",
+            EventKind::OpportunityLost => "opportunity.lost",
         }
     }
 
@@ -105,7 +117,8 @@ impl TryFrom<String> for EventKind {
     }
 }
 
-/// The entity an event is about: its kind (`customer`, `interaction`, `segment`, `case`)
+/// The entity an event is about: its kind (`customer`, `interaction`, `segment`, `case`,
+/// `opportunity`)
 /// and id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EntityRef {
@@ -120,6 +133,14 @@ impl EntityRef {
     pub fn customer(id: CustomerId) -> Self {
         EntityRef {
             kind: "customer".into(),
+            id: id.as_uuid(),
+        }
+    }
+
+    /// An opportunity.
+    pub fn opportunity(id: crate::id::OpportunityId) -> Self {
+        EntityRef {
+            kind: "opportunity".into(),
             id: id.as_uuid(),
         }
     }

@@ -43,11 +43,13 @@ pub enum Capability {
     /// [`AccessStore::record_access`], [`AccessStore::access_log`] and
     /// [`AccessStore::daily_usage`]: the access log and daily quotas.
     AccessLog,
+    /// [`SalesStore`]: pipelines, opportunities, their stage history and forecast cells.
+    Sales,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 16] = [
+    pub const ALL: [Capability; 17] = [
         Capability::Customers,
         Capability::Interactions,
         Capability::Profiles,
@@ -64,6 +66,7 @@ impl Capability {
         Capability::HandOver,
         Capability::Sharing,
         Capability::AccessLog,
+        Capability::Sales,
     ];
 
     const fn bit(self) -> u32 {

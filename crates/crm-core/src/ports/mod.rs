@@ -4,7 +4,7 @@
 //! it, and a tenant never sees or changes another tenant's rows. The traits are
 //! `#[async_trait]`, `Send + Sync` and object-safe, so a host can hold `Arc<dyn Storage>`.
 //! With the `mock` feature, `mockall` mocks (`MockCustomerStore`, `MockInteractionStore`,
-//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, `MockKpiRuleStore`, `MockAccessStore`, and in
+//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, `MockKpiRuleStore`, `MockAccessStore`, `MockSalesStore`, and in
 //! [`crate::notify`]
 //! `MockOutboxStore`, `MockDirectory`, `MockNotifier`) are generated
 //! for host tests, and `crate::mock::MockStorage` mocks the whole storage.
@@ -44,6 +44,11 @@ pub use capability::{Backend, Capabilities, Capability};
 
 mod options;
 pub use options::WriteOptions;
+
+mod sales;
+#[cfg(any(test, feature = "mock"))]
+pub use sales::MockSalesStore;
+pub use sales::SalesStore;
 
 pub mod stored;
 
@@ -730,6 +735,7 @@ pub trait AccessStore: Send + Sync {
 /// impl TaskStore for Narrowed {}
 /// impl KpiRuleStore for Narrowed {}
 /// impl AccessStore for Narrowed {}
+/// impl SalesStore for Narrowed {}
 ///
 /// /// A facade over `store` that offers customers, interactions and profiles only.
 /// fn narrowed(store: Arc<dyn Storage>) -> Crm {
@@ -750,6 +756,7 @@ pub trait Storage:
     + TaskStore
     + KpiRuleStore
     + AccessStore
+    + SalesStore
 {
 }
 
@@ -765,6 +772,7 @@ impl<T> Storage for T where
         + TaskStore
         + KpiRuleStore
         + AccessStore
+        + SalesStore
         + ?Sized
 {
 }

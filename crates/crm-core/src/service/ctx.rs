@@ -14,6 +14,7 @@ use crate::notify::{Notification, OutboxMessage};
 use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::{Capabilities, Capability, Storage};
 use crate::profile::Profile;
+use crate::sales::Opportunity;
 use crate::segment::Subject;
 use crate::task::{Task, TaskSubject};
 
@@ -138,6 +139,30 @@ impl Ctx {
             .get_customer(self.tenant, case.customer)
             .await?;
         Ok(v.permits_case(action, case, &customer))
+    }
+
+    /// [`Error::Forbidden`] unless the principal may do `action` on this deal (always
+    /// allowed on the system handle; see [`Visibility::permits_opportunity`]).
+    pub(crate) async fn check_opportunity(&self, action: Action, deal: &Opportunity) -> Result<()> {
+        if self.opportunity_permitted(action, deal).await? {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                action.as_str(),
+                format!("opportunity {}", deal.id),
+            ))
+        }
+    }
+
+    async fn opportunity_permitted(&self, action: Action, deal: &Opportunity) -> Result<bool> {
+        let Some(v) = &self.principal else {
+            return Ok(true);
+        };
+        let account = match self.storage.get_customer(self.tenant, deal.account).await {
+            Err(Error::NotFound { .. }) => None,
+            other => Some(other?),
+        };
+        Ok(v.permits_opportunity(action, deal, account.as_ref()))
     }
 
     /// [`Error::Forbidden`] unless the principal may do `action` on this task (always
@@ -386,6 +411,15 @@ impl Visible for Task {
     }
     fn visible(&self, ctx: &Ctx) -> impl Future<Output = Result<bool>> + Send {
         ctx.task_permitted(Action::Read, self)
+    }
+}
+
+impl Visible for Opportunity {
+    fn cursor(&self) -> Cursor {
+        Cursor::opportunity(self.id)
+    }
+    fn visible(&self, ctx: &Ctx) -> impl Future<Output = Result<bool>> + Send {
+        ctx.opportunity_permitted(Action::Read, self)
     }
 }
 

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::id::CustomerId;
 use crate::interaction::Interaction;
 use crate::notify::{DomainEvent, EntityRef, EventKind, OutboxMessage};
+use crate::sales::{Opportunity, Outcome, StageChange};
 
 /// Builds the domain events of a change as outbox messages, or nothing when events are off.
 #[derive(Clone, Copy, Debug)]
@@ -180,6 +181,54 @@ impl Recorder {
             data,
             key,
         )?])
+    }
+
+    /// The events of a stage move (or of a new deal): `opportunity.stage_changed` with the
+    /// deal and the history entry, then `opportunity.won` with the order snapshot or
+    /// `opportunity.lost` with the deal, ordered by the deal.
+    pub(crate) fn opportunity(
+        &self,
+        deal: &Opportunity,
+        change: &StageChange,
+    ) -> Result<Vec<OutboxMessage>> {
+        if !self.on {
+            return Ok(Vec::new());
+        }
+        let entity = EntityRef::opportunity(deal.id);
+        let encode = |v: serde_json::Result<serde_json::Value>| {
+            v.map_err(|e| Error::encoding("an opportunity event", e))
+        };
+        let message = |kind: EventKind, data: serde_json::Value| {
+            let key = format!("{}:{}:{}", kind.as_str(), deal.id, deal.version);
+            DomainEvent::message(
+                kind,
+                entity.clone(),
+                &entity,
+                deal.version,
+                change.at,
+                data,
+                key,
+            )
+        };
+        let mut out = vec![message(
+            EventKind::OpportunityStageChanged,
+            encode(Ok(serde_json::json!({
+                "opportunity": encode(serde_json::to_value(deal))?,
+                "change": encode(serde_json::to_value(change))?,
+            })))?,
+        )?];
+        match (&deal.won, deal.outcome) {
+            (Some(snapshot), Outcome::Won) => out.push(message(
+                EventKind::OpportunityWon,
+                encode(serde_json::to_value(snapshot))?,
+            )?),
+            (_, Outcome::Lost) => out.push(message(
+                EventKind::OpportunityLost,
+                encode(serde_json::to_value(deal))?,
+            )?),
+            _ => {}
+        }
+        Ok(out)
     }
 
     /// `case.breached` at the case's next version, keyed by the alert.

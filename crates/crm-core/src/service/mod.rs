@@ -14,6 +14,7 @@
 //! | [`Segments`] | preview, create, refresh, members | segments |
 //! | [`Cases`] | open, read, record events | cases |
 //! | [`Tasks`] | create, snooze, complete, remind when due | tasks |
+//! | [`Sales`] | pipelines, opportunities, stage moves, the ERP handoff, forecasts | sales |
 //! | [`Notifications`] | enqueue, dead letters, requeue | outbox |
 //! | [`Kpis`] | KPI rules and their evaluation (one evaluator) | KPI rules, cases, customers, interactions, outbox |
 //! | [`Pool`] | return quiet customers to the pool, claim from it | customers, profiles, cases, outbox |
@@ -77,6 +78,7 @@ mod kpis;
 mod notifications;
 mod pool;
 mod privacy;
+mod sales;
 mod segments;
 mod sharing;
 mod sources;
@@ -95,6 +97,7 @@ pub use kpis::Kpis;
 pub use notifications::Notifications;
 pub use pool::Pool;
 pub use privacy::Privacy;
+pub use sales::Sales;
 pub use segments::Segments;
 pub use sharing::Sharing;
 pub use sources::Sources;
@@ -335,6 +338,11 @@ impl TenantCrm {
     /// Service cases.
     pub fn cases(&self) -> Cases {
         Cases::new(self.ctx(), self.crm.storage.clone())
+    }
+
+    /// Pipelines, opportunities, the ERP handoff and forecasts.
+    pub fn sales(&self) -> Sales {
+        Sales::new(self.ctx(), self.crm.storage.clone())
     }
 
     /// Tasks and their reminders.

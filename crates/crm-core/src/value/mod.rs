@@ -11,4 +11,4 @@ pub use attribute::{AttrKey, AttrValue, Attributes};
 pub use email::EmailAddress;
 pub use money::{Currency, Money};
 pub use phone::PhoneNumber;
-pub use text::{DisplayName, ExternalRef, SourceSystem, Tag};
+pub use text::{DisplayName, ExternalRef, SourceSystem, StageKey, Tag};

@@ -147,6 +147,38 @@ impl SourceSystem {
     }
 }
 
+text_value!(
+    /// The key of a pipeline stage (`qualify`, `proposal`, `closed-won`): 1 to 40
+    /// characters of lower-case ASCII letters, digits, `-` and `_`. Stage history and
+    /// rules name stages by key, so a key never changes; the stage's name may.
+    StageKey
+);
+
+impl StageKey {
+    /// Longest accepted key, in characters.
+    pub const MAX_CHARS: usize = 40;
+
+    /// Validates a stage key; the error's field is `stage`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        Self::parse_field(text, "stage")
+    }
+
+    /// Validates a stage key; the error names `field`.
+    pub fn parse_field(text: &str, field: &str) -> Result<Self, Error> {
+        let value = clean(text, field, Self::MAX_CHARS)?;
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b))
+        {
+            return Err(Error::validation(
+                field,
+                "may only contain a-z, 0-9, '-' and '_'",
+            ));
+        }
+        Ok(StageKey(value))
+    }
+}
+
 /// Where a record came from: a source system and the record's id there.
 ///
 /// Interactions carry one as their idempotency key, so a re-sent batch is recognised and

@@ -262,6 +262,7 @@ pub mod interactions;
 pub mod kpi;
 pub mod outbox;
 pub mod profiles;
+pub mod sales;
 pub mod segments;
 pub mod staff;
 pub mod tasks;
@@ -275,6 +276,7 @@ pub use interactions::*;
 pub use kpi::*;
 pub use outbox::*;
 pub use profiles::*;
+pub use sales::*;
 pub use segments::*;
 pub use staff::*;
 pub use tasks::*;
@@ -296,6 +298,7 @@ pub fn all_cases() -> Vec<(&'static str, CaseFn)> {
     all.extend(kpi::list());
     all.extend(staff::list());
     all.extend(access::list());
+    all.extend(sales::list());
     all.extend(whole::list());
     all
 }

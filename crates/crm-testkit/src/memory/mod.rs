@@ -29,6 +29,7 @@ type Key<T> = (TenantId, T);
 
 mod access;
 mod outbox;
+mod sales;
 mod segments;
 mod work;
 
@@ -59,6 +60,7 @@ struct State {
     sharing_rules: BTreeMap<Key<String>, crm_core::access::SharingRule>,
     access_log: HashMap<TenantId, Vec<crm_core::access::AccessEntry>>,
     usage: BTreeMap<access::UsageKey, u64>,
+    sales: sales::SalesState,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is

@@ -1,0 +1,371 @@
+//! Pipelines, opportunities and their stage history.
+
+use async_trait::async_trait;
+use crm_core::sales::{
+    ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+};
+use crm_core::{
+    Cursor, Error, OpportunityId, Page, PageRequest, PipelineId, Result, SalesStore, TenantId,
+    WriteOptions,
+};
+use crm_sql::sales::{CellColumns, DealColumns, DEAL_COLUMNS};
+use tokio_postgres::types::ToSql;
+
+use crate::codec::{
+    corrupt, get_record, json, list_records, micros, query, stored_version, to_json, write_error,
+    Param,
+};
+use crate::dialect::Postgres;
+use crate::outbox::write_outbox;
+use crate::{storage, PostgresStore};
+
+/// Appends stage history entries inside the caller's transaction.
+async fn append_history(
+    tx: &tokio_postgres::Transaction<'_>,
+    tenant: &[u8],
+    changes: &[StageChange],
+) -> Result<()> {
+    for c in changes {
+        let record = to_json(c)?;
+        tx.execute(
+            "INSERT INTO stage_changes (tenant_id, opportunity, version, at, from_stage, \
+             to_stage, record) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &tenant,
+                &c.opportunity.as_bytes().as_slice(),
+                &(c.version as i64),
+                &micros(c.at),
+                &c.from.as_ref().map(|k| k.as_str()),
+                &c.to.as_str(),
+                &record,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            write_error(e, "stage change", || {
+                format!("{} version {}", c.opportunity, c.version)
+            })
+        })?;
+    }
+    Ok(())
+}
+
+/// The deal's row values after the tenant and id: the indexed columns, version, record.
+fn deal_params(deal: &Opportunity) -> Result<Vec<Param>> {
+    let c = DealColumns::of(deal)?;
+    Ok(vec![
+        Box::new(c.owner),
+        Box::new(c.account),
+        Box::new(c.pipeline),
+        Box::new(c.stage),
+        Box::new(c.outcome.to_string()),
+        Box::new(c.category.to_string()),
+        Box::new(c.probability),
+        Box::new(c.currency),
+        Box::new(c.amount_minor),
+        Box::new(c.close_date),
+        Box::new(c.order_ref),
+        Box::new(deal.version as i64),
+        Box::new(to_json(deal)?),
+    ])
+}
+
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+fn duplicate_deal(deal: &Opportunity) -> impl FnOnce() -> String + '_ {
+    move || match &deal.order {
+        Some(o) => format!("id {} or order {}", deal.id, o.reference),
+        None => format!("id {}", deal.id),
+    }
+}
+
+#[async_trait]
+impl SalesStore for PostgresStore {
+    async fn insert_pipeline(&self, tenant: TenantId, pipeline: &Pipeline) -> Result<()> {
+        let record = to_json(pipeline)?;
+        let client = self.client(tenant).await?;
+        client
+            .execute(
+                "INSERT INTO pipelines (tenant_id, id, version, record) VALUES ($1, $2, $3, $4)",
+                &[
+                    &tenant.as_bytes().as_slice(),
+                    &pipeline.id.as_bytes().as_slice(),
+                    &(pipeline.version as i64),
+                    &record,
+                ],
+            )
+            .await
+            .map_err(|e| write_error(e, "pipeline", || format!("id {}", pipeline.id)))?;
+        Ok(())
+    }
+
+    async fn update_pipeline(
+        &self,
+        tenant: TenantId,
+        pipeline: &Pipeline,
+        expected_version: u64,
+    ) -> Result<()> {
+        let record = to_json(pipeline)?;
+        let client = self.client(tenant).await?;
+        let (t, id) = (
+            tenant.as_bytes().as_slice(),
+            pipeline.id.as_bytes().as_slice(),
+        );
+        let changed = client
+            .execute(
+                "UPDATE pipelines SET version = $3, record = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND version = $5",
+                &[
+                    &t,
+                    &id,
+                    &(pipeline.version as i64),
+                    &record,
+                    &(expected_version as i64),
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        if changed == 0 {
+            let actual = stored_version(&client, "pipelines", "id", t, &id).await?;
+            return Err(Error::stale_write(
+                "pipeline",
+                pipeline.id,
+                expected_version,
+                actual,
+            ));
+        }
+        Ok(())
+    }
+
+    async fn get_pipeline(&self, tenant: TenantId, id: PipelineId) -> Result<Pipeline> {
+        let client = self.client(tenant).await?;
+        get_record(
+            &client,
+            "pipelines",
+            "pipeline",
+            tenant.as_bytes(),
+            id.as_bytes(),
+            id,
+        )
+        .await
+    }
+
+    async fn pipelines(&self, tenant: TenantId) -> Result<Vec<Pipeline>> {
+        let client = self.client(tenant).await?;
+        let rows = client
+            .query(
+                "SELECT record FROM pipelines WHERE tenant_id = $1 ORDER BY id",
+                &[&tenant.as_bytes().as_slice()],
+            )
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|r| json(r.try_get(0).map_err(storage)?, "pipelines"))
+            .collect()
+    }
+
+    async fn insert_opportunity(
+        &self,
+        tenant: TenantId,
+        deal: &Opportunity,
+        change: &StageChange,
+        options: WriteOptions,
+    ) -> Result<()> {
+        let outbox = options.into_outbox()?;
+        let t = tenant.as_bytes().to_vec();
+        self.retrying(|| async {
+            let mut params: Vec<Param> =
+                vec![Box::new(t.clone()), Box::new(deal.id.as_bytes().to_vec())];
+            params.extend(deal_params(deal)?);
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            for (table, id, entity, shown) in [
+                (
+                    "customers",
+                    deal.account.as_bytes(),
+                    "customer",
+                    deal.account.to_string(),
+                ),
+                (
+                    "pipelines",
+                    deal.pipeline.as_bytes(),
+                    "pipeline",
+                    deal.pipeline.to_string(),
+                ),
+            ] {
+                let known = tx
+                    .query_opt(
+                        &format!("SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2"),
+                        &[&t, &id.as_slice()],
+                    )
+                    .await
+                    .map_err(storage)?;
+                if known.is_none() {
+                    return Err(Error::not_found(entity, shown));
+                }
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO opportunities (tenant_id, id, {DEAL_COLUMNS}, version, record) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                ),
+                &refs(&params),
+            )
+            .await
+            .map_err(|e| write_error(e, "opportunity", duplicate_deal(deal)))?;
+            append_history(&tx, &t, std::slice::from_ref(change)).await?;
+            write_outbox(&tx, tenant, &outbox).await?;
+            tx.commit().await.map_err(storage)
+        })
+        .await
+    }
+
+    async fn get_opportunity(&self, tenant: TenantId, id: OpportunityId) -> Result<Opportunity> {
+        let client = self.client(tenant).await?;
+        get_record(
+            &client,
+            "opportunities",
+            "opportunity",
+            tenant.as_bytes(),
+            id.as_bytes(),
+            id,
+        )
+        .await
+    }
+
+    async fn update_opportunity(
+        &self,
+        tenant: TenantId,
+        deal: &Opportunity,
+        expected_version: u64,
+        changes: &[StageChange],
+        options: WriteOptions,
+    ) -> Result<()> {
+        let outbox = options.into_outbox()?;
+        let t = tenant.as_bytes().to_vec();
+        self.retrying(|| async {
+            let mut params: Vec<Param> =
+                vec![Box::new(t.clone()), Box::new(deal.id.as_bytes().to_vec())];
+            params.extend(deal_params(deal)?);
+            params.push(Box::new(expected_version as i64));
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            let changed = tx
+                .execute(
+                    "UPDATE opportunities SET owner = $3, account = $4, pipeline = $5, \
+                     stage = $6, outcome = $7, category = $8, probability = $9, currency = $10, \
+                     amount_minor = $11, close_date = $12, order_ref = $13, version = $14, \
+                     record = $15 WHERE tenant_id = $1 AND id = $2 AND version = $16",
+                    &refs(&params),
+                )
+                .await
+                .map_err(|e| write_error(e, "opportunity", duplicate_deal(deal)))?;
+            if changed == 0 {
+                let id = deal.id.as_bytes().as_slice();
+                let actual = stored_version(&tx, "opportunities", "id", &t, &id).await?;
+                return Err(Error::stale_write(
+                    "opportunity",
+                    deal.id,
+                    expected_version,
+                    actual,
+                ));
+            }
+            append_history(&tx, &t, changes).await?;
+            write_outbox(&tx, tenant, &outbox).await?;
+            tx.commit().await.map_err(storage)
+        })
+        .await
+    }
+
+    async fn list_opportunities(
+        &self,
+        tenant: TenantId,
+        query: &OpportunityQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Opportunity>> {
+        page.validate()?;
+        let after = page
+            .after
+            .as_ref()
+            .map(Cursor::as_opportunity)
+            .transpose()?;
+        let (filters, extra) = crm_sql::sales::deal_filters(query);
+        let client = self.client(tenant).await?;
+        let deals: Vec<Opportunity> = list_records(
+            &client,
+            "opportunities",
+            tenant.as_bytes(),
+            after.map(|a| *a.as_bytes()),
+            filters,
+            &extra,
+            page.limit,
+        )
+        .await?;
+        Ok(Page::from_overfetch(deals, page.limit, |d| {
+            Cursor::opportunity(d.id)
+        }))
+    }
+
+    async fn stage_history(
+        &self,
+        tenant: TenantId,
+        id: OpportunityId,
+        page: &PageRequest,
+    ) -> Result<Page<StageChange>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_audit).transpose()?;
+        let client = self.client(tenant).await?;
+        let rows = client
+            .query(
+                "SELECT record FROM stage_changes WHERE tenant_id = $1 AND opportunity = $2 \
+                 AND version > $3 ORDER BY version LIMIT $4",
+                &[
+                    &tenant.as_bytes().as_slice(),
+                    &id.as_bytes().as_slice(),
+                    &after.map_or(0, |v| v as i64),
+                    &(i64::from(page.limit) + 1),
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        let changes = rows
+            .iter()
+            .map(|r| json(r.try_get(0).map_err(storage)?, "stage_changes"))
+            .collect::<Result<Vec<StageChange>>>()?;
+        Ok(Page::from_overfetch(changes, page.limit, |c| {
+            Cursor::audit(c.version)
+        }))
+    }
+
+    async fn forecast_cells(
+        &self,
+        tenant: TenantId,
+        forecast: &ForecastQuery,
+    ) -> Result<Vec<ForecastCell>> {
+        forecast.validate()?;
+        let sql = crm_sql::sales::forecast_cells(&Postgres, tenant.as_bytes(), forecast);
+        let client = self.client(tenant).await?;
+        query(&client, sql)
+            .await?
+            .iter()
+            .map(|r| {
+                let text = |i: usize| r.try_get::<_, &str>(i).map_err(storage);
+                CellColumns {
+                    close_date: text(0)?,
+                    owner: r.try_get(1).map_err(storage)?,
+                    category: text(2)?,
+                    probability: r.try_get(3).map_err(storage)?,
+                    currency: text(4)?,
+                    deals: r.try_get(5).map_err(storage)?,
+                    sum_minor: text(6)?,
+                }
+                .decode(corrupt)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,236 @@
+//! Pipelines, opportunities and stage history of the in-memory store.
+
+use crm_core::sales::{
+    cells_of, ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+};
+use crm_core::{OpportunityId, PipelineId, SalesStore};
+
+use super::*;
+
+/// The sales tables.
+#[derive(Default)]
+pub(super) struct SalesState {
+    pipelines: BTreeMap<Key<PipelineId>, Pipeline>,
+    deals: BTreeMap<Key<OpportunityId>, Opportunity>,
+    history: BTreeMap<(TenantId, OpportunityId, u64), StageChange>,
+    orders: HashMap<Key<ExternalRef>, OpportunityId>,
+}
+
+#[async_trait]
+impl SalesStore for MemoryStore {
+    async fn insert_pipeline(&self, tenant: TenantId, pipeline: &Pipeline) -> Result<()> {
+        let mut s = self.lock();
+        if s.sales.pipelines.contains_key(&(tenant, pipeline.id)) {
+            return Err(Error::Duplicate {
+                entity: "pipeline",
+                key: format!("id {}", pipeline.id),
+            });
+        }
+        s.sales
+            .pipelines
+            .insert((tenant, pipeline.id), pipeline.clone());
+        Ok(())
+    }
+
+    async fn update_pipeline(
+        &self,
+        tenant: TenantId,
+        pipeline: &Pipeline,
+        expected_version: u64,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        let stored = s
+            .sales
+            .pipelines
+            .get(&(tenant, pipeline.id))
+            .ok_or_else(|| Error::not_found("pipeline", pipeline.id))?;
+        if stored.version != expected_version {
+            return Err(Error::stale_write(
+                "pipeline",
+                pipeline.id,
+                expected_version,
+                Some(stored.version),
+            ));
+        }
+        s.sales
+            .pipelines
+            .insert((tenant, pipeline.id), pipeline.clone());
+        Ok(())
+    }
+
+    async fn get_pipeline(&self, tenant: TenantId, id: PipelineId) -> Result<Pipeline> {
+        self.lock()
+            .sales
+            .pipelines
+            .get(&(tenant, id))
+            .cloned()
+            .ok_or_else(|| Error::not_found("pipeline", id))
+    }
+
+    async fn pipelines(&self, tenant: TenantId) -> Result<Vec<Pipeline>> {
+        let s = self.lock();
+        Ok(s.sales
+            .pipelines
+            .range((tenant, PipelineId::from_bytes([0; 16]))..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .map(|(_, p)| p.clone())
+            .collect())
+    }
+
+    async fn insert_opportunity(
+        &self,
+        tenant: TenantId,
+        deal: &Opportunity,
+        change: &StageChange,
+        options: WriteOptions,
+    ) -> Result<()> {
+        let outbox = options.into_outbox()?;
+        let mut s = self.lock();
+        if !s.customers.contains_key(&(tenant, deal.account)) {
+            return Err(not_found(deal.account));
+        }
+        if !s.sales.pipelines.contains_key(&(tenant, deal.pipeline)) {
+            return Err(Error::not_found("pipeline", deal.pipeline));
+        }
+        if s.sales.deals.contains_key(&(tenant, deal.id)) {
+            return Err(Error::Duplicate {
+                entity: "opportunity",
+                key: format!("id {}", deal.id),
+            });
+        }
+        s.check_outbox(tenant, &outbox)?;
+        s.sales.deals.insert((tenant, deal.id), deal.clone());
+        s.sales
+            .history
+            .insert((tenant, deal.id, change.version), change.clone());
+        s.write_outbox(tenant, outbox);
+        Ok(())
+    }
+
+    async fn get_opportunity(&self, tenant: TenantId, id: OpportunityId) -> Result<Opportunity> {
+        self.lock()
+            .sales
+            .deals
+            .get(&(tenant, id))
+            .cloned()
+            .ok_or_else(|| Error::not_found("opportunity", id))
+    }
+
+    async fn update_opportunity(
+        &self,
+        tenant: TenantId,
+        deal: &Opportunity,
+        expected_version: u64,
+        changes: &[StageChange],
+        options: WriteOptions,
+    ) -> Result<()> {
+        let outbox = options.into_outbox()?;
+        let mut s = self.lock();
+        let stored = s
+            .sales
+            .deals
+            .get(&(tenant, deal.id))
+            .ok_or_else(|| Error::not_found("opportunity", deal.id))?;
+        if stored.version != expected_version {
+            return Err(Error::stale_write(
+                "opportunity",
+                deal.id,
+                expected_version,
+                Some(stored.version),
+            ));
+        }
+        let old_order = stored.order.as_ref().map(|o| o.reference.clone());
+        let new_order = deal.order.as_ref().map(|o| o.reference.clone());
+        if let Some(reference) = &new_order {
+            if let Some(other) = s.sales.orders.get(&(tenant, reference.clone())) {
+                if *other != deal.id {
+                    return Err(Error::Duplicate {
+                        entity: "opportunity",
+                        key: format!("order {reference}"),
+                    });
+                }
+            }
+        }
+        s.check_outbox(tenant, &outbox)?;
+        if let Some(old) = old_order {
+            s.sales.orders.remove(&(tenant, old));
+        }
+        if let Some(new) = new_order {
+            s.sales.orders.insert((tenant, new), deal.id);
+        }
+        s.sales.deals.insert((tenant, deal.id), deal.clone());
+        for change in changes {
+            s.sales
+                .history
+                .insert((tenant, deal.id, change.version), change.clone());
+        }
+        s.write_outbox(tenant, outbox);
+        Ok(())
+    }
+
+    async fn list_opportunities(
+        &self,
+        tenant: TenantId,
+        query: &OpportunityQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Opportunity>> {
+        page.validate()?;
+        let after = page
+            .after
+            .as_ref()
+            .map(Cursor::as_opportunity)
+            .transpose()?;
+        let s = self.lock();
+        let rows: Vec<Opportunity> = s
+            .sales
+            .deals
+            .range((tenant, after.unwrap_or(OpportunityId::from_bytes([0; 16])))..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .filter(|((_, id), d)| Some(*id) != after && query.matches(d))
+            .take(page.limit as usize + 1)
+            .map(|(_, d)| d.clone())
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |d| {
+            Cursor::opportunity(d.id)
+        }))
+    }
+
+    async fn stage_history(
+        &self,
+        tenant: TenantId,
+        id: OpportunityId,
+        page: &PageRequest,
+    ) -> Result<Page<StageChange>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_audit).transpose()?;
+        let s = self.lock();
+        let from = after.map_or(0, |v| v.saturating_add(1));
+        let rows: Vec<StageChange> = s
+            .sales
+            .history
+            .range((tenant, id, from)..=(tenant, id, u64::MAX))
+            .take(page.limit as usize + 1)
+            .map(|(_, c)| c.clone())
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |c| {
+            Cursor::audit(c.version)
+        }))
+    }
+
+    async fn forecast_cells(
+        &self,
+        tenant: TenantId,
+        query: &ForecastQuery,
+    ) -> Result<Vec<ForecastCell>> {
+        query.validate()?;
+        let s = self.lock();
+        cells_of(
+            s.sales
+                .deals
+                .range((tenant, OpportunityId::from_bytes([0; 16]))..)
+                .take_while(|((t, _), _)| *t == tenant)
+                .map(|(_, d)| d)
+                .filter(|d| query.matches(d)),
+        )
+    }
+}
