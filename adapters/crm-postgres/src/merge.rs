@@ -116,6 +116,7 @@ pub(crate) async fn move_rows(
         let g = gone.as_bytes().to_vec();
         move_cases(tx, t, *gone, survivor).await?;
         move_tasks(tx, t, *gone, survivor).await?;
+        crate::sales::move_deals(tx, t, *gone, survivor).await?;
         for sql in MOVE {
             tx.execute(sql, &[&t, &g, &s]).await.map_err(storage)?;
         }

@@ -59,7 +59,7 @@ pub(crate) fn check_versions(
 }
 
 /// Moves the rows of the merged customers to the survivor (the survivor's own record is
-/// written by the caller): profile, interactions, cases, tasks, memberships, redirects.
+/// written by the caller): profile, interactions, cases, tasks, deals, memberships, redirects.
 pub(crate) fn move_rows(tx: &Transaction<'_>, tenant: &[u8], merge: &CustomerMerge) -> Result<()> {
     let survivor = merge.survivor.id;
     let s = survivor.as_bytes().as_slice();
@@ -71,6 +71,7 @@ pub(crate) fn move_rows(tx: &Transaction<'_>, tenant: &[u8], merge: &CustomerMer
         }
         move_cases(tx, tenant, *gone, survivor)?;
         move_tasks(tx, tenant, *gone, survivor)?;
+        crate::sales::move_deals(tx, tenant, *gone, survivor)?;
         for sql in MOVE {
             tx.prepare_cached(sql)
                 .and_then(|mut st| st.execute(params![tenant, g, s]))

@@ -46,6 +46,50 @@ fn append_history(conn: &Connection, tenant: &[u8], changes: &[StageChange]) -> 
     Ok(())
 }
 
+/// Makes the deals naming `from` (as account or contact) name `to`, inside the caller's
+/// transaction (a merge).
+pub(crate) fn move_deals(
+    conn: &Connection,
+    tenant: &[u8],
+    from: crm_core::CustomerId,
+    to: crm_core::CustomerId,
+) -> Result<()> {
+    // The record holds every contact's id as text; the check below is exact.
+    let rows: Vec<String> = conn
+        .prepare_cached(
+            "SELECT record FROM opportunities WHERE tenant_id = ?1 \
+             AND (account = ?2 OR instr(record, ?3) > 0)",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![tenant, from.as_bytes().as_slice(), from.to_string()],
+                |r| r.get(0),
+            )?
+            .collect()
+        })
+        .map_err(storage)?;
+    for record in rows {
+        let mut deal: Opportunity = json(&record, "opportunities")?;
+        if deal.merge_parties(&[from], to) {
+            let record = to_json(&deal)?;
+            conn.prepare_cached(
+                "UPDATE opportunities SET account = ?3, record = ?4 \
+                 WHERE tenant_id = ?1 AND id = ?2",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    tenant,
+                    deal.id.as_bytes().as_slice(),
+                    deal.account.as_bytes().as_slice(),
+                    record
+                ])
+            })
+            .map_err(storage)?;
+        }
+    }
+    Ok(())
+}
+
 /// The deal's row values after the tenant and id: the indexed columns, version, record.
 fn deal_params(deal: &Opportunity) -> Result<Vec<rusqlite::types::Value>> {
     use rusqlite::types::Value as V;

@@ -14,6 +14,7 @@ use crm_core::kpi::{KpiAction, KpiEngine, KpiMetric, KpiRule, KpiScope};
 use crm_core::merge::MergePolicy;
 use crm_core::notify::{Notification, Recipient, StaticDirectory, TemplateName};
 use crm_core::pool::{ClaimLimits, PoolPolicy};
+use crm_core::sales::{ForecastQuery, Opportunity, OpportunityQuery};
 use crm_core::segment::{FieldSchema, Segment, SegmentId};
 use crm_core::sla::{SlaMetric, SlaTarget};
 use crm_core::sync::SourceFields;
@@ -361,7 +362,34 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
         .change_static_members(segment.id, vec![hidden.id], vec![])
         .await
         .unwrap();
+    let pipeline = system
+        .sales()
+        .create_pipeline(crm_testkit::conformance::sample_pipeline())
+        .await
+        .unwrap();
+    let close = system.crm().now().date_naive();
+    let deal = |account: CustomerId| {
+        Opportunity::new(
+            "Hidden deal",
+            account,
+            c,
+            &pipeline,
+            Money::parse("900", "EUR").unwrap(),
+            close,
+            system.crm().now(),
+        )
+        .unwrap()
+    };
+    let hidden_deal = system.sales().open(deal(hidden.id)).await.unwrap();
+    let won_deal = system.sales().open(deal(other.id)).await.unwrap();
+    let won_deal = system.sales().win(won_deal.id, 1).await.unwrap();
     let snapshot = |s: TenantCrm| async move {
+        let deals = s
+            .sales()
+            .list(&OpportunityQuery::default(), &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items;
         let customers = s
             .customers()
             .search(&CustomerQuery::all(), &PageRequest::first(100))
@@ -380,7 +408,7 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
             .await
             .unwrap()
             .items;
-        (customers, cases, tasks)
+        (customers, cases, tasks, deals)
     };
     let before = snapshot(system.clone()).await;
 
@@ -853,6 +881,78 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
                     )
                     .await,
             ),
+        ),
+        (
+            "sales.create_pipeline",
+            forbidden(
+                h.sales()
+                    .create_pipeline(crm_testkit::conformance::sample_pipeline())
+                    .await,
+            ),
+        ),
+        (
+            "sales.update_pipeline",
+            forbidden(h.sales().update_pipeline(pipeline.clone(), 1).await),
+        ),
+        (
+            "sales.open",
+            forbidden(h.sales().open(deal(hidden.id)).await),
+        ),
+        ("sales.get", forbidden(h.sales().get(hidden_deal.id).await)),
+        (
+            "sales.history",
+            forbidden(h.sales().history(hidden_deal.id, &page).await),
+        ),
+        (
+            "sales.update",
+            forbidden(h.sales().update(hidden_deal.clone(), 1).await),
+        ),
+        (
+            "sales.move_to",
+            forbidden(h.sales().move_to(hidden_deal.id, 1, "proposal").await),
+        ),
+        (
+            "sales.win",
+            forbidden(h.sales().win(hidden_deal.id, 1).await),
+        ),
+        (
+            "sales.lose",
+            forbidden(h.sales().lose(hidden_deal.id, 1, "Price", None).await),
+        ),
+        (
+            "sales.reopen",
+            forbidden(h.sales().reopen(won_deal.id, 2, "qualify").await),
+        ),
+        (
+            "sales.link_order",
+            forbidden(
+                h.sales()
+                    .link_order(
+                        won_deal.id,
+                        crm_core::ExternalRef::new("erp", "SO-1").unwrap(),
+                    )
+                    .await,
+            ),
+        ),
+        (
+            "sales.list",
+            shows_none(
+                h.sales().list(&OpportunityQuery::default(), &page).await,
+                |d| d.id == hidden_deal.id || d.id == won_deal.id,
+            ),
+        ),
+        (
+            "sales.forecast",
+            h.sales()
+                .forecast(
+                    &ForecastQuery {
+                        include_closed: true,
+                        ..ForecastQuery::new(close, close)
+                    },
+                    None,
+                )
+                .await
+                .is_ok_and(|f| f.rows.is_empty()),
         ),
         (
             "access_log.unusual",
@@ -1571,4 +1671,113 @@ async fn a_principal_claims_from_the_pool_for_itself() {
         .await
         .unwrap();
     assert_eq!((history[0].to, history[0].changed_by), (Some(a), Some(a)));
+}
+
+/// Deals follow the roles' scope for opportunities (their owner), their team and their
+/// account; moves record who made them; giving a deal away needs `Transfer`; a principal's
+/// forecast counts only the deals it reaches.
+#[tokio::test]
+async fn deals_follow_the_opportunity_roles() {
+    let co = company();
+    let system = co.crm.tenant(co.tenant);
+    let [a, b, c] = co.reps;
+    let pipeline = system
+        .sales()
+        .create_pipeline(crm_testkit::conformance::sample_pipeline())
+        .await
+        .unwrap();
+    let now = system.crm().now();
+    let deal = |account: CustomerId, owner: UserId, amount: &str| {
+        Opportunity::new(
+            "Deal",
+            account,
+            owner,
+            &pipeline,
+            Money::parse(amount, "EUR").unwrap(),
+            now.date_naive(),
+            now,
+        )
+        .unwrap()
+    };
+    let mine = register(&system, "Mine", Some(a)).await;
+    let theirs = register(&system, "Theirs", Some(c)).await;
+    let sales_role = |scope: Scope| {
+        let mut r = role(scope);
+        for action in [Action::Read, Action::Write] {
+            r = r.allow(RecordKind::Opportunities, action, scope);
+        }
+        r
+    };
+    let rep = system.as_user(a, &[sales_role(Scope::Own)]).await.unwrap();
+    // The rep opens a deal on its own account, and is recorded as having done so.
+    let own = rep.sales().open(deal(mine.id, a, "100")).await.unwrap();
+    let history = rep
+        .sales()
+        .history(own.id, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(history.items[0].by, Some(a));
+    assert!(
+        forbidden(rep.sales().open(deal(theirs.id, c, "1")).await),
+        "not its account"
+    );
+    // Another's deal on another's account: out of reach, until the rep joins its team.
+    let mut foreign = deal(theirs.id, c, "200");
+    let foreign_open = system.sales().open(foreign.clone()).await.unwrap();
+    assert!(forbidden(rep.sales().get(foreign_open.id).await));
+    foreign = foreign_open.clone();
+    foreign.team = vec![a];
+    let foreign = system.sales().update(foreign, 1).await.unwrap();
+    assert_eq!(rep.sales().get(foreign.id).await.unwrap(), foreign);
+    let moved = rep
+        .sales()
+        .move_to(foreign.id, 2, "proposal")
+        .await
+        .unwrap();
+    assert_eq!(moved.stage.as_str(), "proposal");
+    // A deal owned by someone else on the rep's own account: reached through the account.
+    let on_mine = system.sales().open(deal(mine.id, b, "300")).await.unwrap();
+    assert!(rep.sales().get(on_mine.id).await.is_ok());
+    // Handing a deal to another owner needs Transfer, which the role does not give.
+    let mut given = own.clone();
+    given.owner = b;
+    assert!(forbidden(rep.sales().update(given, 1).await));
+    let listed: BTreeSet<_> = rep
+        .sales()
+        .list(&OpportunityQuery::default(), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(listed, BTreeSet::from([own.id, foreign.id, on_mine.id]));
+    let hidden = system
+        .sales()
+        .open(deal(theirs.id, c, "5000"))
+        .await
+        .unwrap();
+    let query = ForecastQuery::new(now.date_naive(), now.date_naive());
+    let total = |f: crm_core::sales::Forecast| f.totals().unwrap().rows[0].amount;
+    assert_eq!(
+        total(rep.sales().forecast(&query, None).await.unwrap()),
+        "600".parse().unwrap(),
+        "the rep's forecast leaves out the deal it does not reach"
+    );
+    assert_eq!(
+        total(system.sales().forecast(&query, None).await.unwrap()),
+        "5600".parse().unwrap()
+    );
+    // The lead reaches its reps' deals; the unit head of the org, everything in its units.
+    let lead = system
+        .as_user(co.lead, &[sales_role(Scope::OwnAndSubordinates)])
+        .await
+        .unwrap();
+    assert!(lead.sales().get(own.id).await.is_ok());
+    assert!(forbidden(lead.sales().get(hidden.id).await));
+    let head = system
+        .as_user(co.head, &[sales_role(Scope::UnitAndDescendants)])
+        .await
+        .unwrap();
+    assert!(head.sales().get(hidden.id).await.is_ok());
 }

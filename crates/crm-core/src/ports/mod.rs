@@ -124,7 +124,10 @@ pub trait CustomerStore: Send + Sync {
     ///   phones and tags indexed anew; an external id another customer holds is
     ///   [`Duplicate`](crate::Error::Duplicate));
     /// - every interaction, case and task (with the customer as subject) of a merged
-    ///   customer now names the survivor, interaction ids and keys unchanged;
+    ///   customer now names the survivor, interaction ids and keys unchanged, and so does
+    ///   every deal naming one as its account or contact
+    ///   ([`Opportunity::merge_parties`](crate::sales::Opportunity::merge_parties); its won
+    ///   snapshot unchanged);
     /// - the survivor joins every segment a merged customer was a member of;
     /// - the survivor's profile becomes the merge ([`Profile::merge`]) of its own and the
     ///   merged customers' profiles;

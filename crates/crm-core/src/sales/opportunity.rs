@@ -613,6 +613,34 @@ impl Opportunity {
         Ok(from)
     }
 
+    /// Names `survivor` wherever the deal names one of the `merged` customers: as its
+    /// account, and as a contact (where the survivor is a contact already, its own entry
+    /// stays). The won snapshot stays as it was sent. Whether anything changed.
+    pub fn merge_parties(&mut self, merged: &[CustomerId], survivor: CustomerId) -> bool {
+        let mut changed = false;
+        if merged.contains(&self.account) {
+            self.account = survivor;
+            changed = true;
+        }
+        if self.contacts.iter().any(|c| merged.contains(&c.customer)) {
+            // The survivor's own entry wins; else the first merged contact's role.
+            let mut named = self.contacts.iter().any(|c| c.customer == survivor);
+            self.contacts.retain_mut(|c| {
+                if !merged.contains(&c.customer) {
+                    return true;
+                }
+                if named {
+                    return false;
+                }
+                c.customer = survivor;
+                named = true;
+                true
+            });
+            changed = true;
+        }
+        changed
+    }
+
     /// The history entry of the deal's current state: entered from `from` by `by`.
     pub fn stage_change(&self, from: Option<StageKey>, by: Option<UserId>) -> StageChange {
         StageChange {

@@ -227,6 +227,12 @@ cases! {
         let task = crm.tenant(tenant).tasks().create(Task::new(TaskSubject::Customer(c.id), "Call back", agent, t0() + Duration::hours(2)).unwrap()).await.unwrap();
         let fair = crm.tenant(tenant).segments().create(Segment::fixed("Fair").unwrap(), &schema).await.unwrap();
         crm.tenant(tenant).segments().change_static_members(fair.id, vec![b.id], vec![]).await.unwrap();
+        let sales = crm.tenant(tenant).sales();
+        let pipeline = sales.create_pipeline(super::sales::sample_pipeline()).await.unwrap();
+        let close = chrono::NaiveDate::from_ymd_opt(2025, 6, 30).unwrap();
+        let deal = |account: CustomerId| crm_core::sales::Opportunity::new("Deal", account, agent, &pipeline, Money::parse("10", "EUR").unwrap(), close, t0()).unwrap();
+        let on_b = sales.open(deal(b.id).with_contact(c.id, crm_core::sales::ContactRole::Technical).with_contact(a.id, crm_core::sales::ContactRole::Billing)).await.unwrap();
+        let untouched = sales.open(deal(a.id)).await.unwrap();
         let before_a = store.get_customer(tenant, a.id).await.unwrap();
 
         // Dry run: the result, nothing written.
@@ -260,6 +266,12 @@ cases! {
         assert!(history.iter().all(|i| i.customer == a.id));
         assert_profile_is_rebuild(&store, tenant, a.id).await;
         assert_eq!(store.get_profile(tenant, a.id).await.unwrap(), dry.profile);
+        // Deals name the survivor as account and contact (once, with its own role).
+        let moved = store.get_opportunity(tenant, on_b.id).await.unwrap();
+        assert_eq!(moved.account, a.id);
+        assert_eq!(moved.contacts, vec![crm_core::sales::DealContact { customer: a.id, role: crm_core::sales::ContactRole::Billing }]);
+        assert_eq!(sales.update(moved.clone(), moved.version).await.unwrap().account, a.id, "a moved deal can be edited");
+        assert_eq!(store.get_opportunity(tenant, untouched.id).await.unwrap(), untouched);
         // The merged records are gone; their ids resolve to the survivor.
         for old in [b.id, c.id] {
             assert_not_found(store.get_customer(tenant, old).await, "merged away");
@@ -658,6 +670,10 @@ cases! {
         crm.tenant(a).value().set_scores(vec![(c.id, scores(0.5, "10"))]).await.unwrap();
         let rule = isolation_kpi_rule();
         crm.tenant(a).kpis().add_rule(rule.clone()).await.unwrap();
+        let pipeline = crm.tenant(a).sales().create_pipeline(super::sales::sample_pipeline()).await.unwrap();
+        let deal = crm_core::sales::Opportunity::new("Secret deal", c.id, UserId::new(), &pipeline, Money::parse("5000", "EUR").unwrap(), t0().date_naive(), t0()).unwrap();
+        let deal = crm.tenant(a).sales().open(deal).await.unwrap();
+        let deal = crm.tenant(a).sales().move_to(deal.id, 1, "proposal").await.unwrap();
         let snapshot = |store: Arc<dyn Storage>| async move {
             (
                 store.get_customer(a, c.id).await.unwrap(),
@@ -669,6 +685,8 @@ cases! {
                 store.value_scores(a, c.id).await.unwrap(),
                 store.kpi_rules(a).await.unwrap(),
                 store.ownership_history(a, c.id).await.unwrap(),
+                (store.pipelines(a).await.unwrap(), store.get_opportunity(a, deal.id).await.unwrap()),
+                store.stage_history(a, deal.id, &PageRequest::first(10)).await.unwrap().items,
             )
         };
         let before = snapshot(store.clone()).await;
@@ -721,6 +739,13 @@ cases! {
         probe!(store.kpi_rules(b), |v| v.is_empty(), "kpi_rules");
         probe!(store.latest_value_model(b), |v| v.is_none(), "latest_value_model");
         probe!(store.archive_horizon(b), |v| v.is_none(), "archive_horizon");
+        probe!(store.get_pipeline(b, pipeline.id), |_| false, "get_pipeline");
+        probe!(store.pipelines(b), |v| v.is_empty(), "pipelines");
+        probe!(store.get_opportunity(b, deal.id), |_| false, "get_opportunity");
+        probe!(store.list_opportunities(b, &crm_core::sales::OpportunityQuery::default(), &all), |p| p.items.is_empty(), "list_opportunities");
+        probe!(store.stage_history(b, deal.id, &all), |p| p.items.is_empty(), "stage_history");
+        let forever = crm_core::sales::ForecastQuery { include_closed: true, ..crm_core::sales::ForecastQuery::new(chrono::NaiveDate::MIN, chrono::NaiveDate::MAX) };
+        probe!(store.forecast_cells(b, &forever), |v| v.is_empty(), "forecast_cells");
         // Writes with A's ids and records.
         let mut changed = c.clone();
         changed.name = crm_core::DisplayName::parse("Stolen").unwrap();
@@ -744,6 +769,13 @@ cases! {
         done.version += 1;
         probe!(store.update_task(b, &done, task.version, WriteOptions::new()), no, "update_task");
         probe!(store.update_kpi_rule(b, &rule, 1), no, "update_kpi_rule");
+        let mut renamed = pipeline.clone();
+        renamed.version = 2;
+        probe!(store.update_pipeline(b, &renamed, 1), no, "update_pipeline");
+        let mut won = deal.clone();
+        won.version += 1;
+        probe!(store.update_opportunity(b, &won, deal.version, &[], WriteOptions::new()), no, "update_opportunity");
+        probe!(store.insert_opportunity(b, &deal, &deal.stage_change(None, None), WriteOptions::new()), no, "insert_opportunity");
         // These succeed or not on B's side; either way A's records stay as they were.
         calls += 4;
         let _ = store.delete_kpi_rule(b, &rule.key).await;

@@ -429,6 +429,8 @@ impl CustomerStore for MemoryStore {
                 }
             }
         }
+        let merged: Vec<CustomerId> = gone.iter().copied().collect();
+        s.sales.merge_parties(tenant, &merged, survivor.id);
         for ((t, _), members) in s.members.iter_mut() {
             if *t == tenant && members.iter().any(|m| gone.contains(m)) {
                 members.retain(|m| !gone.contains(m));

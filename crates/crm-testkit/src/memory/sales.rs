@@ -16,6 +16,22 @@ pub(super) struct SalesState {
     orders: HashMap<Key<ExternalRef>, OpportunityId>,
 }
 
+impl SalesState {
+    /// A merge: deals naming a `gone` customer name the survivor.
+    pub(super) fn merge_parties(
+        &mut self,
+        tenant: TenantId,
+        gone: &[CustomerId],
+        survivor: CustomerId,
+    ) {
+        for ((t, _), deal) in self.deals.iter_mut() {
+            if *t == tenant {
+                deal.merge_parties(gone, survivor);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl SalesStore for MemoryStore {
     async fn insert_pipeline(&self, tenant: TenantId, pipeline: &Pipeline) -> Result<()> {

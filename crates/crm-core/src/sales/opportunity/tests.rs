@@ -241,3 +241,34 @@ fn the_weighted_amount_is_exact() {
     assert_eq!(d.weighted_amount(), Decimal::new(1_099_989, 4));
     assert_eq!(d.amount_minor(), Some(33_333));
 }
+
+#[test]
+fn merging_names_the_survivor_once() {
+    let p = pipeline();
+    let (a, b, survivor) = (CustomerId::new(), CustomerId::new(), CustomerId::new());
+    let mut d = deal(&p)
+        .with_contact(survivor, ContactRole::Billing)
+        .with_contact(a, ContactRole::DecisionMaker)
+        .with_contact(b, ContactRole::Technical);
+    d.account = a;
+    assert!(d.merge_parties(&[a, b], survivor));
+    assert_eq!(d.account, survivor);
+    assert_eq!(
+        d.contacts,
+        vec![DealContact {
+            customer: survivor,
+            role: ContactRole::Billing
+        }]
+    );
+    d.validate(&p).unwrap();
+    assert!(!d.merge_parties(&[a], survivor));
+    let mut e = deal(&p).with_contact(a, ContactRole::Influencer);
+    assert!(e.merge_parties(&[a], survivor));
+    assert_eq!(
+        e.contacts,
+        vec![DealContact {
+            customer: survivor,
+            role: ContactRole::Influencer
+        }]
+    );
+}
