@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use crm_core::sales::{
-    ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+    ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
+    StageChange, StageTime,
 };
 use crm_core::{
     Cursor, Error, OpportunityId, Page, PageRequest, PipelineId, Result, SalesStore, TenantId,
@@ -101,6 +102,8 @@ fn deal_params(deal: &Opportunity) -> Result<Vec<Param>> {
         Box::new(c.currency),
         Box::new(c.amount_minor),
         Box::new(c.close_date),
+        Box::new(c.created_at),
+        Box::new(c.closed_at),
         Box::new(c.order_ref),
         Box::new(deal.version as i64),
         Box::new(to_json(deal)?),
@@ -249,7 +252,7 @@ impl SalesStore for PostgresStore {
             tx.execute(
                 &format!(
                     "INSERT INTO opportunities (tenant_id, id, {DEAL_COLUMNS}, version, record) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
                 ),
                 &refs(&params),
             )
@@ -296,8 +299,9 @@ impl SalesStore for PostgresStore {
                 .execute(
                     "UPDATE opportunities SET owner = $3, account = $4, pipeline = $5, \
                      stage = $6, outcome = $7, category = $8, probability = $9, currency = $10, \
-                     amount_minor = $11, close_date = $12, order_ref = $13, version = $14, \
-                     record = $15 WHERE tenant_id = $1 AND id = $2 AND version = $16",
+                     amount_minor = $11, close_date = $12, created_at = $13, closed_at = $14, \
+                     order_ref = $15, version = $16, record = $17 \
+                     WHERE tenant_id = $1 AND id = $2 AND version = $18",
                     &refs(&params),
                 )
                 .await
@@ -404,5 +408,47 @@ impl SalesStore for PostgresStore {
                 .decode(corrupt)
             })
             .collect()
+    }
+
+    async fn funnel(
+        &self,
+        tenant: TenantId,
+        funnel: &FunnelQuery,
+        pipeline: &Pipeline,
+    ) -> Result<(Vec<FunnelCell>, Vec<StageTime>)> {
+        funnel.validate()?;
+        let t = tenant.as_bytes();
+        let client = self.client(tenant).await?;
+        let cells = query(
+            &client,
+            crm_sql::sales::funnel_cells(&Postgres, t, funnel, pipeline),
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            crm_sql::sales::funnel_cell(
+                r.try_get(0).map_err(storage)?,
+                r.try_get(1).map_err(storage)?,
+                r.try_get(2).map_err(storage)?,
+                r.try_get(3).map_err(storage)?,
+                r.try_get(4).map_err(storage)?,
+                corrupt,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let times = query(&client, crm_sql::sales::stage_times(&Postgres, t, funnel))
+            .await?
+            .iter()
+            .map(|r| {
+                crm_sql::sales::stage_time(
+                    r.try_get(0).map_err(storage)?,
+                    r.try_get(1).map_err(storage)?,
+                    r.try_get(2).map_err(storage)?,
+                    r.try_get(3).map_err(storage)?,
+                    corrupt,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((cells, times))
     }
 }

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use crm_core::sales::{
-    ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+    ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
+    StageChange, StageTime,
 };
 use crm_core::{
     Cursor, Error, OpportunityId, Page, PageRequest, PipelineId, Result, SalesStore, TenantId,
@@ -105,6 +106,8 @@ fn deal_params(deal: &Opportunity) -> Result<Vec<rusqlite::types::Value>> {
         V::Text(c.currency),
         V::Integer(c.amount_minor),
         V::Text(c.close_date),
+        V::Integer(c.created_at),
+        c.closed_at.map_or(V::Null, V::Integer),
         c.order_ref.map_or(V::Null, V::Text),
         V::Integer(deal.version as i64),
         V::Text(to_json(deal)?),
@@ -247,7 +250,7 @@ impl SalesStore for SqliteStore {
             values.extend(row);
             tx.prepare_cached(&format!(
                 "INSERT INTO opportunities (tenant_id, id, {DEAL_COLUMNS}, version, record) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ))
             .and_then(|mut s| s.execute(params_from_iter(values)))
             .map_err(|e| write_error(e, "opportunity", duplicate_deal(&d)))?;
@@ -298,8 +301,9 @@ impl SalesStore for SqliteStore {
                 .prepare_cached(
                     "UPDATE opportunities SET owner = ?3, account = ?4, pipeline = ?5, \
                      stage = ?6, outcome = ?7, category = ?8, probability = ?9, currency = ?10, \
-                     amount_minor = ?11, close_date = ?12, order_ref = ?13, version = ?14, \
-                     record = ?15 WHERE tenant_id = ?1 AND id = ?2 AND version = ?16",
+                     amount_minor = ?11, close_date = ?12, created_at = ?13, closed_at = ?14, \
+                     order_ref = ?15, version = ?16, record = ?17 \
+                     WHERE tenant_id = ?1 AND id = ?2 AND version = ?18",
                 )
                 .and_then(|mut s| s.execute(params_from_iter(values)))
                 .map_err(|e| write_error(e, "opportunity", duplicate_deal(&d)))?;
@@ -424,6 +428,57 @@ impl SalesStore for SqliteStore {
                 );
             }
             Ok(cells)
+        })
+        .await
+    }
+
+    async fn funnel(
+        &self,
+        tenant: TenantId,
+        query: &FunnelQuery,
+        pipeline: &Pipeline,
+    ) -> Result<(Vec<FunnelCell>, Vec<StageTime>)> {
+        query.validate()?;
+        let t = tenant.as_bytes();
+        let cells_sql = crm_sql::sales::funnel_cells(&Sqlite, t, query, pipeline);
+        let times_sql = crm_sql::sales::stage_times(&Sqlite, t, query);
+        self.read(move |conn| {
+            let run = |sql: crm_sql::Sql| -> Result<Vec<Vec<rusqlite::types::Value>>> {
+                let mut stmt = conn.prepare_cached(&sql.text).map_err(storage)?;
+                let width = stmt.column_count();
+                let rows = stmt
+                    .query_map(params_from_iter(sql.params.into_iter().map(value)), |r| {
+                        (0..width).map(|i| r.get(i)).collect()
+                    })
+                    .map_err(storage)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(storage)
+            };
+            use rusqlite::types::Value as V;
+            let bad = |what: &str| corrupt(format!("funnel: {what}"));
+            let cells = run(cells_sql)?
+                .into_iter()
+                .map(|r| match r.as_slice() {
+                    [V::Blob(owner), V::Text(outcome), V::Integer(reached), V::Integer(n), cycle] =>
+                    {
+                        let cycle = match cycle {
+                            V::Text(t) => Some(t.as_str()),
+                            _ => None,
+                        };
+                        crm_sql::sales::funnel_cell(owner, outcome, *reached, *n, cycle, corrupt)
+                    }
+                    _ => Err(bad("a cell row of unexpected types")),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let times = run(times_sql)?
+                .into_iter()
+                .map(|r| match r.as_slice() {
+                    [V::Blob(owner), V::Text(stage), V::Integer(n), V::Text(seconds)] => {
+                        crm_sql::sales::stage_time(owner, stage, *n, seconds, corrupt)
+                    }
+                    _ => Err(bad("a stage time row of unexpected types")),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((cells, times))
         })
         .await
     }

@@ -26,7 +26,8 @@ use crate::ports::{
 };
 use crate::profile::Profile;
 use crate::sales::{
-    ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+    ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
+    StageChange, StageTime,
 };
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 use crate::task::{Task, TaskQuery};
@@ -118,6 +119,7 @@ mockall::mock! {
         async fn list_opportunities(&self, tenant: TenantId, query: &OpportunityQuery, page: &PageRequest) -> Result<Page<Opportunity>>;
         async fn stage_history(&self, tenant: TenantId, id: OpportunityId, page: &PageRequest) -> Result<Page<StageChange>>;
         async fn forecast_cells(&self, tenant: TenantId, query: &ForecastQuery) -> Result<Vec<ForecastCell>>;
+        async fn funnel(&self, tenant: TenantId, query: &FunnelQuery, pipeline: &Pipeline) -> Result<(Vec<FunnelCell>, Vec<StageTime>)>;
     }
     #[async_trait]
     impl TaskStore for Storage {

@@ -1,22 +1,28 @@
-//! The sales tables' shared SQL: forecast cells aggregated in the database, and decoding
-//! them back into exact amounts.
+//! The sales tables' shared SQL: forecast cells, funnel cells and stage times aggregated in
+//! the database, and decoding them back (amounts exact).
 
 use std::str::FromStr;
 
 use chrono::NaiveDate;
 use crm_core::sales::{
-    ForecastCategory, ForecastCell, ForecastQuery, Opportunity, OpportunityQuery,
+    ForecastCategory, ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity,
+    OpportunityQuery, Outcome, Pipeline, StageTime,
 };
-use crm_core::{Currency, Error, Money, UserId};
+use crm_core::{Currency, Error, Money, StageKey, UserId};
 use rust_decimal::Decimal;
 
 use crate::rule::{Dialect, Sql, Value, Writer};
+
+/// An instant as microseconds since the Unix epoch (instants are checked to be in range).
+fn micros(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_micros()
+}
 
 /// The columns an `opportunities` row indexes besides its record, in the order of
 /// [`DealColumns`]' fields.
 pub const DEAL_COLUMNS: &str =
     "owner, account, pipeline, stage, outcome, category, probability, currency, amount_minor, \
-     close_date, order_ref";
+     close_date, created_at, closed_at, order_ref";
 
 /// The indexed columns of a deal.
 #[derive(Debug)]
@@ -41,6 +47,10 @@ pub struct DealColumns {
     pub amount_minor: i64,
     /// `YYYY-MM-DD`.
     pub close_date: String,
+    /// When it was created, microseconds since the Unix epoch.
+    pub created_at: i64,
+    /// When it closed, microseconds since the Unix epoch.
+    pub closed_at: Option<i64>,
     /// The ERP order's reference text, once linked.
     pub order_ref: Option<String>,
 }
@@ -62,6 +72,8 @@ impl DealColumns {
                 .amount_minor()
                 .ok_or_else(|| Error::validation("amount", "is beyond the largest deal amount"))?,
             close_date: deal.close_date.to_string(),
+            created_at: micros(deal.created_at),
+            closed_at: deal.closed_at.map(micros),
             order_ref: deal.order.as_ref().map(|o| o.reference.to_string()),
         })
     }
@@ -186,4 +198,110 @@ fn date_text(date: NaiveDate) -> String {
     let first = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
     let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX);
     date.clamp(first, last).format("%Y-%m-%d").to_string()
+}
+
+/// The deals a funnel follows, joined with their stage history (trusted text; the values
+/// are bound).
+fn cohort(w: &mut Writer<'_>, tenant: &[u8], query: &FunnelQuery) {
+    w.push(
+        " FROM opportunities o JOIN stage_changes s \
+         ON s.tenant_id = o.tenant_id AND s.opportunity = o.id WHERE o.tenant_id = ",
+    );
+    w.bind(Value::Bytes(tenant.to_vec()));
+    w.push(" AND o.pipeline = ");
+    w.bind(Value::Bytes(query.pipeline.as_bytes().to_vec()));
+    w.push(" AND o.created_at >= ");
+    w.bind(Value::Integer(micros(query.from)));
+    w.push(" AND o.created_at < ");
+    w.bind(Value::Integer(micros(query.to)));
+}
+
+/// The query summing the deals `query` follows into funnel cells: columns owner, outcome,
+/// the furthest step reached, count, and the cycle seconds summed as text (null while
+/// every deal of the cell is open).
+pub fn funnel_cells(
+    dialect: &dyn Dialect,
+    tenant: &[u8],
+    query: &FunnelQuery,
+    pipeline: &Pipeline,
+) -> Sql {
+    let mut w = Writer::new(dialect);
+    w.push(
+        "SELECT owner, outcome, reached, count(*), CAST(sum(cycle) AS TEXT) FROM (\
+         SELECT o.owner AS owner, o.outcome AS outcome, CAST(COALESCE(max(CASE s.to_stage",
+    );
+    for (key, position) in crm_core::sales::steps(pipeline) {
+        w.push(" WHEN ");
+        w.bind(Value::Text(key.to_string()));
+        // A number of ours, not input.
+        w.push(&format!(" THEN {position}"));
+    }
+    w.push(
+        " END), 0) AS BIGINT) AS reached, \
+         (o.closed_at - o.created_at) / 1000000 AS cycle",
+    );
+    cohort(&mut w, tenant, query);
+    w.push(" GROUP BY o.id, o.owner, o.outcome, o.closed_at, o.created_at) d");
+    w.push(" GROUP BY owner, outcome, reached");
+    w.finish()
+}
+
+/// The query summing the stays in each stage of the deals `query` follows: columns owner,
+/// stage, count, and the stays' whole seconds summed as text.
+pub fn stage_times(dialect: &dyn Dialect, tenant: &[u8], query: &FunnelQuery) -> Sql {
+    let mut w = Writer::new(dialect);
+    w.push(
+        "SELECT owner, stage, count(*), CAST(sum((next_at - at) / 1000000) AS TEXT) FROM (\
+         SELECT o.owner AS owner, s.to_stage AS stage, s.at AS at, \
+         lead(s.at) OVER (PARTITION BY s.opportunity ORDER BY s.version) AS next_at",
+    );
+    cohort(&mut w, tenant, query);
+    w.push(") x WHERE next_at IS NOT NULL GROUP BY owner, stage");
+    w.finish()
+}
+
+/// A funnel cell from the columns of a [`funnel_cells`] row.
+pub fn funnel_cell(
+    owner: &[u8],
+    outcome: &str,
+    reached: i64,
+    deals: i64,
+    cycle_seconds: Option<&str>,
+    corrupt: impl Fn(String) -> Error,
+) -> Result<FunnelCell, Error> {
+    let bad = |what: &str, value: String| corrupt(format!("funnel {what}: {value:?}"));
+    Ok(FunnelCell {
+        owner: user(owner).ok_or_else(|| bad("owner", format!("{owner:?}")))?,
+        outcome: [Outcome::Open, Outcome::Won, Outcome::Lost]
+            .into_iter()
+            .find(|o| o.as_str() == outcome)
+            .ok_or_else(|| bad("outcome", outcome.into()))?,
+        reached: u16::try_from(reached).map_err(|_| bad("reached", reached.to_string()))?,
+        deals: u64::try_from(deals).map_err(|_| bad("count", deals.to_string()))?,
+        cycle_seconds: cycle_seconds
+            .map(|t| i128::from_str(t).map_err(|_| bad("cycle", t.into())))
+            .transpose()?
+            .unwrap_or(0),
+    })
+}
+
+/// A stage time from the columns of a [`stage_times`] row.
+pub fn stage_time(
+    owner: &[u8],
+    stage: &str,
+    stays: i64,
+    seconds: &str,
+    corrupt: impl Fn(String) -> Error,
+) -> Result<StageTime, Error> {
+    let bad = |what: &str, value: String| corrupt(format!("stage time {what}: {value:?}"));
+    Ok(StageTime {
+        owner: user(owner).ok_or_else(|| bad("owner", format!("{owner:?}")))?,
+        stage: StageKey::parse(stage).map_err(|_| bad("stage", stage.into()))?,
+        stays: u64::try_from(stays).map_err(|_| bad("count", stays.to_string()))?,
+        seconds: i128::from_str(seconds).map_err(|_| bad("seconds", seconds.into()))?,
+    })
+}
+
+fn user(bytes: &[u8]) -> Option<UserId> {
+    Some(UserId::from_bytes(bytes.try_into().ok()?))
 }

@@ -417,7 +417,8 @@ macro_rules! __group {
             pipelines_round_trip_and_keep_their_stages,
             opportunities_move_through_stages_with_history,
             won_deals_hand_over_an_order_once,
-            forecasts_are_exact_per_currency
+            forecasts_are_exact_per_currency,
+            funnels_follow_the_stage_histories
         }
     };
     ($m:ident!($($args:tt)*); access) => {

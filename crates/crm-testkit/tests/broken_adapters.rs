@@ -12,7 +12,8 @@ use crm_core::kpi::{KpiRule, StoredKpiRule};
 use crm_core::notify::TemplateName;
 use crm_core::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore};
 use crm_core::sales::{
-    ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+    ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
+    StageChange, StageTime,
 };
 use crm_core::segment::{FieldSchema, MembershipChange, Rule, Segment};
 use crm_core::task::{Task, TaskQuery};
@@ -585,6 +586,14 @@ impl crm_core::SalesStore for Broken {
     }
     async fn forecast_cells(&self, t: TenantId, q: &ForecastQuery) -> Result<Vec<ForecastCell>> {
         self.inner.forecast_cells(self.tenant(t), q).await
+    }
+    async fn funnel(
+        &self,
+        t: TenantId,
+        q: &FunnelQuery,
+        p: &Pipeline,
+    ) -> Result<(Vec<FunnelCell>, Vec<StageTime>)> {
+        self.inner.funnel(self.tenant(t), q, p).await
     }
 }
 

@@ -21,6 +21,8 @@ CREATE TABLE opportunities (
     currency     TEXT    NOT NULL,
     amount_minor INTEGER NOT NULL,  -- the amount in units of 10^-decimals of the currency
     close_date   TEXT    NOT NULL,  -- YYYY-MM-DD
+    created_at   INTEGER NOT NULL,  -- microseconds since the Unix epoch
+    closed_at    INTEGER,           -- microseconds since the Unix epoch, once closed
     order_ref    TEXT,              -- 'source:id' of the ERP order, once linked
     version      INTEGER NOT NULL,
     record       TEXT    NOT NULL,
@@ -29,6 +31,7 @@ CREATE TABLE opportunities (
 CREATE INDEX opportunities_by_owner ON opportunities (tenant_id, owner, id);
 CREATE INDEX opportunities_by_account ON opportunities (tenant_id, account, id);
 CREATE INDEX opportunities_by_close ON opportunities (tenant_id, close_date);
+CREATE INDEX opportunities_by_creation ON opportunities (tenant_id, pipeline, created_at);
 CREATE UNIQUE INDEX opportunities_by_order ON opportunities (tenant_id, order_ref)
     WHERE order_ref IS NOT NULL;
 

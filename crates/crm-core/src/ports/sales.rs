@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::id::{OpportunityId, PipelineId, TenantId};
 use crate::page::{Page, PageRequest};
 use crate::sales::{
-    ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+    ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
+    StageChange, StageTime,
 };
 
 #[cfg(doc)]
@@ -117,5 +118,17 @@ pub trait SalesStore: Send + Sync {
         _query: &ForecastQuery,
     ) -> Result<Vec<ForecastCell>> {
         Err(unsupported::<Self>("forecast_cells"))
+    }
+
+    /// The deals [`FunnelQuery::matches`] follows (all of `pipeline`, the query's pipeline),
+    /// summed into funnel cells and stage times: equal, as sets, to
+    /// [`funnel_of`](crate::sales::funnel_of) over them and their stage histories.
+    async fn funnel(
+        &self,
+        _tenant: TenantId,
+        _query: &FunnelQuery,
+        _pipeline: &Pipeline,
+    ) -> Result<(Vec<FunnelCell>, Vec<StageTime>)> {
+        Err(unsupported::<Self>("funnel"))
     }
 }

@@ -409,3 +409,80 @@ impl ExchangeRates for RateTable {
             .ok_or_else(|| Error::not_found("exchange_rate", format!("{from}/{to} on {on}")))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cell_strategy(owners: Vec<UserId>) -> impl Strategy<Value = ForecastCell> {
+        (
+            0..owners.len(),
+            0..5usize,
+            0u8..=100,
+            prop::bool::ANY,
+            0i64..10_000_000_000,
+            0u32..730,
+            1u64..50,
+        )
+            .prop_map(move |(o, c, p, usd, cents, day, deals)| ForecastCell {
+                close_date: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()
+                    + chrono::Duration::days(i64::from(day)),
+                owner: owners[o],
+                category: ForecastCategory::ALL[c],
+                probability: p,
+                currency: Currency::parse(if usd { "USD" } else { "EUR" }).unwrap(),
+                deals,
+                amount: Decimal::new(cents, 2),
+            })
+    }
+
+    proptest! {
+        /// For any cells and any grouping, each row's weighted sum equals the direct sum of
+        /// amount × probability over the cells in its group, exactly.
+        #[test]
+        fn weighted_forecast_equals_a_direct_sum(
+            cells in prop::collection::vec(cell_strategy(vec![UserId::new(), UserId::new(), UserId::new()]), 0..60),
+            period in prop::sample::select(vec![Period::Month, Period::Quarter, Period::Year]),
+            mask in 0u8..16,
+        ) {
+            let dims = [Dimension::Period, Dimension::Owner, Dimension::Unit, Dimension::Category];
+            let by: Vec<Dimension> = dims.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, d)| *d).collect();
+            let forecast = Forecast::fold(&cells, period, None).unwrap().rollup(&by).unwrap();
+            let mut seen = 0u64;
+            for row in &forecast.rows {
+                let in_row: Vec<&ForecastCell> = cells.iter().filter(|c| {
+                    c.currency == row.currency
+                        && row.period.is_none_or(|p| p == period.start_of(c.close_date))
+                        && row.owner.is_none_or(|o| o == c.owner)
+                        && row.category.is_none_or(|k| k == c.category)
+                }).collect();
+                let weighted: Decimal = in_row.iter().map(|c| c.amount * Decimal::from(c.probability) / Decimal::ONE_HUNDRED).sum();
+                let amount: Decimal = in_row.iter().map(|c| c.amount).sum();
+                let deals: u64 = in_row.iter().map(|c| c.deals).sum();
+                prop_assert_eq!(row.weighted, weighted);
+                prop_assert_eq!((row.amount, row.deals), (amount, deals));
+                seen += deals;
+            }
+            prop_assert_eq!(seen, cells.iter().map(|c| c.deals).sum::<u64>());
+        }
+    }
+
+    #[test]
+    fn periods_start_on_their_first_day() {
+        let d = NaiveDate::from_ymd_opt(2026, 8, 17).unwrap();
+        assert_eq!(
+            Period::Month.start_of(d),
+            NaiveDate::from_ymd_opt(2026, 8, 1).unwrap()
+        );
+        assert_eq!(
+            Period::Quarter.start_of(d),
+            NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+        );
+        assert_eq!(
+            Period::Year.start_of(d),
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+        );
+    }
+}

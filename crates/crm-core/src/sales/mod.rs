@@ -19,6 +19,9 @@
 //! - A [`Forecast`] sums amounts and amounts times probabilities per period, owner, unit
 //!   and category, per currency, or converted through an [`ExchangeRates`] port at the
 //!   rate of each deal's close date.
+//! - A [`FunnelReport`] follows the deals created in a period: how many reached each
+//!   stage, the share that went one step further, the win rate, the cycle time and the
+//!   average stay in each stage, per owner and per unit.
 //!
 //! The service is [`TenantCrm::sales`](crate::TenantCrm::sales); storage is the optional
 //! port [`SalesStore`](crate::ports::SalesStore) (capability
@@ -30,12 +33,16 @@ use serde::{Deserialize, Serialize};
 use crate::id::{CustomerId, PipelineId, UserId};
 
 mod forecast;
+mod funnel;
 mod opportunity;
 mod pipeline;
 
 pub use forecast::{
     cells_of, Dimension, ExchangeRates, Forecast, ForecastCell, ForecastQuery, ForecastRow, Period,
     RateTable,
+};
+pub use funnel::{
+    funnel_of, steps, Funnel, FunnelCell, FunnelQuery, FunnelReport, FunnelStep, StageTime,
 };
 pub use opportunity::{
     ContactRole, DealContact, LineItem, Opportunity, OrderLink, OrderSnapshot, StageChange,

@@ -11,8 +11,8 @@ use crate::id::{OpportunityId, PipelineId};
 use crate::page::{Page, PageRequest};
 use crate::ports::{Capability, SalesStore, WriteOptions};
 use crate::sales::{
-    cells_of, ExchangeRates, Forecast, ForecastCell, ForecastQuery, Opportunity, OpportunityQuery,
-    OrderLink, Outcome, Pipeline, StageChange,
+    cells_of, funnel_of, ExchangeRates, Forecast, ForecastCell, ForecastQuery, FunnelQuery,
+    FunnelReport, Opportunity, OpportunityQuery, OrderLink, Outcome, Pipeline, StageChange,
 };
 use crate::value::{Currency, ExternalRef, StageKey};
 
@@ -399,6 +399,56 @@ impl Sales {
     ) -> Result<Forecast> {
         let cells = self.cells(query).await?;
         Forecast::fold_converted(&cells, query.period, org, to, rates).await
+    }
+
+    /// The funnel of the deals of `query.pipeline` created in its period: per step, the
+    /// deals that got that far and the share that went on; the win rate, the cycle time
+    /// and the stays in each stage; for all, per owner and per unit of `org` (when given).
+    /// On a scoped handle, of the deals the principal reaches.
+    ///
+    /// Errors: validation on `to`; [`Error::NotFound`] for an unknown pipeline.
+    #[instrument(skip_all, fields(tenant = %self.ctx.tenant))]
+    pub async fn funnel(&self, query: &FunnelQuery, org: Option<&Org>) -> Result<FunnelReport> {
+        self.ctx.need(Capability::Sales, "funnel")?;
+        query.validate()?;
+        let tenant = self.ctx.tenant;
+        let pipeline = self.store.get_pipeline(tenant, query.pipeline).await?;
+        let (cells, times) = if self.ctx.scoped() {
+            let listing = OpportunityQuery {
+                pipeline: Some(query.pipeline),
+                ..OpportunityQuery::default()
+            };
+            let mut followed = Vec::new();
+            let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+            loop {
+                let p = self.list(&listing, &page).await?;
+                for deal in p.items.into_iter().filter(|d| query.matches(d)) {
+                    let history = self.whole_history(deal.id).await?;
+                    followed.push((deal, history));
+                }
+                match p.next {
+                    Some(next) => page = PageRequest::after(next, PageRequest::MAX_LIMIT),
+                    None => break,
+                }
+            }
+            funnel_of(&pipeline, followed.iter().map(|(d, h)| (d, h.as_slice())))?
+        } else {
+            self.store.funnel(tenant, query, &pipeline).await?
+        };
+        Ok(FunnelReport::of(&pipeline, &cells, &times, org))
+    }
+
+    async fn whole_history(&self, id: OpportunityId) -> Result<Vec<StageChange>> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let p = self.store.stage_history(self.ctx.tenant, id, &page).await?;
+            out.extend(p.items);
+            match p.next {
+                Some(next) => page = PageRequest::after(next, PageRequest::MAX_LIMIT),
+                None => return Ok(out),
+            }
+        }
     }
 
     async fn cells(&self, query: &ForecastQuery) -> Result<Vec<ForecastCell>> {

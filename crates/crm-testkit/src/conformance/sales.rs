@@ -332,4 +332,76 @@ cases! {
         assert_eq!(converted.rows[0].weighted, expected);
         assert_eq!(converted.rows[0].amount, "583.84".parse::<Decimal>().unwrap() + Decimal::from(900) + "0.46".parse::<Decimal>().unwrap());
     }
+
+    /// The store's funnel cells and stage times equal the reference over the deals and
+    /// their histories; the funnel counts each step, the share going on, the win rate, the
+    /// cycle and the stays; only deals of the pipeline created in the period count.
+    async fn funnels_follow_the_stage_histories(store) {
+        use crm_core::sales::{funnel_of, FunnelQuery};
+        let (crm, clock) = crm(&store);
+        let tenant = TenantId::new();
+        let sales = crm.tenant(tenant).sales();
+        let p = sales.create_pipeline(sample_pipeline()).await.unwrap();
+        let other = sales.create_pipeline(sample_pipeline()).await.unwrap();
+        let acme = register(&crm, tenant, Customer::organization("Acme").build().unwrap()).await;
+        let (x, y) = (UserId::new(), UserId::new());
+        let open = |owner: UserId| {
+            let sales = sales.clone();
+            let d = deal(&p, acme.id, owner, money("100", "EUR"), date(2025, 6, 30));
+            async move { sales.open(d).await.unwrap() }
+        };
+        // A: qualify 1 day, proposal 2 days, won. B: qualify 3 days, lost.
+        // C: qualify 1 day, proposal 1 day, negotiation (open). D: opened at proposal, lost.
+        let a = open(x).await;
+        let b = open(x).await;
+        let c = open(y).await;
+        let mut d = deal(&p, acme.id, y, money("100", "EUR"), date(2025, 6, 30));
+        d.stage = StageKey::parse("proposal").unwrap();
+        d.probability = 40;
+        d.category = ForecastCategory::BestCase;
+        let d = sales.open(d).await.unwrap();
+        clock.advance(Duration::days(1));
+        sales.move_to(a.id, 1, "proposal").await.unwrap();
+        sales.move_to(c.id, 1, "proposal").await.unwrap();
+        clock.advance(Duration::days(1));
+        sales.move_to(c.id, 2, "negotiation").await.unwrap();
+        clock.advance(Duration::days(1));
+        sales.win(a.id, 2).await.unwrap();
+        sales.lose(b.id, 1, "Budget", None).await.unwrap();
+        sales.lose(d.id, 1, "Timing", None).await.unwrap();
+        // Outside the query: another pipeline, and a deal created after the period.
+        sales.open(deal(&other, acme.id, x, money("1", "EUR"), date(2025, 6, 30))).await.unwrap();
+        let late = open(x).await;
+        let query = FunnelQuery { pipeline: p.id, from: t0(), to: t0() + Duration::hours(1) };
+
+        let (mut cells, mut times) = store.funnel(tenant, &query, &p).await.unwrap();
+        cells.sort();
+        times.sort();
+        let mut followed = Vec::new();
+        for id in [a.id, b.id, c.id, d.id] {
+            followed.push((store.get_opportunity(tenant, id).await.unwrap(), history(&store, tenant, id).await));
+        }
+        let (want_cells, want_times) = funnel_of(&p, followed.iter().map(|(d, h)| (d, h.as_slice()))).unwrap();
+        assert_eq!((cells.clone(), times.clone()), (want_cells, want_times));
+        assert!(!followed.iter().any(|(d, _)| d.id == late.id));
+
+        let report = sales.funnel(&query, None).await.unwrap();
+        let all = &report.all;
+        assert_eq!((all.deals, all.won, all.lost), (4, 1, 2));
+        assert_eq!(all.win_rate, Some(1.0 / 3.0));
+        assert_eq!(all.average_cycle_days, Some(3.0));
+        let reached: Vec<u64> = all.steps.iter().map(|s| s.reached).collect();
+        assert_eq!(reached, vec![4, 3, 2, 1], "qualify, proposal, negotiation, won");
+        let converted: Vec<Option<f64>> = all.steps.iter().map(|s| s.converted).collect();
+        assert_eq!(converted, vec![Some(0.75), Some(2.0 / 3.0), Some(0.5), None]);
+        // Stays that ended: qualify A 1, B 3, C 1 days; proposal A 2, C 1, D 3 days;
+        // negotiation none yet.
+        let days: Vec<Option<f64>> = all.steps.iter().map(|s| s.average_days).collect();
+        assert_eq!(days, vec![Some(5.0 / 3.0), Some(2.0), None, None]);
+        assert_eq!(report.by_owner[&x].deals, 2);
+        assert_eq!(report.by_owner[&y].steps[2].reached, 1);
+        assert!(report.by_unit.is_empty(), "no organisation given");
+        assert_eq!(sales.funnel(&FunnelQuery { to: t0(), ..query.clone() }, None).await.unwrap_err().field(), Some("to"));
+        assert!(store.funnel(TenantId::new(), &query, &p).await.unwrap().0.is_empty());
+    }
 }

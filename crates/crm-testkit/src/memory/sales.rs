@@ -1,7 +1,8 @@
 //! Pipelines, opportunities and stage history of the in-memory store.
 
 use crm_core::sales::{
-    cells_of, ForecastCell, ForecastQuery, Opportunity, OpportunityQuery, Pipeline, StageChange,
+    cells_of, funnel_of, ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity,
+    OpportunityQuery, Pipeline, StageChange, StageTime,
 };
 use crm_core::{OpportunityId, PipelineId, SalesStore};
 
@@ -248,5 +249,33 @@ impl SalesStore for MemoryStore {
                 .map(|(_, d)| d)
                 .filter(|d| query.matches(d)),
         )
+    }
+
+    async fn funnel(
+        &self,
+        tenant: TenantId,
+        query: &FunnelQuery,
+        pipeline: &Pipeline,
+    ) -> Result<(Vec<FunnelCell>, Vec<StageTime>)> {
+        query.validate()?;
+        let s = self.lock();
+        let followed: Vec<(&Opportunity, Vec<StageChange>)> = s
+            .sales
+            .deals
+            .range((tenant, OpportunityId::from_bytes([0; 16]))..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .map(|(_, d)| d)
+            .filter(|d| query.matches(d))
+            .map(|d| {
+                let history = s
+                    .sales
+                    .history
+                    .range((tenant, d.id, 0)..=(tenant, d.id, u64::MAX))
+                    .map(|(_, c)| c.clone())
+                    .collect();
+                (d, history)
+            })
+            .collect();
+        funnel_of(pipeline, followed.iter().map(|(d, h)| (*d, h.as_slice())))
     }
 }
