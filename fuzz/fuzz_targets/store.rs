@@ -1,5 +1,6 @@
 //! Round trips through storage: arbitrary JSON lines read as a customer, its interactions,
-//! a case, a task, a segment and a KPI rule; whatever the core accepts is written to the
+//! a case, a task, a segment, a KPI rule, a pipeline and a deal (on the customer, in the
+//! pipeline); whatever the core accepts is written to the
 //! in-memory store and to SQLite and read back equal from both (profiles equal a rebuild
 //! too).
 #![no_main]
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use crm_core::case::Case;
 use crm_core::kpi::KpiRule;
+use crm_core::sales::{Opportunity, OpportunityQuery, Pipeline};
 use crm_core::segment::{FieldSchema, Segment};
 use crm_core::task::{Task, TaskSubject};
 use crm_core::{Clock, Crm, Currency, Customer, Interaction, ManualClock, Storage, TenantId};
@@ -21,6 +23,8 @@ struct Records {
     task: Option<Task>,
     segment: Option<Segment>,
     kpi_rule: Option<KpiRule>,
+    pipeline: Option<Pipeline>,
+    deal: Option<Opportunity>,
 }
 use libfuzzer_sys::fuzz_target;
 
@@ -79,6 +83,27 @@ async fn check(store: Arc<dyn Storage>, records: &Records) {
             assert!(stored.iter().any(|r| r.rule == *rule), "{rule:?} reads back");
         }
     }
+    if let Some(pipeline) = &records.pipeline {
+        let sales = crm.tenant(tenant).sales();
+        let Ok(pipeline) = sales.create_pipeline(pipeline.clone()).await else {
+            return;
+        };
+        assert_eq!(sales.pipeline(pipeline.id).await.expect("reads back"), pipeline);
+        if let Some(deal) = &records.deal {
+            let mut deal = deal.clone();
+            deal.pipeline = pipeline.id;
+            deal.account = stored.id;
+            deal.contacts.clear();
+            if let Ok(opened) = sales.open(deal).await {
+                assert_eq!(sales.get(opened.id).await.expect("reads back"), opened);
+                let listed = sales
+                    .list(&OpportunityQuery::default(), &crm_core::PageRequest::first(10))
+                    .await
+                    .expect("lists");
+                assert_eq!(listed.items, vec![opened]);
+            }
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -97,6 +122,8 @@ fuzz_target!(|data: &[u8]| {
         task: serde_json::from_str(next()).ok(),
         segment: serde_json::from_str(next()).ok(),
         kpi_rule: serde_json::from_str(next()).ok(),
+        pipeline: serde_json::from_str(next()).ok(),
+        deal: serde_json::from_str(next()).ok(),
     };
     if records.interactions.len() > 50 {
         return;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use crm_core::sales::{
     ForecastCategory, ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity,
-    OpportunityQuery, Outcome, Pipeline, StageTime,
+    OpportunityQuery, Outcome, Period, Pipeline, StageTime,
 };
 use crm_core::{Currency, Error, Money, StageKey, UserId};
 use rust_decimal::Decimal;
@@ -79,13 +79,27 @@ impl DealColumns {
     }
 }
 
-/// The query summing the deals `query` counts into forecast cells: columns close date,
+/// The query summing the deals `query` counts into forecast cells: columns the cell's date
+/// ([`ForecastQuery::cell_date`]),
 /// owner, category, probability, currency, count, and the sum of `amount_minor` as text
 /// (exact in every database).
 pub fn forecast_cells(dialect: &dyn Dialect, tenant: &[u8], query: &ForecastQuery) -> Sql {
     let mut w = Writer::new(dialect);
+    // The first day of the period, from the `YYYY-MM-DD` text (see `ForecastQuery::cell_date`).
+    let day = match (query.daily, query.period) {
+        (true, _) => "close_date",
+        (false, Period::Month) => "substr(close_date, 1, 8) || '01'",
+        (false, Period::Quarter) => {
+            "substr(close_date, 1, 5) || CASE WHEN substr(close_date, 6, 2) <= '03' THEN '01' \
+             WHEN substr(close_date, 6, 2) <= '06' THEN '04' \
+             WHEN substr(close_date, 6, 2) <= '09' THEN '07' ELSE '10' END || '-01'"
+        }
+        (false, Period::Year) => "substr(close_date, 1, 5) || '01-01'",
+    };
+    w.push("SELECT ");
+    w.push(day);
     w.push(
-        "SELECT close_date, owner, category, probability, currency, count(*), \
+        " AS day, owner, category, probability, currency, count(*), \
          CAST(sum(amount_minor) AS TEXT) FROM opportunities WHERE tenant_id = ",
     );
     w.bind(Value::Bytes(tenant.to_vec()));
@@ -100,7 +114,7 @@ pub fn forecast_cells(dialect: &dyn Dialect, tenant: &[u8], query: &ForecastQuer
     if !query.include_closed {
         w.push(" AND outcome = 'open'");
     }
-    w.push(" GROUP BY close_date, owner, category, probability, currency");
+    w.push(" GROUP BY day, owner, category, probability, currency");
     w.finish()
 }
 

@@ -10,8 +10,9 @@
 //!   one named `#[test]` each;
 //! - [`MemoryStore`]: the in-memory reference implementation, which passes the whole suite
 //!   (customers, interactions, profiles, value scores, segments, the outbox with its
-//!   leases and ordering, domain events);
+//!   leases and ordering, domain events, pipelines and deals);
 //! - [`Generator`]: seedable generators of realistic customers and interactions;
+//!   [`deals`]: generated deals with their stage histories (the sales benchmarks);
 //! - `postgres` (unix): a throwaway PostgreSQL cluster for adapter tests.
 //!
 //! An adapter's `tests/conformance.rs` is its setup function plus one macro call:
@@ -40,6 +41,7 @@
 
 pub mod conformance;
 pub mod crash;
+pub mod deals;
 mod generate;
 mod memory;
 #[cfg(unix)]

@@ -111,7 +111,8 @@ pub trait SalesStore: Send + Sync {
     }
 
     /// The deals [`ForecastQuery::matches`] counts, summed into cells: equal, as a set, to
-    /// [`cells_of`](crate::sales::cells_of) over them, amounts exact.
+    /// [`cells_of`](crate::sales::cells_of) over them (dated by
+    /// [`ForecastQuery::cell_date`]), amounts exact.
     async fn forecast_cells(
         &self,
         _tenant: TenantId,

@@ -62,6 +62,9 @@ pub struct ForecastQuery {
     /// Whether won and lost deals are counted (won at 100 %, lost at 0 %) besides the
     /// open ones.
     pub include_closed: bool,
+    /// Whether cells keep each deal's close date (for conversion at the rate of the day)
+    /// rather than the first day of its period.
+    pub daily: bool,
 }
 
 impl ForecastQuery {
@@ -73,6 +76,17 @@ impl ForecastQuery {
             pipeline: None,
             period: Period::Quarter,
             include_closed: false,
+            daily: false,
+        }
+    }
+
+    /// The date a deal closing on `date` is summed under: the date itself when
+    /// [`daily`](ForecastQuery::daily), else the first day of its period.
+    pub fn cell_date(&self, date: NaiveDate) -> NaiveDate {
+        if self.daily {
+            date
+        } else {
+            self.period.start_of(date)
         }
     }
 
@@ -92,12 +106,13 @@ impl ForecastQuery {
     }
 }
 
-/// Deals summed by close date, owner, category, currency and probability: what an adapter
+/// Deals summed by close date (or the first day of the period, see
+/// [`ForecastQuery::cell_date`]), owner, category, currency and probability: what an adapter
 /// aggregates ([`SalesStore::forecast_cells`](crate::ports::SalesStore::forecast_cells)) and
 /// the forecast is folded from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ForecastCell {
-    /// The close date.
+    /// The close date, or the first day of its period ([`ForecastQuery::cell_date`]).
     pub close_date: NaiveDate,
     /// The owner.
     pub owner: UserId,
@@ -113,13 +128,17 @@ pub struct ForecastCell {
     pub amount: Decimal,
 }
 
-/// Sums `deals` into cells (the reference every adapter's push-down must equal).
-pub fn cells_of<'a>(deals: impl IntoIterator<Item = &'a Opportunity>) -> Result<Vec<ForecastCell>> {
+/// Sums `deals` into cells dated as `query` says ([`ForecastQuery::cell_date`]): the
+/// reference every adapter's push-down must equal. The deals are not filtered here.
+pub fn cells_of<'a>(
+    query: &ForecastQuery,
+    deals: impl IntoIterator<Item = &'a Opportunity>,
+) -> Result<Vec<ForecastCell>> {
     type Key = (NaiveDate, UserId, ForecastCategory, u8, Currency);
     let mut sums: BTreeMap<Key, (u64, Decimal)> = BTreeMap::new();
     for d in deals {
         let key = (
-            d.close_date,
+            query.cell_date(d.close_date),
             d.owner,
             d.category,
             d.probability,

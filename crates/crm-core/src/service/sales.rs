@@ -397,7 +397,12 @@ impl Sales {
         to: Currency,
         rates: &dyn ExchangeRates,
     ) -> Result<Forecast> {
-        let cells = self.cells(query).await?;
+        // Each deal converts at the rate of its own close date: cells by day.
+        let daily = ForecastQuery {
+            daily: true,
+            ..query.clone()
+        };
+        let cells = self.cells(&daily).await?;
         Forecast::fold_converted(&cells, query.period, org, to, rates).await
     }
 
@@ -474,7 +479,7 @@ impl Sales {
                 None => break,
             }
         }
-        cells_of(&deals)
+        cells_of(query, &deals)
     }
 
     /// Reads a deal the principal may write, stored at `expected_version`.

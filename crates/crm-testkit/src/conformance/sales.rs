@@ -297,12 +297,21 @@ cases! {
         assert_eq!(open.len(), 5, "the won deal is counted only with include_closed");
         let mut cells = store.forecast_cells(tenant, &year).await.unwrap();
         cells.sort();
-        assert_eq!(cells, cells_of(&open).unwrap());
+        assert_eq!(cells, cells_of(&year, &open).unwrap());
+        assert!(cells.iter().all(|c| c.close_date == Period::Quarter.start_of(c.close_date)));
+        for period in [Period::Month, Period::Year] {
+            for daily in [false, true] {
+                let q = ForecastQuery { period, daily, ..year.clone() };
+                let mut got = store.forecast_cells(tenant, &q).await.unwrap();
+                got.sort();
+                assert_eq!(got, cells_of(&q, &open).unwrap(), "{period:?}, daily {daily}");
+            }
+        }
         let all = ForecastQuery { include_closed: true, ..year.clone() };
         let mut with_closed = store.forecast_cells(tenant, &all).await.unwrap();
         with_closed.sort();
         let counted: Vec<_> = deals.iter().filter(|d| all.matches(d)).cloned().collect();
-        assert_eq!(with_closed, cells_of(&counted).unwrap());
+        assert_eq!(with_closed, cells_of(&all, &counted).unwrap());
         assert!(store.forecast_cells(TenantId::new(), &all).await.unwrap().is_empty());
 
         let forecast = sales.forecast(&year, None).await.unwrap();

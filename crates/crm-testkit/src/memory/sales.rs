@@ -242,6 +242,7 @@ impl SalesStore for MemoryStore {
         query.validate()?;
         let s = self.lock();
         cells_of(
+            query,
             s.sales
                 .deals
                 .range((tenant, OpportunityId::from_bytes([0; 16]))..)
