@@ -14,7 +14,7 @@ use crm_core::kpi::{KpiAction, KpiEngine, KpiMetric, KpiRule, KpiScope};
 use crm_core::merge::MergePolicy;
 use crm_core::notify::{Notification, Recipient, StaticDirectory, TemplateName};
 use crm_core::pool::{ClaimLimits, PoolPolicy};
-use crm_core::sales::{ForecastQuery, Opportunity, OpportunityQuery};
+use crm_core::sales::{ForecastQuery, FunnelQuery, Opportunity, OpportunityQuery};
 use crm_core::segment::{FieldSchema, Segment, SegmentId};
 use crm_core::sla::{SlaMetric, SlaTarget};
 use crm_core::sync::SourceFields;
@@ -955,6 +955,20 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
                 .is_ok_and(|f| f.rows.is_empty()),
         ),
         (
+            "sales.funnel",
+            h.sales()
+                .funnel(
+                    &FunnelQuery {
+                        pipeline: pipeline.id,
+                        from: system.crm().now() - Duration::days(1),
+                        to: system.crm().now() + Duration::days(1),
+                    },
+                    None,
+                )
+                .await
+                .is_ok_and(|r| r.all.deals == 0),
+        ),
+        (
             "access_log.unusual",
             forbidden(
                 h.access_log()
@@ -1767,6 +1781,25 @@ async fn deals_follow_the_opportunity_roles() {
     assert_eq!(
         total(system.sales().forecast(&query, None).await.unwrap()),
         "5600".parse().unwrap()
+    );
+    let cohort = FunnelQuery {
+        pipeline: pipeline.id,
+        from: now - Duration::days(1),
+        to: now + Duration::days(1),
+    };
+    assert_eq!(
+        rep.sales().funnel(&cohort, None).await.unwrap().all.deals,
+        3
+    );
+    assert_eq!(
+        system
+            .sales()
+            .funnel(&cohort, None)
+            .await
+            .unwrap()
+            .all
+            .deals,
+        4
     );
     // The lead reaches its reps' deals; the unit head of the org, everything in its units.
     let lead = system
