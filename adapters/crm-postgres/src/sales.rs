@@ -117,13 +117,6 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
-fn duplicate_deal(deal: &Opportunity) -> impl FnOnce() -> String + '_ {
-    move || match &deal.order {
-        Some(o) => format!("id {} or order {}", deal.id, o.reference),
-        None => format!("id {}", deal.id),
-    }
-}
-
 #[async_trait]
 impl SalesStore for PostgresStore {
     async fn insert_pipeline(&self, tenant: TenantId, pipeline: &Pipeline) -> Result<()> {
@@ -257,7 +250,7 @@ impl SalesStore for PostgresStore {
                 &refs(&params),
             )
             .await
-            .map_err(|e| write_error(e, "opportunity", duplicate_deal(deal)))?;
+            .map_err(|e| write_error(e, "opportunity", || crm_sql::sales::duplicate_key(deal)))?;
             append_history(&tx, &t, std::slice::from_ref(change)).await?;
             write_outbox(&tx, tenant, &outbox).await?;
             tx.commit().await.map_err(storage)
@@ -305,7 +298,9 @@ impl SalesStore for PostgresStore {
                     &refs(&params),
                 )
                 .await
-                .map_err(|e| write_error(e, "opportunity", duplicate_deal(deal)))?;
+                .map_err(|e| {
+                    write_error(e, "opportunity", || crm_sql::sales::duplicate_key(deal))
+                })?;
             if changed == 0 {
                 let id = deal.id.as_bytes().as_slice();
                 let actual = stored_version(&tx, "opportunities", "id", &t, &id).await?;

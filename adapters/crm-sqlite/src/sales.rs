@@ -114,13 +114,6 @@ fn deal_params(deal: &Opportunity) -> Result<Vec<rusqlite::types::Value>> {
     ])
 }
 
-fn duplicate_deal(deal: &Opportunity) -> impl FnOnce() -> String + '_ {
-    move || match &deal.order {
-        Some(o) => format!("id {} or order {}", deal.id, o.reference),
-        None => format!("id {}", deal.id),
-    }
-}
-
 #[async_trait]
 impl SalesStore for SqliteStore {
     async fn insert_pipeline(&self, tenant: TenantId, pipeline: &Pipeline) -> Result<()> {
@@ -253,7 +246,7 @@ impl SalesStore for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ))
             .and_then(|mut s| s.execute(params_from_iter(values)))
-            .map_err(|e| write_error(e, "opportunity", duplicate_deal(&d)))?;
+            .map_err(|e| write_error(e, "opportunity", || crm_sql::sales::duplicate_key(&d)))?;
             append_history(&tx, t, std::slice::from_ref(&change))?;
             write_outbox(&tx, tenant, &outbox)?;
             tx.commit().map_err(storage)
@@ -306,7 +299,7 @@ impl SalesStore for SqliteStore {
                      WHERE tenant_id = ?1 AND id = ?2 AND version = ?18",
                 )
                 .and_then(|mut s| s.execute(params_from_iter(values)))
-                .map_err(|e| write_error(e, "opportunity", duplicate_deal(&d)))?;
+                .map_err(|e| write_error(e, "opportunity", || crm_sql::sales::duplicate_key(&d)))?;
             if changed == 0 {
                 let actual =
                     stored_version(&tx, "opportunities", "id", t, &d.id.as_bytes().as_slice())?;

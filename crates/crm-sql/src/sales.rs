@@ -79,6 +79,15 @@ impl DealColumns {
     }
 }
 
+/// What a `Duplicate` on the `opportunities` table names: the id, and the order reference
+/// when the deal has one (its unique index is the other way to collide).
+pub fn duplicate_key(deal: &Opportunity) -> String {
+    match &deal.order {
+        Some(o) => format!("id {} or order {}", deal.id, o.reference),
+        None => format!("id {}", deal.id),
+    }
+}
+
 /// The query summing the deals `query` counts into forecast cells: columns the cell's date
 /// ([`ForecastQuery::cell_date`]),
 /// owner, category, probability, currency, count, and the sum of `amount_minor` as text

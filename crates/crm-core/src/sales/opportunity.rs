@@ -304,7 +304,7 @@ impl Opportunity {
         close_date: NaiveDate,
         at: DateTime<Utc>,
     ) -> Result<Self> {
-        let stage = pipeline.first_open();
+        let stage = pipeline.first_open()?;
         let deal = Opportunity {
             id: OpportunityId::new(),
             name: DisplayName::parse(name)?,

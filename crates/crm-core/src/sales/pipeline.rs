@@ -172,7 +172,7 @@ impl Stage {
 ///     Stage::won("won", "Won")?,
 ///     Stage::lost("lost", "Lost")?,
 /// ])?;
-/// assert_eq!(pipeline.first_open().key.as_str(), "qualify");
+/// assert_eq!(pipeline.first_open()?.key.as_str(), "qualify");
 /// assert_eq!(pipeline.position("negotiation"), Some(2));
 /// # Ok::<(), crm_core::Error>(())
 /// ```
@@ -285,17 +285,24 @@ impl Pipeline {
         self.stages.iter().position(|s| s.key.as_str() == key)
     }
 
-    /// The first open stage, where new deals start.
-    pub fn first_open(&self) -> &Stage {
+    /// The first open stage, where new deals start. Errors: validation on `stages` when the
+    /// pipeline has none (a pipeline that was never validated).
+    pub fn first_open(&self) -> Result<&Stage> {
         self.first(Outcome::Open)
     }
 
-    /// The first stage with `outcome` (a validated pipeline has one of each).
-    pub fn first(&self, outcome: Outcome) -> &Stage {
+    /// The first stage with `outcome` (a validated pipeline has one of each). Errors:
+    /// validation on `stages` when there is none.
+    pub fn first(&self, outcome: Outcome) -> Result<&Stage> {
         self.stages
             .iter()
             .find(|s| s.outcome == outcome)
-            .unwrap_or(&self.stages[0])
+            .ok_or_else(|| {
+                Error::validation(
+                    "stages",
+                    format!("the pipeline has no {} stage", outcome.as_str()),
+                )
+            })
     }
 
     /// The open stages, in order: the steps of the funnel.
@@ -358,6 +365,21 @@ mod tests {
                 .unwrap_err()
                 .field(),
             Some("key")
+        );
+    }
+
+    #[test]
+    fn a_pipeline_without_stages_answers_errors() {
+        let empty = Pipeline {
+            id: PipelineId::new(),
+            name: DisplayName::parse("Empty").unwrap(),
+            stages: vec![],
+            version: 1,
+        };
+        assert_eq!(empty.first_open().unwrap_err().field(), Some("stages"));
+        assert_eq!(
+            empty.first(Outcome::Won).unwrap_err().field(),
+            Some("stages")
         );
     }
 

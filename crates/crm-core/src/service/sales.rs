@@ -212,12 +212,6 @@ impl Sales {
                 "changes only through stage moves (move_to, win, lose, reopen)",
             ));
         }
-        if deal.lost_reason.is_some() {
-            return Err(Error::validation(
-                "lost_reason",
-                "only a lost deal has a reason",
-            ));
-        }
         if deal.owner != stored.owner {
             self.ctx
                 .check_opportunity(Action::Transfer, &stored)
@@ -270,7 +264,7 @@ impl Sales {
     /// Errors: as [`move_to`](Sales::move_to).
     pub async fn win(&self, id: OpportunityId, expected_version: u64) -> Result<Opportunity> {
         self.step(id, expected_version, |deal, pipeline, at| {
-            let key = pipeline.first(Outcome::Won).key.clone();
+            let key = pipeline.first(Outcome::Won)?.key.clone();
             deal.enter(pipeline, &key, at)
         })
         .await
@@ -301,7 +295,7 @@ impl Sales {
             if competitor.is_some() {
                 deal.competitor = competitor;
             }
-            let key = pipeline.first(Outcome::Lost).key.clone();
+            let key = pipeline.first(Outcome::Lost)?.key.clone();
             deal.enter(pipeline, &key, at)
         })
         .await
