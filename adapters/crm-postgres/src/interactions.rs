@@ -159,6 +159,51 @@ async fn missing_customer(
         .unwrap_or_default())
 }
 
+/// One page (`fetch` rows) of an account's timeline: the interactions of the
+/// organisation and of every person related to it, newest first.
+pub(crate) async fn account_timeline<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    tenant: TenantId,
+    organization: CustomerId,
+    after: Option<(DateTime<Utc>, crm_core::InteractionId)>,
+    fetch: i64,
+) -> Result<Vec<Interaction>> {
+    const PARTIES: &str = "tenant_id = $1 AND customer_id IN (SELECT $2::bytea UNION ALL \
+        SELECT person FROM relationships WHERE tenant_id = $1 AND organization = $2)";
+    let (t, o) = (
+        tenant.as_bytes().as_slice(),
+        organization.as_bytes().as_slice(),
+    );
+    let rows = match after {
+        None => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM interactions WHERE {PARTIES} \
+                         ORDER BY occurred_at DESC, id DESC LIMIT $3"
+                    ),
+                    &[&t, &o, &fetch],
+                )
+                .await
+        }
+        Some((at, id)) => {
+            let id = id.as_bytes().as_slice();
+            client
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM interactions WHERE {PARTIES} \
+                         AND (occurred_at, id) < ($4, $5) ORDER BY occurred_at DESC, id DESC \
+                         LIMIT $3"
+                    ),
+                    &[&t, &o, &fetch, &micros(at), &id],
+                )
+                .await
+        }
+    }
+    .map_err(storage)?;
+    rows.iter().map(decode_interaction).collect()
+}
+
 fn decode_interaction(r: &Row) -> Result<Interaction> {
     let bad = |e: Error| corrupt(format!("interaction: {e}"));
     let amount = match (

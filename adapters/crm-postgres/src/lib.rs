@@ -138,6 +138,7 @@
 #![deny(missing_docs)]
 
 mod access;
+mod accounts;
 mod audit;
 mod cases;
 mod codec;
@@ -174,10 +175,10 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 13;
+pub const SCHEMA_VERSION: usize = 14;
 
 /// Every table of the schema (all keyed by tenant first).
-const TENANT_TABLES: [&str; 28] = [
+const TENANT_TABLES: [&str; 30] = [
     "customers",
     "customer_emails",
     "customer_phones",
@@ -206,6 +207,8 @@ const TENANT_TABLES: [&str; 28] = [
     "pipelines",
     "opportunities",
     "stage_changes",
+    "relationships",
+    "account_parents",
 ];
 
 fn tenant_hex(tenant: TenantId) -> String {

@@ -90,13 +90,15 @@ pub(crate) async fn check_versions(
     Ok(())
 }
 
-/// Moves the merged customers' rows to the survivor (whose own record the caller writes).
+/// Moves the merged customers' rows to the survivor (whose own record the caller writes),
+/// relationships and the organisation hierarchy included.
 pub(crate) async fn move_rows(
     tx: &Transaction<'_>,
     tenant: TenantId,
     merge: &CustomerMerge,
 ) -> Result<()> {
     let t = tenant.as_bytes().as_slice();
+    crate::accounts::merge(tx, t, merge).await?;
     // Folds take turns with merges, so no fold is halfway through these profiles.
     fold_lock(tx, t).await?;
     let survivor = merge.survivor.id;

@@ -12,9 +12,10 @@ use crate::codec::{id_bytes, json, to_json};
 use crate::storage;
 use crate::tasks::subject_key;
 
-/// Removes the free text of the customer's interactions, cases and tasks (the record
-/// itself is the caller's).
+/// Removes the free text of the customer's interactions, cases and tasks, and the titles
+/// of its relationships (the record itself is the caller's).
 pub(crate) async fn erase_rows(tx: &Transaction<'_>, tenant: &[u8], id: CustomerId) -> Result<()> {
+    crate::accounts::anonymise(tx, tenant, id).await?;
     let c = id.as_bytes().as_slice();
     tx.execute(
         "UPDATE interactions SET subject = NULL, body = NULL, attributes = NULL \

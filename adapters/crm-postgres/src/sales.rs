@@ -3,15 +3,16 @@
 use async_trait::async_trait;
 use crm_core::sales::{
     ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
-    StageChange, StageTime,
+    Relationship, RelationshipQuery, StageChange, StageTime,
 };
 use crm_core::{
-    Cursor, Error, OpportunityId, Page, PageRequest, PipelineId, Result, SalesStore, TenantId,
-    WriteOptions,
+    Cursor, CustomerId, Error, Interaction, OpportunityId, Page, PageRequest, PipelineId, Result,
+    SalesStore, TenantId, WriteOptions,
 };
 use crm_sql::sales::{CellColumns, DealColumns, DEAL_COLUMNS};
 use tokio_postgres::types::ToSql;
 
+use crate::accounts;
 use crate::codec::{
     corrupt, get_record, json, list_records, micros, query, stored_version, to_json, write_error,
     Param,
@@ -445,5 +446,112 @@ impl SalesStore for PostgresStore {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((cells, times))
+    }
+
+    async fn put_relationship(&self, tenant: TenantId, relationship: &Relationship) -> Result<()> {
+        let t = tenant.as_bytes().as_slice();
+        self.retrying(|| async {
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            accounts::put(&tx, t, relationship).await?;
+            tx.commit().await.map_err(storage)
+        })
+        .await
+    }
+
+    async fn remove_relationship(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        person: CustomerId,
+    ) -> Result<()> {
+        let client = self.client(tenant).await?;
+        accounts::remove(&client, tenant.as_bytes(), organization, person).await
+    }
+
+    async fn relationships(
+        &self,
+        tenant: TenantId,
+        query: &RelationshipQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Relationship>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
+        let client = self.client(tenant).await?;
+        let fetch = i64::from(page.limit) + 1;
+        let rows = accounts::page(&client, tenant.as_bytes(), query, after, fetch).await?;
+        Ok(Page::from_overfetch(rows, page.limit, |r| {
+            Cursor::customer(query.key_of(r))
+        }))
+    }
+
+    async fn set_parent(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        parent: Option<CustomerId>,
+    ) -> Result<()> {
+        let t = tenant.as_bytes().as_slice();
+        self.retrying(|| async {
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            accounts::set_parent(&tx, t, organization, parent).await?;
+            tx.commit().await.map_err(storage)
+        })
+        .await
+    }
+
+    async fn account_line(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+    ) -> Result<Vec<CustomerId>> {
+        let client = self.client(tenant).await?;
+        let mut line = accounts::line(&client, tenant.as_bytes(), organization).await?;
+        line.truncate(crm_core::sales::MAX_HIERARCHY_DEPTH);
+        Ok(line)
+    }
+
+    async fn subsidiaries(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
+        let client = self.client(tenant).await?;
+        let fetch = i64::from(page.limit) + 1;
+        let rows =
+            accounts::subsidiaries(&client, tenant.as_bytes(), organization, after, fetch).await?;
+        Ok(Page::from_overfetch(rows, page.limit, |c| {
+            Cursor::customer(*c)
+        }))
+    }
+
+    async fn account_timeline(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_timeline).transpose()?;
+        let fetch = i64::from(page.limit) + 1;
+        let mut client = self.client(tenant).await?;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await
+            .map_err(storage)?;
+        accounts::need_customer(&tx, tenant.as_bytes(), organization).await?;
+        let rows =
+            crate::interactions::account_timeline(&tx, tenant, organization, after, fetch).await?;
+        tx.commit().await.map_err(storage)?;
+        Ok(Page::from_overfetch(rows, page.limit, |i| {
+            Cursor::timeline(i.occurred_at, i.id)
+        }))
     }
 }

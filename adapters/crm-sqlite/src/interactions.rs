@@ -195,6 +195,48 @@ fn insert_row(conn: &Connection, tenant: &[u8], i: &Interaction) -> Result<bool>
     Ok(changed == 1)
 }
 
+/// One page (`fetch` rows) of an account's timeline: the interactions of the
+/// organisation and of every person related to it, newest first.
+pub(crate) fn account_timeline(
+    conn: &Connection,
+    tenant: TenantId,
+    organization: CustomerId,
+    after: Option<(DateTime<Utc>, crm_core::InteractionId)>,
+    fetch: i64,
+) -> Result<Vec<Interaction>> {
+    const PARTIES: &str = "tenant_id = ?1 AND customer_id IN (SELECT ?2 UNION ALL \
+        SELECT person FROM relationships WHERE tenant_id = ?1 AND organization = ?2)";
+    let (t, o) = (
+        tenant.as_bytes().as_slice(),
+        organization.as_bytes().as_slice(),
+    );
+    let rows = match after {
+        None => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM interactions WHERE {PARTIES} \
+                 ORDER BY occurred_at DESC, id DESC LIMIT ?3"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![t, o, fetch], decode_interaction)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            }),
+        Some((at, id)) => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM interactions WHERE {PARTIES} \
+                 AND (occurred_at, id) < (?4, ?5) ORDER BY occurred_at DESC, id DESC LIMIT ?3"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![t, o, fetch, micros(at), id.as_bytes().as_slice()],
+                    decode_interaction,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            }),
+    }
+    .map_err(storage)?;
+    rows.into_iter().collect()
+}
+
 fn decode_interaction(r: &Row<'_>) -> rusqlite::Result<Result<Interaction>> {
     let id: Vec<u8> = r.get(0)?;
     let customer: Vec<u8> = r.get(1)?;

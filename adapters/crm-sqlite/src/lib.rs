@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 mod access;
+mod accounts;
 mod audit;
 mod cases;
 mod codec;
@@ -85,6 +86,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/013_access.sql")),
     M::up(include_str!("sql/014_access_log.sql")),
     M::up(include_str!("sql/015_sales.sql")),
+    M::up(include_str!("sql/016_accounts.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

@@ -59,10 +59,12 @@ pub(crate) fn check_versions(
 }
 
 /// Moves the rows of the merged customers to the survivor (the survivor's own record is
-/// written by the caller): profile, interactions, cases, tasks, deals, memberships, redirects.
+/// written by the caller): profile, interactions, cases, tasks, deals, relationships and the
+/// hierarchy, memberships, redirects.
 pub(crate) fn move_rows(tx: &Transaction<'_>, tenant: &[u8], merge: &CustomerMerge) -> Result<()> {
     let survivor = merge.survivor.id;
     let s = survivor.as_bytes().as_slice();
+    crate::accounts::merge(tx, tenant, merge)?;
     let mut profile = read_profile(tx, tenant, survivor)?.unwrap_or_default();
     for (gone, _) in &merge.merged {
         let g = gone.as_bytes().as_slice();

@@ -3,15 +3,16 @@
 use async_trait::async_trait;
 use crm_core::sales::{
     ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
-    StageChange, StageTime,
+    Relationship, RelationshipQuery, StageChange, StageTime,
 };
 use crm_core::{
-    Cursor, Error, OpportunityId, Page, PageRequest, PipelineId, Result, SalesStore, TenantId,
-    WriteOptions,
+    Cursor, CustomerId, Error, Interaction, OpportunityId, Page, PageRequest, PipelineId, Result,
+    SalesStore, TenantId, WriteOptions,
 };
 use crm_sql::sales::{CellColumns, DealColumns, DEAL_COLUMNS};
 use rusqlite::{params, params_from_iter, Connection, TransactionBehavior};
 
+use crate::accounts;
 use crate::codec::{
     corrupt, get_record, json, list_records, micros, stored_version, to_json, value, write_error,
 };
@@ -474,5 +475,112 @@ impl SalesStore for SqliteStore {
             Ok((cells, times))
         })
         .await
+    }
+
+    async fn put_relationship(&self, tenant: TenantId, relationship: &Relationship) -> Result<()> {
+        let r = relationship.clone();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            accounts::put(&tx, tenant.as_bytes(), &r)?;
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn remove_relationship(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        person: CustomerId,
+    ) -> Result<()> {
+        self.write(move |conn| accounts::remove(conn, tenant.as_bytes(), organization, person))
+            .await
+    }
+
+    async fn relationships(
+        &self,
+        tenant: TenantId,
+        query: &RelationshipQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Relationship>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
+        let (q, fetch) = (*query, i64::from(page.limit) + 1);
+        let rows = self
+            .read(move |conn| accounts::page(conn, tenant.as_bytes(), &q, after, fetch))
+            .await?;
+        Ok(Page::from_overfetch(rows, page.limit, |r| {
+            Cursor::customer(q.key_of(r))
+        }))
+    }
+
+    async fn set_parent(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        parent: Option<CustomerId>,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            accounts::set_parent(&tx, tenant.as_bytes(), organization, parent)?;
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn account_line(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+    ) -> Result<Vec<CustomerId>> {
+        let mut line = self
+            .read(move |conn| accounts::line(conn, tenant.as_bytes(), organization))
+            .await?;
+        line.truncate(crm_core::sales::MAX_HIERARCHY_DEPTH);
+        Ok(line)
+    }
+
+    async fn subsidiaries(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
+        let fetch = i64::from(page.limit) + 1;
+        let rows = self
+            .read(move |conn| {
+                accounts::subsidiaries(conn, tenant.as_bytes(), organization, after, fetch)
+            })
+            .await?;
+        Ok(Page::from_overfetch(rows, page.limit, |c| {
+            Cursor::customer(*c)
+        }))
+    }
+
+    async fn account_timeline(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_timeline).transpose()?;
+        let fetch = i64::from(page.limit) + 1;
+        let rows = self
+            .read(move |conn| {
+                let tx = conn.unchecked_transaction().map_err(storage)?;
+                accounts::need_customer(&tx, tenant.as_bytes(), organization)?;
+                crate::interactions::account_timeline(&tx, tenant, organization, after, fetch)
+            })
+            .await?;
+        Ok(Page::from_overfetch(rows, page.limit, |i| {
+            Cursor::timeline(i.occurred_at, i.id)
+        }))
     }
 }

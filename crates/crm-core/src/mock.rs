@@ -27,7 +27,7 @@ use crate::ports::{
 use crate::profile::Profile;
 use crate::sales::{
     ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
-    StageChange, StageTime,
+    Relationship, RelationshipQuery, StageChange, StageTime,
 };
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 use crate::task::{Task, TaskQuery};
@@ -120,6 +120,13 @@ mockall::mock! {
         async fn stage_history(&self, tenant: TenantId, id: OpportunityId, page: &PageRequest) -> Result<Page<StageChange>>;
         async fn forecast_cells(&self, tenant: TenantId, query: &ForecastQuery) -> Result<Vec<ForecastCell>>;
         async fn funnel(&self, tenant: TenantId, query: &FunnelQuery, pipeline: &Pipeline) -> Result<(Vec<FunnelCell>, Vec<StageTime>)>;
+        async fn put_relationship(&self, tenant: TenantId, relationship: &Relationship) -> Result<()>;
+        async fn remove_relationship(&self, tenant: TenantId, organization: CustomerId, person: CustomerId) -> Result<()>;
+        async fn relationships(&self, tenant: TenantId, query: &RelationshipQuery, page: &PageRequest) -> Result<Page<Relationship>>;
+        async fn set_parent(&self, tenant: TenantId, organization: CustomerId, parent: Option<CustomerId>) -> Result<()>;
+        async fn account_line(&self, tenant: TenantId, organization: CustomerId) -> Result<Vec<CustomerId>>;
+        async fn subsidiaries(&self, tenant: TenantId, organization: CustomerId, page: &PageRequest) -> Result<Page<CustomerId>>;
+        async fn account_timeline(&self, tenant: TenantId, organization: CustomerId, page: &PageRequest) -> Result<Page<Interaction>>;
     }
     #[async_trait]
     impl TaskStore for Storage {

@@ -7,7 +7,8 @@
 //! - [`rule`]: the segment rule compiler. A [`Rule`](crm_core::segment::Rule) becomes a
 //!   boolean SQL expression over the customer, its profile and its value scores, with every
 //!   value bound as a [`Value`]; a [`Dialect`] supplies the few fragments that differ.
-//! - [`sales`]: the forecast's aggregation in SQL and the indexed columns of a deal.
+//! - [`sales`]: the forecast's aggregation in SQL and the indexed columns of a deal;
+//!   [`accounts`]: the relationships and the organisation hierarchy.
 //! - [`codec!`]: the small conversions every adapter needs (JSON records, microsecond
 //!   timestamps, stored ids), bound to the adapter's backend name so errors say where a
 //!   corrupt value was read.
@@ -21,6 +22,7 @@
 //! Dependencies: `crm-core` (the rule types), `chrono` and `rust_decimal` (the types of
 //! literals), `serde`/`serde_json` (the JSON records of the codec). Nothing else.
 
+pub mod accounts;
 pub mod rule;
 pub mod sales;
 

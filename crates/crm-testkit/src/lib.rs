@@ -155,7 +155,7 @@ where
 /// - `kpi`: KpiRules
 /// - `staff`: HandOver, Cases, Tasks, Audit
 /// - `access`: Sharing, HandOver, AccessLog, Segments
-/// - `sales`: Sales, Outbox
+/// - `sales`: Sales, Outbox, HandOver, Merge, Erasure
 /// - `whole`: every capability
 pub const GROUPS: &[&str] = &[
     "customers",
@@ -415,12 +415,17 @@ macro_rules! __group {
         }
     };
     ($m:ident!($($args:tt)*); sales) => {
-        $crate::$m! { $($args)*; sales [Sales, Outbox];
+        $crate::$m! { $($args)*; sales [Sales, Outbox, HandOver, Merge, Erasure];
             pipelines_round_trip_and_keep_their_stages,
             opportunities_move_through_stages_with_history,
             won_deals_hand_over_an_order_once,
             forecasts_are_exact_per_currency,
-            funnels_follow_the_stage_histories
+            funnels_follow_the_stage_histories,
+            relationships_round_trip_with_one_primary,
+            hierarchies_refuse_cycles_and_depth,
+            merges_and_erasures_reach_accounts,
+            account_timelines_and_profiles_include_contacts,
+            account_transfers_take_the_contacts_along
         }
     };
     ($m:ident!($($args:tt)*); access) => {

@@ -14,7 +14,7 @@ use crm_core::kpi::{KpiAction, KpiEngine, KpiMetric, KpiRule, KpiScope};
 use crm_core::merge::MergePolicy;
 use crm_core::notify::{Notification, Recipient, StaticDirectory, TemplateName};
 use crm_core::pool::{ClaimLimits, PoolPolicy};
-use crm_core::sales::{ForecastQuery, FunnelQuery, Opportunity, OpportunityQuery};
+use crm_core::sales::{ForecastQuery, FunnelQuery, Opportunity, OpportunityQuery, Relationship};
 use crm_core::segment::{FieldSchema, Segment, SegmentId};
 use crm_core::sla::{SlaMetric, SlaTarget};
 use crm_core::sync::SourceFields;
@@ -383,6 +383,32 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
     let hidden_deal = system.sales().open(deal(hidden.id)).await.unwrap();
     let won_deal = system.sales().open(deal(other.id)).await.unwrap();
     let won_deal = system.sales().win(won_deal.id, 1).await.unwrap();
+    let firm = Customer::organization("Hidden firm")
+        .owner(c)
+        .build()
+        .unwrap();
+    let firm = system.customers().register(firm).await.unwrap();
+    let mine = Customer::organization("My firm").owner(a).build().unwrap();
+    let mine = system.customers().register(mine).await.unwrap();
+    let now = system.crm().now();
+    for account in [firm.id, mine.id] {
+        system
+            .accounts()
+            .relate(Relationship::new(account, hidden.id, now))
+            .await
+            .unwrap();
+    }
+    system
+        .accounts()
+        .set_parent(firm.id, Some(mine.id))
+        .await
+        .unwrap();
+    let logged = Interaction::builder(hidden.id, Channel::Email, InteractionKind::Email)
+        .at(now)
+        .key("sweep", "0")
+        .build()
+        .unwrap();
+    system.interactions().log(logged).await.unwrap();
     let snapshot = |s: TenantCrm| async move {
         let deals = s
             .sales()
@@ -651,7 +677,8 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
         ),
         (
             "segments.preview",
-            // Counted and listed over what the principal reads: none of c's customers.
+            // Counted and listed over what the principal reads: none of c's customers,
+            // only a's own account.
             h.segments()
                 .preview(
                     &crm_core::segment::parse("interaction_count >= 0").unwrap(),
@@ -659,7 +686,7 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
                     &page,
                 )
                 .await
-                .is_ok_and(|(count, first)| count == 0 && first.items.is_empty()),
+                .is_ok_and(|(count, first)| count == 1 && first.items == [mine.id]),
         ),
         (
             "segments.create",
@@ -967,6 +994,92 @@ async fn sweep_no_method_of_a_scoped_handle_leaks_a_record() {
                 )
                 .await
                 .is_ok_and(|r| r.all.deals == 0),
+        ),
+        (
+            "accounts.relate",
+            forbidden(
+                h.accounts()
+                    .relate(Relationship::new(firm.id, other.id, now))
+                    .await,
+            ),
+        ),
+        (
+            "accounts.relate (a hidden person)",
+            forbidden(
+                h.accounts()
+                    .relate(Relationship::new(mine.id, other.id, now))
+                    .await,
+            ),
+        ),
+        (
+            "accounts.unrelate",
+            forbidden(h.accounts().unrelate(firm.id, hidden.id).await),
+        ),
+        (
+            "accounts.contacts",
+            forbidden(h.accounts().contacts(firm.id, &page).await),
+        ),
+        (
+            "accounts.contacts (own account)",
+            shows_none(h.accounts().contacts(mine.id, &page).await, |r| {
+                r.person == id
+            }),
+        ),
+        (
+            "accounts.accounts_of",
+            forbidden(h.accounts().accounts_of(id, &page).await),
+        ),
+        (
+            "accounts.primary_account",
+            forbidden(h.accounts().primary_account(id).await),
+        ),
+        (
+            "accounts.set_parent",
+            forbidden(h.accounts().set_parent(firm.id, None).await),
+        ),
+        (
+            "accounts.set_parent (a hidden parent)",
+            forbidden(h.accounts().set_parent(mine.id, Some(firm.id)).await),
+        ),
+        ("accounts.line", forbidden(h.accounts().line(firm.id).await)),
+        (
+            "accounts.subsidiaries",
+            forbidden(h.accounts().subsidiaries(firm.id, &page).await),
+        ),
+        (
+            "accounts.subsidiaries (own account)",
+            shows_none(h.accounts().subsidiaries(mine.id, &page).await, |s| {
+                *s == firm.id
+            }),
+        ),
+        (
+            "accounts.timeline",
+            forbidden(h.accounts().timeline(firm.id, &page).await),
+        ),
+        (
+            "accounts.timeline (own account)",
+            shows_none(h.accounts().timeline(mine.id, &page).await, |i| {
+                i.customer == id
+            }),
+        ),
+        (
+            "accounts.profile",
+            forbidden(h.accounts().profile(firm.id).await),
+        ),
+        (
+            "accounts.profile (own account)",
+            h.accounts()
+                .profile(mine.id)
+                .await
+                .is_ok_and(|p| p.interaction_count == 0),
+        ),
+        (
+            "accounts.transfer",
+            forbidden(
+                h.accounts()
+                    .transfer(mine.id, None, mine.version, true, None, None)
+                    .await,
+            ),
         ),
         (
             "access_log.unusual",

@@ -1,21 +1,28 @@
-//! The sales port: pipelines, opportunities and their stage history.
+//! The sales port: pipelines, opportunities and their stage history; accounts (people's
+//! relationships to organisations, the organisations' hierarchy).
 
 use async_trait::async_trait;
 
 use super::{unsupported, WriteOptions};
 use crate::error::Result;
-use crate::id::{OpportunityId, PipelineId, TenantId};
+use crate::id::{CustomerId, OpportunityId, PipelineId, TenantId};
+use crate::interaction::Interaction;
 use crate::page::{Page, PageRequest};
 use crate::sales::{
     ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
-    StageChange, StageTime,
+    Relationship, RelationshipQuery, StageChange, StageTime,
 };
 
 #[cfg(doc)]
 use super::Capability;
 
-/// Pipelines, opportunities (deals) and their append-only stage history (optional:
+/// Pipelines, opportunities (deals) and their append-only stage history; accounts: the
+/// relationships of people to organisations and the organisations' hierarchy (optional:
 /// [`Capability::Sales`]).
+///
+/// Merges and erasures reach accounts too (see
+/// [`CustomerStore::merge_customers`](super::CustomerStore::merge_customers) and
+/// [`CustomerStore::erase_customer`](super::CustomerStore::erase_customer)).
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait SalesStore: Send + Sync {
@@ -131,5 +138,93 @@ pub trait SalesStore: Send + Sync {
         _pipeline: &Pipeline,
     ) -> Result<(Vec<FunnelCell>, Vec<StageTime>)> {
         Err(unsupported::<Self>("funnel"))
+    }
+
+    /// Stores a relationship, replacing the pair's earlier one; when it is primary, the
+    /// person's other relationships stop being primary; in one transaction.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound) if either party does not exist in the
+    /// tenant; validation on `person` if the person would be related to more than
+    /// [`MAX_ACCOUNTS_PER_PERSON`](crate::sales::MAX_ACCOUNTS_PER_PERSON) organisations.
+    async fn put_relationship(
+        &self,
+        _tenant: TenantId,
+        _relationship: &Relationship,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("put_relationship"))
+    }
+
+    /// Removes the relationship of `person` to `organization`. Errors:
+    /// [`NotFound`](crate::Error::NotFound) if there is none.
+    async fn remove_relationship(
+        &self,
+        _tenant: TenantId,
+        _organization: CustomerId,
+        _person: CustomerId,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("remove_relationship"))
+    }
+
+    /// The relationships [`RelationshipQuery::matches`], ordered by
+    /// [`RelationshipQuery::key_of`], one page at a time (the cursor is a
+    /// [customer cursor](crate::Cursor::customer) holding the last key seen).
+    async fn relationships(
+        &self,
+        _tenant: TenantId,
+        _query: &RelationshipQuery,
+        _page: &PageRequest,
+    ) -> Result<Page<Relationship>> {
+        Err(unsupported::<Self>("relationships"))
+    }
+
+    /// Sets (or, with `None`, clears) an organisation's parent, in one transaction that
+    /// reads the stored hierarchy and refuses what [`check_parent`](crate::sales::check_parent)
+    /// refuses; concurrent changes of one tenant's hierarchy are serialised, so two of them
+    /// cannot close a cycle together.
+    ///
+    /// Errors: [`NotFound`](crate::Error::NotFound) if either does not exist; validation on
+    /// `parent`.
+    async fn set_parent(
+        &self,
+        _tenant: TenantId,
+        _organization: CustomerId,
+        _parent: Option<CustomerId>,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("set_parent"))
+    }
+
+    /// An organisation's ancestors, its parent first, at most
+    /// [`MAX_HIERARCHY_DEPTH`](crate::sales::MAX_HIERARCHY_DEPTH); empty for a root or an
+    /// unknown id.
+    async fn account_line(
+        &self,
+        _tenant: TenantId,
+        _organization: CustomerId,
+    ) -> Result<Vec<CustomerId>> {
+        Err(unsupported::<Self>("account_line"))
+    }
+
+    /// An organisation's direct subsidiaries, by id, one page at a time (the cursor is a
+    /// [customer cursor](crate::Cursor::customer)).
+    async fn subsidiaries(
+        &self,
+        _tenant: TenantId,
+        _organization: CustomerId,
+        _page: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        Err(unsupported::<Self>("subsidiaries"))
+    }
+
+    /// The interactions of an organisation and of every person related to it, newest
+    /// first, one page at a time (the cursor is a [timeline cursor](crate::Cursor::timeline),
+    /// as [`InteractionStore::timeline`](super::InteractionStore::timeline)). Errors:
+    /// [`NotFound`](crate::Error::NotFound) if the organisation does not exist.
+    async fn account_timeline(
+        &self,
+        _tenant: TenantId,
+        _organization: CustomerId,
+        _page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        Err(unsupported::<Self>("account_timeline"))
     }
 }

@@ -23,6 +23,10 @@
 //!   stage, the share that went one step further, the win rate, the cycle time and the
 //!   average stay in each stage, per owner and per unit.
 //!
+//! - A [`Relationship`] says that a person works at an organisation (the account), with
+//!   [`ContactRole`]s, a title, a primary flag and a validity period; organisations form
+//!   a hierarchy of parents without cycles ([`check_parent`]).
+//!
 //! The service is [`TenantCrm::sales`](crate::TenantCrm::sales); storage is the optional
 //! port [`SalesStore`](crate::ports::SalesStore) (capability
 //! [`Sales`](crate::Capability::Sales)).
@@ -32,11 +36,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{CustomerId, PipelineId, UserId};
 
+mod account;
 mod forecast;
 mod funnel;
 mod opportunity;
 mod pipeline;
 
+pub use account::{
+    check_parent, merge_hierarchy, merge_relationships, HierarchyPlace, Relationship,
+    RelationshipQuery, MAX_ACCOUNTS_PER_PERSON, MAX_HIERARCHY_DEPTH,
+};
 pub use forecast::{
     cells_of, Dimension, ExchangeRates, Forecast, ForecastCell, ForecastQuery, ForecastRow, Period,
     RateTable,

@@ -423,6 +423,23 @@ impl Visible for Opportunity {
     }
 }
 
+/// An interaction in an account's timeline: seen when its customer's interactions are.
+impl Visible for crate::interaction::Interaction {
+    fn cursor(&self) -> Cursor {
+        Cursor::timeline(self.occurred_at, self.id)
+    }
+    async fn visible(&self, ctx: &Ctx) -> Result<bool> {
+        match ctx
+            .check_id(RecordKind::Interactions, Action::Read, self.customer)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(Error::Forbidden { .. } | Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// A segment member.
 impl Visible for CustomerId {
     fn cursor(&self) -> Cursor {

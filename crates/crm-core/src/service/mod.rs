@@ -67,6 +67,7 @@ macro_rules! debug_by_tenant {
 }
 
 mod access_log;
+mod accounts;
 mod cases;
 mod ctx;
 mod customers;
@@ -87,6 +88,7 @@ mod tasks;
 mod value;
 
 pub use access_log::AccessLog;
+pub use accounts::{Accounts, MAX_ROLLUP_CONTACTS};
 pub use cases::Cases;
 pub(crate) use ctx::Ctx;
 pub use customers::Customers;
@@ -338,6 +340,12 @@ impl TenantCrm {
     /// Service cases.
     pub fn cases(&self) -> Cases {
         Cases::new(self.ctx(), self.crm.storage.clone())
+    }
+
+    /// Accounts: people related to organisations, the organisation hierarchy, account
+    /// timelines and rolled-up profiles, transfers with the contacts.
+    pub fn accounts(&self) -> Accounts {
+        Accounts::new(self.ctx(), self.crm.storage.clone())
     }
 
     /// Pipelines, opportunities, the ERP handoff and forecasts.

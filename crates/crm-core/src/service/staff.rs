@@ -130,35 +130,13 @@ impl Staff {
             ..CustomerQuery::all()
         };
         for current in self.customers.all(&owned).await? {
-            let mut customer = current.clone();
-            customer.owner = Some(to);
-            customer.version = self.ctx.next_version("customer", current.version)?;
-            customer.updated_at = now;
-            let ownership = OwnershipChange {
-                customer: customer.id,
-                from: Some(from),
-                to: Some(to),
-                changed_by: actor,
-                reason: reason.map(str::to_string),
-                at: now,
-                version: customer.version,
-            };
-            let audit = AuditEntry {
-                customer: customer.id,
-                version: customer.version,
-                at: now,
+            plan.customers.push(transfer_entry(
+                &self.ctx,
+                &current,
+                Some(to),
                 actor,
-                reason: reason.map(str::to_string),
-                change: AuditChange::Updated {
-                    fields: field_changes(&current, &customer),
-                },
-            };
-            plan.customers.push(CustomerHandOver {
-                customer,
-                expected_version: current.version,
-                ownership,
-                audit,
-            });
+                reason,
+            )?);
             if plan.len() > HandOver::MAX_RECORDS {
                 return Err(too_many());
             }
@@ -253,4 +231,45 @@ impl Staff {
         }
         Ok(plan)
     }
+}
+
+/// One customer's transfer to `to` in a [`HandOver`]: the record at its next version, its
+/// ownership change and audit entry, by `actor` with `reason`, now.
+pub(super) fn transfer_entry(
+    ctx: &Ctx,
+    current: &crate::customer::Customer,
+    to: Option<UserId>,
+    actor: Option<UserId>,
+    reason: Option<&str>,
+) -> Result<CustomerHandOver> {
+    let now = ctx.now();
+    let mut customer = current.clone();
+    customer.owner = to;
+    customer.version = ctx.next_version("customer", current.version)?;
+    customer.updated_at = now;
+    let ownership = OwnershipChange {
+        customer: customer.id,
+        from: current.owner,
+        to,
+        changed_by: actor,
+        reason: reason.map(str::to_string),
+        at: now,
+        version: customer.version,
+    };
+    let audit = AuditEntry {
+        customer: customer.id,
+        version: customer.version,
+        at: now,
+        actor,
+        reason: reason.map(str::to_string),
+        change: AuditChange::Updated {
+            fields: field_changes(current, &customer),
+        },
+    };
+    Ok(CustomerHandOver {
+        customer,
+        expected_version: current.version,
+        ownership,
+        audit,
+    })
 }

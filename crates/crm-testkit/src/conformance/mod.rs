@@ -256,6 +256,7 @@ macro_rules! cases {
 }
 
 pub mod access;
+pub mod accounts;
 pub mod cases;
 pub mod customers;
 pub mod interactions;
@@ -270,6 +271,7 @@ pub mod values;
 pub mod whole;
 
 pub use access::*;
+pub use accounts::*;
 pub use cases::*;
 pub use customers::*;
 pub use interactions::*;
@@ -299,12 +301,13 @@ pub fn all_cases() -> Vec<(&'static str, CaseFn)> {
     all.extend(staff::list());
     all.extend(access::list());
     all.extend(sales::list());
+    all.extend(accounts::list());
     all.extend(whole::list());
     all
 }
 
 /// Calls tenant B makes in `a_foreign_tenant_reaches_nothing`.
-pub const FOREIGN_CALLS: usize = 51;
+pub const FOREIGN_CALLS: usize = 59;
 
 /// A KPI rule for the isolation case.
 fn isolation_kpi_rule() -> crm_core::kpi::KpiRule {

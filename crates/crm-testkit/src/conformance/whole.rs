@@ -776,6 +776,7 @@ cases! {
         won.version += 1;
         probe!(store.update_opportunity(b, &won, deal.version, &[], WriteOptions::new()), no, "update_opportunity");
         probe!(store.insert_opportunity(b, &deal, &deal.stage_change(None, None), WriteOptions::new()), no, "insert_opportunity");
+        calls += super::accounts::foreign_account_probes(&store, &crm, a, b, c.id).await;
         // These succeed or not on B's side; either way A's records stay as they were.
         calls += 4;
         let _ = store.delete_kpi_rule(b, &rule.key).await;

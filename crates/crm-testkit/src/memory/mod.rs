@@ -28,6 +28,7 @@ use crm_core::{
 type Key<T> = (TenantId, T);
 
 mod access;
+mod accounts;
 mod outbox;
 mod sales;
 mod segments;
@@ -61,6 +62,7 @@ struct State {
     access_log: HashMap<TenantId, Vec<crm_core::access::AccessEntry>>,
     usage: BTreeMap<access::UsageKey, u64>,
     sales: sales::SalesState,
+    accounts: accounts::AccountState,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is
@@ -359,6 +361,8 @@ impl CustomerStore for MemoryStore {
             }
         }
         let gone: HashSet<CustomerId> = merge.merged.iter().map(|(id, _)| *id).collect();
+        let merged: Vec<CustomerId> = merge.merged.iter().map(|(id, _)| *id).collect();
+        let parent = s.accounts.plan_merge(tenant, &merged, survivor.id)?;
         // The merged profile first: totals that overflow refuse the merge before any change.
         let mut profile = s
             .profiles
@@ -429,8 +433,8 @@ impl CustomerStore for MemoryStore {
                 }
             }
         }
-        let merged: Vec<CustomerId> = gone.iter().copied().collect();
         s.sales.merge_parties(tenant, &merged, survivor.id);
+        s.accounts.merge(tenant, &merged, survivor.id, parent);
         for ((t, _), members) in s.members.iter_mut() {
             if *t == tenant && members.iter().any(|m| gone.contains(m)) {
                 members.retain(|m| !gone.contains(m));
@@ -507,6 +511,7 @@ impl CustomerStore for MemoryStore {
             s.customer_refs.insert((tenant, r.clone()), id);
         }
         s.customers.insert((tenant, id), erased.clone());
+        s.accounts.anonymise(tenant, id);
         let timeline: Vec<InteractionId> = s
             .timelines
             .get(&(tenant, id))

@@ -2,7 +2,7 @@
 
 use crm_core::sales::{
     cells_of, funnel_of, ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity,
-    OpportunityQuery, Pipeline, StageChange, StageTime,
+    OpportunityQuery, Pipeline, Relationship, RelationshipQuery, StageChange, StageTime,
 };
 use crm_core::{OpportunityId, PipelineId, SalesStore};
 
@@ -278,5 +278,114 @@ impl SalesStore for MemoryStore {
             })
             .collect();
         funnel_of(pipeline, followed.iter().map(|(d, h)| (*d, h.as_slice())))
+    }
+
+    async fn put_relationship(&self, tenant: TenantId, relationship: &Relationship) -> Result<()> {
+        relationship.validate()?;
+        let mut s = self.lock();
+        for id in [relationship.organization, relationship.person] {
+            if !s.customers.contains_key(&(tenant, id)) {
+                return Err(not_found(id));
+            }
+        }
+        s.accounts.put(tenant, relationship)
+    }
+
+    async fn remove_relationship(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        person: CustomerId,
+    ) -> Result<()> {
+        self.lock().accounts.remove(tenant, organization, person)
+    }
+
+    async fn relationships(
+        &self,
+        tenant: TenantId,
+        query: &RelationshipQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Relationship>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
+        let rows = self
+            .lock()
+            .accounts
+            .list(tenant, query, after, page.limit as usize + 1);
+        Ok(Page::from_overfetch(rows, page.limit, |r| {
+            Cursor::customer(query.key_of(r))
+        }))
+    }
+
+    async fn set_parent(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        parent: Option<CustomerId>,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        for id in std::iter::once(organization).chain(parent) {
+            if !s.customers.contains_key(&(tenant, id)) {
+                return Err(not_found(id));
+            }
+        }
+        s.accounts.set_parent(tenant, organization, parent)
+    }
+
+    async fn account_line(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+    ) -> Result<Vec<CustomerId>> {
+        let mut line = self.lock().accounts.line(tenant, organization);
+        line.truncate(crm_core::sales::MAX_HIERARCHY_DEPTH);
+        Ok(line)
+    }
+
+    async fn subsidiaries(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerId>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_customer).transpose()?;
+        let rows =
+            self.lock()
+                .accounts
+                .subsidiaries(tenant, organization, after, page.limit as usize + 1);
+        Ok(Page::from_overfetch(rows, page.limit, |c| {
+            Cursor::customer(*c)
+        }))
+    }
+
+    async fn account_timeline(
+        &self,
+        tenant: TenantId,
+        organization: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        page.validate()?;
+        let after = page.after.as_ref().map(Cursor::as_timeline).transpose()?;
+        let s = self.lock();
+        if !s.customers.contains_key(&(tenant, organization)) {
+            return Err(not_found(organization));
+        }
+        let parties =
+            std::iter::once(organization).chain(s.accounts.contacts(tenant, organization));
+        let mut entries: Vec<(DateTime<Utc>, InteractionId)> = parties
+            .filter_map(|c| s.timelines.get(&(tenant, c)))
+            .flat_map(|t| t.iter().copied())
+            .filter(|e| after.is_none_or(|a| *e < a))
+            .collect();
+        entries.sort_unstable_by(|a, b| b.cmp(a));
+        entries.truncate(page.limit as usize + 1);
+        let rows: Vec<Interaction> = entries
+            .into_iter()
+            .map(|(_, id)| s.interactions[&(tenant, id)].clone())
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |i| {
+            Cursor::timeline(i.occurred_at, i.id)
+        }))
     }
 }
