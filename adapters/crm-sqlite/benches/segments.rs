@@ -81,6 +81,7 @@ fn main() {
                         profile: p,
                         scores: None,
                         classes: None,
+                        sales: None,
                     },
                     now,
                 )

@@ -148,6 +148,13 @@ const FROM: &str = " FROM customers c \
     LEFT JOIN value_classes k ON k.tenant_id = c.tenant_id AND k.customer_id = c.id \
     WHERE c.tenant_id = ";
 const DAY_MICROS: &str = "86400000000";
+/// The rest of a subquery over a person's primary account (`rs`) and its profile (`pa`).
+const PRIMARY_ACCOUNT: &str = " FROM relationships rs JOIN profiles pa ON pa.tenant_id = \
+    rs.tenant_id AND pa.customer_id = rs.organization WHERE rs.tenant_id = c.tenant_id \
+    AND rs.person = c.id AND rs.is_primary ORDER BY rs.organization LIMIT 1)";
+/// The open deals (`o`) with the customer as their account.
+const OPEN_DEALS: &str = "FROM opportunities o WHERE o.tenant_id = c.tenant_id \
+    AND o.account = c.id AND o.outcome = 'open'";
 
 /// The query selecting the ids of `tenant`'s customers that `rule` selects at `now`, in
 /// id order, after `after` and at most `limit` of them. Type-checks the rule first.
@@ -260,6 +267,7 @@ impl Compiler<'_> {
             Operand::Field(name) => match self.schema.resolve(name) {
                 Some((FieldSource::Builtin(b), _)) => self.builtin(w, b),
                 Some((FieldSource::Attr(key, ty), _)) => self.attr(w, &key, ty),
+                Some((FieldSource::StageAmount(stage), _)) => self.deal_amount(w, Some(&stage)),
                 None => w.push("NULL"),
             },
         }
@@ -357,10 +365,71 @@ impl Compiler<'_> {
                 w.push(" END");
                 return;
             }
+            Builtin::ContactsCount => {
+                w.push(
+                    "(SELECT count(*) FROM relationships rs WHERE rs.tenant_id = c.tenant_id \
+                     AND rs.organization = c.id)",
+                );
+                return;
+            }
+            Builtin::AccountId => {
+                w.push("(SELECT ");
+                self.dialect.bytewise(w, &|w: &mut Writer<'_>| {
+                    self.dialect.json_at(w, "rs.record", &["organization"])
+                });
+                w.push(PRIMARY_ACCOUNT);
+                return;
+            }
+            Builtin::AccountRevenue => {
+                w.push("(SELECT ");
+                self.dialect
+                    .convert(w, Scalar::Real, &|w: &mut Writer<'_>| {
+                        w.push("COALESCE(");
+                        self.dialect
+                            .json_at(w, "pa.revenue", &[self.schema.currency.code()]);
+                        w.push(", '0')");
+                    });
+                w.push(PRIMARY_ACCOUNT);
+                return;
+            }
+            Builtin::OpenDeals => {
+                w.push("(SELECT count(*) ");
+                w.push(OPEN_DEALS);
+                w.push(")");
+                return;
+            }
+            Builtin::OpenDealAmount => return self.deal_amount(w, None),
             // Lists are compiled by the operators that take them; anything else is unknown.
             _ => "NULL",
         };
         w.push(column);
+    }
+
+    /// The open deals' amounts in the schema's currency, in major units: their sum (0
+    /// without any), or the largest of one stage's (null without any).
+    fn deal_amount(&self, w: &mut Writer<'_>, stage: Option<&str>) {
+        let scale = 10_u64.saturating_pow(crm_core::Money::decimals_of(self.schema.currency));
+        // Summed as reals: an integer sum could overflow.
+        w.push(if stage.is_some() {
+            "((SELECT MAX("
+        } else {
+            "((SELECT COALESCE(SUM("
+        });
+        self.dialect
+            .convert(w, Scalar::Real, &|w: &mut Writer<'_>| {
+                w.push("o.amount_minor")
+            });
+        w.push(if stage.is_some() { ") " } else { "), 0) " });
+        w.push(OPEN_DEALS);
+        w.push(" AND o.currency = ");
+        w.bind(self.currency());
+        if let Some(key) = stage {
+            w.push(" AND o.stage = ");
+            w.bind(Value::Text(key.to_string()));
+        }
+        w.push(") / ");
+        w.push(&scale.to_string());
+        w.push(")");
     }
 
     fn attr(&self, w: &mut Writer<'_>, key: &str, ty: AttrType) {

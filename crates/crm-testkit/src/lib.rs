@@ -154,7 +154,7 @@ where
 /// - `tasks`: Tasks, Outbox
 /// - `kpi`: KpiRules
 /// - `staff`: HandOver, Cases, Tasks, Audit
-/// - `access`: Sharing, HandOver, AccessLog, Segments
+/// - `access`: Sharing, HandOver, AccessLog, Segments, Sales
 /// - `sales`: Sales, Outbox, HandOver, Merge, Erasure
 /// - `whole`: every capability
 pub const GROUPS: &[&str] = &[
@@ -425,11 +425,12 @@ macro_rules! __group {
             hierarchies_refuse_cycles_and_depth,
             merges_and_erasures_reach_accounts,
             account_timelines_and_profiles_include_contacts,
-            account_transfers_take_the_contacts_along
+            account_transfers_take_the_contacts_along,
+            account_and_deal_fields_select_in_rules
         }
     };
     ($m:ident!($($args:tt)*); access) => {
-        $crate::$m! { $($args)*; access [Sharing, HandOver, AccessLog, Segments];
+        $crate::$m! { $($args)*; access [Sharing, HandOver, AccessLog, Segments, Sales];
             grants_are_recorded_replaced_and_revoked,
             sharing_rules_round_trip,
             hand_over_moves_grants,

@@ -382,6 +382,7 @@ fn sharing_rules_apply_to_their_unit_only() {
         profile: &profile,
         scores: None,
         classes: None,
+        sales: None,
     };
     let now = chrono::Utc::now();
     let north = Visibility::resolve(&co.org, a, &[])

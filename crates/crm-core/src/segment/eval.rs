@@ -6,6 +6,7 @@
 //! a customer is a member only when the rule is true. `x in []` is false, even for null `x`.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
@@ -16,8 +17,9 @@ use super::schema::{AttrType, Builtin, FieldSchema, FieldSource};
 use crate::clv::{ValueClasses, ValueScores};
 use crate::customer::Customer;
 use crate::error::Error;
+use crate::id::CustomerId;
 use crate::profile::Profile;
-use crate::value::AttrValue;
+use crate::value::{AttrValue, Currency, Money};
 
 /// What a rule is evaluated against.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +32,24 @@ pub struct Subject<'a> {
     pub scores: Option<&'a ValueScores>,
     /// Its value classes (RFM, ABC), if classified.
     pub classes: Option<&'a ValueClasses>,
+    /// Its accounts and deals (`None` reads as [`SalesFacts::default`]).
+    pub sales: Option<&'a SalesFacts>,
+}
+
+/// What the rule language reads of the sales side for one customer: the fields
+/// `contacts_count`, `account.id`, `account.revenue`, `open_deals`, `open_deal_amount` and
+/// `deals.<stage>.amount`. A [`Subject`] without them reads as [`SalesFacts::default`]:
+/// no contacts, no account, no open deals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SalesFacts {
+    /// How many people are related to the customer as an organisation.
+    pub contacts: u64,
+    /// The person's primary account, if it has one.
+    pub account: Option<CustomerId>,
+    /// That account's revenue per currency (its profile's).
+    pub account_revenue: BTreeMap<Currency, Decimal>,
+    /// The open deals with the customer as their account: stage key and amount.
+    pub open_deals: Vec<(String, Money)>,
 }
 
 /// A value during evaluation.
@@ -221,6 +241,7 @@ impl<'a> Ctx<'a, '_> {
             Arg::Now(offset) => Val::Time(self.now.saturating_add(*offset)),
             Arg::Field(FieldSource::Builtin(b)) => self.builtin(*b),
             Arg::Field(FieldSource::Attr(key, ty)) => self.attr(key, *ty),
+            Arg::Field(FieldSource::StageAmount(stage)) => self.stage_amount(stage),
         }
     }
 
@@ -287,7 +308,50 @@ impl<'a> Ctx<'a, '_> {
                 .subject
                 .classes
                 .map_or(Val::Null, |c| Val::Text(c.abc.as_str())),
+            Builtin::ContactsCount => count(self.sales().contacts),
+            Builtin::AccountId => self
+                .sales()
+                .account
+                .map_or(Val::Null, |a| Val::OwnedText(a.to_string())),
+            Builtin::AccountRevenue => {
+                let facts = self.sales();
+                facts.account.map_or(Val::Null, |_| {
+                    let revenue = facts.account_revenue.get(&self.schema.currency);
+                    Val::Num(revenue.copied().unwrap_or_default())
+                })
+            }
+            Builtin::OpenDeals => count(self.sales().open_deals.len() as u64),
+            Builtin::OpenDealAmount => self
+                .open_amounts(None)
+                .try_fold(Decimal::ZERO, |sum, a| sum.checked_add(a))
+                .map_or(Val::Null, Val::Num),
         }
+    }
+
+    fn sales(&self) -> &'a SalesFacts {
+        static NONE: SalesFacts = SalesFacts {
+            contacts: 0,
+            account: None,
+            account_revenue: BTreeMap::new(),
+            open_deals: Vec::new(),
+        };
+        self.subject.sales.unwrap_or(&NONE)
+    }
+
+    /// The amounts of the open deals in the schema's currency, of one stage or all.
+    fn open_amounts<'s>(&'s self, stage: Option<&'s str>) -> impl Iterator<Item = Decimal> + 's {
+        let currency = self.schema.currency;
+        self.sales()
+            .open_deals
+            .iter()
+            .filter(move |(s, m)| m.currency() == currency && stage.is_none_or(|k| k == s))
+            .map(|(_, m)| m.amount())
+    }
+
+    fn stage_amount(&self, stage: &str) -> Val<'a> {
+        self.open_amounts(Some(stage))
+            .max()
+            .map_or(Val::Null, Val::Num)
     }
 
     fn attr(&self, key: &str, ty: AttrType) -> Val<'a> {

@@ -26,6 +26,14 @@
 //! `f_score`, `m_score` (numbers), `rfm_segment` (`champions`, `at_risk`, ...) and
 //! `abc_class` (`A`, `B`, `C`) (null until classified). Custom attributes
 //! are `attr.<key>`, typed by the tenant's [`FieldSchema`].
+//!
+//! Accounts and deals: `contacts_count` (people related to an organisation), `account.id`
+//! and `account.revenue` (a person's primary account, null without one; the revenue in the
+//! schema's currency), `open_deals` and `open_deal_amount` (the open deals with the customer
+//! as their account: how many, and their amounts added up in the schema's currency), and
+//! `deals.<stage>.amount` (the largest open deal in that stage, in the schema's currency;
+//! null without one): `deals.negotiation.amount > 10000` picks customers with an open deal
+//! over 10,000 in negotiation. What a rule reads of them is a [`SalesFacts`].
 
 mod ast;
 mod eval;
@@ -35,7 +43,7 @@ mod store;
 
 pub use crate::id::SegmentId;
 pub use ast::{CmpOp, Literal, Operand, Rule, Span, SpanUnit};
-pub use eval::{whole_days, CompiledRule, Subject};
+pub use eval::{whole_days, CompiledRule, SalesFacts, Subject};
 pub use parse::{largest_rules, parse, ParseError, MAX_DEPTH, MAX_RULE_BYTES, MAX_TERMS};
 pub use schema::{AttrType, Builtin, FieldSchema, FieldSource, FieldType, BUILTINS};
 pub use store::{Membership, MembershipChange, Segment};

@@ -116,6 +116,18 @@ pub enum Builtin {
     RfmSegment,
     /// The `abc_class` field.
     AbcClass,
+    /// The `contacts_count` field: how many people are related to the customer as an
+    /// organisation.
+    ContactsCount,
+    /// The `account.id` field: the id (as text) of the person's primary account.
+    AccountId,
+    /// The `account.revenue` field: the revenue of the person's primary account.
+    AccountRevenue,
+    /// The `open_deals` field: how many open deals have the customer as their account.
+    OpenDeals,
+    /// The `open_deal_amount` field: the sum of those deals' amounts in the schema's
+    /// currency.
+    OpenDealAmount,
 }
 
 /// Every built-in field: name, source, type.
@@ -196,6 +208,19 @@ pub const BUILTINS: &[(&str, Builtin, FieldType)] = &[
     ("m_score", Builtin::MScore, FieldType::Number),
     ("rfm_segment", Builtin::RfmSegment, FieldType::Text),
     ("abc_class", Builtin::AbcClass, FieldType::Text),
+    ("contacts_count", Builtin::ContactsCount, FieldType::Number),
+    ("account.id", Builtin::AccountId, FieldType::Text),
+    (
+        "account.revenue",
+        Builtin::AccountRevenue,
+        FieldType::Number,
+    ),
+    ("open_deals", Builtin::OpenDeals, FieldType::Number),
+    (
+        "open_deal_amount",
+        Builtin::OpenDealAmount,
+        FieldType::Number,
+    ),
 ];
 
 /// The type of a custom attribute, as the tenant defines it.
@@ -233,6 +258,9 @@ pub enum FieldSource {
     Builtin(Builtin),
     /// A custom attribute: its key and declared type.
     Attr(String, AttrType),
+    /// `deals.<stage>.amount`: the largest amount, in the schema's currency, of the open
+    /// deals in that stage (by key) with the customer as their account; null without one.
+    StageAmount(String),
 }
 
 impl FieldSchema {
@@ -262,6 +290,16 @@ impl FieldSchema {
                 AttrType::TextList => FieldType::TextList,
             };
             return Some((FieldSource::Attr(key.to_string(), ty), field_ty));
+        }
+        if let Some(key) = name
+            .strip_prefix("deals.")
+            .and_then(|rest| rest.strip_suffix(".amount"))
+        {
+            let key = crate::value::StageKey::parse(key).ok()?;
+            return Some((
+                FieldSource::StageAmount(key.as_str().to_string()),
+                FieldType::Number,
+            ));
         }
         BUILTINS
             .iter()

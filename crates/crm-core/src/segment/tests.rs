@@ -131,6 +131,7 @@ fn evaluation_follows_the_rules() {
         profile: &p,
         scores: None,
         classes: None,
+        sales: None,
     };
     let s = schema();
     let holds = |t: &str| {
@@ -426,11 +427,78 @@ fn every_walk_of_the_largest_rules_fits_a_small_stack() {
                 profile: &profile,
                 scores: None,
                 classes: None,
+                sales: None,
             };
             let _ = compiled.evaluate(&subject, now());
             drop(compiled);
             drop(copy);
             drop(back);
         });
+    }
+}
+
+#[test]
+fn account_and_deal_fields_read_the_sales_facts() {
+    use crate::segment::SalesFacts;
+    let c = customer();
+    let p = Profile::default();
+    let account = crate::id::CustomerId::new();
+    let eur = |a: &str| Money::parse(a, "EUR").unwrap();
+    let facts = SalesFacts {
+        contacts: 3,
+        account: Some(account),
+        account_revenue: [(Currency::parse("EUR").unwrap(), Decimal::from(250))].into(),
+        open_deals: vec![
+            ("negotiation".into(), eur("12000")),
+            ("negotiation".into(), eur("9000.50")),
+            ("qualify".into(), Money::parse("100", "USD").unwrap()),
+        ],
+    };
+    let s = schema();
+    let with = Subject {
+        customer: &c,
+        profile: &p,
+        scores: None,
+        classes: None,
+        sales: Some(&facts),
+    };
+    let without = Subject {
+        sales: None,
+        ..with
+    };
+    let eval = |t: &str, subject: &Subject<'_>| {
+        CompiledRule::new(&parse(t).unwrap(), &s)
+            .unwrap()
+            .evaluate(subject, now())
+    };
+    for rule in [
+        "contacts_count = 3",
+        "account.revenue = 250",
+        &format!("account.id = \"{account}\""),
+        "open_deals = 3",
+        "open_deal_amount = 21000.5",
+        "deals.negotiation.amount = 12000",
+        "deals.qualify.amount is null",
+    ] {
+        assert_eq!(eval(rule, &with), Some(true), "{rule}");
+    }
+    for rule in [
+        "contacts_count = 0",
+        "account.id is null",
+        "account.revenue is null",
+        "open_deals = 0 and open_deal_amount = 0",
+        "deals.negotiation.amount is null",
+    ] {
+        assert_eq!(eval(rule, &without), Some(true), "{rule}");
+    }
+    assert_eq!(eval("deals.negotiation.amount > 1", &without), None);
+    for field in [
+        "deals.Not a key.amount",
+        "deals..amount",
+        "deals.won",
+        "account.name",
+    ] {
+        let rule = parse(&format!("{field} = 1")).map(|r| s.check(&r));
+        assert!(!matches!(rule, Ok(Ok(()))), "{field} is not a field");
     }
 }

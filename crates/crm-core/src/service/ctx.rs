@@ -14,8 +14,8 @@ use crate::notify::{Notification, OutboxMessage};
 use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::{Capabilities, Capability, Storage};
 use crate::profile::Profile;
-use crate::sales::Opportunity;
-use crate::segment::Subject;
+use crate::sales::{Opportunity, OpportunityQuery, Outcome, RelationshipQuery};
+use crate::segment::{SalesFacts, Subject};
 use crate::task::{Task, TaskSubject};
 
 use super::Recorder;
@@ -108,13 +108,75 @@ impl Ctx {
             scores = self.storage.value_scores(tenant, id).await?;
             classes = self.storage.value_classes(tenant, id).await?;
         }
+        let facts = self.sales_facts(id).await?;
         let subject = Subject {
             customer,
             profile: &profile,
             scores: scores.as_ref(),
             classes: classes.as_ref(),
+            sales: facts.as_ref(),
         };
         Ok(v.shared(kind, action, &subject, self.now()))
+    }
+
+    /// What the rule language reads of a customer's accounts and deals, through the sales
+    /// port (`None` without [`Capability::Sales`]: no contacts, account or deals).
+    async fn sales_facts(&self, id: CustomerId) -> Result<Option<SalesFacts>> {
+        if !self.supports(Capability::Sales) {
+            return Ok(None);
+        }
+        const PAGE: u32 = 500;
+        let (tenant, store) = (self.tenant, &self.storage);
+        let mut facts = SalesFacts::default();
+        for query in [
+            RelationshipQuery::Contacts(id),
+            RelationshipQuery::Accounts(id),
+        ] {
+            let mut page = PageRequest::first(PAGE);
+            loop {
+                let got = store.relationships(tenant, &query, &page).await?;
+                for r in &got.items {
+                    match query {
+                        RelationshipQuery::Contacts(_) => {
+                            facts.contacts = facts.contacts.saturating_add(1)
+                        }
+                        RelationshipQuery::Accounts(_) if r.primary => {
+                            facts.account = Some(r.organization)
+                        }
+                        RelationshipQuery::Accounts(_) => {}
+                    }
+                }
+                match got.next {
+                    Some(next) => page = PageRequest::after(next, PAGE),
+                    None => break,
+                }
+            }
+        }
+        if let Some(account) = facts.account {
+            match store.get_profile(tenant, account).await {
+                Ok(p) => facts.account_revenue = p.revenue,
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let open = OpportunityQuery {
+            account: Some(id),
+            outcome: Some(Outcome::Open),
+            ..OpportunityQuery::default()
+        };
+        let mut page = PageRequest::first(PAGE);
+        loop {
+            let got = store.list_opportunities(tenant, &open, &page).await?;
+            facts.open_deals.extend(
+                got.items
+                    .into_iter()
+                    .map(|d| (d.stage.as_str().to_string(), d.amount)),
+            );
+            match got.next {
+                Some(next) => page = PageRequest::after(next, PAGE),
+                None => return Ok(Some(facts)),
+            }
+        }
     }
 
     /// [`Error::Forbidden`] unless the principal may do `action` on this case (always

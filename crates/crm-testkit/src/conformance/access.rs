@@ -262,6 +262,22 @@ cases! {
             }
             customers.push(system.customers().register(b.build().unwrap()).await.unwrap());
         }
+        // Organisations with people related to them, for a sharing rule over accounts.
+        let mut firms = Vec::new();
+        for i in 0..6 {
+            let mut b = Customer::organization(&format!("Firm {i}"));
+            if gen.below(2) == 0 {
+                b = b.owner(*gen.pick(&users));
+            }
+            firms.push(system.customers().register(b.build().unwrap()).await.unwrap());
+        }
+        for _ in 0..14 {
+            let (firm, person) = (gen.pick(&firms).id, gen.pick(&customers).id);
+            let mut link = crm_core::sales::Relationship::new(firm, person, t0());
+            link.primary = gen.below(2) == 0;
+            system.accounts().relate(link).await.unwrap();
+        }
+        customers.extend(firms);
         for _ in 0..15 {
             let c = gen.pick(&customers).id;
             let to = if gen.below(2) == 0 { Grantee::User(*gen.pick(&users)) } else { Grantee::Unit(*gen.pick(&units)) };
@@ -269,7 +285,11 @@ cases! {
             system.sharing().share(c, to, access, None).await.unwrap();
         }
         let schema = segment_schema();
-        for (name, text, access) in [("vips", r#""vip" in tags"#, Access::Read), ("gold", r#""gold" in tags and team is null"#, Access::Write)] {
+        for (name, text, access) in [
+            ("vips", r#""vip" in tags"#, Access::Read),
+            ("gold", r#""gold" in tags and team is null"#, Access::Write),
+            ("accounts", r#"contacts_count >= 3 or account.id is not null and "vip" in tags"#, Access::Read),
+        ] {
             let rule = SharingRule::new(name, parse(text).unwrap(), schema.clone(), *gen.pick(&units), access).unwrap();
             system.sharing().put_rule(rule, None).await.unwrap();
         }

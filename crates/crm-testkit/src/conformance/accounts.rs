@@ -283,6 +283,76 @@ cases! {
         let person = store.get_customer(tenant, p.id).await.unwrap();
         assert_eq!(accounts.transfer(p.id, None, person.version, true, None, None).await.unwrap_err().field(), Some("organization"));
     }
+
+    /// The rule language reads accounts and deals the same way in every store:
+    /// `contacts_count`, `account.id`, `account.revenue`, `open_deals`, `open_deal_amount`
+    /// and `deals.<stage>.amount` select exactly the customers they describe.
+    async fn account_and_deal_fields_select_in_rules(store) {
+        use crm_core::sales::Opportunity;
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let accounts = crm.tenant(tenant).accounts();
+        let sales = crm.tenant(tenant).sales();
+        let (a, b) = (register(&crm, tenant, org("Acme")).await, register(&crm, tenant, org("Bolt")).await);
+        let [p, q, r, s] = [
+            register(&crm, tenant, simple("Pat")).await,
+            register(&crm, tenant, simple("Quinn")).await,
+            register(&crm, tenant, simple("Robin")).await,
+            register(&crm, tenant, simple("Sam")).await,
+        ];
+        accounts.relate(Relationship::new(a.id, p.id, t0()).primary()).await.unwrap();
+        accounts.relate(Relationship::new(a.id, s.id, t0())).await.unwrap();
+        accounts.relate(Relationship::new(b.id, q.id, t0()).primary()).await.unwrap();
+        let mut buy = event(a.id, InteractionKind::Purchase, t0(), "buy");
+        buy.amount = Some(Money::parse("100", "EUR").unwrap());
+        crm.tenant(tenant).interactions().log(buy).await.unwrap();
+        let pipeline = sales.create_pipeline(super::sales::sample_pipeline()).await.unwrap();
+        let open = |account: CustomerId, amount: &str, currency: &str| {
+            let deal = Opportunity::new("Deal", account, UserId::new(), &pipeline, Money::parse(amount, currency).unwrap(), t0().date_naive(), t0()).unwrap();
+            let sales = sales.clone();
+            async move { sales.open(deal).await.unwrap() }
+        };
+        let big = open(a.id, "12000", "EUR").await;
+        sales.move_to(big.id, 1, "negotiation").await.unwrap();
+        open(a.id, "500", "EUR").await;
+        let usd = open(b.id, "20000", "USD").await;
+        sales.move_to(usd.id, 1, "negotiation").await.unwrap();
+        let won = open(b.id, "3000", "EUR").await;
+        sales.win(won.id, 1).await.unwrap();
+
+        let schema = crm_core::segment::FieldSchema::new(crm_core::Currency::parse("EUR").unwrap());
+        let everyone = [a.id, b.id, p.id, q.id, r.id, s.id];
+        let but = |out: &[CustomerId]| everyone.iter().copied().filter(|x| !out.contains(x)).collect::<Vec<_>>();
+        let cases: Vec<(String, Vec<CustomerId>)> = vec![
+            ("contacts_count >= 2".into(), vec![a.id]),
+            ("contacts_count = 1".into(), vec![b.id]),
+            ("contacts_count = 0".into(), vec![p.id, q.id, r.id, s.id]),
+            ("account.revenue > 50".into(), vec![p.id]),
+            ("account.revenue = 0".into(), vec![q.id]),
+            ("account.id is null and kind = \"person\"".into(), vec![r.id, s.id]),
+            (format!("account.id = \"{}\"", a.id), vec![p.id]),
+            ("open_deals = 2".into(), vec![a.id]),
+            ("open_deals = 1".into(), vec![b.id]),
+            ("open_deal_amount = 12500".into(), vec![a.id]),
+            ("open_deal_amount = 0 and kind = \"organization\"".into(), vec![b.id]),
+            ("deals.negotiation.amount > 10000".into(), vec![a.id]),
+            ("deals.negotiation.amount is null".into(), but(&[a.id])),
+            ("deals.qualify.amount between 400 and 600".into(), vec![a.id]),
+            ("deals.won.amount is not null".into(), vec![]),
+        ];
+        for (text, want) in cases {
+            let rule = parse(&text).unwrap();
+            let got: Vec<CustomerId> = collect_pages(2, |page| {
+                let (store, rule, schema) = (store.clone(), rule.clone(), schema.clone());
+                async move { store.find_matching(tenant, &rule, &schema, t0(), &page).await }
+            })
+            .await;
+            let mut want = want;
+            want.sort();
+            assert_eq!(got, want, "{text}");
+            assert_eq!(store.count_matching(tenant, &rule, &schema, t0()).await.unwrap(), want.len() as u64, "{text}");
+        }
+    }
 }
 
 /// Calls tenant B makes on tenant A's accounts in `a_foreign_tenant_reaches_nothing`.

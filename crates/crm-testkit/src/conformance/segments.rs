@@ -62,7 +62,7 @@ cases! {
             let compiled = CompiledRule::new(&rule, &schema).unwrap_or_else(|e| panic!("case {case}: generated rule {rule} is ill-typed: {e}"));
             let mut expected: Vec<CustomerId> = subjects
                 .iter()
-                .filter(|(c, p, s, k)| compiled.matches(&Subject { customer: c, profile: p, scores: s.as_ref(), classes: k.as_ref() }, now))
+                .filter(|(c, p, s, k)| compiled.matches(&Subject { customer: c, profile: p, scores: s.as_ref(), classes: k.as_ref(), sales: None }, now))
                 .map(|(c, _, _, _)| c.id)
                 .collect();
             expected.sort();
@@ -211,7 +211,7 @@ cases! {
             let mut expected = Vec::new();
             for id in &ids {
                 let (c, p) = (store.get_customer(tenant, *id).await.unwrap(), store.get_profile(tenant, *id).await.unwrap());
-                if compiled.matches(&Subject { customer: &c, profile: &p, scores: None, classes: None }, t0()) {
+                if compiled.matches(&Subject { customer: &c, profile: &p, scores: None, classes: None, sales: None }, t0()) {
                     expected.push(*id);
                 }
             }

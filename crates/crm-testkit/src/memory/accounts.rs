@@ -170,6 +170,14 @@ impl AccountState {
         rows.into_iter().take(limit).cloned().collect()
     }
 
+    /// The person's primary account.
+    pub(super) fn primary_of(&self, tenant: TenantId, person: CustomerId) -> Option<CustomerId> {
+        self.relationships
+            .iter()
+            .find(|((t, _, p), r)| *t == tenant && *p == person && r.primary)
+            .map(|((_, o, _), _)| *o)
+    }
+
     /// The people related to `organization`.
     pub(super) fn contacts(&self, tenant: TenantId, organization: CustomerId) -> Vec<CustomerId> {
         self.relationships

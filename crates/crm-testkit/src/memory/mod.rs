@@ -116,6 +116,20 @@ impl State {
         }
     }
 
+    /// What the rule language reads of a customer's accounts and deals.
+    fn sales_facts(&self, tenant: TenantId, id: CustomerId) -> crm_core::segment::SalesFacts {
+        let account = self.accounts.primary_of(tenant, id);
+        crm_core::segment::SalesFacts {
+            contacts: self.accounts.contacts(tenant, id).len() as u64,
+            account,
+            account_revenue: account
+                .and_then(|a| self.profiles.get(&(tenant, a)))
+                .map(|p| p.revenue.clone())
+                .unwrap_or_default(),
+            open_deals: self.sales.open_deals_of(tenant, id),
+        }
+    }
+
     /// Ids of the tenant's customers the rule is true for, in id order.
     fn matching(
         &self,
@@ -131,11 +145,13 @@ impl State {
             .range((tenant, CustomerId::from_bytes([0; 16]))..)
             .take_while(|((t, _), _)| *t == tenant)
             .filter(|((_, id), c)| {
+                let facts = self.sales_facts(tenant, *id);
                 let subject = Subject {
                     customer: c,
                     profile: self.profiles.get(&(tenant, *id)).unwrap_or(&empty),
                     scores: self.scores.get(&(tenant, *id)),
                     classes: self.classes.get(&(tenant, *id)),
+                    sales: Some(&facts),
                 };
                 compiled.matches(&subject, now)
             })

@@ -18,6 +18,21 @@ pub(super) struct SalesState {
 }
 
 impl SalesState {
+    /// The open deals with `account` as their account: stage key and amount.
+    pub(super) fn open_deals_of(
+        &self,
+        tenant: TenantId,
+        account: CustomerId,
+    ) -> Vec<(String, crm_core::Money)> {
+        self.deals
+            .iter()
+            .filter(|((t, _), d)| {
+                *t == tenant && d.account == account && d.outcome == crm_core::sales::Outcome::Open
+            })
+            .map(|(_, d)| (d.stage.as_str().to_string(), d.amount))
+            .collect()
+    }
+
     /// A merge: deals naming a `gone` customer name the survivor.
     pub(super) fn merge_parties(
         &mut self,
