@@ -3,8 +3,8 @@
 //! and whatever type-checks evaluates.
 #![no_main]
 
-use crm_core::segment::{parse, AttrType, CompiledRule, FieldSchema, Subject};
-use crm_core::{Currency, Customer, Profile};
+use crm_core::segment::{parse, AttrType, CompiledRule, FieldSchema, SalesFacts, Subject};
+use crm_core::{Currency, Customer, Money, Profile};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -35,7 +35,17 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(compiled) = CompiledRule::new(&rule, &schema) {
         let customer = Customer::person("Fuzz").build().unwrap();
         let profile = Profile::default();
-        let subject = Subject { customer: &customer, profile: &profile, scores: None, classes: None };
+        let subject = Subject { customer: &customer, profile: &profile, scores: None, classes: None, sales: None };
+        let _ = compiled.evaluate(&subject, chrono::DateTime::UNIX_EPOCH);
+        // With accounts and deals, the largest amounts included.
+        let most = Money::new(Money::MAX_AMOUNT, "EUR").unwrap();
+        let facts = SalesFacts {
+            contacts: u64::MAX,
+            account: Some(customer.id),
+            account_revenue: [(Currency::parse("EUR").unwrap(), Money::MAX_AMOUNT)].into(),
+            open_deals: vec![("negotiation".into(), most), ("negotiation".into(), most), ("qualify".into(), most)],
+        };
+        let subject = Subject { sales: Some(&facts), ..subject };
         let _ = compiled.evaluate(&subject, chrono::DateTime::UNIX_EPOCH);
     }
 });
