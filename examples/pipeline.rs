@@ -1,9 +1,10 @@
-//! A quarter of B2B selling: four accounts with their contacts, three salespeople, a
-//! pipeline of five stages, and 30 deals that move through it day by day. At the end of the
-//! quarter: the weighted forecast per owner and category, the funnel, the deals stalled in
-//! their stage, and the handoff to an "ERP" that receives each `opportunity.won` event
-//! through the outbox and answers with its order reference (linked once, even when the
-//! event arrives twice).
+//! A quarter of B2B selling: four accounts with the people who work there, three
+//! salespeople, a pipeline of five stages, and 30 deals that move through it day by day. At
+//! the end of the quarter: the weighted forecast per owner and category, the funnel, one
+//! account with its contacts and its timeline, the deals a KPI rule finds stalled in their
+//! stage (with notices to their owners), and the handoff to an "ERP" that receives each
+//! `opportunity.won` event through the outbox and answers with its order reference (linked
+//! once, even when the event arrives twice).
 //!
 //! `cargo run --example pipeline` (SQLite in memory).
 
@@ -12,15 +13,19 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use crm_core::calendar::BusinessCalendar;
+use crm_core::kpi::{DealMeasure, KpiAction, KpiMetric, KpiRule, KpiScope};
 use crm_core::notify::{
-    Dispatcher, DomainEvent, EventKind, EventSink, RecordingNotifier, StaticDirectory,
+    Dispatcher, DomainEvent, EventKind, EventSink, RecordingNotifier, StaffMember, StaticDirectory,
+    TemplateName,
 };
 use crm_core::sales::{
     ContactRole, Dimension, ForecastCategory, ForecastQuery, FunnelQuery, LineItem, Opportunity,
-    OpportunityQuery, OrderSnapshot, Outcome, Period, Pipeline, Stage,
+    OpportunityQuery, OrderSnapshot, Outcome, Period, Pipeline, Relationship, Stage,
 };
 use crm_core::{
-    Clock, Crm, Customer, Error, ExternalRef, ManualClock, Money, PageRequest, TenantId, UserId,
+    Channel, Clock, Crm, Customer, EmailAddress, Error, ExternalRef, Interaction, InteractionKind,
+    ManualClock, Money, PageRequest, TenantId, UserId,
 };
 use crm_sqlite::SqliteStore;
 use rust_decimal::Decimal;
@@ -98,13 +103,26 @@ async fn main() -> Result<(), Error> {
             .register(Customer::organization(company).build()?)
             .await?;
         let mut contacts = Vec::new();
-        for name in people {
-            contacts.push(
-                acme.customers()
-                    .register(Customer::person(name).build()?)
-                    .await?
-                    .id,
-            );
+        for (n, name) in people.iter().enumerate() {
+            let person = acme
+                .customers()
+                .register(Customer::person(name).build()?)
+                .await?;
+            // The first is the buyer who decides, the others judge the technical fit.
+            let (role, title) = if n == 0 {
+                (ContactRole::DecisionMaker, "Head of purchasing")
+            } else {
+                (ContactRole::Technical, "Fleet engineer")
+            };
+            acme.accounts()
+                .relate(
+                    Relationship::new(account.id, person.id, clock.now())
+                        .role(role)
+                        .title(title)?
+                        .primary(),
+                )
+                .await?;
+            contacts.push(person.id);
         }
         accounts.push((account, contacts));
     }
@@ -252,7 +270,91 @@ async fn main() -> Result<(), Error> {
             .map_or("-".into(), |d| format!("{d:.1}"))
     );
 
-    // Deals that sat in their stage for three weeks or more.
+    // One account: the people who work there, and its timeline (its own interactions and
+    // its people's).
+    let (first, people) = &accounts[0];
+    let call = Interaction::builder(people[0], Channel::Phone, InteractionKind::Call)
+        .at(clock.now() - Duration::days(2))
+        .handled_by(owners[0].1)
+        .subject("Delivery dates for the forklifts")
+        .key("phone", "call-1")
+        .build()?;
+    acme.interactions().log(call).await?;
+    let contacts = acme
+        .accounts()
+        .contacts(first.id, &PageRequest::first(10))
+        .await?;
+    println!(
+        "\n{}: {} contacts",
+        first.name.as_str(),
+        contacts.items.len()
+    );
+    for r in &contacts.items {
+        let person = acme.customers().get(r.person).await?;
+        let roles: Vec<&str> = r.roles.iter().map(|role| role.as_str()).collect();
+        println!(
+            "  {:<12} {:<20} {}",
+            person.name.as_str(),
+            r.title.as_deref().unwrap_or("-"),
+            roles.join(", ")
+        );
+    }
+    let timeline = acme
+        .accounts()
+        .timeline(first.id, &PageRequest::first(5))
+        .await?;
+    for i in &timeline.items {
+        let who = acme.customers().get(i.customer).await?;
+        println!(
+            "  {}  {:<12} {}",
+            i.occurred_at.format("%Y-%m-%d"),
+            who.name.as_str(),
+            i.subject.as_deref().unwrap_or("")
+        );
+    }
+
+    // A KPI rule on deals: two weeks in one stage is a warning, three a breach; the owner
+    // is told either way, and their team lead on a breach.
+    let directory = Arc::new(StaticDirectory::new());
+    let lead = UserId::new();
+    for (name, id) in owners.iter().copied().chain([("Dana", lead)]) {
+        directory.insert(
+            tenant,
+            StaffMember {
+                id,
+                name: name.to_string(),
+                email: EmailAddress::parse(&format!("{}@example.com", name.to_lowercase()))?,
+                locale: None,
+                team: None,
+                team_lead: (id != lead).then_some(lead),
+            },
+        );
+    }
+    let stalled_rule = KpiRule {
+        key: TemplateName::parse("stalled-deal")?,
+        name: "At most 21 days in one stage".into(),
+        metric: KpiMetric::Deal {
+            measure: DealMeasure::DaysInStage,
+            max_days: 21,
+            warn_days: 14,
+        },
+        calendar: BusinessCalendar::always(),
+        scope: KpiScope::default(),
+        compliance_goal: 0.9,
+        on_warning: vec![KpiAction::NotifyAssignee],
+        on_breach: vec![KpiAction::NotifyAssignee, KpiAction::NotifyTeamLead],
+    };
+    acme.kpis().add_rule(stalled_rule).await?;
+    let engine = acme.kpis().engine().await?;
+    let kpi = acme.kpis().evaluate(&engine, clock.now()).await?;
+    let again = acme.kpis().evaluate(&engine, clock.now()).await?;
+    println!(
+        "\nKPI rule stalled-deal over {} open deals: warnings {}, breaches {} (raised again by a second run: {})",
+        kpi.deals,
+        kpi.warnings,
+        kpi.breaches,
+        again.warnings + again.breaches
+    );
     let open = sales
         .list(
             &OpportunityQuery {
@@ -265,12 +367,8 @@ async fn main() -> Result<(), Error> {
     let stalled: Vec<_> = open
         .items
         .iter()
-        .filter(|d| clock.now() - d.stage_entered_at >= Duration::days(21))
+        .filter(|d| d.alerts.iter().any(|k| k.ends_with(":breach")))
         .collect();
-    println!(
-        "\nStalled (21 days or more in their stage): {}",
-        stalled.len()
-    );
     for d in stalled.iter().take(5) {
         println!(
             "  {:<28} {:<12} {:>3} days, owner {}",
@@ -283,15 +381,21 @@ async fn main() -> Result<(), Error> {
 
     // The handoff: the ERP receives the won events and answers with its order numbers.
     let erp = Arc::new(Erp::default());
+    let mail = Arc::new(RecordingNotifier::new());
     let dispatcher = Dispatcher::new(
         tenant,
         store.clone(),
-        Arc::new(RecordingNotifier::new()),
-        Arc::new(StaticDirectory::new()),
+        mail.clone(),
+        directory.clone(),
         clock.clone(),
     )
     .with_event_sink(erp.clone());
     while dispatcher.run_once(clock.now()).await?.claimed > 0 {}
+    let notices = mail.sent();
+    println!(
+        "\nKPI notices the dispatcher sent to owners and their team lead: {}",
+        notices.len()
+    );
     let orders: Vec<OrderSnapshot> = erp
         .received
         .lock()

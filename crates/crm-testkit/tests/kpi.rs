@@ -566,3 +566,185 @@ async fn rules_on_interactions_raise_each_breach_once_and_score_people() {
     assert_eq!(line(quick, "handle-in-10-min").breached, 1);
     assert_eq!(card.ranking[0].0, quick);
 }
+
+/// Rules on deals over a simulated month, evaluated twice a day: a stalled deal warned and
+/// reassigned, untouched deals (the owner's call with a contact and a new owner restart
+/// the period), a passed close date returning the account to the pool; each alert once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deal_rules_raise_each_alert_once() {
+    use crm_core::kpi::DealMeasure;
+    use crm_core::sales::{ContactRole, Opportunity, Relationship};
+    use crm_core::{Channel as Ch, Interaction, Money, StageKey};
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(month_start()));
+    let crm = Crm::new(store.clone()).with_clock(clock.clone());
+    let tenant = TenantId::new();
+    let t = crm.tenant(tenant);
+    let (x, y) = (UserId::new(), UserId::new());
+    let acme = t
+        .customers()
+        .register(Customer::organization("Acme").owner(x).build().unwrap())
+        .await
+        .unwrap();
+    let pat = t
+        .customers()
+        .register(Customer::person("Pat").owner(x).build().unwrap())
+        .await
+        .unwrap();
+    t.accounts()
+        .relate(Relationship::new(acme.id, pat.id, month_start()))
+        .await
+        .unwrap();
+    let sales = t.sales();
+    let pipeline = sales
+        .create_pipeline(crm_testkit::conformance::sample_pipeline())
+        .await
+        .unwrap();
+    let day = |d: i64| month_start() + Duration::days(d);
+    let open = |close: i64| {
+        Opportunity::new(
+            "Deal",
+            acme.id,
+            x,
+            &pipeline,
+            Money::parse("1000", "EUR").unwrap(),
+            day(close).date_naive(),
+            month_start(),
+        )
+        .unwrap()
+    };
+    let d1 = sales.open(open(20)).await.unwrap();
+    let d2 = sales.open(open(60)).await.unwrap();
+    let d3 = sales
+        .open(open(60).with_contact(pat.id, ContactRole::DecisionMaker))
+        .await
+        .unwrap();
+    sales.move_to(d3.id, 1, "negotiation").await.unwrap();
+    let rule = |key: &str, measure, max_days, warn_days, scope, on_warning, on_breach| KpiRule {
+        key: TemplateName::parse(key).unwrap(),
+        name: key.to_string(),
+        metric: KpiMetric::Deal {
+            measure,
+            max_days,
+            warn_days,
+        },
+        calendar: BusinessCalendar::always(),
+        scope,
+        compliance_goal: 0.9,
+        on_warning,
+        on_breach,
+    };
+    let qualify = KpiScope {
+        stages: vec![StageKey::parse("qualify").unwrap()],
+        ..KpiScope::default()
+    };
+    let engine = KpiEngine::new(
+        vec![
+            rule(
+                "stalled",
+                DealMeasure::DaysInStage,
+                10,
+                7,
+                qualify,
+                vec![KpiAction::NotifyAssignee],
+                vec![KpiAction::NotifyTeamLead, KpiAction::Reassign { to: y }],
+            ),
+            rule(
+                "untouched",
+                DealMeasure::DaysSinceOwnerTouch,
+                14,
+                14,
+                KpiScope::default(),
+                vec![],
+                vec![KpiAction::NotifyAssignee],
+            ),
+            rule(
+                "overdue",
+                DealMeasure::DaysPastCloseDate,
+                1,
+                1,
+                KpiScope::default(),
+                vec![],
+                vec![KpiAction::ReturnToPool],
+            ),
+        ],
+        month_start(),
+    )
+    .unwrap();
+    let mut raised = BTreeMap::new();
+    for d in 0..30 {
+        if d == 3 {
+            clock.set(day(3) + Duration::hours(8));
+            sales.move_to(d2.id, 1, "proposal").await.unwrap();
+        }
+        if d == 10 {
+            let call = Interaction::builder(pat.id, Ch::Phone, crm_core::InteractionKind::Call)
+                .at(day(10) + Duration::hours(2))
+                .handled_by(x)
+                .key("test", "pat-call")
+                .build()
+                .unwrap();
+            t.interactions().log(call).await.unwrap();
+        }
+        for half in [8, 20] {
+            let now = day(d) + Duration::hours(half);
+            clock.set(now);
+            for run in 0..2 {
+                let r = t.kpis().evaluate(&engine, now).await.unwrap();
+                assert_eq!(r.conflicts, 0);
+                assert_eq!(r.deals, 3, "every open deal is in some rule's scope");
+                if run == 1 {
+                    assert_eq!((r.warnings, r.breaches), (0, 0), "nothing twice at {now}");
+                }
+                if r.warnings + r.breaches + r.returned_to_pool > 0 {
+                    let e = raised.entry(d).or_insert((0, 0, 0));
+                    e.0 += r.warnings;
+                    e.1 += r.breaches;
+                    e.2 += r.returned_to_pool;
+                }
+            }
+        }
+    }
+    // d1: stalled warning day 7, breach day 10 (to y), untouched by y from day 10 (breach
+    // day 24), overdue from its close date on day 20 (breach day 21: Acme to the pool);
+    // d2: in proposal from day 3 (untouched breach day 17); d3: Pat called on day 10
+    // (untouched breach day 24).
+    let want: BTreeMap<i64, (usize, usize, usize)> = [
+        (7, (1, 0, 0)),
+        (10, (0, 1, 0)),
+        (17, (0, 1, 0)),
+        (21, (0, 1, 1)),
+        (24, (0, 2, 0)),
+    ]
+    .into();
+    assert_eq!(raised, want);
+    let d1 = sales.get(d1.id).await.unwrap();
+    assert_eq!(d1.owner, y);
+    assert_eq!(d1.owned_since, Some(day(10) + Duration::hours(8)));
+    assert_eq!(
+        d1.alerts.len(),
+        4,
+        "stalled warning and breach, untouched, overdue"
+    );
+    let mut cleared = d1.clone();
+    cleared.alerts.clear();
+    let refused = sales.update(cleared, d1.version).await.unwrap_err();
+    assert_eq!(refused.field(), Some("alerts"));
+    let d3 = sales.get(d3.id).await.unwrap();
+    assert_eq!((d3.owner, d3.owned_since), (x, None));
+    let handed = sales
+        .update(
+            Opportunity {
+                owner: y,
+                ..d3.clone()
+            },
+            d3.version,
+        )
+        .await
+        .unwrap();
+    assert_eq!(handed.owned_since, Some(crm.now()));
+    assert_eq!(t.customers().get(acme.id).await.unwrap().owner, None);
+    // Notices: stalled warning to x, breach to x's lead, three untouched breaches to the
+    // owners; the return to the pool sends none.
+    assert_eq!(store.pending_count(tenant).await.unwrap(), 5);
+}

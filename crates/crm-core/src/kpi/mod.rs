@@ -4,8 +4,9 @@
 //!
 //! A [`KpiRule`] is serde data a tenant stores and edits: a stable key and a name, a
 //! [`KpiMetric`] (an SLA target of cases under a business calendar; the follow-up gap; the
-//! time to answer an interaction; a numeric interaction attribute), a scope (case kinds,
-//! priorities, channels, customer stages and tags), a compliance goal, and actions on
+//! time to answer an interaction; a numeric interaction attribute; days of an open deal in
+//! its stage, since its owner touched it, or past its close date), a scope (case kinds,
+//! priorities, channels, customer stages and tags, pipelines and stages), a compliance goal, and actions on
 //! warning and on breach (notify the assignee, notify the team lead, reassign, return the
 //! customer to the pool). A [`KpiEngine`]
 //! holds the rules with their calendars precomputed; [`Kpis::evaluate`](crate::service::Kpis::evaluate) raises each
@@ -30,17 +31,20 @@ use crate::calendar::{BusinessCalendar, CompiledCalendar};
 use crate::case::{Case, CaseKind};
 use crate::customer::{Customer, Lifecycle};
 use crate::error::{Error, Result};
-use crate::id::{CustomerId, TeamId, UserId};
+use crate::id::{CustomerId, PipelineId, TeamId, UserId};
 use crate::interaction::Channel;
 use crate::interaction::Interaction;
 use crate::notify::{Priority, TemplateName};
+use crate::sales::Opportunity;
 use crate::sla::{evaluate, SlaState, SlaStatus, SlaTarget};
-use crate::value::Tag;
 use crate::value::{AttrKey, AttrValue};
+use crate::value::{StageKey, Tag};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
+mod deals;
 mod scorecard;
+pub use deals::{days_since, DealMeasure};
 #[cfg(test)]
 use scorecard::percentile;
 pub use scorecard::*;
@@ -63,6 +67,12 @@ pub struct KpiScope {
     /// Channels the case came in on.
     #[serde(default)]
     pub channels: Vec<Channel>,
+    /// Deals in these pipelines (rules on deals).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<PipelineId>,
+    /// Deals in these stages, by key (rules on deals).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageKey>,
 }
 
 impl KpiScope {
@@ -75,6 +85,13 @@ impl KpiScope {
     pub fn matches_customer(&self, customer: &Customer) -> bool {
         (self.lifecycles.is_empty() || self.lifecycles.contains(&customer.lifecycle))
             && (self.tags.is_empty() || self.tags.iter().any(|t| customer.tags.contains(t)))
+    }
+
+    /// Whether `deal` (of `account`, when the scope filters on customers) is in scope.
+    pub fn matches_deal(&self, deal: &Opportunity, account: Option<&Customer>) -> bool {
+        (self.pipelines.is_empty() || self.pipelines.contains(&deal.pipeline))
+            && (self.stages.is_empty() || self.stages.contains(&deal.stage))
+            && (!self.needs_customer() || account.is_some_and(|c| self.matches_customer(c)))
     }
 
     /// Whether `case` (of `customer`, when the scope filters on customers) is in scope.
@@ -111,6 +128,16 @@ pub enum KpiMetric {
         key: AttrKey,
         /// The largest value allowed.
         max: Decimal,
+    },
+    /// A measure of open deals in whole days ([`DealMeasure`]): a stalled deal, one its
+    /// owner has not touched, one past its close date.
+    Deal {
+        /// What is measured.
+        measure: DealMeasure,
+        /// The most days allowed.
+        max_days: u32,
+        /// Warn after this many days.
+        warn_days: u32,
     },
 }
 
@@ -181,6 +208,11 @@ impl KpiRule {
             KpiMetric::FollowUpGap {
                 max_days,
                 warn_days,
+            }
+            | KpiMetric::Deal {
+                max_days,
+                warn_days,
+                ..
             } => {
                 if *max_days == 0 || warn_days > max_days {
                     return Err(Error::validation(
@@ -227,7 +259,7 @@ impl KpiRule {
                     _ => None,
                 }
             }
-            KpiMetric::Case(_) | KpiMetric::FollowUpGap { .. } => None,
+            KpiMetric::Case(_) | KpiMetric::FollowUpGap { .. } | KpiMetric::Deal { .. } => None,
         }
     }
 
@@ -339,6 +371,18 @@ impl KpiEngine {
         })
     }
 
+    /// The rules on deals, with their measure, most days and warning days.
+    pub fn deal_rules(&self) -> impl Iterator<Item = (&KpiRule, DealMeasure, u32, u32)> {
+        self.rules.iter().filter_map(|(r, _)| match r.metric {
+            KpiMetric::Deal {
+                measure,
+                max_days,
+                warn_days,
+            } => Some((r, measure, max_days, warn_days)),
+            _ => None,
+        })
+    }
+
     /// The rules on interactions.
     pub fn interaction_rules(&self) -> impl Iterator<Item = &KpiRule> {
         self.rules.iter().map(|(r, _)| r).filter(|r| {
@@ -410,6 +454,9 @@ pub struct KpiReport {
     pub returned_to_pool: usize,
     /// Cases looked at.
     pub cases: usize,
+    /// Open deals looked at by rules on deals (those in a rule's scope).
+    #[serde(default)]
+    pub deals: usize,
     /// Warnings raised now.
     pub warnings: usize,
     /// Breaches raised now.

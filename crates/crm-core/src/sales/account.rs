@@ -332,6 +332,20 @@ mod tests {
     }
 
     #[test]
+    fn roles_are_named_as_serialised() {
+        for role in [
+            ContactRole::DecisionMaker,
+            ContactRole::EconomicBuyer,
+            ContactRole::Influencer,
+            ContactRole::Technical,
+            ContactRole::Billing,
+            ContactRole::Other,
+        ] {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+        }
+    }
+
+    #[test]
     fn merges_rename_either_party() {
         let (org, person, other) = (CustomerId::new(), CustomerId::new(), CustomerId::new());
         let mut r = Relationship::new(org, person, at());

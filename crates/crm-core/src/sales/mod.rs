@@ -55,7 +55,7 @@ pub use funnel::{
 };
 pub use opportunity::{
     ContactRole, DealContact, LineItem, Opportunity, OrderLink, OrderSnapshot, StageChange,
-    MAX_CONTACTS, MAX_LINES, MAX_NOTE_CHARS, MAX_TEAM,
+    MAX_ALERTS, MAX_CONTACTS, MAX_LINES, MAX_NOTE_CHARS, MAX_TEAM,
 };
 pub use pipeline::{ForecastCategory, Outcome, Pipeline, Stage, MAX_STAGES};
 

@@ -3,6 +3,8 @@
 // Money and counts here are computed with checked arithmetic only.
 #![deny(clippy::arithmetic_side_effects)]
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,20 @@ pub enum ContactRole {
     Billing,
     /// Anything else.
     Other,
+}
+
+impl ContactRole {
+    /// The role's name as serialised (`decision_maker`, `economic_buyer`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactRole::DecisionMaker => "decision_maker",
+            ContactRole::EconomicBuyer => "economic_buyer",
+            ContactRole::Influencer => "influencer",
+            ContactRole::Technical => "technical",
+            ContactRole::Billing => "billing",
+            ContactRole::Other => "other",
+        }
+    }
 }
 
 /// A contact of a deal: a customer record (usually a person at the account) and its role.
@@ -265,7 +281,19 @@ pub struct Opportunity {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version.
     pub version: u64,
+    /// Keys of the KPI alerts raised on it in its current measured periods (recorded by
+    /// [`Kpis::evaluate`](crate::service::Kpis::evaluate), so each is raised once; at most
+    /// [`MAX_ALERTS`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub alerts: BTreeSet<String>,
+    /// When its current owner got it, if that was after its creation (set by the service
+    /// when the owner changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_since: Option<DateTime<Utc>>,
 }
+
+/// The most KPI alert keys a deal records.
+pub const MAX_ALERTS: usize = 256;
 
 /// The most contacts a deal has.
 pub const MAX_CONTACTS: usize = 50;
@@ -330,6 +358,8 @@ impl Opportunity {
             created_at: at,
             updated_at: at,
             version: 1,
+            alerts: BTreeSet::new(),
+            owned_since: None,
         };
         deal.validate(pipeline)?;
         Ok(deal)
@@ -508,6 +538,12 @@ impl Opportunity {
         }
         if self.order.is_some() && self.outcome != Outcome::Won {
             return Err(Error::validation("order", "only a won deal has an order"));
+        }
+        if self.alerts.len() > MAX_ALERTS || self.alerts.iter().any(|k| k.len() > 512) {
+            return Err(Error::validation(
+                "alerts",
+                format!("at most {MAX_ALERTS} keys of at most 512 bytes"),
+            ));
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The KPI evaluator: raises each new warning and breach of a tenant's KPI rules once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::{Ctx, Customers, Notifications, Transfer};
@@ -8,10 +8,16 @@ use crate::case::{Case, CaseEventKind, CaseQuery};
 use crate::customer::{Customer, CustomerQuery};
 use crate::error::{Error, Result};
 use crate::id::{CustomerId, UserId};
-use crate::kpi::{new_alerts, Alert, KpiAction, KpiEngine, KpiReport, KpiRule};
+use crate::kpi::{
+    days_since, new_alerts, Alert, DealMeasure, KpiAction, KpiEngine, KpiReport, KpiRule,
+};
 use crate::notify::{Notification, OutboxMessage, Priority, Recipient};
 use crate::page::PageRequest;
-use crate::ports::{CaseStore, InteractionStore, WriteOptions};
+use crate::ports::{Capability, CaseStore, InteractionStore, WriteOptions};
+use crate::sales::{Opportunity, OpportunityQuery, Outcome};
+
+/// A new alert on a deal: the rule, its measure, whether a breach, its key, the days.
+type DealAlert<'a> = (&'a KpiRule, DealMeasure, bool, String, i64);
 
 /// Evaluates KPI rules over one tenant's cases, customers and interactions; run through
 /// [`Kpis::evaluate`](super::Kpis::evaluate).
@@ -53,6 +59,9 @@ impl Evaluator {
     ///   one transfer.
     /// - Rules on interactions, on those of the engine's lookback window: notices keyed by
     ///   the interaction.
+    /// - Rules on deals, on every open deal in scope: notices and a reassignment stored
+    ///   with the alert's key on the deal in one optimistic transaction; returning the
+    ///   account to the pool follows in a transaction of its own.
     ///
     /// Running this every minute raises nothing twice.
     ///
@@ -66,6 +75,7 @@ impl Evaluator {
         let mut report = KpiReport::default();
         self.evaluate_gaps(engine, now, &mut report).await?;
         self.evaluate_interactions(engine, now, &mut report).await?;
+        self.evaluate_deals(engine, now, &mut report).await?;
         let mut customers: BTreeMap<CustomerId, Customer> = BTreeMap::new();
         let mut page = PageRequest::first(500);
         loop {
@@ -109,7 +119,9 @@ impl Evaluator {
                             };
                             actions.contains(&KpiAction::ReturnToPool)
                         });
-                        if to_pool && self.return_to_pool(case.customer, &alerts).await? {
+                        let names: Vec<&str> =
+                            alerts.iter().map(|(_, r)| r.name.as_str()).collect();
+                        if to_pool && self.return_to_pool(case.customer, &names).await? {
                             report.returned_to_pool += 1;
                         }
                     }
@@ -273,6 +285,195 @@ impl Evaluator {
         }
     }
 
+    /// Rules on deals: each open deal in scope whose measure reached a rule's warning or
+    /// breach days raises it once per measured period (keyed by when the period began,
+    /// recorded on the deal): notices to its owner or their team lead and a reassignment,
+    /// stored with the deal in one optimistic transaction; returning the account to the
+    /// pool follows in a transaction of its own.
+    async fn evaluate_deals(
+        &self,
+        engine: &KpiEngine,
+        now: chrono::DateTime<chrono::Utc>,
+        report: &mut KpiReport,
+    ) -> Result<()> {
+        let rules: Vec<_> = engine.deal_rules().collect();
+        if rules.is_empty() || !self.ctx.supports(Capability::Sales) {
+            return Ok(());
+        }
+        let tenant = self.ctx.tenant;
+        let store = &self.ctx.storage;
+        let needs_account = rules.iter().any(|(r, ..)| r.scope.needs_customer());
+        let needs_touch = rules
+            .iter()
+            .any(|(_, m, ..)| *m == DealMeasure::DaysSinceOwnerTouch);
+        let open = OpportunityQuery {
+            outcome: Some(Outcome::Open),
+            ..OpportunityQuery::default()
+        };
+        let mut page = PageRequest::first(500);
+        loop {
+            let batch = store.list_opportunities(tenant, &open, &page).await?;
+            for deal in &batch.items {
+                let account = if needs_account {
+                    match store.get_customer(tenant, deal.account).await {
+                        Ok(c) => Some(c),
+                        Err(Error::NotFound { .. }) => None,
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    None
+                };
+                let in_scope: Vec<_> = rules
+                    .iter()
+                    .filter(|(r, ..)| r.scope.matches_deal(deal, account.as_ref()))
+                    .collect();
+                if in_scope.is_empty() {
+                    continue;
+                }
+                report.deals += 1;
+                let touched = if needs_touch {
+                    self.touched(deal).await?
+                } else {
+                    None
+                };
+                let mut current = BTreeSet::new();
+                let mut alerts = Vec::new();
+                for (rule, measure, max_days, warn_days) in in_scope {
+                    let since = measure.since(deal, touched);
+                    let days = days_since(since, now);
+                    for (breach, limit) in [(false, *warn_days), (true, *max_days)] {
+                        if !breach && warn_days == max_days {
+                            continue;
+                        }
+                        let level = if breach { "breach" } else { "warning" };
+                        let key = format!(
+                            "kpi:{}:{}:{}:{level}",
+                            rule.key,
+                            deal.id,
+                            since.timestamp_micros()
+                        );
+                        current.insert(key.clone());
+                        if days >= i64::from(limit) && !deal.alerts.contains(&key) {
+                            alerts.push((*rule, *measure, breach, key, days));
+                        }
+                    }
+                }
+                if alerts.is_empty() {
+                    continue;
+                }
+                let (next, outbox, to_pool) = self.raise_deal(deal, &alerts, &current)?;
+                match store
+                    .update_opportunity(
+                        tenant,
+                        &next,
+                        deal.version,
+                        &[],
+                        WriteOptions::new().outbox(outbox),
+                    )
+                    .await
+                {
+                    Ok(()) => {
+                        for (_, _, breach, ..) in &alerts {
+                            if *breach {
+                                report.breaches += 1;
+                            } else {
+                                report.warnings += 1;
+                            }
+                        }
+                        let names: Vec<&str> = alerts
+                            .iter()
+                            .filter(|a| to_pool.contains(&a.3))
+                            .map(|a| a.0.name.as_str())
+                            .collect();
+                        if !names.is_empty() && self.return_to_pool(deal.account, &names).await? {
+                            report.returned_to_pool += 1;
+                        }
+                    }
+                    Err(Error::Conflict { .. }) => report.conflicts += 1,
+                    Err(other) => return Err(other),
+                }
+            }
+            match batch.next {
+                Some(cursor) => page = PageRequest::after(cursor, 500),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The owner's last interaction with the deal's account or one of its contacts.
+    async fn touched(&self, deal: &Opportunity) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let mut last = None;
+        let parties = std::iter::once(deal.account).chain(deal.contacts.iter().map(|c| c.customer));
+        for party in parties {
+            match self.ctx.storage.get_profile(self.ctx.tenant, party).await {
+                Ok(p) => last = last.max(p.last_contact_by(deal.owner)),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(last)
+    }
+
+    /// The deal with `alerts` recorded (keys of periods no longer current dropped) and
+    /// its reassignment, the notices to store with it, and the keys of the alerts that
+    /// return the account to the pool.
+    #[allow(clippy::type_complexity)]
+    fn raise_deal(
+        &self,
+        deal: &Opportunity,
+        alerts: &[DealAlert<'_>],
+        current: &BTreeSet<String>,
+    ) -> Result<(Opportunity, Vec<OutboxMessage>, Vec<String>)> {
+        let mut next = deal.clone();
+        next.alerts.retain(|k| current.contains(k));
+        let mut outbox = Vec::new();
+        let mut to_pool = Vec::new();
+        for (rule, measure, breach, key, days) in alerts {
+            let (actions, template, priority) = if *breach {
+                (&rule.on_breach, "kpi.breach", Priority::Urgent)
+            } else {
+                (&rule.on_warning, "kpi.warning", Priority::High)
+            };
+            let data = serde_json::json!({
+                "rule": rule.name,
+                "rule_key": rule.key,
+                "opportunity": deal.id,
+                "name": deal.name.as_str(),
+                "account": deal.account,
+                "stage": deal.stage,
+                "measure": measure.as_str(),
+                "days": days,
+            });
+            for action in actions.iter() {
+                let recipient = match action {
+                    KpiAction::NotifyAssignee => (Recipient::User(deal.owner), "owner"),
+                    KpiAction::NotifyTeamLead => (Recipient::TeamLeadOf(deal.owner), "lead"),
+                    KpiAction::Reassign { to } => {
+                        if next.owner != *to {
+                            next.owner = *to;
+                            next.owned_since = Some(self.ctx.now());
+                        }
+                        continue;
+                    }
+                    KpiAction::ReturnToPool => {
+                        to_pool.push(key.clone());
+                        continue;
+                    }
+                };
+                let n =
+                    Notification::builder(recipient.0, template, &format!("{key}:{}", recipient.1))
+                        .data(data.clone())
+                        .priority(priority)
+                        .build()?;
+                outbox.push(OutboxMessage::new(n, self.ctx.now()));
+            }
+            next.alerts.insert(key.clone());
+        }
+        next.version = self.ctx.next_version("opportunity", deal.version)?;
+        next.updated_at = self.ctx.now().max(deal.updated_at);
+        Ok((next, outbox, to_pool))
+    }
+
     /// Raises one follow-up-gap alert; whether it was new.
     #[allow(clippy::too_many_arguments)]
     async fn raise_gap(
@@ -354,13 +555,8 @@ impl Evaluator {
 
     /// Clears the owner of `customer` because of `alerts`, retrying on concurrent changes
     /// (up to three tries). Whether it had an owner to clear.
-    async fn return_to_pool(
-        &self,
-        customer: CustomerId,
-        alerts: &[(Alert, &KpiRule)],
-    ) -> Result<bool> {
+    async fn return_to_pool(&self, customer: CustomerId, names: &[&str]) -> Result<bool> {
         let tenant = self.ctx.tenant;
-        let names: Vec<&str> = alerts.iter().map(|(_, r)| r.name.as_str()).collect();
         let reason = format!("returned to the pool by KPI rule {}", names.join(", "));
         for _ in 0..3 {
             let current = self

@@ -96,6 +96,11 @@ impl Kpis {
     ///   one transfer.
     /// - Rules on interactions, on those of the engine's lookback window: notices keyed by
     ///   the interaction.
+    /// - Rules on deals ([`KpiMetric::Deal`](crate::kpi::KpiMetric::Deal); with
+    ///   [`Capability::Sales`]), on every open deal in scope: notices to the owner or their
+    ///   team lead and a reassignment stored with the alert's key on the deal in one
+    ///   optimistic transaction (a deal changed concurrently counts in `conflicts`);
+    ///   returning the deal's account to the pool follows in a transaction of its own.
     ///
     /// Running this every minute raises nothing twice.
     ///

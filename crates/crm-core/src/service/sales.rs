@@ -192,6 +192,12 @@ impl Sales {
         if stored.is_closed() {
             return Err(closed(&stored));
         }
+        if deal.alerts != stored.alerts {
+            return Err(Error::validation(
+                "alerts",
+                "are recorded by KPI evaluation only",
+            ));
+        }
         let kept: [(&str, bool); 9] = [
             ("pipeline", deal.pipeline == stored.pipeline),
             ("stage", deal.stage == stored.stage),
@@ -226,6 +232,11 @@ impl Sales {
         self.ctx.check_opportunity(Action::Write, &deal).await?;
         deal.version = self.ctx.next_version("opportunity", stored.version)?;
         deal.updated_at = self.ctx.now();
+        deal.owned_since = if deal.owner == stored.owner {
+            stored.owned_since
+        } else {
+            Some(deal.updated_at)
+        };
         self.store
             .update_opportunity(
                 self.ctx.tenant,

@@ -168,6 +168,14 @@ cases! {
         assert!(h.iter().all(|c| c.amount == d.amount && c.opportunity == d.id && c.by.is_none()));
         assert_eq!(h[1].at, t0() + Duration::days(3));
         assert!(history(&store, TenantId::new(), d.id).await.is_empty());
+        // What KPI evaluation records on a deal reads back: its alert keys, and when its
+        // owner got it; the service keeps both out of hosts' hands.
+        let mut flagged = lost.clone();
+        flagged.alerts.insert(format!("kpi:stalled:{}:1:warning", d.id));
+        flagged.owned_since = Some(t0() + Duration::days(9));
+        flagged.version = 7;
+        store.update_opportunity(tenant, &flagged, 6, &[], WriteOptions::new()).await.unwrap();
+        assert_eq!(store.get_opportunity(tenant, d.id).await.unwrap(), flagged);
 
         // Listings.
         let other = sales.open(deal(&p, ann.id, helper, money("500", "USD"), date(2025, 9, 1))).await.unwrap();
