@@ -2,7 +2,8 @@
 //!
 //! [`Privacy::export`](crate::service::Privacy::export) gathers the customer's record, profile, every interaction,
 //! its cases and the tasks about it or its cases, the segments it belongs to, its value
-//! scores and classes, and its ownership history, into a [`CustomerExport`] that
+//! scores and classes, its ownership history, its relationships to organisations (or
+//! people) and the deals with it as their account, into a [`CustomerExport`] that
 //! serialises to one JSON document (for a data-access request, or to move the customer to
 //! another system). The parts are read one after another, page by page, not in one
 //! snapshot: a change made while the export runs may show in some parts and not others.
@@ -30,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::interaction::Interaction;
 use crate::page::{Page, PageRequest};
 use crate::profile::Profile;
+use crate::sales::{Opportunity, Relationship};
 use crate::segment::SegmentId;
 use crate::task::Task;
 
@@ -56,6 +58,14 @@ pub struct CustomerExport {
     pub value_classes: Option<ValueClasses>,
     /// Ownership transfers, newest first.
     pub ownership_history: Vec<OwnershipChange>,
+    /// Its relationships: to the organisations it works at, or (an organisation) to the
+    /// people who work there (with [`Capability::Sales`](crate::Capability::Sales)).
+    #[serde(default)]
+    pub relationships: Vec<Relationship>,
+    /// The deals with it as their account, by id (with
+    /// [`Capability::Sales`](crate::Capability::Sales)).
+    #[serde(default)]
+    pub opportunities: Vec<Opportunity>,
 }
 
 impl CustomerExport {

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::id::CustomerId;
 use crate::ports::{Capability, Storage, WriteOptions};
 use crate::privacy::{all_pages, erased_record, CustomerExport};
+use crate::sales::{OpportunityQuery, RelationshipQuery};
 use crate::task::{TaskQuery, TaskSubject};
 
 /// Personal data of one tenant's customers: export everything held about one, erase it for
@@ -137,7 +138,30 @@ impl Privacy {
                 }
             }
         }
+        let (mut relationships, mut opportunities) = (Vec::new(), Vec::new());
+        if self.ctx.supports(Capability::Sales) {
+            for query in [
+                RelationshipQuery::Accounts(id),
+                RelationshipQuery::Contacts(id),
+            ] {
+                relationships.extend(
+                    all_pages(|p| async move { store.relationships(tenant, &query, &p).await })
+                        .await?,
+                );
+            }
+            let query = OpportunityQuery {
+                account: Some(id),
+                ..OpportunityQuery::default()
+            };
+            opportunities = all_pages(|p| {
+                let query = query.clone();
+                async move { store.list_opportunities(tenant, &query, &p).await }
+            })
+            .await?;
+        }
         Ok(CustomerExport {
+            relationships,
+            opportunities,
             exported_at: self.ctx.now(),
             profile,
             interactions,

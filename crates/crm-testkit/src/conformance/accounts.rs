@@ -194,6 +194,13 @@ cases! {
         let primaries: Vec<CustomerId> = quinns.iter().filter(|r| r.primary).map(|r| r.organization).collect();
         assert_eq!(primaries, vec![s.id]);
 
+        // An export lists the relationships from either side.
+        let privacy = crm.tenant(tenant).privacy();
+        let mine = listed(&store, tenant, RelationshipQuery::Accounts(p.id)).await;
+        assert_eq!(privacy.export(p.id).await.unwrap().relationships, mine);
+        let theirs = listed(&store, tenant, RelationshipQuery::Contacts(s.id)).await;
+        assert_eq!(privacy.export(s.id).await.unwrap().relationships, theirs);
+
         // Erasure: the title goes, the link stays.
         let pat = store.get_customer(tenant, p.id).await.unwrap();
         crm.tenant(tenant).privacy().erase(p.id, pat.version).await.unwrap();
@@ -320,6 +327,14 @@ cases! {
         let won = open(b.id, "3000", "EUR").await;
         sales.win(won.id, 1).await.unwrap();
 
+        // An account's export holds its deals, closed ones included.
+        let exported = |id| {
+            let privacy = crm.tenant(tenant).privacy();
+            async move { privacy.export(id).await.unwrap().opportunities.into_iter().map(|d| d.id).collect::<BTreeSet<_>>() }
+        };
+        assert_eq!(exported(b.id).await, BTreeSet::from([usd.id, won.id]));
+        assert_eq!(exported(a.id).await.len(), 2);
+        assert!(exported(p.id).await.is_empty());
         let schema = crm_core::segment::FieldSchema::new(crm_core::Currency::parse("EUR").unwrap());
         let everyone = [a.id, b.id, p.id, q.id, r.id, s.id];
         let but = |out: &[CustomerId]| everyone.iter().copied().filter(|x| !out.contains(x)).collect::<Vec<_>>();
