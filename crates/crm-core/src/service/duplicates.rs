@@ -66,7 +66,9 @@ impl Duplicates {
                 .all_of
                 .iter()
                 .filter_map(|e| match e {
-                    Evidence::SameAttribute { key } => {
+                    // A registration number is looked up as written; the comparison
+                    // then ignores spacing and case.
+                    Evidence::SameAttribute { key } | Evidence::SameRegistration { key } => {
                         customer.attributes.get(key.as_str()).map(|v| (key, v))
                     }
                     _ => None,
@@ -75,7 +77,12 @@ impl Duplicates {
             let wanted = r
                 .all_of
                 .iter()
-                .filter(|e| matches!(e, Evidence::SameAttribute { .. }))
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Evidence::SameAttribute { .. } | Evidence::SameRegistration { .. }
+                    )
+                })
                 .count();
             if attrs.is_empty() || attrs.len() != wanted {
                 continue;
