@@ -317,6 +317,7 @@ impl MatchRules {
                 Evidence::SameWebDomain { website } => website.as_ref(),
                 _ => None,
             }),
+            domains: evidence().any(|e| matches!(e, Evidence::SameWebDomain { .. })),
         }
     }
 }
@@ -327,6 +328,8 @@ struct Keys {
     attributes: Vec<AttrKey>,
     registrations: Vec<AttrKey>,
     websites: Vec<AttrKey>,
+    /// Whether some rule compares web domains.
+    domains: bool,
 }
 
 /// What matching needs of a customer, normalised once.
@@ -397,7 +400,11 @@ impl Fingerprint {
                     _ => None,
                 })
                 .collect(),
-            domains: Self::domains(customer, &keys.websites),
+            domains: if keys.domains {
+                Self::domains(customer, &keys.websites)
+            } else {
+                Vec::new()
+            },
             organization: customer.kind == crate::customer::PartyKind::Organization,
         }
     }

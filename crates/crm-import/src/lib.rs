@@ -102,8 +102,12 @@ pub struct ImportReport {
     pub inserted: u64,
     /// Interactions already stored under the same key.
     pub duplicates: u64,
-    /// Rows not written, in file order.
+    /// Rows not written, in file order (and rows whose company could not be linked).
     pub rejected: Vec<Rejected>,
+    /// Organisations registered for the company column.
+    pub accounts: u64,
+    /// People related to their company's organisation.
+    pub relationships: u64,
 }
 
 impl ImportReport {
@@ -216,10 +220,23 @@ fn attribute(cell: &str, ty: &AttrType) -> std::result::Result<AttrValue, String
 }
 
 /// A customer row as the source record it says, each cell checked.
+/// A person's company as a row names it: its key ([`company_key`]) and its name.
+type Company = Option<(String, String)>;
+
+/// A valid customer row: its line, its external id and fields, and its company.
+type CustomerRow = (u64, (String, SourceFields), Company);
+
+/// The external id an organisation named in the company column is registered under: its
+/// words in lower case, one space apart, after `company:`.
+pub fn company_key(name: &str) -> String {
+    let words: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
+    format!("company:{}", words.join(" "))
+}
+
 fn customer_row(
     row: &Row<'_>,
     m: &CustomerMapping,
-) -> std::result::Result<(String, SourceFields), Rejection> {
+) -> std::result::Result<((String, SourceFields), Company), Rejection> {
     let external_id = row.required(&m.external_id)?.to_string();
     crm_core::ExternalRef::new(&m.source, &external_id)
         .map_err(|e| Rejection::from_error(&m.external_id, e))?;
@@ -269,7 +286,16 @@ fn customer_row(
             fields.attributes.push((a.key.as_str().to_string(), value));
         }
     }
-    Ok((external_id, fields))
+    let mut company = None;
+    if let Some(c) = &m.company {
+        if let Some(v) = row.get(c) {
+            let name = DisplayName::parse(v).map_err(|e| Rejection::from_error(c, e))?;
+            let key = company_key(name.as_str());
+            crm_core::ExternalRef::new(&m.source, &key).map_err(|e| Rejection::from_error(c, e))?;
+            company = Some((key, name.as_str().to_string()));
+        }
+    }
+    Ok(((external_id, fields), company))
 }
 
 fn instant(cell: &str) -> std::result::Result<DateTime<Utc>, String> {
@@ -296,6 +322,14 @@ fn record_index(e: &Error) -> Option<usize> {
 /// natural keys) and creates or updates one customer; new customers of a batch are
 /// registered in one transaction. Rows naming the same customer are applied in file order.
 ///
+/// With a company column ([`CustomerMapping::company`]), each person's company becomes
+/// their account after the batch is written: the organisation is found by its key
+/// ([`company_key`]) in the mapping's source, or registered under it, and the person is
+/// related to it (their primary account unless they have one; an existing relationship is
+/// left as it is). These are transactions of their own: a row whose link the core refuses
+/// is reported with the company column (the person stays written), and running the
+/// import again finishes what an interrupted run left.
+///
 /// `input` is read on tokio's blocking pool, a few hundred rows ahead of the writes, so it
 /// must be `Send + 'static` (a `File`, a `Cursor<Vec<u8>>`, a `&'static [u8]`) and the
 /// call must run inside a tokio runtime. A read error mid-file stops the import with
@@ -316,7 +350,7 @@ pub async fn import_customers<R: Read + Send + 'static>(
 ) -> Result<ImportReport> {
     let mut rows = Rows::open(input, options, &mapping.columns()).await?;
     let mut report = ImportReport::default();
-    let mut batch: Vec<(u64, (String, SourceFields))> = Vec::new();
+    let mut batch: Vec<CustomerRow> = Vec::new();
     loop {
         let read = rows.next().await?;
         let done = read.is_none();
@@ -330,7 +364,7 @@ pub async fn import_customers<R: Read + Send + 'static>(
                     },
                     mapping,
                 )
-                .map(|r| (line, r))
+                .map(|(r, company)| (line, r, company))
                 .map_err(|r| r.at(line))
             }) {
                 Ok(row) => batch.push(row),
@@ -360,23 +394,37 @@ pub async fn import_customers<R: Read + Send + 'static>(
 async fn write_customers(
     crm: &TenantCrm,
     mapping: &CustomerMapping,
-    batch: Vec<(u64, (String, SourceFields))>,
+    batch: Vec<CustomerRow>,
     report: &mut ImportReport,
 ) -> Result<()> {
-    let mut rest: &[(u64, (String, SourceFields))] = &batch;
+    let mut rest: &[CustomerRow] = &batch;
     // After a refusal of record `i > 0`: the records before it, known to be accepted, are
     // written next, then the refused one is reported with this error.
     let mut refused: Option<(usize, Error)> = None;
     while !rest.is_empty() {
         let take = refused.as_ref().map_or(rest.len(), |(i, _)| *i);
         let records: Vec<(String, SourceFields)> =
-            rest[..take].iter().map(|(_, r)| r.clone()).collect();
+            rest[..take].iter().map(|(_, r, _)| r.clone()).collect();
         match crm
             .sources()
             .upsert_batch(&mapping.source, &records, &mapping.natural_keys)
             .await
         {
             Ok(outcomes) => {
+                for ((line, _, company), o) in rest[..take].iter().zip(&outcomes) {
+                    if let Some((key, name)) = company {
+                        let person = o.customer();
+                        if let Err(e) = link_company(crm, mapping, key, name, person, report).await
+                        {
+                            let column = mapping.company.clone().unwrap_or_default();
+                            report.rejected.push(Rejected {
+                                line: *line,
+                                column,
+                                reason: e.to_string(),
+                            });
+                        }
+                    }
+                }
                 for o in outcomes {
                     match o {
                         SyncOutcome::Created(_) => report.created += 1,
@@ -402,6 +450,72 @@ async fn write_customers(
             },
         }
     }
+    Ok(())
+}
+
+/// Makes the organisation `name` (registered under `key` of the mapping's source unless
+/// found there, keeping the spelling it was registered with) the account of `person`: related unless it is already, and its primary
+/// account unless it has one. A row of an organisation is left alone. Errors: the core's
+/// (the person written; the row is reported with them).
+async fn link_company(
+    crm: &TenantCrm,
+    mapping: &CustomerMapping,
+    key: &str,
+    name: &str,
+    person: &crm_core::Customer,
+    report: &mut ImportReport,
+) -> Result<()> {
+    if person.kind != PartyKind::Person {
+        return Ok(());
+    }
+    // Found as first registered (another spelling in a later row does not rename it).
+    let query = crm_core::CustomerQuery {
+        external_id: Some(crm_core::ExternalRef::new(&mapping.source, key)?),
+        ..crm_core::CustomerQuery::default()
+    };
+    let found = crm
+        .customers()
+        .search(&query, &crm_core::PageRequest::first(1))
+        .await?;
+    let org = match found.items.into_iter().next() {
+        Some(org) => org,
+        None => {
+            let fields = SourceFields {
+                name: Some(name.to_string()),
+                kind: Some(PartyKind::Organization),
+                ..SourceFields::default()
+            };
+            match crm
+                .sources()
+                .upsert(&mapping.source, key, &fields, &[])
+                .await?
+            {
+                SyncOutcome::Created(c) => {
+                    report.accounts += 1;
+                    c
+                }
+                SyncOutcome::Updated(c) | SyncOutcome::Unchanged(c) => c,
+            }
+        }
+    };
+    let accounts = crm.accounts();
+    let mut page = crm_core::PageRequest::first(crm_core::sales::MAX_ACCOUNTS_PER_PERSON as u32);
+    let mut primary = false;
+    loop {
+        let got = accounts.accounts_of(person.id, &page).await?;
+        if got.items.iter().any(|r| r.organization == org.id) {
+            return Ok(());
+        }
+        primary |= got.items.iter().any(|r| r.primary);
+        match got.next {
+            Some(next) => page = crm_core::PageRequest::after(next, page.limit),
+            None => break,
+        }
+    }
+    let mut link = crm_core::sales::Relationship::new(org.id, person.id, crm.crm().now());
+    link.primary = !primary;
+    accounts.relate(link).await?;
+    report.relationships += 1;
     Ok(())
 }
 

@@ -38,6 +38,11 @@ pub struct CustomerMapping {
     /// How rows are matched to customers other systems created (see
     /// [`crm_core::sync`]).
     pub natural_keys: Vec<NaturalKey>,
+    /// The column with the name of the organisation a person works at: the organisation
+    /// (found, or registered under the external id `company:<name in lower case>` of the
+    /// source) becomes the person's account (see [`import_customers`](crate::import_customers)).
+    #[serde(default)]
+    pub company: Option<String>,
 }
 
 impl CustomerMapping {
@@ -54,7 +59,14 @@ impl CustomerMapping {
             tags: None,
             attributes: Vec::new(),
             natural_keys: Vec::new(),
+            company: None,
         }
+    }
+
+    /// The company column.
+    pub fn company(mut self, column: &str) -> Self {
+        self.company = Some(column.to_string());
+        self
     }
 
     /// The name column.
@@ -121,6 +133,7 @@ impl CustomerMapping {
         out.extend(self.phones.iter().map(|c| ("phones", c.as_str())));
         out.extend(self.lifecycle.as_deref().map(|c| ("lifecycle", c)));
         out.extend(self.tags.as_deref().map(|c| ("tags", c)));
+        out.extend(self.company.as_deref().map(|c| ("company", c)));
         out.extend(
             self.attributes
                 .iter()

@@ -113,3 +113,152 @@ async fn writes_good_rows_reports_bad_ones_and_is_idempotent(store: Arc<dyn Stor
     assert_eq!((iagain.inserted, iagain.duplicates), (0, 3));
     assert_eq!(crm.tenant(tenant).customers().profile(ada.id).await.unwrap().interaction_count, 2);
 }
+
+#[tokio::test]
+async fn companies_become_accounts_on_the_memory_store() {
+    companies_become_accounts(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn companies_become_accounts_on_sqlite() {
+    let store = crm_sqlite::SqliteStore::open_in_memory().expect("open");
+    companies_become_accounts(Arc::new(store)).await;
+}
+
+/// A company column: each company becomes one organisation (however it is spelt in
+/// spacing and case), each person its contact (primary unless they have a primary account
+/// already), organisation rows ignore it, a bad company name rejects the row, and a second
+/// run changes nothing.
+async fn companies_become_accounts(store: Arc<dyn Storage>) {
+    use crm_core::sales::{Relationship, RelationshipQuery};
+    let (crm, _) = crm(&store);
+    let tenant = TenantId::new();
+    let t = crm.tenant(tenant);
+    // Already related elsewhere, as primary: the imported company is not made primary.
+    let other = register(
+        &crm,
+        tenant,
+        Customer::organization("Other Ltd").build().unwrap(),
+    )
+    .await;
+    let file = "no,name,kind,company\n\
+        P1,Pat,person,Acme GmbH\n\
+        P2,Quinn,person,  acme   gmbh \n\
+        P3,Robin,person,\n\
+        O1,Zeta AG,organization,Acme GmbH\n\
+        P4,Sam,person,Bolt\n\
+        P5,Bad,person,\"Bad\u{7}Co\"\n";
+    let mapping = CustomerMapping::new("erp", "no")
+        .name("name")
+        .kind("kind")
+        .company("company");
+    let run = || {
+        let t = t.clone();
+        let mapping = mapping.clone();
+        async move {
+            import_customers(
+                &t,
+                file.as_bytes(),
+                &mapping,
+                &ImportOptions::default(),
+                |_| {},
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // Sam works at Other Ltd already, as his primary account.
+    let sam = t
+        .sources()
+        .upsert(
+            "erp",
+            "P4",
+            &crm_core::sync::SourceFields {
+                name: Some("Sam".into()),
+                ..Default::default()
+            },
+            &[],
+        )
+        .await
+        .unwrap()
+        .customer()
+        .clone();
+    t.accounts()
+        .relate(Relationship::new(other.id, sam.id, t0()).primary())
+        .await
+        .unwrap();
+
+    let report = run().await;
+    assert_eq!(
+        (report.accounts, report.relationships),
+        (2, 3),
+        "{report:?}"
+    );
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(
+        (report.rejected[0].line, report.rejected[0].column.as_str()),
+        (7, "company")
+    );
+    let find = |id: &str| {
+        let store = store.clone();
+        let key = ExternalRef::new("erp", id).unwrap();
+        async move {
+            store
+                .list_customers(
+                    tenant,
+                    &CustomerQuery {
+                        external_id: Some(key),
+                        ..CustomerQuery::default()
+                    },
+                    &PageRequest::first(2),
+                )
+                .await
+                .unwrap()
+                .items
+        }
+    };
+    let acme = find(&crm_import::company_key("Acme GmbH")).await;
+    assert_eq!(acme.len(), 1);
+    assert_eq!(acme[0].name.as_str(), "Acme GmbH");
+    assert_eq!(acme[0].kind, crm_core::PartyKind::Organization);
+    let contacts = store
+        .relationships(
+            tenant,
+            &RelationshipQuery::Contacts(acme[0].id),
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap()
+        .items;
+    let pat = find("P1").await[0].id;
+    let quinn = find("P2").await[0].id;
+    let mut people: Vec<_> = contacts.iter().map(|r| (r.person, r.primary)).collect();
+    people.sort();
+    let mut want = vec![(pat, true), (quinn, true)];
+    want.sort();
+    assert_eq!(
+        people, want,
+        "Zeta AG (an organisation) is nobody's contact"
+    );
+    let sams = store
+        .relationships(
+            tenant,
+            &RelationshipQuery::Accounts(sam.id),
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap()
+        .items;
+    let primaries: Vec<_> = sams
+        .iter()
+        .filter(|r| r.primary)
+        .map(|r| r.organization)
+        .collect();
+    assert_eq!((sams.len(), primaries), (2, vec![other.id]));
+
+    let again = run().await;
+    assert_eq!(
+        (again.accounts, again.relationships, again.created),
+        (0, 0, 0)
+    );
+}
