@@ -113,12 +113,13 @@ pub(crate) async fn move_rows(
         }
     }
     update_profiles(tx, t, &BTreeMap::from([(survivor, profile)])).await?;
+    let gone: Vec<CustomerId> = merge.merged.iter().map(|(id, _)| *id).collect();
+    crate::sales::move_deals(tx, t, &gone, survivor).await?;
     let s = survivor.as_bytes().to_vec();
     for (gone, _) in &merge.merged {
         let g = gone.as_bytes().to_vec();
         move_cases(tx, t, *gone, survivor).await?;
         move_tasks(tx, t, *gone, survivor).await?;
-        crate::sales::move_deals(tx, t, *gone, survivor).await?;
         for sql in MOVE {
             tx.execute(sql, &[&t, &g, &s]).await.map_err(storage)?;
         }

@@ -52,34 +52,41 @@ async fn append_history(
     Ok(())
 }
 
-/// Makes the deals naming `from` (as account or contact) name `to`, inside the caller's
-/// transaction (a merge).
+/// Makes the deals naming a `merged` customer (as account or contact) name `to`, each
+/// changed once and at its next version, inside the caller's transaction (a merge).
 pub(crate) async fn move_deals(
     tx: &tokio_postgres::Transaction<'_>,
     tenant: &[u8],
-    from: crm_core::CustomerId,
+    merged: &[crm_core::CustomerId],
     to: crm_core::CustomerId,
 ) -> Result<()> {
     // The record holds every contact's id as text; the check below is exact.
-    let rows = tx
-        .query(
-            "SELECT record FROM opportunities WHERE tenant_id = $1 \
-             AND (account = $2 OR strpos(record, $3) > 0)",
-            &[&tenant, &from.as_bytes().as_slice(), &from.to_string()],
-        )
-        .await
-        .map_err(storage)?;
-    for r in rows {
-        let mut deal: Opportunity = json(r.try_get(0).map_err(storage)?, "opportunities")?;
-        if deal.merge_parties(&[from], to) {
+    let mut deals = std::collections::BTreeMap::new();
+    for from in merged {
+        let rows = tx
+            .query(
+                "SELECT record FROM opportunities WHERE tenant_id = $1 \
+                 AND (account = $2 OR strpos(record, $3) > 0)",
+                &[&tenant, &from.as_bytes().as_slice(), &from.to_string()],
+            )
+            .await
+            .map_err(storage)?;
+        for r in rows {
+            let deal: Opportunity = json(r.try_get(0).map_err(storage)?, "opportunities")?;
+            deals.insert(deal.id, deal);
+        }
+    }
+    for mut deal in deals.into_values() {
+        if deal.merge_parties(merged, to) {
             tx.execute(
-                "UPDATE opportunities SET account = $3, record = $4 \
+                "UPDATE opportunities SET account = $3, record = $4, version = $5 \
                  WHERE tenant_id = $1 AND id = $2",
                 &[
                     &tenant,
                     &deal.id.as_bytes().as_slice(),
                     &deal.account.as_bytes().as_slice(),
                     &to_json(&deal)?,
+                    &(deal.version as i64),
                 ],
             )
             .await

@@ -65,6 +65,8 @@ pub(crate) fn move_rows(tx: &Transaction<'_>, tenant: &[u8], merge: &CustomerMer
     let survivor = merge.survivor.id;
     let s = survivor.as_bytes().as_slice();
     crate::accounts::merge(tx, tenant, merge)?;
+    let gone: Vec<CustomerId> = merge.merged.iter().map(|(id, _)| *id).collect();
+    crate::sales::move_deals(tx, tenant, &gone, survivor)?;
     let mut profile = read_profile(tx, tenant, survivor)?.unwrap_or_default();
     for (gone, _) in &merge.merged {
         let g = gone.as_bytes().as_slice();
@@ -73,7 +75,6 @@ pub(crate) fn move_rows(tx: &Transaction<'_>, tenant: &[u8], merge: &CustomerMer
         }
         move_cases(tx, tenant, *gone, survivor)?;
         move_tasks(tx, tenant, *gone, survivor)?;
-        crate::sales::move_deals(tx, tenant, *gone, survivor)?;
         for sql in MOVE {
             tx.prepare_cached(sql)
                 .and_then(|mut st| st.execute(params![tenant, g, s]))

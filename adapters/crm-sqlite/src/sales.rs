@@ -48,34 +48,40 @@ fn append_history(conn: &Connection, tenant: &[u8], changes: &[StageChange]) -> 
     Ok(())
 }
 
-/// Makes the deals naming `from` (as account or contact) name `to`, inside the caller's
-/// transaction (a merge).
+/// Makes the deals naming a `merged` customer (as account or contact) name `to`, each
+/// changed once and at its next version, inside the caller's transaction (a merge).
 pub(crate) fn move_deals(
     conn: &Connection,
     tenant: &[u8],
-    from: crm_core::CustomerId,
+    merged: &[crm_core::CustomerId],
     to: crm_core::CustomerId,
 ) -> Result<()> {
     // The record holds every contact's id as text; the check below is exact.
-    let rows: Vec<String> = conn
-        .prepare_cached(
-            "SELECT record FROM opportunities WHERE tenant_id = ?1 \
-             AND (account = ?2 OR instr(record, ?3) > 0)",
-        )
-        .and_then(|mut s| {
-            s.query_map(
-                params![tenant, from.as_bytes().as_slice(), from.to_string()],
-                |r| r.get(0),
-            )?
-            .collect()
-        })
-        .map_err(storage)?;
-    for record in rows {
-        let mut deal: Opportunity = json(&record, "opportunities")?;
-        if deal.merge_parties(&[from], to) {
+    let mut deals = std::collections::BTreeMap::new();
+    for from in merged {
+        let rows: Vec<String> = conn
+            .prepare_cached(
+                "SELECT record FROM opportunities WHERE tenant_id = ?1 \
+                 AND (account = ?2 OR instr(record, ?3) > 0)",
+            )
+            .and_then(|mut s| {
+                s.query_map(
+                    params![tenant, from.as_bytes().as_slice(), from.to_string()],
+                    |r| r.get(0),
+                )?
+                .collect()
+            })
+            .map_err(storage)?;
+        for record in rows {
+            let deal: Opportunity = json(&record, "opportunities")?;
+            deals.insert(deal.id, deal);
+        }
+    }
+    for mut deal in deals.into_values() {
+        if deal.merge_parties(merged, to) {
             let record = to_json(&deal)?;
             conn.prepare_cached(
-                "UPDATE opportunities SET account = ?3, record = ?4 \
+                "UPDATE opportunities SET account = ?3, record = ?4, version = ?5 \
                  WHERE tenant_id = ?1 AND id = ?2",
             )
             .and_then(|mut s| {
@@ -83,7 +89,8 @@ pub(crate) fn move_deals(
                     tenant,
                     deal.id.as_bytes().as_slice(),
                     deal.account.as_bytes().as_slice(),
-                    record
+                    record,
+                    deal.version as i64
                 ])
             })
             .map_err(storage)?;

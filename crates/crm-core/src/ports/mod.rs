@@ -126,8 +126,10 @@ pub trait CustomerStore: Send + Sync {
     /// - every interaction, case and task (with the customer as subject) of a merged
     ///   customer now names the survivor, interaction ids and keys unchanged, and so does
     ///   every deal naming one as its account or contact
-    ///   ([`Opportunity::merge_parties`](crate::sales::Opportunity::merge_parties); its won
-    ///   snapshot unchanged);
+    ///   ([`Opportunity::merge_parties`](crate::sales::Opportunity::merge_parties): changed
+    ///   once, at its next version; its won snapshot unchanged); relationships and the
+    ///   organisation hierarchy move too ([`merge_relationships`](crate::sales::merge_relationships),
+    ///   [`merge_hierarchy`](crate::sales::merge_hierarchy), refusing what the latter refuses);
     /// - the survivor joins every segment a merged customer was a member of;
     /// - the survivor's profile becomes the merge ([`Profile::merge`]) of its own and the
     ///   merged customers' profiles;

@@ -651,7 +651,8 @@ impl Opportunity {
 
     /// Names `survivor` wherever the deal names one of the `merged` customers: as its
     /// account, and as a contact (where the survivor is a contact already, its own entry
-    /// stays). The won snapshot stays as it was sent. Whether anything changed.
+    /// stays), and moves it to its next version, so a change made on the version before is
+    /// refused as stale. The won snapshot stays as it was sent. Whether anything changed.
     pub fn merge_parties(&mut self, merged: &[CustomerId], survivor: CustomerId) -> bool {
         let mut changed = false;
         if merged.contains(&self.account) {
@@ -673,6 +674,9 @@ impl Opportunity {
                 true
             });
             changed = true;
+        }
+        if changed {
+            self.version = self.version.saturating_add(1);
         }
         changed
     }

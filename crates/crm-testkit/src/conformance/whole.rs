@@ -270,6 +270,8 @@ cases! {
         let moved = store.get_opportunity(tenant, on_b.id).await.unwrap();
         assert_eq!(moved.account, a.id);
         assert_eq!(moved.contacts, vec![crm_core::sales::DealContact { customer: a.id, role: crm_core::sales::ContactRole::Billing }]);
+        assert_eq!(moved.version, on_b.version + 1, "changed once (it named two merged customers), at its next version");
+        assert!(matches!(sales.update(on_b.clone(), on_b.version).await, Err(Error::Conflict { .. })), "an edit of the deal as it was is stale");
         assert_eq!(sales.update(moved.clone(), moved.version).await.unwrap().account, a.id, "a moved deal can be edited");
         assert_eq!(store.get_opportunity(tenant, untouched.id).await.unwrap(), untouched);
         // The merged records are gone; their ids resolve to the survivor.
