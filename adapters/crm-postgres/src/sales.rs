@@ -338,7 +338,13 @@ impl SalesStore for PostgresStore {
             .as_ref()
             .map(Cursor::as_opportunity)
             .transpose()?;
-        let (filters, extra) = crm_sql::sales::deal_filters(query);
+        let (filters, mut extra) = crm_sql::sales::deal_filters(query);
+        if let Some(c) = query.contact {
+            // An id's text is hex digits and dashes: safe as a literal.
+            extra.push_str(&format!(
+                " AND (record::jsonb -> 'contacts') @> '[{{\"customer\": \"{c}\"}}]'::jsonb"
+            ));
+        }
         let client = self.client(tenant).await?;
         let deals: Vec<Opportunity> = list_records(
             &client,

@@ -340,7 +340,14 @@ impl SalesStore for SqliteStore {
         let query = query.clone();
         let limit = page.limit;
         self.read(move |conn| {
-            let (filters, extra) = crm_sql::sales::deal_filters(&query);
+            let (filters, mut extra) = crm_sql::sales::deal_filters(&query);
+            if let Some(c) = query.contact {
+                // An id's text is hex digits and dashes: safe as a literal.
+                extra.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(record, '$.contacts') j \
+                     WHERE json_extract(j.value, '$.customer') = '{c}')"
+                ));
+            }
             let deals: Vec<Opportunity> = list_records(
                 conn,
                 "opportunities",

@@ -3,7 +3,7 @@
 //! [`Privacy::export`](crate::service::Privacy::export) gathers the customer's record, profile, every interaction,
 //! its cases and the tasks about it or its cases, the segments it belongs to, its value
 //! scores and classes, its ownership history, its relationships to organisations (or
-//! people) and the deals with it as their account, into a [`CustomerExport`] that
+//! people) and the deals with it as their account or a contact, into a [`CustomerExport`] that
 //! serialises to one JSON document (for a data-access request, or to move the customer to
 //! another system). The parts are read one after another, page by page, not in one
 //! snapshot: a change made while the export runs may show in some parts and not others.
@@ -62,7 +62,7 @@ pub struct CustomerExport {
     /// people who work there (with [`Capability::Sales`](crate::Capability::Sales)).
     #[serde(default)]
     pub relationships: Vec<Relationship>,
-    /// The deals with it as their account, by id (with
+    /// The deals with it as their account or among their contacts, by id (with
     /// [`Capability::Sales`](crate::Capability::Sales)).
     #[serde(default)]
     pub opportunities: Vec<Opportunity>,

@@ -78,6 +78,9 @@ pub struct OpportunityQuery {
     pub close_from: Option<NaiveDate>,
     /// Closing on or before this date.
     pub close_to: Option<NaiveDate>,
+    /// Naming this customer among its contacts.
+    #[serde(default)]
+    pub contact: Option<CustomerId>,
 }
 
 impl OpportunityQuery {
@@ -93,5 +96,8 @@ impl OpportunityQuery {
             && self.outcome.is_none_or(|o| o == deal.outcome)
             && self.close_from.is_none_or(|d| deal.close_date >= d)
             && self.close_to.is_none_or(|d| deal.close_date <= d)
+            && self
+                .contact
+                .is_none_or(|c| deal.contacts.iter().any(|x| x.customer == c))
     }
 }

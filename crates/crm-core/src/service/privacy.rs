@@ -149,15 +149,25 @@ impl Privacy {
                         .await?,
                 );
             }
-            let query = OpportunityQuery {
-                account: Some(id),
-                ..OpportunityQuery::default()
-            };
-            opportunities = all_pages(|p| {
-                let query = query.clone();
-                async move { store.list_opportunities(tenant, &query, &p).await }
-            })
-            .await?;
+            let mut seen = BTreeSet::new();
+            for query in [
+                OpportunityQuery {
+                    account: Some(id),
+                    ..OpportunityQuery::default()
+                },
+                OpportunityQuery {
+                    contact: Some(id),
+                    ..OpportunityQuery::default()
+                },
+            ] {
+                let found = all_pages(|p| {
+                    let query = query.clone();
+                    async move { store.list_opportunities(tenant, &query, &p).await }
+                })
+                .await?;
+                opportunities.extend(found.into_iter().filter(|d| seen.insert(d.id)));
+            }
+            opportunities.sort_by_key(|d| d.id);
         }
         Ok(CustomerExport {
             relationships,

@@ -335,6 +335,12 @@ cases! {
         assert_eq!(exported(b.id).await, BTreeSet::from([usd.id, won.id]));
         assert_eq!(exported(a.id).await.len(), 2);
         assert!(exported(p.id).await.is_empty());
+        // A person named among a deal's contacts finds that deal in their export.
+        let mut with_pat = sales.get(big.id).await.unwrap();
+        with_pat.contacts.push(crm_core::sales::DealContact { customer: p.id, role: crm_core::sales::ContactRole::Influencer });
+        let version = with_pat.version;
+        sales.update(with_pat, version).await.unwrap();
+        assert_eq!(exported(p.id).await, BTreeSet::from([big.id]));
         let schema = crm_core::segment::FieldSchema::new(crm_core::Currency::parse("EUR").unwrap());
         let everyone = [a.id, b.id, p.id, q.id, r.id, s.id];
         let but = |out: &[CustomerId]| everyone.iter().copied().filter(|x| !out.contains(x)).collect::<Vec<_>>();

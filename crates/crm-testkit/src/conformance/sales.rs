@@ -192,6 +192,10 @@ cases! {
         assert_eq!(ids(OpportunityQuery::default()).await, vec![d.id, other.id]);
         assert_eq!(ids(OpportunityQuery { owner: Some(helper), ..Default::default() }).await, vec![other.id]);
         assert_eq!(ids(OpportunityQuery { account: Some(acme.id), ..Default::default() }).await, vec![d.id]);
+        // Ann is the account of one deal and a contact of the other; Acme only an account.
+        assert_eq!(ids(OpportunityQuery { contact: Some(ann.id), ..Default::default() }).await, vec![d.id]);
+        assert!(ids(OpportunityQuery { contact: Some(acme.id), ..Default::default() }).await.is_empty());
+        assert_eq!(ids(OpportunityQuery { contact: Some(ann.id), account: Some(ann.id), ..Default::default() }).await, Vec::<OpportunityId>::new());
         assert_eq!(ids(OpportunityQuery { outcome: Some(Outcome::Open), ..Default::default() }).await, vec![other.id]);
         assert_eq!(ids(OpportunityQuery { stage: Some("lost".into()), ..Default::default() }).await, vec![d.id]);
         assert_eq!(ids(OpportunityQuery { pipeline: Some(p.id), close_from: Some(date(2025, 8, 1)), ..Default::default() }).await, vec![other.id]);
