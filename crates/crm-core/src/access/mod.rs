@@ -545,6 +545,16 @@ impl Visibility {
         follows_customer(kind) && self.sharing.iter().any(|s| s.rule.access.allows(action))
     }
 
+    /// Whether a sharing rule allowing `action` on `kind` reads accounts or deals (so
+    /// [`shared`](Self::shared) needs the subject's [`SalesFacts`](crate::segment::SalesFacts)).
+    pub fn shares_by_sales(&self, kind: RecordKind, action: Action) -> bool {
+        follows_customer(kind)
+            && self
+                .sharing
+                .iter()
+                .any(|s| s.rule.access.allows(action) && s.compiled.reads_sales())
+    }
+
     /// Whether a sharing rule allowing `action` on `kind` matches `subject` at `now`.
     pub fn shared(
         &self,

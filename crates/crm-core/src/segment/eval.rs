@@ -104,6 +104,8 @@ fn date_micros(d: chrono::NaiveDate) -> i64 {
 pub struct CompiledRule {
     root: Node,
     schema: FieldSchema,
+    /// Whether it reads a field of [`SalesFacts`].
+    sales: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -150,10 +152,18 @@ impl CompiledRule {
     /// Type-checks `rule` against `schema` and compiles it.
     pub fn new(rule: &Rule, schema: &FieldSchema) -> Result<Self, Error> {
         schema.check(rule)?;
+        let root = compile(rule, schema);
         Ok(CompiledRule {
-            root: compile(rule, schema),
+            sales: reads_sales(&root),
+            root,
             schema: schema.clone(),
         })
+    }
+
+    /// Whether the rule reads accounts or deals: without, a [`Subject`]'s `sales` makes no
+    /// difference, and callers need not read [`SalesFacts`].
+    pub fn reads_sales(&self) -> bool {
+        self.sales
     }
 
     /// Whether the subject is a member at `now` (the rule is true, not false or unknown).
@@ -174,6 +184,36 @@ impl CompiledRule {
             schema: &self.schema,
         };
         ctx.eval(&self.root)
+    }
+}
+
+/// Whether a compiled rule reads a field of [`SalesFacts`] (rules are at most
+/// [`MAX_DEPTH`](super::MAX_DEPTH) deep, so the walk is shallow).
+fn reads_sales(node: &Node) -> bool {
+    let field = |a: &Arg| {
+        matches!(
+            a,
+            Arg::Field(
+                FieldSource::StageAmount(_)
+                    | FieldSource::Builtin(
+                        Builtin::ContactsCount
+                            | Builtin::AccountId
+                            | Builtin::AccountRevenue
+                            | Builtin::OpenDeals
+                            | Builtin::OpenDealAmount
+                    )
+            )
+        )
+    };
+    match node {
+        Node::And(nodes) | Node::Or(nodes) => nodes.iter().any(reads_sales),
+        Node::Not(inner) => reads_sales(inner),
+        Node::Cmp(a, _, b)
+        | Node::InField(a, b)
+        | Node::Contains(a, b)
+        | Node::StartsWith(a, b) => field(a) || field(b),
+        Node::InList(a, _) | Node::IsNull(a, _) => field(a),
+        Node::Between(a, b, c) => field(a) || field(b) || field(c),
     }
 }
 

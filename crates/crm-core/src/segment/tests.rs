@@ -492,6 +492,14 @@ fn account_and_deal_fields_read_the_sales_facts() {
         assert_eq!(eval(rule, &without), Some(true), "{rule}");
     }
     assert_eq!(eval("deals.negotiation.amount > 1", &without), None);
+    let reads = |t: &str| {
+        CompiledRule::new(&parse(t).unwrap(), &s)
+            .unwrap()
+            .reads_sales()
+    };
+    assert!(reads("revenue > 1 or not (contacts_count = 0)"));
+    assert!(reads("name is null and deals.won.amount between 1 and 2"));
+    assert!(!reads("revenue > 1 and \"vip\" in tags"));
     for field in [
         "deals.Not a key.amount",
         "deals..amount",

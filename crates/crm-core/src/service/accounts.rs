@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tracing::instrument;
 
 use super::ctx::Visible;
-use super::staff::transfer_entry;
+use super::staff::{transfer_entry, transfer_events};
 use super::{check_reason, Ctx};
 use crate::access::{Action, RecordKind};
 use crate::customer::{Customer, PartyKind};
@@ -394,14 +394,7 @@ impl Accounts {
                 }
             }
         }
-        let mut outbox = Vec::new();
-        for c in &plan.customers {
-            outbox.extend(
-                self.ctx
-                    .events()?
-                    .customer(&c.customer, Some(&c.ownership))?,
-            );
-        }
+        let outbox = transfer_events(&self.ctx, &plan)?;
         self.store
             .hand_over(tenant, &plan, WriteOptions::new().outbox(outbox))
             .await?;

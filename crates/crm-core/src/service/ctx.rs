@@ -108,7 +108,11 @@ impl Ctx {
             scores = self.storage.value_scores(tenant, id).await?;
             classes = self.storage.value_classes(tenant, id).await?;
         }
-        let facts = self.sales_facts(id).await?;
+        let facts = if v.shares_by_sales(kind, action) {
+            self.sales_facts(id).await?
+        } else {
+            None
+        };
         let subject = Subject {
             customer,
             profile: &profile,

@@ -84,14 +84,7 @@ impl Staff {
             if plan.is_empty() {
                 return Ok(report);
             }
-            let mut outbox = Vec::new();
-            for c in &plan.customers {
-                outbox.extend(
-                    self.ctx
-                        .events()?
-                        .customer(&c.customer, Some(&c.ownership))?,
-                );
-            }
+            let outbox = transfer_events(&self.ctx, &plan)?;
             match self
                 .customers
                 .customer_store
@@ -272,4 +265,16 @@ pub(super) fn transfer_entry(
         ownership,
         audit,
     })
+}
+
+/// The `customer.*` events of a hand-over plan's transfers (none when events are off).
+pub(super) fn transfer_events(
+    ctx: &Ctx,
+    plan: &HandOver,
+) -> Result<Vec<crate::notify::OutboxMessage>> {
+    let mut outbox = Vec::new();
+    for c in &plan.customers {
+        outbox.extend(ctx.events()?.customer(&c.customer, Some(&c.ownership))?);
+    }
+    Ok(outbox)
 }

@@ -145,13 +145,16 @@ impl State {
             .range((tenant, CustomerId::from_bytes([0; 16]))..)
             .take_while(|((t, _), _)| *t == tenant)
             .filter(|((_, id), c)| {
-                let facts = self.sales_facts(tenant, *id);
+                // Read only for rules that use them.
+                let facts = compiled
+                    .reads_sales()
+                    .then(|| self.sales_facts(tenant, *id));
                 let subject = Subject {
                     customer: c,
                     profile: self.profiles.get(&(tenant, *id)).unwrap_or(&empty),
                     scores: self.scores.get(&(tenant, *id)),
                     classes: self.classes.get(&(tenant, *id)),
-                    sales: Some(&facts),
+                    sales: facts.as_ref(),
                 };
                 compiled.matches(&subject, now)
             })
