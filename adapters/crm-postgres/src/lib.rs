@@ -130,6 +130,7 @@
 //!   small, widely used connection pool.
 //! - `refinery`: versioned embedded migrations for `tokio-postgres`.
 //! - `serde_json`: customer, segment and model records as JSON.
+//! - `uuid`: the record ids of due entries (the crate `crm-core`'s ids wrap).
 //! - With the feature `tls` only: `tokio-postgres-rustls`, the rustls connector for
 //!   `tokio-postgres`, and `rustls` with the ring provider (no C toolchain needed; the email
 //!   adapter uses the same stack).
@@ -151,6 +152,7 @@ mod outbox;
 mod privacy;
 mod profiles;
 mod sales;
+mod schedule;
 mod segment;
 mod tasks;
 #[cfg(feature = "tls")]
@@ -175,10 +177,10 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 14;
+pub const SCHEMA_VERSION: usize = 15;
 
 /// Every table of the schema (all keyed by tenant first).
-const TENANT_TABLES: [&str; 30] = [
+const TENANT_TABLES: [&str; 33] = [
     "customers",
     "customer_emails",
     "customer_phones",
@@ -209,6 +211,9 @@ const TENANT_TABLES: [&str; 30] = [
     "stage_changes",
     "relationships",
     "account_parents",
+    "schedule",
+    "schedule_basis",
+    "opportunity_contacts",
 ];
 
 fn tenant_hex(tenant: TenantId) -> String {

@@ -351,3 +351,27 @@ async fn a_merge_racing_with_batches_loses_nothing() {
         .unwrap();
     assert_eq!(orphans, 0, "no row points at the merged customer");
 }
+
+/// A month of random work evaluated through the due instants (kept by the triggers of
+/// migration V15) raises exactly what a full scan of the in-memory reference raises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexed_evaluation_matches_the_full_scan_over_a_month() {
+    let Some(server) = server() else { return };
+    let store = PostgresStore::builder(&server.connection_string("postgres"))
+        .migrate_on_connect(true)
+        .connect()
+        .await
+        .unwrap();
+    let summary = crm_testkit::month::simulate_month(
+        Arc::new(store),
+        Arc::new(crm_testkit::MemoryStore::new()),
+        11,
+    )
+    .await;
+    assert!(
+        summary.warnings > 20 && summary.breaches > 20,
+        "{summary:?}"
+    );
+    assert!(summary.due_read * 3 < summary.scanned, "{summary:?}");
+    eprintln!("{summary:?}");
+}

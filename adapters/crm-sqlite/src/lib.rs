@@ -36,6 +36,7 @@
 //! - `rusqlite_migration`: small, keeps the schema version in `user_version`, no extra table.
 //! - `serde_json`: stores the customer record and the profile's maps as JSON text.
 //! - `tokio` (rt only): `spawn_blocking`, to keep SQLite's blocking calls off the executor.
+//! - `uuid`: the record ids of due entries (the crate `crm-core`'s ids wrap).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -53,6 +54,7 @@ mod merge;
 mod outbox;
 mod privacy;
 mod sales;
+mod schedule;
 mod segment;
 mod tasks;
 mod value;
@@ -87,6 +89,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/014_access_log.sql")),
     M::up(include_str!("sql/015_sales.sql")),
     M::up(include_str!("sql/016_accounts.sql")),
+    M::up(include_str!("sql/017_schedule.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

@@ -46,7 +46,7 @@ use crm_core::{
     AccessStore, Backend, BatchReport, Capabilities, CaseStore, Cursor, Customer, CustomerId,
     CustomerQuery, CustomerStore, Error, ExternalRef, Interaction, InteractionId, InteractionStore,
     KpiRuleStore, OutboxStore, OwnershipChange, Page, PageRequest, Profile, ProfileStore, Result,
-    SalesStore, SegmentStore, TaskStore, TenantId, ValueStore, WriteOptions,
+    SalesStore, ScheduleStore, SegmentStore, TaskStore, TenantId, ValueStore, WriteOptions,
 };
 
 /// The adapter's name in errors ([`Error::Unsupported`], [`Error::Corrupt`]).
@@ -438,3 +438,4 @@ impl TaskStore for TemplateStore {}
 impl KpiRuleStore for TemplateStore {}
 impl AccessStore for TemplateStore {}
 impl SalesStore for TemplateStore {}
+impl ScheduleStore for TemplateStore {}

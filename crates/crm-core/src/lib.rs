@@ -74,6 +74,7 @@ pub mod privacy;
 pub mod profile;
 pub mod retention;
 pub mod sales;
+pub mod schedule;
 pub mod segment;
 pub mod service;
 pub mod sla;
@@ -100,8 +101,8 @@ pub use notify::{Notification, Notifier, OutboxStore, Recipient};
 pub use page::{Cursor, Page, PageRequest};
 pub use ports::{
     AccessStore, Backend, Capabilities, Capability, CaseStore, CustomerStore, InteractionStore,
-    KpiRuleStore, ProfileStore, SalesStore, SegmentStore, Storage, TaskStore, ValueStore,
-    WriteOptions,
+    KpiRuleStore, ProfileStore, SalesStore, ScheduleStore, SegmentStore, Storage, TaskStore,
+    ValueStore, WriteOptions,
 };
 pub use profile::Profile;
 pub use service::{Crm, TenantCrm, Transfer};

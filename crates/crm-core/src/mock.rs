@@ -22,13 +22,14 @@ use crate::notify::{Claimed, EnqueueReport, Lease, OutboxMessage, OutboxStore, T
 use crate::page::{Page, PageRequest};
 use crate::ports::{
     AccessStore, Backend, Capabilities, CaseStore, CustomerStore, InteractionStore, KpiRuleStore,
-    ProfileStore, SalesStore, SegmentStore, TaskStore, ValueStore, WriteOptions,
+    ProfileStore, SalesStore, ScheduleStore, SegmentStore, TaskStore, ValueStore, WriteOptions,
 };
 use crate::profile::Profile;
 use crate::sales::{
     ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
     Relationship, RelationshipQuery, StageChange, StageTime,
 };
+use crate::schedule::{DueEntry, DueKind, Reschedule};
 use crate::segment::{FieldSchema, MembershipChange, Rule, Segment, SegmentId};
 use crate::task::{Task, TaskQuery};
 
@@ -127,6 +128,13 @@ mockall::mock! {
         async fn account_line(&self, tenant: TenantId, organization: CustomerId) -> Result<Vec<CustomerId>>;
         async fn subsidiaries(&self, tenant: TenantId, organization: CustomerId, page: &PageRequest) -> Result<Page<CustomerId>>;
         async fn account_timeline(&self, tenant: TenantId, organization: CustomerId, page: &PageRequest) -> Result<Page<Interaction>>;
+    }
+    #[async_trait]
+    impl ScheduleStore for Storage {
+        async fn due_entries(&self, tenant: TenantId, kind: DueKind, until: DateTime<Utc>, page: &PageRequest) -> Result<Page<DueEntry>>;
+        async fn reschedule(&self, tenant: TenantId, kind: DueKind, entries: &[Reschedule]) -> Result<usize>;
+        async fn schedule_basis(&self, tenant: TenantId, kind: DueKind) -> Result<Option<String>>;
+        async fn reset_schedule(&self, tenant: TenantId, kind: DueKind, basis: &str) -> Result<u64>;
     }
     #[async_trait]
     impl TaskStore for Storage {

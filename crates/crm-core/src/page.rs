@@ -178,6 +178,21 @@ impl Cursor {
             .ok_or_else(|| Error::validation("cursor", "not an audit cursor"))
     }
 
+    /// The cursor after a due entry (ordered by instant, then id).
+    pub fn due(at: DateTime<Utc>, id: uuid::Uuid) -> Self {
+        Cursor(format!("d:{}:{id}", at.timestamp_micros()))
+    }
+
+    /// The instant and id inside a due-entry cursor.
+    pub fn as_due(&self) -> Result<(DateTime<Utc>, uuid::Uuid), Error> {
+        let bad = || Error::validation("cursor", "not a due-entry cursor");
+        let rest = self.0.strip_prefix("d:").ok_or_else(bad)?;
+        let (micros, id) = rest.split_once(':').ok_or_else(bad)?;
+        let micros: i64 = micros.parse().map_err(|_| bad())?;
+        let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+        Ok((at, uuid::Uuid::parse_str(id).map_err(|_| bad())?))
+    }
+
     /// The cursor after an interaction in a timeline (ordered by time, then id, newest first).
     pub fn timeline(at: DateTime<Utc>, id: InteractionId) -> Self {
         Cursor(format!("t:{}:{id}", at.timestamp_micros()))
@@ -213,6 +228,11 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         let id = CustomerId::new();
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let due = Cursor::due(at, id.as_uuid());
+        assert_eq!(due.as_due().unwrap(), (at, id.as_uuid()));
+        assert!(Cursor::from_text("d:x:y").as_due().is_err());
+        assert!(Cursor::customer(id).as_due().is_err());
         assert_eq!(Cursor::customer(id).as_customer().unwrap(), id);
         let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
         let iid = InteractionId::new();

@@ -160,6 +160,13 @@ pub struct ReclaimReport {
     pub exempt: usize,
     /// Customers changed concurrently (handled by the next run).
     pub conflicts: usize,
+    /// Due entries read, with [`Capability::Schedule`](crate::Capability::Schedule).
+    #[serde(default)]
+    pub due: usize,
+    /// Entries marked for recomputation because the policy's rules changed since the last
+    /// run.
+    #[serde(default)]
+    pub reset: u64,
 }
 
 /// When the current owner got the customer: the newest transfer to them, else creation.

@@ -44,12 +44,14 @@ pub mod crash;
 pub mod deals;
 mod generate;
 mod memory;
+pub mod month;
 #[cfg(unix)]
 pub mod postgres;
 pub mod rules;
 pub mod scoped;
 pub mod tls;
 pub mod wild;
+pub mod workload;
 
 use std::any::Any;
 use std::future::Future;
@@ -406,7 +408,9 @@ macro_rules! __group {
             audit_trail_records_every_change,
             largest_amounts_add_up_and_read_back,
             wild_records_read_back_equal,
-            a_foreign_tenant_reaches_nothing
+            a_foreign_tenant_reaches_nothing,
+            schedule_marks_changes_and_keeps_instants,
+            kpi_runs_read_only_what_is_due
         }
     };
     ($m:ident!($($args:tt)*); staff) => {

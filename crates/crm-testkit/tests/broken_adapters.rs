@@ -15,6 +15,7 @@ use crm_core::sales::{
     ForecastCell, ForecastQuery, FunnelCell, FunnelQuery, Opportunity, OpportunityQuery, Pipeline,
     StageChange, StageTime,
 };
+use crm_core::schedule::{DueEntry, DueKind, Reschedule};
 use crm_core::segment::{FieldSchema, MembershipChange, Rule, Segment};
 use crm_core::task::{Task, TaskQuery};
 use crm_core::{
@@ -517,6 +518,35 @@ impl crm_core::KpiRuleStore for Broken {
     }
     async fn kpi_rules(&self, t: TenantId) -> Result<Vec<StoredKpiRule>> {
         self.inner.kpi_rules(self.tenant(t)).await
+    }
+}
+
+#[async_trait]
+impl crm_core::ScheduleStore for Broken {
+    async fn due_entries(
+        &self,
+        t: TenantId,
+        kind: DueKind,
+        until: chrono::DateTime<chrono::Utc>,
+        page: &PageRequest,
+    ) -> Result<Page<DueEntry>> {
+        self.inner
+            .due_entries(self.tenant(t), kind, until, page)
+            .await
+    }
+    async fn reschedule(
+        &self,
+        t: TenantId,
+        kind: DueKind,
+        entries: &[Reschedule],
+    ) -> Result<usize> {
+        self.inner.reschedule(self.tenant(t), kind, entries).await
+    }
+    async fn schedule_basis(&self, t: TenantId, kind: DueKind) -> Result<Option<String>> {
+        self.inner.schedule_basis(self.tenant(t), kind).await
+    }
+    async fn reset_schedule(&self, t: TenantId, kind: DueKind, basis: &str) -> Result<u64> {
+        self.inner.reset_schedule(self.tenant(t), kind, basis).await
     }
 }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::merge::MergePolicy;
-use crm_core::ports::{AccessStore, Backend, Capabilities, SalesStore, WriteOptions};
+use crm_core::ports::{
+    AccessStore, Backend, Capabilities, SalesStore, ScheduleStore, WriteOptions,
+};
 use crm_core::segment::{FieldSchema, Segment};
 use crm_core::{
     BatchReport, CaseStore, Crm, Currency, Customer, CustomerId, CustomerQuery, CustomerStore,
@@ -108,6 +110,7 @@ impl TaskStore for Thin {}
 impl KpiRuleStore for Thin {}
 impl AccessStore for Thin {}
 impl SalesStore for Thin {}
+impl ScheduleStore for Thin {}
 
 async fn thin() -> Fixture {
     Fixture::new(Arc::new(Thin(MemoryStore::new())))

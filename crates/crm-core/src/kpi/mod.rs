@@ -360,6 +360,23 @@ impl KpiEngine {
             .any(|(r, _)| r.case_target().is_some() && r.scope.needs_customer())
     }
 
+    /// The fingerprint of the rules that schedule entries of `kind`
+    /// ([`crate::schedule::basis`] of their JSON): case rules for cases, follow-up gap
+    /// rules for follow-ups, deal rules for deals (no rule schedules the pool).
+    pub fn basis(&self, kind: crate::schedule::DueKind) -> String {
+        use crate::schedule::DueKind;
+        let rules: Vec<&KpiRule> = self
+            .rules()
+            .filter(|r| match kind {
+                DueKind::Case => r.case_target().is_some(),
+                DueKind::FollowUp => matches!(r.metric, KpiMetric::FollowUpGap { .. }),
+                DueKind::Deal => matches!(r.metric, KpiMetric::Deal { .. }),
+                DueKind::Pool => false,
+            })
+            .collect();
+        crate::schedule::basis(&serde_json::to_string(&rules).unwrap_or_default())
+    }
+
     /// The follow-up gap rules.
     pub fn gap_rules(&self) -> impl Iterator<Item = (&KpiRule, u32, u32)> {
         self.rules.iter().filter_map(|(r, _)| match r.metric {
@@ -443,6 +460,44 @@ pub fn new_alerts<'a>(
     out
 }
 
+/// When `case` next needs evaluating under `engine`, as seen at `now`: the earliest
+/// warning or breach of a rule in scope that is not yet recorded on it (at `now` when one
+/// is already due), or `None` while nothing is pending (a paused or stopped measurement
+/// moves again only when the case changes).
+pub fn next_alert_at(
+    engine: &KpiEngine,
+    case: &Case,
+    customer: Option<&Customer>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let mut next: Option<DateTime<Utc>> = None;
+    let mut consider = |t: DateTime<Utc>| next = Some(next.map_or(t, |n| n.min(t)));
+    for (rule, status) in engine.measure(case, customer, now) {
+        let Some(started) = status.started_at else {
+            continue;
+        };
+        let base = format!(
+            "kpi:{}:{}:{}",
+            rule.key,
+            case.id,
+            started.timestamp_micros()
+        );
+        if !case.alerts.contains(&format!("{base}:warning")) {
+            if let Some(w) = status.warning_at {
+                consider(w);
+            }
+        }
+        if !case.alerts.contains(&format!("{base}:breach")) {
+            if status.state == SlaState::Breached {
+                consider(now);
+            } else if let Some(b) = status.breach_at {
+                consider(b);
+            }
+        }
+    }
+    next
+}
+
 /// What one evaluation did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiReport {
@@ -463,6 +518,21 @@ pub struct KpiReport {
     pub breaches: usize,
     /// Cases changed concurrently (their alerts are raised by the next evaluation).
     pub conflicts: usize,
+    /// Due entries read (cases, customers and deals), with
+    /// [`Capability::Schedule`](crate::Capability::Schedule).
+    #[serde(default)]
+    pub due: usize,
+    /// Entries marked for recomputation because the rules changed since the last run.
+    #[serde(default)]
+    pub reset: u64,
+}
+
+impl KpiReport {
+    /// Adds a due run's counts.
+    pub(crate) fn add_due(&mut self, due: &crate::schedule::DueReport) {
+        self.due = self.due.saturating_add(due.read);
+        self.reset = self.reset.saturating_add(due.reset);
+    }
 }
 
 #[cfg(test)]

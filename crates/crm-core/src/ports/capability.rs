@@ -45,11 +45,14 @@ pub enum Capability {
     AccessLog,
     /// [`SalesStore`]: pipelines, opportunities, their stage history and forecast cells.
     Sales,
+    /// [`ScheduleStore`]: due instants of scheduled work, so KPI evaluation and the pool
+    /// read only what is due (without it they read every record).
+    Schedule,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 17] = [
+    pub const ALL: [Capability; 18] = [
         Capability::Customers,
         Capability::Interactions,
         Capability::Profiles,
@@ -67,6 +70,7 @@ impl Capability {
         Capability::Sharing,
         Capability::AccessLog,
         Capability::Sales,
+        Capability::Schedule,
     ];
 
     const fn bit(self) -> u32 {

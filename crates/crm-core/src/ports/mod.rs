@@ -4,7 +4,7 @@
 //! it, and a tenant never sees or changes another tenant's rows. The traits are
 //! `#[async_trait]`, `Send + Sync` and object-safe, so a host can hold `Arc<dyn Storage>`.
 //! With the `mock` feature, `mockall` mocks (`MockCustomerStore`, `MockInteractionStore`,
-//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, `MockKpiRuleStore`, `MockAccessStore`, `MockSalesStore`, and in
+//! `MockProfileStore`, `MockValueStore`, `MockSegmentStore`, `MockCaseStore`, `MockTaskStore`, `MockKpiRuleStore`, `MockAccessStore`, `MockSalesStore`, `MockScheduleStore`, and in
 //! [`crate::notify`]
 //! `MockOutboxStore`, `MockDirectory`, `MockNotifier`) are generated
 //! for host tests, and `crate::mock::MockStorage` mocks the whole storage.
@@ -49,6 +49,11 @@ mod sales;
 #[cfg(any(test, feature = "mock"))]
 pub use sales::MockSalesStore;
 pub use sales::SalesStore;
+
+mod schedule;
+#[cfg(any(test, feature = "mock"))]
+pub use schedule::MockScheduleStore;
+pub use schedule::ScheduleStore;
 
 pub mod stored;
 
@@ -741,6 +746,7 @@ pub trait AccessStore: Send + Sync {
 /// impl KpiRuleStore for Narrowed {}
 /// impl AccessStore for Narrowed {}
 /// impl SalesStore for Narrowed {}
+/// impl ScheduleStore for Narrowed {}
 ///
 /// /// A facade over `store` that offers customers, interactions and profiles only.
 /// fn narrowed(store: Arc<dyn Storage>) -> Crm {
@@ -762,6 +768,7 @@ pub trait Storage:
     + KpiRuleStore
     + AccessStore
     + SalesStore
+    + ScheduleStore
 {
 }
 
@@ -778,6 +785,7 @@ impl<T> Storage for T where
         + KpiRuleStore
         + AccessStore
         + SalesStore
+        + ScheduleStore
         + ?Sized
 {
 }

@@ -85,6 +85,10 @@ impl Kpis {
 
     /// Evaluates KPI rules at `now`, raising each new warning and breach once.
     ///
+    /// With [`Capability::Schedule`] each part reads only the records whose due instant
+    /// has come or that changed since they were last looked at (see
+    /// [`crate::schedule`]); without it, every record.
+    ///
     /// - Case rules, on every case of the tenant: an alert's notifications (to the
     ///   assignee, to the team lead), its reassignment and, with events on, its
     ///   `case.breached` event are stored with the alert's key on the case in one
@@ -113,7 +117,26 @@ impl Kpis {
     ) -> Result<KpiReport> {
         self.ctx.system_only("kpis.evaluate")?;
         self.ctx.need(Capability::KpiRules, "evaluate_kpis")?;
-        self.evaluator.run(engine, now).await
+        self.evaluator.run(engine, now, false).await
+    }
+
+    /// Evaluates KPI rules at `now` as [`evaluate`](Kpis::evaluate) does, but reading every
+    /// case, owned customer and open deal of the tenant instead of only those whose due
+    /// instant has come (what `evaluate` does on a store without
+    /// [`Capability::Schedule`]). Raises the same alerts, at a cost that grows with the
+    /// data: for checking the schedule against, or after repairing stored records by
+    /// hand. Leaves the due instants as they are.
+    ///
+    /// Errors: storage errors.
+    #[instrument(skip(self, engine), fields(tenant = %self.ctx.tenant))]
+    pub async fn evaluate_scan(
+        &self,
+        engine: &KpiEngine,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<KpiReport> {
+        self.ctx.system_only("kpis.evaluate_scan")?;
+        self.ctx.need(Capability::KpiRules, "evaluate_kpis")?;
+        self.evaluator.run(engine, now, true).await
     }
 
     /// Every owned customer with when its current follow-up gap began: the owner's last

@@ -71,6 +71,7 @@ mod accounts;
 mod cases;
 mod ctx;
 mod customers;
+mod due;
 mod duplicates;
 mod evaluator;
 mod events;

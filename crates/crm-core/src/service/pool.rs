@@ -13,7 +13,10 @@ use crate::id::{CustomerId, UserId};
 use crate::notify::{Notification, Priority, Recipient};
 use crate::page::PageRequest;
 use crate::pool::{start_of_day, PoolPolicy, ReclaimReport};
-use crate::ports::CaseStore;
+use crate::ports::{Capability, CaseStore};
+use crate::schedule::{basis, DueKind, Reschedule};
+
+use super::due::DueRun;
 
 /// The shared pool of one tenant's unowned customers: return quiet customers to it, claim
 /// from it (see [`crate::pool`]). From [`TenantCrm::pool`](super::TenantCrm::pool).
@@ -42,10 +45,15 @@ impl Pool {
     }
 
     /// Returns the tenant's quiet customers to the pool at the clock's now (see the module
-    /// docs),
-    /// warning owners `notice_days` ahead. Each reclaim is one transfer to nobody with a
-    /// `pool.reclaimed` notice to the previous owner in the same transaction; each
+    /// docs), warning owners `notice_days` ahead. Each reclaim is one transfer to nobody
+    /// with a `pool.reclaimed` notice to the previous owner in the same transaction; each
     /// warning is a `pool.notice` sent once per owner and deadline.
+    ///
+    /// With [`Capability::Schedule`](crate::Capability::Schedule) only the customers whose
+    /// next notice or reclaim has come, or that changed since they were last looked at,
+    /// are read (see [`crate::schedule`]); the instants are computed under `policy`, so a
+    /// call with other rules first marks every owned customer for recomputation (keep
+    /// one policy per tenant). Without it, every customer is read.
     ///
     /// Errors: validation of the policy; storage errors.
     pub async fn reclaim(&self, policy: &PoolPolicy) -> Result<ReclaimReport> {
@@ -53,29 +61,64 @@ impl Pool {
         policy.validate()?;
         let now = self.ctx.now();
         let mut report = ReclaimReport::default();
-        for customer in self.customers.all(&CustomerQuery::all()).await? {
-            if customer.owner.is_some() {
-                report.checked += 1;
+        if !self.ctx.supports(Capability::Schedule) {
+            for customer in self.customers.all(&CustomerQuery::all()).await? {
                 self.reclaim_one(policy, &customer, now, &mut report)
                     .await?;
             }
+            return Ok(report);
         }
+        // What the instants depend on: the rules and the open-case exemption.
+        let basis = basis(
+            &serde_json::to_string(&(&policy.rules, policy.exempt_open_cases)).unwrap_or_default(),
+        );
+        let mut run = DueRun::start(&self.ctx, DueKind::Pool, &basis, now).await?;
+        while let Some(entries) = run.next_page().await? {
+            let mut next = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let id = CustomerId::from_uuid(entry.id);
+                let at = match self
+                    .customers
+                    .customer_store
+                    .get_customer(self.ctx.tenant, id)
+                    .await
+                {
+                    Ok(customer) => {
+                        self.reclaim_one(policy, &customer, now, &mut report)
+                            .await?
+                    }
+                    Err(Error::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                next.push(Reschedule {
+                    id: entry.id,
+                    mark: entry.mark,
+                    next: at,
+                });
+            }
+            run.reschedule(next).await?;
+        }
+        report.due = run.report.read;
+        report.reset = run.report.reset;
         Ok(report)
     }
 
+    /// Looks at one customer: warns its owner or returns it to the pool when due; when it
+    /// next needs looking at.
     async fn reclaim_one(
         &self,
         policy: &PoolPolicy,
         customer: &Customer,
         now: DateTime<Utc>,
         report: &mut ReclaimReport,
-    ) -> Result<()> {
+    ) -> Result<Option<DateTime<Utc>>> {
         let Some(owner) = customer.owner else {
-            return Ok(());
+            return Ok(None);
         };
+        report.checked += 1;
         let (profile, since) = self.customers.held_since(customer).await?;
         let Some((deadline, rule)) = policy.deadline(customer, &profile, since) else {
-            return Ok(());
+            return Ok(None);
         };
         let data = serde_json::json!({
             "customer": customer.id,
@@ -96,7 +139,12 @@ impl Pool {
                     .build()?;
                 report.warned += self.notifications.enqueue(vec![notice]).await?.enqueued;
             }
-            return Ok(());
+            let next = if rule.notice_days > 0 && now < warn_from {
+                warn_from
+            } else {
+                deadline
+            };
+            return Ok(Some(next));
         }
         if policy.exempt_open_cases {
             let open = CaseQuery {
@@ -109,8 +157,9 @@ impl Pool {
                 .list_cases(self.ctx.tenant, &open, &PageRequest::first(1))
                 .await?;
             if !cases.items.is_empty() {
+                // Looked at again when one of its cases changes.
                 report.exempt += 1;
-                return Ok(());
+                return Ok(None);
             }
         }
         let key = format!(
@@ -141,10 +190,13 @@ impl Pool {
             .await
         {
             Ok(_) => report.reclaimed.push((customer.id, owner)),
-            Err(Error::Conflict { .. }) => report.conflicts += 1,
+            Err(Error::Conflict { .. }) => {
+                report.conflicts += 1;
+                return Ok(Some(now));
+            }
             Err(other) => return Err(other),
         }
-        Ok(())
+        Ok(None)
     }
 
     /// `user` claims `customer` from the pool at the clock's now, within the policy's

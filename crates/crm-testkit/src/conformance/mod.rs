@@ -264,6 +264,7 @@ pub mod kpi;
 pub mod outbox;
 pub mod profiles;
 pub mod sales;
+pub mod schedule;
 pub mod segments;
 pub mod staff;
 pub mod tasks;
@@ -279,6 +280,7 @@ pub use kpi::*;
 pub use outbox::*;
 pub use profiles::*;
 pub use sales::*;
+pub use schedule::*;
 pub use segments::*;
 pub use staff::*;
 pub use tasks::*;
@@ -303,6 +305,7 @@ pub fn all_cases() -> Vec<(&'static str, CaseFn)> {
     all.extend(sales::list());
     all.extend(accounts::list());
     all.extend(whole::list());
+    all.extend(schedule::list());
     all
 }
 

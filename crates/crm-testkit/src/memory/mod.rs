@@ -31,6 +31,7 @@ mod access;
 mod accounts;
 mod outbox;
 mod sales;
+mod schedule;
 mod segments;
 mod work;
 
@@ -63,6 +64,7 @@ struct State {
     usage: BTreeMap<access::UsageKey, u64>,
     sales: sales::SalesState,
     accounts: accounts::AccountState,
+    schedule: schedule::ScheduleState,
 }
 
 /// Every storage port in memory, behind one mutex: the reference the conformance suite is

@@ -18,6 +18,14 @@ pub(super) struct SalesState {
 }
 
 impl SalesState {
+    /// Every deal of `tenant`.
+    pub(super) fn deals_of(&self, tenant: TenantId) -> impl Iterator<Item = &Opportunity> {
+        self.deals
+            .iter()
+            .filter(move |((t, _), _)| *t == tenant)
+            .map(|(_, d)| d)
+    }
+
     /// The open deals with `account` as their account: stage key and amount.
     pub(super) fn open_deals_of(
         &self,

@@ -1,0 +1,174 @@
+//! Scheduled-work benchmark: KPI evaluation through the due instants against the full scan
+//! of every record, on PostgreSQL (a throwaway cluster; default 1,000,000 customers owned by 100 people,
+//! 100,000 open cases, the rules of `examples/service_levels.rs` plus a follow-up gap).
+//!
+//! `cargo bench -p crm-postgres --bench kpi_due [-- --customers N] [--cases M] [--hours H]`
+//!
+//! After loading, one run at the start computes every instant and a second settles the
+//! cases the first changed. The database is then copied (`CREATE DATABASE .. TEMPLATE`), so both measured sides start
+//! from the same state: the indexed run and the full scan with nothing due (best of 3),
+//! and then, `H` hours later (default 7: about 1% of the instants), one indexed run on the
+//! first copy and one full scan on the second, which must raise the same alerts.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Duration;
+use crm_core::{Crm, ManualClock, Storage, TenantId};
+use crm_postgres::PostgresStore;
+use crm_testkit::postgres::{postgres_for_tests, PostgresServer, PostgresTarget};
+use crm_testkit::workload::{load, raised, Workload};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+async fn open(server: &PostgresServer, db: &str) -> Arc<dyn Storage> {
+    let store = PostgresStore::builder(&server.connection_string(db))
+        .migrate_on_connect(true)
+        .connect()
+        .await
+        .expect("connect");
+    Arc::new(store)
+}
+
+/// Copies database `from` to `to` once nobody is connected to it any more.
+fn copy(server: &PostgresServer, from: &str, to: &str) {
+    for _ in 0..50 {
+        match server.psql("postgres", &format!("CREATE DATABASE {to} TEMPLATE {from}")) {
+            Ok(_) => return,
+            Err(e) if e.contains("being accessed") => {
+                std::thread::sleep(std::time::Duration::from_millis(200))
+            }
+            Err(e) => panic!("copy: {e}"),
+        }
+    }
+    panic!("{from} stayed in use");
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let w = Workload {
+        customers: arg("--customers", 1_000_000),
+        cases: arg("--cases", 100_000),
+        ..Workload::standard()
+    };
+    let hours = arg("--hours", 7) as i64;
+    let server = match postgres_for_tests() {
+        Some(PostgresTarget::Throwaway(server)) => server,
+        Some(PostgresTarget::External(_)) => {
+            eprintln!("kpi_due copies databases: it needs a throwaway cluster (unset CRM_TEST_POSTGRES_URL)");
+            return;
+        }
+        None => return,
+    };
+    server
+        .psql("postgres", "CREATE DATABASE kpi_a")
+        .expect("create");
+    let tenant = TenantId::new();
+    let clock = Arc::new(ManualClock::new(w.start));
+    {
+        let store = open(&server, "kpi_a").await;
+        let t = Instant::now();
+        load(&store, tenant, &w, |c, k| {
+            if k == 0 && c % 200_000 == 0 || k == w.cases {
+                eprintln!(
+                    "loaded {c} customers, {k} cases ({:.0} s)",
+                    t.elapsed().as_secs_f64()
+                );
+            }
+        })
+        .await;
+        println!(
+            "load: {} customers, {} cases in {:.1} s",
+            w.customers,
+            w.cases,
+            t.elapsed().as_secs_f64()
+        );
+        let kpis = Crm::new(store)
+            .with_clock(clock.clone())
+            .tenant(tenant)
+            .kpis();
+        let engine = kpis.engine().await.expect("engine");
+        for (label, minutes) in [
+            ("first run (every instant computed)", 0),
+            ("settling run", 1),
+        ] {
+            let at = w.start + Duration::minutes(minutes);
+            clock.set(at);
+            let t = Instant::now();
+            let r = kpis.evaluate(&engine, at).await.expect("evaluate");
+            println!(
+                "{label}: {:.2} s, {} entries read, {} warnings, {} breaches",
+                t.elapsed().as_secs_f64(),
+                r.due,
+                r.warnings,
+                r.breaches
+            );
+        }
+    }
+    copy(&server, "kpi_a", "kpi_b");
+    let crm = |store| {
+        Crm::new(store)
+            .with_clock(clock.clone())
+            .tenant(tenant)
+            .kpis()
+    };
+    let indexed = crm(open(&server, "kpi_a").await);
+    let scanned = crm(open(&server, "kpi_b").await);
+    let engine = indexed.engine().await.expect("engine");
+
+    // The instant of the settling run: everything after it is scheduled later.
+    let quiet = w.start + Duration::minutes(1);
+    clock.set(quiet);
+    let mut idle = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = indexed.evaluate(&engine, quiet).await.expect("evaluate");
+        idle = idle.min(t.elapsed().as_secs_f64());
+        assert_eq!((r.due, raised(&r)), (0, (0, 0, 0, 0)), "nothing due: {r:?}");
+    }
+    let t = Instant::now();
+    let r = scanned.evaluate_scan(&engine, quiet).await.expect("scan");
+    let scan_idle = t.elapsed().as_secs_f64();
+    assert_eq!(
+        raised(&r),
+        (0, 0, 0, 0),
+        "the scan finds nothing either: {r:?}"
+    );
+    println!(
+        "nothing due: indexed {:.1} ms, full scan {:.2} s ({} cases, {} customers): {:.0}x",
+        idle * 1e3,
+        scan_idle,
+        r.cases,
+        r.customers,
+        scan_idle / idle
+    );
+
+    let later = w.start + Duration::hours(hours);
+    clock.set(later);
+    let t = Instant::now();
+    let a = indexed.evaluate(&engine, later).await.expect("evaluate");
+    let due = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let b = scanned.evaluate_scan(&engine, later).await.expect("scan");
+    let scan = t.elapsed().as_secs_f64();
+    assert_eq!(raised(&a), raised(&b), "indexed {a:?}, scan {b:?}");
+    let entries = w.customers + w.cases;
+    println!(
+        "{hours} h later: {} of {entries} entries due ({:.2}%), {} warnings, {} breaches alike; \
+         indexed {:.3} s, full scan {:.2} s: {:.0}x",
+        a.due,
+        100.0 * a.due as f64 / entries as f64,
+        a.warnings,
+        a.breaches,
+        due,
+        scan,
+        scan / due
+    );
+}
