@@ -177,10 +177,10 @@ mod embedded {
 }
 
 /// The number of embedded migrations: the schema version this release migrates to.
-pub const SCHEMA_VERSION: usize = 15;
+pub const SCHEMA_VERSION: usize = 16;
 
 /// Every table of the schema (all keyed by tenant first).
-const TENANT_TABLES: [&str; 33] = [
+const TENANT_TABLES: [&str; 34] = [
     "customers",
     "customer_emails",
     "customer_phones",
@@ -214,6 +214,7 @@ const TENANT_TABLES: [&str; 33] = [
     "schedule",
     "schedule_basis",
     "opportunity_contacts",
+    "job_leases",
 ];
 
 fn tenant_hex(tenant: TenantId) -> String {

@@ -1,4 +1,5 @@
-//! Due instants of scheduled work: the `schedule` table, kept by triggers (migration V15).
+//! Due instants of scheduled work: the `schedule` table, kept by triggers (migration V15);
+//! the store's tenants; the job runner's leases (migration V16).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -93,6 +94,77 @@ impl ScheduleStore for PostgresStore {
             .await
             .map_err(storage)?;
         row.map(|r| r.try_get(0).map_err(storage)).transpose()
+    }
+
+    async fn tenants(&self, after: Option<TenantId>, limit: u32) -> Result<Vec<TenantId>> {
+        // A loose index scan: one probe of the customers' primary key per tenant. Under
+        // row-level security a connection sees its own tenant only.
+        let client = self.connection().await?;
+        let rows = client
+            .query(
+                "WITH RECURSIVE t(id) AS ( \
+                   (SELECT tenant_id FROM customers WHERE tenant_id > $1 ORDER BY tenant_id LIMIT 1) \
+                   UNION ALL \
+                   SELECT (SELECT c.tenant_id FROM customers c WHERE c.tenant_id > t.id \
+                           ORDER BY c.tenant_id LIMIT 1) FROM t WHERE t.id IS NOT NULL) \
+                 SELECT id FROM t WHERE id IS NOT NULL LIMIT $2",
+                &[
+                    &after.map_or_else(Vec::new, |t| t.as_bytes().to_vec()),
+                    &i64::from(limit),
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|r| {
+                Ok(TenantId::from_bytes(id_bytes(
+                    r.try_get(0).map_err(storage)?,
+                )?))
+            })
+            .collect()
+    }
+
+    async fn take_lease(
+        &self,
+        tenant: TenantId,
+        job: &str,
+        holder: uuid::Uuid,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let t = tenant.as_bytes().as_slice();
+        let h = holder.as_bytes().as_slice();
+        self.retrying(|| async {
+            let client = self.client(tenant).await?;
+            let n = client
+                .execute(
+                    "INSERT INTO job_leases (tenant_id, job, holder, until) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, job) DO UPDATE \
+                     SET holder = excluded.holder, until = excluded.until \
+                     WHERE job_leases.holder = excluded.holder OR job_leases.until <= $5",
+                    &[&t, &job, &h, &micros(until), &micros(now)],
+                )
+                .await
+                .map_err(storage)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, tenant: TenantId, job: &str, holder: uuid::Uuid) -> Result<()> {
+        let client = self.client(tenant).await?;
+        client
+            .execute(
+                "DELETE FROM job_leases WHERE tenant_id = $1 AND job = $2 AND holder = $3",
+                &[
+                    &tenant.as_bytes().as_slice(),
+                    &job,
+                    &holder.as_bytes().as_slice(),
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(())
     }
 
     async fn reset_schedule(&self, tenant: TenantId, kind: DueKind, basis: &str) -> Result<u64> {

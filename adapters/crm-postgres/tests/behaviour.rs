@@ -375,3 +375,196 @@ async fn indexed_evaluation_matches_the_full_scan_over_a_month() {
     assert!(summary.due_read * 3 < summary.scanned, "{summary:?}");
     eprintln!("{summary:?}");
 }
+
+/// A job that records when each run started and ended (and can be told to hang).
+struct Probe {
+    runs: std::sync::Mutex<Vec<(TenantId, std::time::Instant, std::time::Instant)>>,
+    hang: bool,
+}
+
+#[async_trait::async_trait]
+impl crm_core::service::Job for Probe {
+    fn name(&self) -> &str {
+        "probe"
+    }
+    async fn run(
+        &self,
+        tenant: &crm_core::TenantCrm,
+        _now: chrono::DateTime<Utc>,
+    ) -> crm_core::Result<crm_core::service::JobCounts> {
+        let start = std::time::Instant::now();
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let end = std::time::Instant::now();
+        self.runs.lock().unwrap().push((tenant.id(), start, end));
+        Ok(Default::default())
+    }
+}
+
+/// Two runners on two connection pools against one database, ticking together through a
+/// day of cases: every warning and breach is raised once in all, and no tenant's job ever
+/// runs in both at once; a runner killed in the middle of a job leaves its lease to lapse,
+/// and the next runner then does the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_runners_share_the_work_and_survive_a_killed_one() {
+    use crm_core::case::{Case, CaseKind};
+    use crm_core::kpi::{KpiAction, KpiMetric, KpiRule, KpiScope};
+    use crm_core::notify::TemplateName;
+    use crm_core::service::KpiJob;
+    use crm_core::sla::{SlaMetric, SlaTarget};
+    let Some(server) = server() else { return };
+    let url = server.connection_string("postgres");
+    let first = PostgresStore::builder(&url)
+        .migrate_on_connect(true)
+        .connect()
+        .await
+        .unwrap();
+    let second = PostgresStore::builder(&url).connect().await.unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let clock = Arc::new(crm_core::ManualClock::new(t0));
+    let crms: Vec<Crm> = [
+        Arc::new(first) as Arc<dyn crm_core::Storage>,
+        Arc::new(second),
+    ]
+    .into_iter()
+    .map(|s| Crm::new(s).with_clock(clock.clone()))
+    .collect();
+    let agent = crm_core::UserId::new();
+    let rule = KpiRule {
+        key: TemplateName::parse("reply").unwrap(),
+        name: "Reply within 4 hours".into(),
+        metric: KpiMetric::Case(
+            SlaTarget::new(SlaMetric::FirstReply, Duration::hours(4), 0.5).unwrap(),
+        ),
+        calendar: crm_core::calendar::BusinessCalendar::always(),
+        scope: KpiScope::default(),
+        compliance_goal: 0.9,
+        on_warning: vec![KpiAction::NotifyAssignee],
+        on_breach: vec![KpiAction::NotifyTeamLead],
+    };
+    for _ in 0..3 {
+        let t = crms[0].tenant(TenantId::new());
+        let c = t
+            .customers()
+            .register(
+                crm_core::Customer::person("Ann")
+                    .owner(agent)
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        t.kpis().add_rule(rule.clone()).await.unwrap();
+        for _ in 0..3 {
+            let case = Case::open(
+                c.id,
+                CaseKind::Complaint,
+                "Broken",
+                crm_core::Channel::Email,
+                Some(agent),
+                t0,
+            )
+            .unwrap();
+            t.cases().open(case).await.unwrap();
+        }
+    }
+    let probe = Arc::new(Probe {
+        runs: Default::default(),
+        hang: false,
+    });
+    struct Shared(Arc<Probe>);
+    #[async_trait::async_trait]
+    impl crm_core::service::Job for Shared {
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        async fn run(
+            &self,
+            t: &crm_core::TenantCrm,
+            now: chrono::DateTime<Utc>,
+        ) -> crm_core::Result<crm_core::service::JobCounts> {
+            self.0.run(t, now).await
+        }
+    }
+    let runners: Vec<_> = crms
+        .iter()
+        .map(|c| {
+            c.jobs()
+                .with_job(KpiJob)
+                .unwrap()
+                .with_job(Shared(probe.clone()))
+                .unwrap()
+        })
+        .collect();
+    let (mut warnings, mut breaches, mut skipped) = (0, 0, 0);
+    for tick in 0..=12 {
+        let now = t0 + Duration::minutes(30 * tick);
+        clock.set(now);
+        let (a, b) = tokio::join!(runners[0].run_due(now), runners[1].run_due(now));
+        for report in [a.unwrap(), b.unwrap()] {
+            assert_eq!(report.failures().count(), 0, "{report:#?}");
+            skipped += report.skipped;
+            for run in report.runs.iter().filter(|r| r.job == "kpis") {
+                warnings += run.counts.get("warnings").copied().unwrap_or(0);
+                breaches += run.counts.get("breaches").copied().unwrap_or(0);
+            }
+        }
+    }
+    assert_eq!(
+        (warnings, breaches),
+        (9, 9),
+        "each case's warning and breach once in all"
+    );
+    let mut runs = probe.runs.lock().unwrap().clone();
+    runs.sort_by_key(|r| (r.0, r.1));
+    for pair in runs.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            assert!(
+                pair[0].2 <= pair[1].1,
+                "a tenant's probe ran in both runners at once"
+            );
+        }
+    }
+    eprintln!(
+        "{} probe runs, {skipped} jobs skipped for a lease held by the other runner",
+        runs.len()
+    );
+
+    // A runner killed in the middle of a job: its lease stays until it lapses.
+    let hanging = crms[0]
+        .jobs()
+        .with_job(Probe {
+            runs: Default::default(),
+            hang: true,
+        })
+        .unwrap()
+        .with_lease(Duration::minutes(5))
+        .unwrap();
+    let now = t0 + Duration::hours(8);
+    let killed = tokio::spawn(async move { hanging.run_due(now).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    killed.abort();
+    assert!(killed.await.unwrap_err().is_cancelled());
+    let next = runners[1]
+        .run_due(now + Duration::minutes(1))
+        .await
+        .unwrap();
+    let probes =
+        |r: &crm_core::service::JobsReport| r.runs.iter().filter(|r| r.job == "probe").count();
+    assert_eq!(
+        (probes(&next), next.skipped),
+        (2, 1),
+        "the killed runner's tenant waits: {next:#?}"
+    );
+    let lapsed = runners[1]
+        .run_due(now + Duration::minutes(6))
+        .await
+        .unwrap();
+    assert_eq!(
+        (probes(&lapsed), lapsed.skipped),
+        (3, 0),
+        "the lease lapsed: {lapsed:#?}"
+    );
+}

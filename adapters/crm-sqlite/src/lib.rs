@@ -90,6 +90,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/015_sales.sql")),
     M::up(include_str!("sql/016_accounts.sql")),
     M::up(include_str!("sql/017_schedule.sql")),
+    M::up(include_str!("sql/018_job_leases.sql")),
 ];
 
 /// Options for opening a [`SqliteStore`].

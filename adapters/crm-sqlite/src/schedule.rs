@@ -1,4 +1,5 @@
-//! Due instants of scheduled work: the `schedule` table, kept by triggers (migration 017).
+//! Due instants of scheduled work: the `schedule` table, kept by triggers (migration 017);
+//! the store's tenants; the job runner's leases (migration 018).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -115,6 +116,80 @@ impl ScheduleStore for SqliteStore {
             )
             .optional()
             .map_err(storage)
+        })
+        .await
+    }
+
+    async fn tenants(&self, after: Option<TenantId>, limit: u32) -> Result<Vec<TenantId>> {
+        self.read(move |conn| {
+            // One index probe per tenant: the next tenant id after the last one found.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT tenant_id FROM customers WHERE tenant_id > ?1 \
+                     ORDER BY tenant_id LIMIT 1",
+                )
+                .map_err(storage)?;
+            let mut last: Vec<u8> = after.map_or_else(Vec::new, |t| t.as_bytes().to_vec());
+            let mut out = Vec::new();
+            while out.len() < limit as usize {
+                let next: Option<Vec<u8>> = stmt
+                    .query_row(params![last], |r| r.get(0))
+                    .optional()
+                    .map_err(storage)?;
+                let Some(next) = next else { break };
+                out.push(TenantId::from_bytes(id_bytes(next.clone())?));
+                last = next;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn take_lease(
+        &self,
+        tenant: TenantId,
+        job: &str,
+        holder: uuid::Uuid,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let job = job.to_string();
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO job_leases (tenant_id, job, holder, until) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (tenant_id, job) DO UPDATE \
+                     SET holder = excluded.holder, until = excluded.until \
+                     WHERE job_leases.holder = excluded.holder OR job_leases.until <= ?5",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        tenant.as_bytes().as_slice(),
+                        job,
+                        holder.as_bytes().as_slice(),
+                        micros(until),
+                        micros(now)
+                    ])
+                })
+                .map_err(storage)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, tenant: TenantId, job: &str, holder: uuid::Uuid) -> Result<()> {
+        let job = job.to_string();
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM job_leases WHERE tenant_id = ?1 AND job = ?2 AND holder = ?3",
+                params![
+                    tenant.as_bytes().as_slice(),
+                    job,
+                    holder.as_bytes().as_slice()
+                ],
+            )
+            .map_err(storage)?;
+            Ok(())
         })
         .await
     }

@@ -135,6 +135,9 @@ mockall::mock! {
         async fn reschedule(&self, tenant: TenantId, kind: DueKind, entries: &[Reschedule]) -> Result<usize>;
         async fn schedule_basis(&self, tenant: TenantId, kind: DueKind) -> Result<Option<String>>;
         async fn reset_schedule(&self, tenant: TenantId, kind: DueKind, basis: &str) -> Result<u64>;
+        async fn tenants(&self, after: Option<TenantId>, limit: u32) -> Result<Vec<TenantId>>;
+        async fn take_lease(&self, tenant: TenantId, job: &str, holder: uuid::Uuid, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool>;
+        async fn release_lease(&self, tenant: TenantId, job: &str, holder: uuid::Uuid) -> Result<()>;
     }
     #[async_trait]
     impl TaskStore for Storage {

@@ -410,7 +410,8 @@ macro_rules! __group {
             wild_records_read_back_equal,
             a_foreign_tenant_reaches_nothing,
             schedule_marks_changes_and_keeps_instants,
-            kpi_runs_read_only_what_is_due
+            kpi_runs_read_only_what_is_due,
+            tenants_are_listed_and_job_leases_exclude
         }
     };
     ($m:ident!($($args:tt)*); staff) => {

@@ -1,4 +1,5 @@
-//! The schedule port: due instants of scheduled work, indexed by tenant and instant.
+//! The schedule port: due instants of scheduled work, indexed by tenant and instant; the
+//! store's tenants and the leases of the job runner.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,7 +14,8 @@ use crate::schedule::{DueEntry, DueKind, Reschedule};
 use super::Capability;
 
 /// Due instants of scheduled work (optional: [`Capability::Schedule`]; see
-/// [`crate::schedule`] for the semantics).
+/// [`crate::schedule`] for the semantics), the store's tenants and the job runner's leases
+/// ([`Jobs`](crate::service::Jobs)).
 ///
 /// An adapter keeps one entry per record and [`DueKind`]: a case's `case` entry, a deal's
 /// `deal` entry, an owned customer's `follow_up` and `pool` entries. In the transaction of
@@ -59,5 +61,35 @@ pub trait ScheduleStore: Send + Sync {
     /// many entries were marked.
     async fn reset_schedule(&self, _tenant: TenantId, _kind: DueKind, _basis: &str) -> Result<u64> {
         Err(unsupported::<Self>("reset_schedule"))
+    }
+
+    /// The store's tenants (those with at least one customer) after `after`, ordered by
+    /// id, at most `limit`.
+    async fn tenants(&self, _after: Option<TenantId>, _limit: u32) -> Result<Vec<TenantId>> {
+        Err(unsupported::<Self>("tenants"))
+    }
+
+    /// Takes the lease on `job` of `tenant` for `holder` until `until`, unless another
+    /// holder's lease on it still holds at `now` (a holder may renew its own); atomic, so
+    /// of runners racing for a free lease exactly one gets it. Whether it was taken.
+    async fn take_lease(
+        &self,
+        _tenant: TenantId,
+        _job: &str,
+        _holder: uuid::Uuid,
+        _now: DateTime<Utc>,
+        _until: DateTime<Utc>,
+    ) -> Result<bool> {
+        Err(unsupported::<Self>("take_lease"))
+    }
+
+    /// Gives up `holder`'s lease on `job` of `tenant` (nothing if another holds it).
+    async fn release_lease(
+        &self,
+        _tenant: TenantId,
+        _job: &str,
+        _holder: uuid::Uuid,
+    ) -> Result<()> {
+        Err(unsupported::<Self>("release_lease"))
     }
 }

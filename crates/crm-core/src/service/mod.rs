@@ -76,6 +76,7 @@ mod duplicates;
 mod evaluator;
 mod events;
 mod interactions;
+mod jobs;
 mod kpis;
 mod notifications;
 mod pool;
@@ -96,6 +97,9 @@ pub use customers::Customers;
 pub use duplicates::Duplicates;
 pub(crate) use evaluator::Evaluator;
 pub use interactions::Interactions;
+pub use jobs::{
+    DispatchJob, Job, JobCounts, JobRun, Jobs, JobsReport, KpiJob, PoolJob, ReminderJob,
+};
 pub use kpis::Kpis;
 pub use notifications::Notifications;
 pub use pool::Pool;
@@ -187,6 +191,14 @@ impl Crm {
     /// What the storage adapter provides (see [`Backend::capabilities`](crate::ports::Backend::capabilities)).
     pub fn capabilities(&self) -> Capabilities {
         self.storage.capabilities()
+    }
+
+    /// A job runner over every tenant of the store, with no jobs yet: add them with
+    /// [`Jobs::with_job`] ([`KpiJob`], [`ReminderJob`], [`PoolJob`], [`DispatchJob`], or
+    /// your own), then call [`Jobs::run_due`] from a timer, in as many instances as you
+    /// like.
+    pub fn jobs(&self) -> Jobs {
+        Jobs::new(self.clone())
     }
 
     /// The use cases of one tenant. Cheap: a handle, nothing is read.

@@ -230,4 +230,52 @@ cases! {
         let changed = run(t0() + Duration::hours(4) + Duration::minutes(4)).await;
         assert_eq!((changed.reset, changed.cases), (3, 3), "{changed:?}");
     }
+
+    /// The store lists its tenants (those with customers) in id order, a page at a time;
+    /// a job's lease is held by one holder at a time until it lapses or is given back,
+    /// per tenant and job, and of runners racing for it exactly one gets it.
+    async fn tenants_are_listed_and_job_leases_exclude(store) {
+        let (crm, _) = crm(&store);
+        let mut tenants: Vec<TenantId> = (0..3).map(|_| TenantId::new()).collect();
+        tenants.sort();
+        for (i, &t) in tenants.iter().enumerate() {
+            register(&crm, t, simple(&format!("Customer {i}"))).await;
+        }
+        let listed = store.tenants(None, 1000).await.unwrap();
+        assert_eq!(listed, tenants, "every tenant with customers, in order");
+        assert_eq!(store.tenants(None, 2).await.unwrap(), tenants[..2]);
+        assert_eq!(store.tenants(Some(tenants[1]), 2).await.unwrap(), tenants[2..]);
+        assert!(store.tenants(Some(tenants[2]), 10).await.unwrap().is_empty());
+
+        let (t, other) = (tenants[0], tenants[1]);
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let now = t0();
+        let at = move |m: i64| now + Duration::minutes(m);
+        assert!(store.take_lease(t, "kpis", a, at(0), at(10)).await.unwrap());
+        assert!(!store.take_lease(t, "kpis", b, at(1), at(11)).await.unwrap(), "held by a");
+        assert!(store.take_lease(t, "kpis", a, at(2), at(12)).await.unwrap(), "a renews");
+        assert!(!store.take_lease(t, "kpis", b, at(11), at(21)).await.unwrap(), "renewed until 12");
+        assert!(store.take_lease(t, "kpis", b, at(12), at(22)).await.unwrap(), "lapsed");
+        assert!(!store.take_lease(t, "kpis", a, at(13), at(23)).await.unwrap(), "now b's");
+        store.release_lease(t, "kpis", a).await.unwrap();
+        assert!(!store.take_lease(t, "kpis", a, at(13), at(23)).await.unwrap(), "a gave back nothing");
+        store.release_lease(t, "kpis", b).await.unwrap();
+        assert!(store.take_lease(t, "kpis", a, at(13), at(23)).await.unwrap(), "given back");
+        assert!(store.take_lease(other, "kpis", b, at(13), at(23)).await.unwrap(), "per tenant");
+        assert!(store.take_lease(t, "pool", b, at(13), at(23)).await.unwrap(), "per job");
+
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store.take_lease(t, "race", uuid::Uuid::new_v4(), at(30), at(40)).await.unwrap()
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for r in racers {
+            won += usize::from(r.await.unwrap());
+        }
+        assert_eq!(won, 1, "exactly one racer holds the lease");
+    }
 }

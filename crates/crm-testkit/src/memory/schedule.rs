@@ -24,6 +24,8 @@ pub(super) struct ScheduleState {
     entries: HashMap<(TenantId, DueKind, Uuid), Stored>,
     basis: HashMap<(TenantId, DueKind), String>,
     resets: HashMap<(TenantId, DueKind), u64>,
+    /// The job runner's leases: holder and until when.
+    leases: HashMap<(TenantId, String), (Uuid, DateTime<Utc>)>,
 }
 
 fn stamp(parts: impl Hash) -> i64 {
@@ -146,6 +148,52 @@ impl ScheduleStore for MemoryStore {
 
     async fn schedule_basis(&self, tenant: TenantId, kind: DueKind) -> Result<Option<String>> {
         Ok(self.lock().schedule.basis.get(&(tenant, kind)).cloned())
+    }
+
+    async fn tenants(&self, after: Option<TenantId>, limit: u32) -> Result<Vec<TenantId>> {
+        let s = self.lock();
+        let mut out: Vec<TenantId> = Vec::new();
+        for (t, _) in s.customers.keys() {
+            if after.is_none_or(|a| *t > a) && out.last() != Some(t) {
+                out.push(*t);
+                if out.len() >= limit as usize {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn take_lease(
+        &self,
+        tenant: TenantId,
+        job: &str,
+        holder: Uuid,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut s = self.lock();
+        let key = (tenant, job.to_string());
+        match s.schedule.leases.get(&key) {
+            Some((h, u)) if *h != holder && *u > now => Ok(false),
+            _ => {
+                s.schedule.leases.insert(key, (holder, until));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_lease(&self, tenant: TenantId, job: &str, holder: Uuid) -> Result<()> {
+        let mut s = self.lock();
+        let key = (tenant, job.to_string());
+        if s.schedule
+            .leases
+            .get(&key)
+            .is_some_and(|(h, _)| *h == holder)
+        {
+            s.schedule.leases.remove(&key);
+        }
+        Ok(())
     }
 
     async fn reset_schedule(&self, tenant: TenantId, kind: DueKind, basis: &str) -> Result<u64> {
