@@ -159,6 +159,7 @@ mod tasks;
 mod tls;
 mod value;
 
+pub use profiles::FoldJob;
 #[cfg(feature = "tls")]
 pub use tls::PostgresTls;
 

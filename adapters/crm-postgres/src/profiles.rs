@@ -376,3 +376,34 @@ impl ProfileStore for PostgresStore {
         Ok(profile)
     }
 }
+
+/// The job runner's job ([`crm_core::service::Jobs`]) that folds each tenant's pending
+/// profile deltas ([`PostgresStore::fold_profiles`]), so they stay few. Named
+/// `fold_profiles`; its count is `folded`.
+#[derive(Clone, Debug)]
+pub struct FoldJob {
+    store: std::sync::Arc<PostgresStore>,
+}
+
+impl FoldJob {
+    /// Folds through `store` (a store on the same database as the runner's).
+    pub fn new(store: std::sync::Arc<PostgresStore>) -> Self {
+        FoldJob { store }
+    }
+}
+
+#[async_trait]
+impl crm_core::service::Job for FoldJob {
+    fn name(&self) -> &str {
+        "fold_profiles"
+    }
+
+    async fn run(
+        &self,
+        tenant: &crm_core::TenantCrm,
+        _now: DateTime<Utc>,
+    ) -> Result<crm_core::service::JobCounts> {
+        let folded = self.store.fold_profiles(tenant.id()).await?;
+        Ok(crm_core::service::JobCounts::from([("folded", folded)]))
+    }
+}

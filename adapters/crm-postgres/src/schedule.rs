@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::schedule::{DueEntry, DueKind, Reschedule};
-use crm_core::{Cursor, Page, PageRequest, Result, ScheduleStore, TenantId};
+use crm_core::{Cursor, Error, Page, PageRequest, Result, ScheduleStore, TenantId};
 
 use crate::codec::{from_micros, id_bytes, micros};
 use crate::{storage, PostgresStore};
@@ -97,8 +97,15 @@ impl ScheduleStore for PostgresStore {
     }
 
     async fn tenants(&self, after: Option<TenantId>, limit: u32) -> Result<Vec<TenantId>> {
-        // A loose index scan: one probe of the customers' primary key per tenant. Under
-        // row-level security a connection sees its own tenant only.
+        // Under row-level security a connection sees one tenant: the host lists them
+        // (`Jobs::run_due_for`).
+        if self.row_level_security {
+            return Err(Error::unsupported(
+                "tenants under row-level security",
+                crate::BACKEND,
+            ));
+        }
+        // A loose index scan: one probe of the customers' primary key per tenant.
         let client = self.connection().await?;
         let rows = client
             .query(

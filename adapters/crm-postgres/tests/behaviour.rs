@@ -416,21 +416,24 @@ async fn racing_runners_share_the_work_and_survive_a_killed_one() {
     use crm_core::sla::{SlaMetric, SlaTarget};
     let Some(server) = server() else { return };
     let url = server.connection_string("postgres");
-    let first = PostgresStore::builder(&url)
-        .migrate_on_connect(true)
-        .connect()
-        .await
-        .unwrap();
-    let second = PostgresStore::builder(&url).connect().await.unwrap();
+    let first = Arc::new(
+        PostgresStore::builder(&url)
+            .migrate_on_connect(true)
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let second = Arc::new(PostgresStore::builder(&url).connect().await.unwrap());
+    let folds = [
+        crm_postgres::FoldJob::new(first.clone()),
+        crm_postgres::FoldJob::new(second.clone()),
+    ];
     let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
     let clock = Arc::new(crm_core::ManualClock::new(t0));
-    let crms: Vec<Crm> = [
-        Arc::new(first) as Arc<dyn crm_core::Storage>,
-        Arc::new(second),
-    ]
-    .into_iter()
-    .map(|s| Crm::new(s).with_clock(clock.clone()))
-    .collect();
+    let crms: Vec<Crm> = [first as Arc<dyn crm_core::Storage>, second]
+        .into_iter()
+        .map(|s| Crm::new(s).with_clock(clock.clone()))
+        .collect();
     let agent = crm_core::UserId::new();
     let rule = KpiRule {
         key: TemplateName::parse("reply").unwrap(),
@@ -457,6 +460,16 @@ async fn racing_runners_share_the_work_and_survive_a_killed_one() {
             .await
             .unwrap();
         t.kpis().add_rule(rule.clone()).await.unwrap();
+        let call = crm_core::Interaction::builder(
+            c.id,
+            crm_core::Channel::Phone,
+            crm_core::InteractionKind::Call,
+        )
+        .at(t0)
+        .handled_by(agent)
+        .build()
+        .unwrap();
+        t.interactions().log(call).await.unwrap();
         for _ in 0..3 {
             let case = Case::open(
                 c.id,
@@ -490,15 +503,18 @@ async fn racing_runners_share_the_work_and_survive_a_killed_one() {
     }
     let runners: Vec<_> = crms
         .iter()
-        .map(|c| {
+        .zip(folds)
+        .map(|(c, fold)| {
             c.jobs()
                 .with_job(KpiJob)
                 .unwrap()
                 .with_job(Shared(probe.clone()))
                 .unwrap()
+                .with_job(fold)
+                .unwrap()
         })
         .collect();
-    let (mut warnings, mut breaches, mut skipped) = (0, 0, 0);
+    let (mut warnings, mut breaches, mut skipped, mut folded) = (0, 0, 0, 0);
     for tick in 0..=12 {
         let now = t0 + Duration::minutes(30 * tick);
         clock.set(now);
@@ -506,6 +522,9 @@ async fn racing_runners_share_the_work_and_survive_a_killed_one() {
         for report in [a.unwrap(), b.unwrap()] {
             assert_eq!(report.failures().count(), 0, "{report:#?}");
             skipped += report.skipped;
+            for run in report.runs.iter().filter(|r| r.job == "fold_profiles") {
+                folded += run.counts["folded"];
+            }
             for run in report.runs.iter().filter(|r| r.job == "kpis") {
                 warnings += run.counts.get("warnings").copied().unwrap_or(0);
                 breaches += run.counts.get("breaches").copied().unwrap_or(0);
@@ -517,6 +536,7 @@ async fn racing_runners_share_the_work_and_survive_a_killed_one() {
         (9, 9),
         "each case's warning and breach once in all"
     );
+    assert_eq!(folded, 3, "each tenant's one call folded once");
     let mut runs = probe.runs.lock().unwrap().clone();
     runs.sort_by_key(|r| (r.0, r.1));
     for pair in runs.windows(2) {

@@ -14,10 +14,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Duration;
 use crm_core::{Crm, ManualClock, Storage, TenantId};
 use crm_sqlite::SqliteStore;
-use crm_testkit::workload::{load, raised, Workload};
+use crm_testkit::workload::{load, measure, settle, Workload};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -66,30 +65,7 @@ async fn main() {
             .with_clock(clock.clone())
             .tenant(tenant)
             .kpis();
-        let engine = kpis.engine().await.expect("engine");
-        // The first run computes every instant; the next ones, a minute later, look again
-        // at the records the runs before changed, until nothing is due.
-        for run in 0..6 {
-            let at = w.start + Duration::minutes(run.min(1));
-            clock.set(at);
-            let t = Instant::now();
-            let r = kpis.evaluate(&engine, at).await.expect("evaluate");
-            let label = if run == 0 {
-                "first run (every instant computed)"
-            } else {
-                "settling run"
-            };
-            println!(
-                "{label}: {:.2} s, {} entries read, {} warnings, {} breaches",
-                t.elapsed().as_secs_f64(),
-                r.due,
-                r.warnings,
-                r.breaches
-            );
-            if run > 0 && r.due == 0 {
-                break;
-            }
-        }
+        settle(&kpis, &clock, &w).await;
     }
     std::fs::copy(&a_path, &b_path).expect("copy");
     let crm = |path| {
@@ -99,54 +75,5 @@ async fn main() {
             .kpis()
     };
     let (indexed, scanned) = (crm(&a_path), crm(&b_path));
-    let engine = indexed.engine().await.expect("engine");
-
-    // The instant of the settling run: everything after it is scheduled later.
-    let quiet = w.start + Duration::minutes(1);
-    clock.set(quiet);
-    let mut idle = f64::INFINITY;
-    for _ in 0..3 {
-        let t = Instant::now();
-        let r = indexed.evaluate(&engine, quiet).await.expect("evaluate");
-        idle = idle.min(t.elapsed().as_secs_f64());
-        assert_eq!((r.due, raised(&r)), (0, (0, 0, 0, 0)), "nothing due: {r:?}");
-    }
-    let t = Instant::now();
-    let r = scanned.evaluate_scan(&engine, quiet).await.expect("scan");
-    let scan_idle = t.elapsed().as_secs_f64();
-    assert_eq!(
-        raised(&r),
-        (0, 0, 0, 0),
-        "the scan finds nothing either: {r:?}"
-    );
-    println!(
-        "nothing due: indexed {:.1} ms, full scan {:.2} s ({} cases, {} customers): {:.0}x",
-        idle * 1e3,
-        scan_idle,
-        r.cases,
-        r.customers,
-        scan_idle / idle
-    );
-
-    let later = w.start + Duration::hours(hours);
-    clock.set(later);
-    let t = Instant::now();
-    let a = indexed.evaluate(&engine, later).await.expect("evaluate");
-    let due = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let b = scanned.evaluate_scan(&engine, later).await.expect("scan");
-    let scan = t.elapsed().as_secs_f64();
-    assert_eq!(raised(&a), raised(&b), "indexed {a:?}, scan {b:?}");
-    let entries = w.customers + w.cases;
-    println!(
-        "{hours} h later: {} of {entries} entries due ({:.2}%), {} warnings, {} breaches alike; \
-         indexed {:.3} s, full scan {:.2} s: {:.0}x",
-        a.due,
-        100.0 * a.due as f64 / entries as f64,
-        a.warnings,
-        a.breaches,
-        due,
-        scan,
-        scan / due
-    );
+    measure(&indexed, &scanned, &clock, &w, hours).await;
 }

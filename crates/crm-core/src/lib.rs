@@ -43,6 +43,9 @@
 //! - `tokio` (features `sync` and `io-util` only, no runtime): the oneshot channel through
 //!   which [`blocking::run`] hands back work done off the executor, and the `AsyncWrite`
 //!   archives are written to. Any executor can await them.
+//! - `futures-util` (`alloc` only, no runtime): `buffer_unordered`, so scheduled runs look
+//!   at a page of due records concurrently and the store's round trips overlap; already in
+//!   the tree of every adapter.
 //! - `mockall` (feature `mock` only): mocks of every port, and `mock::MockStorage` of the
 //!   whole storage, for host tests.
 

@@ -99,6 +99,15 @@ impl DueEntry {
     pub fn changed(&self) -> bool {
         self.due_at <= CHANGED
     }
+
+    /// The entry's next instant, `next` (`None`: nothing pending), under the mark read.
+    pub fn reschedule(&self, next: Option<DateTime<Utc>>) -> Reschedule {
+        Reschedule {
+            id: self.id,
+            mark: self.mark,
+            next,
+        }
+    }
 }
 
 /// The next instant of an entry read as due, stored only if its mark is unchanged.

@@ -533,6 +533,24 @@ impl KpiReport {
         self.due = self.due.saturating_add(due.read);
         self.reset = self.reset.saturating_add(due.reset);
     }
+
+    /// Adds another part's counts (the records of one page, evaluated concurrently).
+    pub(crate) fn absorb(&mut self, part: &KpiReport) {
+        for (mine, theirs) in [
+            (&mut self.interactions, part.interactions),
+            (&mut self.customers, part.customers),
+            (&mut self.returned_to_pool, part.returned_to_pool),
+            (&mut self.cases, part.cases),
+            (&mut self.deals, part.deals),
+            (&mut self.warnings, part.warnings),
+            (&mut self.breaches, part.breaches),
+            (&mut self.conflicts, part.conflicts),
+            (&mut self.due, part.due),
+        ] {
+            *mine = mine.saturating_add(theirs);
+        }
+        self.reset = self.reset.saturating_add(part.reset);
+    }
 }
 
 #[cfg(test)]

@@ -64,7 +64,8 @@ pub trait ScheduleStore: Send + Sync {
     }
 
     /// The store's tenants (those with at least one customer) after `after`, ordered by
-    /// id, at most `limit`.
+    /// id, at most `limit`. A store whose connections see one tenant each (PostgreSQL under
+    /// row-level security) answers [`Unsupported`](crate::Error::Unsupported).
     async fn tenants(&self, _after: Option<TenantId>, _limit: u32) -> Result<Vec<TenantId>> {
         Err(unsupported::<Self>("tenants"))
     }

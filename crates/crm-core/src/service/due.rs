@@ -11,6 +11,25 @@ use crate::schedule::{DueEntry, DueKind, DueReport, Reschedule};
 /// Entries per page.
 const PAGE: u32 = 500;
 
+/// Entries of a page looked at concurrently (each reads and writes its own records), so
+/// a store's round trips overlap.
+const CONCURRENCY: usize = 8;
+
+/// Runs `f` on every entry of a page, up to [`CONCURRENCY`] at once; the results in any
+/// order, or the first error.
+pub(crate) async fn each<T, F, Fut>(entries: Vec<DueEntry>, f: F) -> Result<Vec<T>>
+where
+    F: FnMut(DueEntry) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(entries)
+        .map(f)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await
+}
+
 /// One run over the due entries of one kind: checks the basis first (marking every entry
 /// changed when the rules differ), then hands out pages of due entries; each page's next
 /// instants are stored before the next page is read, so a run that stops half-way keeps

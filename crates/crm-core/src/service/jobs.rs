@@ -306,8 +306,10 @@ impl Jobs {
 
     /// Runs every job for every tenant of the store (those with customers), at `now`.
     ///
-    /// Errors: [`Error::Unsupported`] without [`Capability::Schedule`]; storage errors
-    /// while listing tenants or taking leases. A job's own error is recorded in its
+    /// Errors: [`Error::Unsupported`] without [`Capability::Schedule`] or from a store
+    /// that cannot list its tenants (PostgreSQL under row-level security: use
+    /// [`run_due_for`](Jobs::run_due_for)); storage errors while listing tenants or taking
+    /// leases. A job's own error is recorded in its
     /// [`JobRun`] and the runner goes on.
     pub async fn run_due(&self, now: DateTime<Utc>) -> Result<JobsReport> {
         self.need()?;

@@ -231,7 +231,8 @@ cases! {
         assert_eq!((changed.reset, changed.cases), (3, 3), "{changed:?}");
     }
 
-    /// The store lists its tenants (those with customers) in id order, a page at a time;
+    /// The store lists its tenants (those with customers) in id order, a page at a time
+    /// (or answers `Unsupported` when its connections see one tenant each);
     /// a job's lease is held by one holder at a time until it lapses or is given back,
     /// per tenant and job, and of runners racing for it exactly one gets it.
     async fn tenants_are_listed_and_job_leases_exclude(store) {
@@ -241,11 +242,16 @@ cases! {
         for (i, &t) in tenants.iter().enumerate() {
             register(&crm, t, simple(&format!("Customer {i}"))).await;
         }
-        let listed = store.tenants(None, 1000).await.unwrap();
-        assert_eq!(listed, tenants, "every tenant with customers, in order");
-        assert_eq!(store.tenants(None, 2).await.unwrap(), tenants[..2]);
-        assert_eq!(store.tenants(Some(tenants[1]), 2).await.unwrap(), tenants[2..]);
-        assert!(store.tenants(Some(tenants[2]), 10).await.unwrap().is_empty());
+        // A store whose connections see one tenant each cannot list them.
+        match store.tenants(None, 1000).await {
+            Err(Error::Unsupported { .. }) => {}
+            listed => {
+                assert_eq!(listed.unwrap(), tenants, "every tenant with customers, in order");
+                assert_eq!(store.tenants(None, 2).await.unwrap(), tenants[..2]);
+                assert_eq!(store.tenants(Some(tenants[1]), 2).await.unwrap(), tenants[2..]);
+                assert!(store.tenants(Some(tenants[2]), 10).await.unwrap().is_empty());
+            }
+        }
 
         let (t, other) = (tenants[0], tenants[1]);
         let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());

@@ -12,8 +12,8 @@ use crate::notify::{Notification, OutboxMessage, Priority, Recipient};
 use crate::page::PageRequest;
 use crate::ports::{Capability, WriteOptions};
 use crate::sales::{Opportunity, OpportunityQuery, Outcome};
-use crate::schedule::{DueKind, Reschedule};
-use crate::service::due::DueRun;
+use crate::schedule::DueKind;
+use crate::service::due::{each, DueRun};
 
 /// A rule on deals with its measure, breach days and warning days.
 type DealRule<'a> = (&'a KpiRule, DealMeasure, u32, u32);
@@ -60,21 +60,19 @@ impl Evaluator {
         let basis = engine.basis(DueKind::Deal);
         let mut run = DueRun::start(&self.ctx, DueKind::Deal, &basis, now).await?;
         while let Some(entries) = run.next_page().await? {
-            let mut next = Vec::with_capacity(entries.len());
-            for entry in entries {
+            let rules = &rules;
+            let done = each(entries, |entry| async move {
+                let mut part = KpiReport::default();
                 let id = OpportunityId::from_uuid(entry.id);
                 let at = match store.get_opportunity(tenant, id).await {
-                    Ok(deal) => self.deal_one(&rules, &deal, now, report).await?,
+                    Ok(deal) => self.deal_one(rules, &deal, now, &mut part).await?,
                     Err(Error::NotFound { .. }) => None,
                     Err(e) => return Err(e),
                 };
-                next.push(Reschedule {
-                    id: entry.id,
-                    mark: entry.mark,
-                    next: at,
-                });
-            }
-            run.reschedule(next).await?;
+                Ok((entry.reschedule(at), part))
+            })
+            .await?;
+            run.reschedule(super::absorb(report, done)).await?;
         }
         report.add_due(&run.report);
         Ok(())

@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::id::{CustomerId, UserId};
 use crate::kpi::{KpiAction, KpiEngine, KpiReport, KpiRule};
 use crate::notify::{Notification, Priority, Recipient};
-use crate::schedule::{DueKind, Reschedule};
-use crate::service::due::DueRun;
+use crate::schedule::DueKind;
+use crate::service::due::{each, DueRun};
 use crate::service::Transfer;
 
 impl Evaluator {
@@ -60,21 +60,18 @@ impl Evaluator {
         let basis = engine.basis(DueKind::FollowUp);
         let mut run = DueRun::start(&self.ctx, DueKind::FollowUp, &basis, now).await?;
         while let Some(entries) = run.next_page().await? {
-            let mut next = Vec::with_capacity(entries.len());
-            for entry in entries {
+            let done = each(entries, |entry| async move {
+                let mut part = KpiReport::default();
                 let id = CustomerId::from_uuid(entry.id);
                 let at = match self.customers.customer_store.get_customer(tenant, id).await {
-                    Ok(customer) => self.gap_one(engine, &customer, now, report).await?,
+                    Ok(customer) => self.gap_one(engine, &customer, now, &mut part).await?,
                     Err(Error::NotFound { .. }) => None,
                     Err(e) => return Err(e),
                 };
-                next.push(Reschedule {
-                    id: entry.id,
-                    mark: entry.mark,
-                    next: at,
-                });
-            }
-            run.reschedule(next).await?;
+                Ok((entry.reschedule(at), part))
+            })
+            .await?;
+            run.reschedule(super::absorb(report, done)).await?;
         }
         report.add_due(&run.report);
         Ok(())

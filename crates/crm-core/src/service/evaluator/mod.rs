@@ -19,7 +19,7 @@ use crate::schedule::{DueKind, Reschedule};
 mod deals;
 mod gaps;
 
-use super::due::DueRun;
+use super::due::{each, DueRun};
 
 /// Evaluates KPI rules over one tenant's cases, customers and interactions; run through
 /// [`Kpis::evaluate`](super::Kpis::evaluate).
@@ -30,6 +30,16 @@ pub(crate) struct Evaluator {
     notifications: Notifications,
     case_store: Arc<dyn CaseStore>,
     interaction_store: Arc<dyn InteractionStore>,
+}
+
+/// Adds the parts' counts to `report`; the next instants.
+fn absorb(report: &mut KpiReport, done: Vec<(Reschedule, KpiReport)>) -> Vec<Reschedule> {
+    done.into_iter()
+        .map(|(next, part)| {
+            report.absorb(&part);
+            next
+        })
+        .collect()
 }
 
 impl Evaluator {
@@ -119,25 +129,22 @@ impl Evaluator {
         let basis = engine.basis(DueKind::Case);
         let mut run = DueRun::start(&self.ctx, DueKind::Case, &basis, now).await?;
         while let Some(entries) = run.next_page().await? {
-            let mut next = Vec::with_capacity(entries.len());
-            for entry in entries {
+            let done = each(entries, |entry| async move {
+                let mut part = KpiReport::default();
                 let id = CaseId::from_uuid(entry.id);
                 let at = match self.case_store.get_case(tenant, id).await {
                     Ok(case) => {
-                        self.case_one(engine, &case, &mut customers, now, report)
+                        let mut customers = BTreeMap::new();
+                        self.case_one(engine, &case, &mut customers, now, &mut part)
                             .await?
                     }
                     Err(Error::NotFound { .. }) => None,
                     Err(e) => return Err(e),
                 };
-                next.push(Reschedule {
-                    id: entry.id,
-                    mark: entry.mark,
-                    next: at,
-                });
-            }
-            run.reschedule(next).await?;
-            customers.clear();
+                Ok((entry.reschedule(at), part))
+            })
+            .await?;
+            run.reschedule(absorb(report, done)).await?;
         }
         report.add_due(&run.report);
         Ok(())
