@@ -431,7 +431,21 @@ pub fn new_alerts<'a>(
     customer: Option<&'a Customer>,
     now: DateTime<Utc>,
 ) -> Vec<(Alert, &'a KpiRule)> {
+    case_alerts(engine, case, customer, now).0
+}
+
+/// [`new_alerts`], with when `case` next needs evaluating under `engine`: the earliest
+/// warning or breach of a rule in scope that is not yet recorded on it (`now` for one
+/// already due), or `None` while nothing is pending (a paused or stopped measurement
+/// moves again only when the case changes). One walk over the rules for both.
+pub fn case_alerts<'a>(
+    engine: &'a KpiEngine,
+    case: &'a Case,
+    customer: Option<&'a Customer>,
+    now: DateTime<Utc>,
+) -> (Vec<(Alert, &'a KpiRule)>, Option<DateTime<Utc>>) {
     let mut out = Vec::new();
+    let mut next: Option<DateTime<Utc>> = None;
     for (rule, status) in engine.measure(case, customer, now) {
         let Some(started) = status.started_at else {
             continue;
@@ -444,9 +458,27 @@ pub fn new_alerts<'a>(
         );
         let warned = status.warning_at.is_some_and(|w| w <= now);
         let breached = status.state == SlaState::Breached;
-        for (level, raised) in [("warning", warned), ("breach", breached)] {
+        let levels = [
+            ("warning", status.warning_at, warned),
+            (
+                "breach",
+                if breached {
+                    Some(now)
+                } else {
+                    status.breach_at
+                },
+                breached,
+            ),
+        ];
+        for (level, at, raised) in levels {
             let key = format!("{base}:{level}");
-            if raised && !case.alerts.contains(&key) {
+            if case.alerts.contains(&key) {
+                continue;
+            }
+            if let Some(at) = at {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+            if raised {
                 let alert = Alert {
                     key,
                     breach: level == "breach",
@@ -457,45 +489,7 @@ pub fn new_alerts<'a>(
             }
         }
     }
-    out
-}
-
-/// When `case` next needs evaluating under `engine`, as seen at `now`: the earliest
-/// warning or breach of a rule in scope that is not yet recorded on it (at `now` when one
-/// is already due), or `None` while nothing is pending (a paused or stopped measurement
-/// moves again only when the case changes).
-pub fn next_alert_at(
-    engine: &KpiEngine,
-    case: &Case,
-    customer: Option<&Customer>,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    let mut next: Option<DateTime<Utc>> = None;
-    let mut consider = |t: DateTime<Utc>| next = Some(next.map_or(t, |n| n.min(t)));
-    for (rule, status) in engine.measure(case, customer, now) {
-        let Some(started) = status.started_at else {
-            continue;
-        };
-        let base = format!(
-            "kpi:{}:{}:{}",
-            rule.key,
-            case.id,
-            started.timestamp_micros()
-        );
-        if !case.alerts.contains(&format!("{base}:warning")) {
-            if let Some(w) = status.warning_at {
-                consider(w);
-            }
-        }
-        if !case.alerts.contains(&format!("{base}:breach")) {
-            if status.state == SlaState::Breached {
-                consider(now);
-            } else if let Some(b) = status.breach_at {
-                consider(b);
-            }
-        }
-    }
-    next
+    (out, next)
 }
 
 /// What one evaluation did.

@@ -86,7 +86,10 @@ impl<'a> DueRun<'a> {
         if entries.is_empty() {
             return Ok(());
         }
-        let soonest = self.now + chrono::Duration::microseconds(1);
+        let soonest = self
+            .now
+            .checked_add_signed(chrono::Duration::microseconds(1))
+            .unwrap_or(self.now);
         for e in &mut entries {
             e.next = e.next.map(|t| t.max(soonest));
         }

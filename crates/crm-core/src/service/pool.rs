@@ -14,7 +14,7 @@ use crate::notify::{Notification, Priority, Recipient};
 use crate::page::PageRequest;
 use crate::pool::{start_of_day, PoolPolicy, ReclaimReport};
 use crate::ports::{Capability, CaseStore};
-use crate::schedule::{basis, DueKind, Reschedule};
+use crate::schedule::{basis, DueKind};
 
 use super::due::DueRun;
 
@@ -90,11 +90,7 @@ impl Pool {
                     Err(Error::NotFound { .. }) => None,
                     Err(e) => return Err(e),
                 };
-                next.push(Reschedule {
-                    id: entry.id,
-                    mark: entry.mark,
-                    next: at,
-                });
+                next.push(entry.reschedule(at));
             }
             run.reschedule(next).await?;
         }

@@ -10,7 +10,7 @@ use crate::case::{Case, CaseEventKind, CaseQuery};
 use crate::customer::Customer;
 use crate::error::{Error, Result};
 use crate::id::{CaseId, CustomerId};
-use crate::kpi::{new_alerts, next_alert_at, Alert, KpiAction, KpiEngine, KpiReport, KpiRule};
+use crate::kpi::{case_alerts, Alert, KpiAction, KpiEngine, KpiReport, KpiRule};
 use crate::notify::{Notification, OutboxMessage, Priority, Recipient};
 use crate::page::PageRequest;
 use crate::ports::{Capability, CaseStore, InteractionStore, WriteOptions};
@@ -105,8 +105,8 @@ impl Evaluator {
         report: &mut KpiReport,
     ) -> Result<()> {
         let tenant = self.ctx.tenant;
-        let mut customers: BTreeMap<CustomerId, Customer> = BTreeMap::new();
         if !indexed {
+            let mut customers: BTreeMap<CustomerId, Customer> = BTreeMap::new();
             let mut page = PageRequest::first(500);
             loop {
                 let batch = self
@@ -171,8 +171,7 @@ impl Evaluator {
             customers.insert(case.customer, c);
         }
         let customer = customers.get(&case.customer);
-        let next_at = next_alert_at(engine, case, customer, now);
-        let alerts = new_alerts(engine, case, customer, now);
+        let (alerts, next_at) = case_alerts(engine, case, customer, now);
         if alerts.is_empty() {
             return Ok(next_at);
         }
