@@ -3,7 +3,7 @@
 //! by 100 people, 100,000 open cases, the rules of `examples/service_levels.rs` plus a
 //! follow-up gap).
 //!
-//! `cargo bench -p crm-postgres --bench kpi_due [-- --customers N] [--cases M] [--hours H]`
+//! `cargo bench -p crm-postgres --bench kpi_due [-- --customers N] [--cases M] [--hours H] [--idle-scan 0]`
 //!
 //! After loading, one run at the start computes every instant and the next ones, a minute
 //! later, settle the records the runs before changed. The database is then copied
@@ -106,5 +106,13 @@ async fn main() {
     };
     let indexed = crm(open(&server, "kpi_a").await);
     let scanned = crm(open(&server, "kpi_b").await);
-    measure(&indexed, &scanned, &clock, &w, hours).await;
+    measure(
+        &indexed,
+        &scanned,
+        &clock,
+        &w,
+        hours,
+        arg("--idle-scan", 1) != 0,
+    )
+    .await;
 }

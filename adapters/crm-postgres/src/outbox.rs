@@ -185,6 +185,27 @@ impl OutboxStore for PostgresStore {
         .await
     }
 
+    async fn enqueue_groups(
+        &self,
+        tenant: TenantId,
+        groups: Vec<Vec<OutboxMessage>>,
+    ) -> Result<Vec<EnqueueReport>> {
+        for group in &groups {
+            check_outbox(group)?;
+        }
+        self.retrying(|| async {
+            let mut client = self.client(tenant).await?;
+            let tx = client.transaction().await.map_err(storage)?;
+            let mut reports = Vec::with_capacity(groups.len());
+            for group in &groups {
+                reports.push(write_outbox(&tx, tenant, group).await?);
+            }
+            tx.commit().await.map_err(storage)?;
+            Ok(reports)
+        })
+        .await
+    }
+
     async fn claim(
         &self,
         tenant: TenantId,

@@ -2,7 +2,7 @@
 //! of every record, on one SQLite file (default 1,000,000 customers owned by 100 people,
 //! 100,000 open cases, the rules of `examples/service_levels.rs` plus a follow-up gap).
 //!
-//! `cargo bench -p crm-sqlite --bench kpi_due [-- --customers N] [--cases M] [--hours H]`
+//! `cargo bench -p crm-sqlite --bench kpi_due [-- --customers N] [--cases M] [--hours H] [--idle-scan 0]`
 //!
 //! After loading, one run at the start computes every instant and the next ones, a minute
 //! later, settle the records the runs before changed. The database is then copied,
@@ -75,5 +75,13 @@ async fn main() {
             .kpis()
     };
     let (indexed, scanned) = (crm(&a_path), crm(&b_path));
-    measure(&indexed, &scanned, &clock, &w, hours).await;
+    measure(
+        &indexed,
+        &scanned,
+        &clock,
+        &w,
+        hours,
+        arg("--idle-scan", 1) != 0,
+    )
+    .await;
 }

@@ -8,7 +8,7 @@ use rusqlite::{params, Transaction, TransactionBehavior};
 
 use crate::codec::{get_record, list_records, stored_version, to_json, write_error};
 use crate::outbox::write_outbox;
-use crate::{storage, SqliteStore};
+use crate::{found, storage, SqliteStore};
 
 const INSERT: &str = "INSERT INTO cases (tenant_id, id, customer_id, assignee, done, version, \
     record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -66,6 +66,49 @@ impl CaseStore for SqliteStore {
             get_record(conn, "cases", "case", tenant.as_bytes(), id.as_bytes(), id)
         })
         .await
+    }
+
+    async fn update_cases(
+        &self,
+        tenant: TenantId,
+        writes: Vec<(Case, u64, WriteOptions)>,
+    ) -> Result<Vec<bool>> {
+        crm_core::ports::check_len("writes", writes.len())?;
+        let writes = writes
+            .into_iter()
+            .map(|(case, expected, options)| {
+                Ok((to_json(&case)?, case, expected, options.into_outbox()?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let mut stored = Vec::with_capacity(writes.len());
+            for (record, case, expected, outbox) in &writes {
+                match replace(&tx, tenant.as_bytes(), case, record, *expected) {
+                    Ok(()) => {
+                        write_outbox(&tx, tenant, outbox)?;
+                        stored.push(true);
+                    }
+                    Err(Error::Conflict { .. } | Error::NotFound { .. }) => stored.push(false),
+                    Err(e) => return Err(e),
+                }
+            }
+            tx.commit().map_err(storage)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn get_cases(&self, tenant: TenantId, ids: &[CaseId]) -> Result<Vec<Case>> {
+        let read = self
+            .read_each(ids, move |conn, id| {
+                let t = tenant.as_bytes();
+                found(get_record(conn, "cases", "case", t, id.as_bytes(), id))
+            })
+            .await?;
+        Ok(read.into_iter().map(|(_, c)| c).collect())
     }
 
     async fn update_case(

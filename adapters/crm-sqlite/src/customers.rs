@@ -1,5 +1,7 @@
 //! Customer records, their search index tables and ownership history.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use crm_core::WriteOptions;
 use crm_core::{
@@ -11,7 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
 use crate::outbox::write_outbox;
-use crate::{storage, SqliteStore};
+use crate::{found, storage, SqliteStore};
 use crm_core::audit::AuditEntry;
 use crm_core::handover::HandOver;
 use crm_core::merge::CustomerMerge;
@@ -178,6 +180,47 @@ fn customer_exists(conn: &Connection, tenant: &[u8], id: CustomerId) -> Result<b
         .map_err(storage)
 }
 
+/// A customer's ownership transfers, newest first (none for an unknown customer).
+fn read_ownership(conn: &Connection, t: &[u8], id: CustomerId) -> Result<Vec<OwnershipChange>> {
+    type Row = (
+        i64,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Option<String>,
+        i64,
+    );
+    let rows: Vec<Row> = conn
+        .prepare_cached(SELECT_OWNERSHIP)
+        .and_then(|mut s| {
+            s.query_map(params![t, id.as_bytes().as_slice()], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect()
+        })
+        .map_err(storage)?;
+    rows.into_iter()
+        .map(|(version, from, to, by, reason, at)| {
+            Ok(OwnershipChange {
+                customer: id,
+                from: opt_user(from)?,
+                to: opt_user(to)?,
+                changed_by: opt_user(by)?,
+                reason,
+                at: from_micros(at)?,
+                version: version as u64,
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl CustomerStore for SqliteStore {
     async fn insert_customer(
@@ -339,45 +382,32 @@ impl CustomerStore for SqliteStore {
             if !customer_exists(conn, t, id)? {
                 return Err(not_found(id));
             }
-            type Row = (
-                i64,
-                Option<Vec<u8>>,
-                Option<Vec<u8>>,
-                Option<Vec<u8>>,
-                Option<String>,
-                i64,
-            );
-            let rows: Vec<Row> = conn
-                .prepare_cached(SELECT_OWNERSHIP)
-                .and_then(|mut s| {
-                    s.query_map(params![t, id.as_bytes().as_slice()], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                        ))
-                    })?
-                    .collect()
-                })
-                .map_err(storage)?;
-            rows.into_iter()
-                .map(|(version, from, to, by, reason, at)| {
-                    Ok(OwnershipChange {
-                        customer: id,
-                        from: opt_user(from)?,
-                        to: opt_user(to)?,
-                        changed_by: opt_user(by)?,
-                        reason,
-                        at: from_micros(at)?,
-                        version: version as u64,
-                    })
-                })
-                .collect()
+            read_ownership(conn, t, id)
         })
         .await
+    }
+
+    async fn get_customers(&self, tenant: TenantId, ids: &[CustomerId]) -> Result<Vec<Customer>> {
+        let read = self
+            .read_each(ids, move |conn, id| {
+                found(read_customer(conn, tenant.as_bytes(), id))
+            })
+            .await?;
+        Ok(read.into_iter().map(|(_, c)| c).collect())
+    }
+
+    async fn ownership_histories(
+        &self,
+        tenant: TenantId,
+        ids: &[CustomerId],
+    ) -> Result<BTreeMap<CustomerId, Vec<OwnershipChange>>> {
+        let read = self
+            .read_each(ids, move |conn, id| {
+                let history = read_ownership(conn, tenant.as_bytes(), id)?;
+                Ok((!history.is_empty()).then_some(history))
+            })
+            .await?;
+        Ok(read.into_iter().collect())
     }
 
     async fn merge_customers(

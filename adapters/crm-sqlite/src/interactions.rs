@@ -489,4 +489,17 @@ impl ProfileStore for SqliteStore {
         })
         .await
     }
+
+    async fn get_profiles(
+        &self,
+        tenant: TenantId,
+        ids: &[CustomerId],
+    ) -> Result<BTreeMap<CustomerId, Profile>> {
+        let read = self
+            .read_each(ids, move |conn, id| {
+                read_profile(conn, tenant.as_bytes(), id)
+            })
+            .await?;
+        Ok(read.into_iter().collect())
+    }
 }

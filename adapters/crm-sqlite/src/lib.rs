@@ -298,6 +298,45 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Runs `f` once per distinct id of `ids` (at most [`crm_core::ports::MAX_IDS`]) on one
+    /// reader connection in one read transaction, so the records come from one snapshot;
+    /// the ids `f` found, with what it read.
+    pub(crate) async fn read_each<I, T, F>(&self, ids: &[I], f: F) -> Result<Vec<(I, T)>>
+    where
+        I: Copy + Ord + Send + 'static,
+        T: Send + 'static,
+        F: Fn(&Connection, I) -> Result<Option<T>> + Send + 'static,
+    {
+        crm_core::ports::check_ids(ids.len())?;
+        let ids: std::collections::BTreeSet<I> = ids.iter().copied().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(storage)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(t) = f(&tx, id)? {
+                    out.push((id, t));
+                }
+            }
+            tx.commit().map_err(storage)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// `Ok(None)` for [`Error::NotFound`]: a batch read leaves missing records out.
+pub(crate) fn found<T>(read: Result<T>) -> Result<Option<T>> {
+    match read {
+        Ok(t) => Ok(Some(t)),
+        Err(Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn run_blocking<T, F>(f: F) -> Result<T>
 where
     T: Send + 'static,

@@ -188,6 +188,28 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
+    async fn enqueue_groups(
+        &self,
+        tenant: TenantId,
+        groups: Vec<Vec<OutboxMessage>>,
+    ) -> Result<Vec<EnqueueReport>> {
+        for group in &groups {
+            check_outbox(group)?;
+        }
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            let reports = groups
+                .iter()
+                .map(|group| write_outbox(&tx, tenant, group))
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit().map_err(storage)?;
+            Ok(reports)
+        })
+        .await
+    }
+
     async fn claim(
         &self,
         tenant: TenantId,

@@ -341,7 +341,8 @@ macro_rules! __group {
         $crate::$m! { $($args)*; profiles [Customers, Interactions, Profiles];
             profiles_equal_rebuild_after_every_batch,
             profile_aggregates_follow_the_rules,
-            concurrent_batches_keep_profiles_exact
+            concurrent_batches_keep_profiles_exact,
+            batch_reads_equal_single_reads
         }
     };
     ($m:ident!($($args:tt)*); values) => {
@@ -375,14 +376,17 @@ macro_rules! __group {
             dispatcher_retries_transient_and_buries_permanent_failures,
             changes_and_their_outbox_messages_commit_together,
             events_are_delivered_in_order_per_entity,
-            segment_changes_emit_entered_and_left_events
+            segment_changes_emit_entered_and_left_events,
+            outbox_groups_report_each_group_and_are_all_or_nothing
         }
     };
     ($m:ident!($($args:tt)*); cases) => {
         $crate::$m! { $($args)*; cases [Cases, Outbox];
             cases_round_trip_with_their_timeline,
             cases_are_listed_by_customer_assignee_and_openness,
-            concurrent_case_changes_exactly_one_wins
+            concurrent_case_changes_exactly_one_wins,
+            batch_case_reads_equal_single_reads,
+            batch_case_writes_store_the_current_ones
         }
     };
     ($m:ident!($($args:tt)*); tasks) => {

@@ -563,6 +563,26 @@ pub trait OutboxStore: Send + Sync {
         Err(crate::ports::unsupported::<Self>("enqueue"))
     }
 
+    /// Stores groups of messages in one transaction, all or nothing, with one report per
+    /// group, in order: each group is stored as [`enqueue`](Self::enqueue) would store it
+    /// after the groups before it (a key an earlier group stored is a duplicate in a later
+    /// one). The default checks every message first, then enqueues each group in a
+    /// transaction of its own (so a storage error part-way keeps the groups before it).
+    async fn enqueue_groups(
+        &self,
+        tenant: TenantId,
+        groups: Vec<Vec<OutboxMessage>>,
+    ) -> Result<Vec<EnqueueReport>> {
+        for group in &groups {
+            crate::ports::stored::check_messages(group)?;
+        }
+        let mut reports = Vec::with_capacity(groups.len());
+        for group in groups {
+            reports.push(self.enqueue(tenant, group).await?);
+        }
+        Ok(reports)
+    }
+
     /// Claims up to `limit` pending messages due at `now` whose lease (if any) has lapsed,
     /// under `lease`, in claim order.
     async fn claim(

@@ -17,6 +17,8 @@
 //! The conformance suite in `crm-testkit` states the exact behaviour every adapter must
 //! have; an adapter of your own runs it with a few lines.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -56,6 +58,13 @@ pub use schedule::MockScheduleStore;
 pub use schedule::ScheduleStore;
 
 pub mod stored;
+
+mod storage;
+pub use storage::Storage;
+
+mod batch;
+pub(crate) use batch::found;
+pub use batch::{check_ids, check_len, MAX_IDS};
 
 /// Customer records.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -121,6 +130,27 @@ pub trait CustomerStore: Send + Sync {
         tenant: TenantId,
         id: CustomerId,
     ) -> Result<Vec<OwnershipChange>>;
+
+    /// Reads many customers: each of `ids` that is stored, once, in no particular order.
+    /// Errors: [`Validation`](crate::Error::Validation) on `ids` beyond [`MAX_IDS`]. The
+    /// default reads them one by one (a few at a time).
+    async fn get_customers(&self, tenant: TenantId, ids: &[CustomerId]) -> Result<Vec<Customer>> {
+        let found = found(ids, |id| self.get_customer(tenant, id)).await?;
+        Ok(found.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// The ownership transfers of many customers (each newest first), by customer; one
+    /// without transfers, or not stored, has no entry. Errors:
+    /// [`Validation`](crate::Error::Validation) on `ids` beyond [`MAX_IDS`]. The default
+    /// reads them one by one.
+    async fn ownership_histories(
+        &self,
+        tenant: TenantId,
+        ids: &[CustomerId],
+    ) -> Result<BTreeMap<CustomerId, Vec<OwnershipChange>>> {
+        let found = found(ids, |id| self.ownership_history(tenant, id)).await?;
+        Ok(found.into_iter().filter(|(_, h)| !h.is_empty()).collect())
+    }
 
     /// Folds `merge.merged` into `merge.survivor`, all in one transaction, or nothing:
     /// - every customer must be stored at the version given (else
@@ -275,6 +305,20 @@ pub trait InteractionStore: Send + Sync {
 pub trait ProfileStore: Send + Sync {
     /// The customer's profile. Errors: [`NotFound`](crate::Error::NotFound).
     async fn get_profile(&self, tenant: TenantId, customer: CustomerId) -> Result<Profile>;
+
+    /// The profiles of many customers, by customer; one not stored has no entry. Errors:
+    /// [`Validation`](crate::Error::Validation) on `ids` beyond [`MAX_IDS`]. The default
+    /// reads them one by one.
+    async fn get_profiles(
+        &self,
+        tenant: TenantId,
+        ids: &[CustomerId],
+    ) -> Result<BTreeMap<CustomerId, Profile>> {
+        Ok(found(ids, |id| self.get_profile(tenant, id))
+            .await?
+            .into_iter()
+            .collect())
+    }
 }
 
 /// Customer-value results: fitted models per tenant and per-customer scores.
@@ -470,6 +514,14 @@ pub trait CaseStore: Send + Sync {
         Err(unsupported::<Self>("get_case"))
     }
 
+    /// Reads many cases: each of `ids` that is stored, once, in no particular order.
+    /// Errors: [`Validation`](crate::Error::Validation) on `ids` beyond [`MAX_IDS`]. The
+    /// default reads them one by one.
+    async fn get_cases(&self, tenant: TenantId, ids: &[CaseId]) -> Result<Vec<Case>> {
+        let found = found(ids, |id| self.get_case(tenant, id)).await?;
+        Ok(found.into_iter().map(|(_, c)| c).collect())
+    }
+
     /// Replaces a case if its stored version is still `expected_version` (`case` carries
     /// the new version), storing `options.outbox` in the same transaction
     /// ([`WriteOptions::check_messages_only`] first).
@@ -484,6 +536,32 @@ pub trait CaseStore: Send + Sync {
         _options: WriteOptions,
     ) -> Result<()> {
         Err(unsupported::<Self>("update_case"))
+    }
+
+    /// Replaces many cases in one transaction, each only if its stored version is still
+    /// the one given (each with its options' outbox messages, [`WriteOptions::check_messages_only`]
+    /// first); per write, in order, whether it was stored. A stale version or a missing
+    /// case stores nothing of that write and answers `false`; any other error stores
+    /// nothing at all. Errors: [`Validation`](crate::Error::Validation) on `writes` beyond
+    /// [`MAX_IDS`]. The default checks every message first, then calls
+    /// [`update_case`](Self::update_case) for each, a few at a time, each in a transaction
+    /// of its own (so a storage error part-way keeps the writes before it).
+    async fn update_cases(
+        &self,
+        tenant: TenantId,
+        writes: Vec<(Case, u64, WriteOptions)>,
+    ) -> Result<Vec<bool>> {
+        batch::check_len("writes", writes.len())?;
+        for (_, _, options) in &writes {
+            options.check_messages_only()?;
+        }
+        let writes: Vec<_> = writes
+            .into_iter()
+            .map(|(case, expected, options)| async move {
+                self.update_case(tenant, &case, expected, options).await
+            })
+            .collect();
+        batch::stored_each(writes).await
     }
 
     /// Cases matching every filter of `query` ([`CaseQuery::matches`]), ordered by id, one
@@ -668,126 +746,6 @@ pub trait AccessStore: Send + Sync {
     ) -> Result<Vec<DailyUsage>> {
         Err(unsupported::<Self>("daily_usage"))
     }
-}
-
-/// Everything the service needs from storage, as one object-safe trait; implemented for
-/// every type that implements [`Backend`] and all the stores.
-///
-/// Only customers, interactions and profiles must be implemented in full; every method of
-/// the other ports (and merge, erasure, audit and archiving of the first two) has a default
-/// body answering [`Error::Unsupported`](crate::Error::Unsupported), so an adapter that
-/// stores less writes empty `impl`s for those ports and declares what it has in
-/// [`Backend::capabilities`]:
-///
-/// ```
-/// use std::sync::Arc;
-/// use async_trait::async_trait;
-/// use chrono::{DateTime, Utc};
-/// use crm_core::ports::{Backend, Capabilities, Capability, WriteOptions};
-/// use crm_core::*;
-///
-/// /// Another store seen through the three required ports only (for example, to run a
-/// /// host with the optional features switched off).
-/// struct Narrowed(Arc<dyn Storage>);
-///
-/// impl Backend for Narrowed {
-///     fn name(&self) -> &'static str { "narrowed" }
-///     fn capabilities(&self) -> Capabilities { Capabilities::REQUIRED }
-/// }
-///
-/// #[async_trait]
-/// impl CustomerStore for Narrowed {
-///     async fn insert_customer(&self, t: TenantId, c: &Customer, o: WriteOptions) -> Result<()> {
-///         self.0.insert_customer(t, c, o).await
-///     }
-///     async fn insert_customers(&self, t: TenantId, c: Vec<Customer>, o: WriteOptions) -> Result<()> {
-///         self.0.insert_customers(t, c, o).await
-///     }
-///     async fn get_customer(&self, t: TenantId, id: CustomerId) -> Result<Customer> {
-///         self.0.get_customer(t, id).await
-///     }
-///     async fn update_customer(&self, t: TenantId, c: &Customer, v: u64, o: WriteOptions) -> Result<()> {
-///         self.0.update_customer(t, c, v, o).await
-///     }
-///     async fn list_customers(&self, t: TenantId, q: &CustomerQuery, p: &PageRequest) -> Result<Page<Customer>> {
-///         self.0.list_customers(t, q, p).await
-///     }
-///     async fn ownership_history(&self, t: TenantId, id: CustomerId) -> Result<Vec<OwnershipChange>> {
-///         self.0.ownership_history(t, id).await
-///     }
-/// }
-///
-/// #[async_trait]
-/// impl InteractionStore for Narrowed {
-///     async fn append_interactions(&self, t: TenantId, b: Vec<Interaction>, o: WriteOptions) -> Result<BatchReport> {
-///         self.0.append_interactions(t, b, o).await
-///     }
-///     async fn interactions_between(&self, t: TenantId, from: DateTime<Utc>, to: DateTime<Utc>, p: &PageRequest) -> Result<Page<Interaction>> {
-///         self.0.interactions_between(t, from, to, p).await
-///     }
-///     async fn timeline(&self, t: TenantId, c: CustomerId, p: &PageRequest) -> Result<Page<Interaction>> {
-///         self.0.timeline(t, c, p).await
-///     }
-/// }
-///
-/// #[async_trait]
-/// impl ProfileStore for Narrowed {
-///     async fn get_profile(&self, t: TenantId, c: CustomerId) -> Result<Profile> {
-///         self.0.get_profile(t, c).await
-///     }
-/// }
-///
-/// // Everything else answers `Error::Unsupported`.
-/// impl ValueStore for Narrowed {}
-/// impl SegmentStore for Narrowed {}
-/// impl OutboxStore for Narrowed {}
-/// impl CaseStore for Narrowed {}
-/// impl TaskStore for Narrowed {}
-/// impl KpiRuleStore for Narrowed {}
-/// impl AccessStore for Narrowed {}
-/// impl SalesStore for Narrowed {}
-/// impl ScheduleStore for Narrowed {}
-///
-/// /// A facade over `store` that offers customers, interactions and profiles only.
-/// fn narrowed(store: Arc<dyn Storage>) -> Crm {
-///     let crm = Crm::new(Arc::new(Narrowed(store)));
-///     assert!(!crm.capabilities().supports(Capability::Segments));
-///     crm
-/// }
-/// ```
-pub trait Storage:
-    Backend
-    + CustomerStore
-    + InteractionStore
-    + ProfileStore
-    + ValueStore
-    + SegmentStore
-    + OutboxStore
-    + CaseStore
-    + TaskStore
-    + KpiRuleStore
-    + AccessStore
-    + SalesStore
-    + ScheduleStore
-{
-}
-
-impl<T> Storage for T where
-    T: Backend
-        + CustomerStore
-        + InteractionStore
-        + ProfileStore
-        + ValueStore
-        + SegmentStore
-        + OutboxStore
-        + CaseStore
-        + TaskStore
-        + KpiRuleStore
-        + AccessStore
-        + SalesStore
-        + ScheduleStore
-        + ?Sized
-{
 }
 
 #[cfg(test)]

@@ -46,6 +46,25 @@ impl Notifications {
         self.outbox_store.enqueue(tenant, messages).await
     }
 
+    /// Puts groups of notifications in the outbox in one transaction, with one report per
+    /// group (for alerts raised in batches: a group is new if it stored anything).
+    pub(crate) async fn enqueue_groups(
+        &self,
+        groups: Vec<Vec<Notification>>,
+    ) -> Result<Vec<EnqueueReport>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ctx.need(Capability::Outbox, "notify")?;
+        let groups = groups
+            .into_iter()
+            .map(|g| self.ctx.outbox_of(g))
+            .collect::<Result<Vec<_>>>()?;
+        self.outbox_store
+            .enqueue_groups(self.ctx.tenant, groups)
+            .await
+    }
+
     /// Dead letters, oldest first, one page at a time.
     #[instrument(skip(self), fields(tenant = %self.ctx.tenant))]
     pub async fn dead_letters(&self, page: &PageRequest) -> Result<Page<OutboxMessage>> {

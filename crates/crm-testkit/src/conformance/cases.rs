@@ -110,4 +110,76 @@ cases! {
         let stored = store.get_case(tenant, case.id).await.unwrap();
         assert_eq!((stored.version, stored.events.len()), (2, 2));
     }
+
+    /// `get_cases` answers what `get_case` answers, each id once, unknown ids and other
+    /// tenants left out; more than `MAX_IDS` ids is Validation on `ids`.
+    async fn batch_case_reads_equal_single_reads(store) {
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let ann = register(&crm, tenant, simple("Ann")).await;
+        let mut opened = Vec::new();
+        for i in 0..3 {
+            let draft = crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Inquiry, &format!("Case {i}"), Channel::Phone, None, t0()).unwrap();
+            opened.push(crm.tenant(tenant).cases().open(draft).await.unwrap());
+        }
+        let ids = [opened[2].id, crm_core::CaseId::new(), opened[0].id, opened[2].id];
+        let mut got = store.get_cases(tenant, &ids).await.unwrap();
+        got.sort_by_key(|c| c.id);
+        let mut want = vec![opened[0].clone(), opened[2].clone()];
+        want.sort_by_key(|c| c.id);
+        assert_eq!(got, want);
+        assert!(store.get_cases(TenantId::new(), &ids).await.unwrap().is_empty(), "tenants apart");
+        let many = vec![opened[1].id; crm_core::ports::MAX_IDS + 1];
+        assert_eq!(store.get_cases(tenant, &many).await.unwrap_err().field(), Some("ids"));
+    }
+
+    /// `update_cases` stores each write whose version is current, with its outbox
+    /// messages, and answers `false` for a stale or unknown case (nothing of it stored);
+    /// a bad message stores nothing at all; more than `MAX_IDS` writes is Validation on
+    /// `writes`.
+    async fn batch_case_writes_store_the_current_ones(store) {
+        use crm_core::case::CaseEventKind;
+        let (crm, _) = crm(&store);
+        let tenant = TenantId::new();
+        let ann = register(&crm, tenant, simple("Ann")).await;
+        let mut opened = Vec::new();
+        for i in 0..2 {
+            let draft = crm_core::case::Case::open(ann.id, crm_core::case::CaseKind::Inquiry, &format!("Case {i}"), Channel::Phone, None, t0()).unwrap();
+            opened.push(crm.tenant(tenant).cases().open(draft).await.unwrap());
+        }
+        let next = |c: &crm_core::case::Case| {
+            let mut n = c.clone();
+            n.record(t0() + Duration::minutes(5), CaseEventKind::CustomerMessage).unwrap();
+            n.version += 1;
+            n
+        };
+        let message = |key: &str| OutboxMessage::new(note(key, Priority::Normal), t0());
+        let (a, b) = (next(&opened[0]), next(&opened[1]));
+        let (sent, lost) = (message("a"), message("b"));
+        let mut unknown = next(&opened[0]);
+        unknown.id = crm_core::CaseId::new();
+        let stored = store.update_cases(tenant, vec![
+            (a.clone(), 1, WriteOptions::new().outbox(vec![sent.clone()])),
+            (b.clone(), 7, WriteOptions::new().outbox(vec![lost.clone()])),
+            (unknown, 1, WriteOptions::new()),
+        ]).await.unwrap();
+        assert_eq!(stored, vec![true, false, false]);
+        assert_eq!(store.get_case(tenant, a.id).await.unwrap(), a);
+        assert_eq!(store.get_case(tenant, b.id).await.unwrap(), opened[1], "the stale write stored nothing");
+        assert!(store.outbox_message(tenant, sent.id).await.is_ok());
+        assert_not_found(store.outbox_message(tenant, lost.id).await, "the stale write's message");
+
+        let mut bad = message("bad");
+        bad.notification.data = serde_json::json!("not an object");
+        let b2 = next(&opened[1]);
+        let r = store.update_cases(tenant, vec![
+            (b2, 1, WriteOptions::new()),
+            (next(&a), 2, WriteOptions::new().outbox(vec![bad])),
+        ]).await;
+        assert!(matches!(r, Err(Error::Validation { .. })), "{r:?}");
+        assert_eq!(store.get_case(tenant, b.id).await.unwrap(), opened[1], "nothing stored");
+        assert!(store.update_cases(tenant, vec![]).await.unwrap().is_empty());
+        let many = vec![(a.clone(), 2, WriteOptions::new()); crm_core::ports::MAX_IDS + 1];
+        assert_eq!(store.update_cases(tenant, many).await.unwrap_err().field(), Some("writes"));
+    }
 }

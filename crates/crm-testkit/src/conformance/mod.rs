@@ -310,7 +310,7 @@ pub fn all_cases() -> Vec<(&'static str, CaseFn)> {
 }
 
 /// Calls tenant B makes in `a_foreign_tenant_reaches_nothing`.
-pub const FOREIGN_CALLS: usize = 59;
+pub const FOREIGN_CALLS: usize = 64;
 
 /// A KPI rule for the isolation case.
 fn isolation_kpi_rule() -> crm_core::kpi::KpiRule {

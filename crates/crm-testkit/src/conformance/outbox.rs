@@ -419,4 +419,35 @@ cases! {
         expected.sort_by_key(|m| (m.1, m.2, format!("{:?}", m.0)));
         assert_eq!(got, expected, "no event for an unchanged refresh");
     }
+
+    /// `enqueue_groups` stores every group in one call with one report per group, in
+    /// order (a key of an earlier group, or stored before, is a duplicate); a bad message
+    /// in any group writes nothing.
+    async fn outbox_groups_report_each_group_and_are_all_or_nothing(store) {
+        let tenant = TenantId::new();
+        let m = |key: &str| OutboxMessage::new(note(key, Priority::Normal), t0());
+        store.enqueue(tenant, vec![m("old")]).await.unwrap();
+        let groups = vec![
+            vec![m("a"), m("b")],
+            vec![m("a"), m("c")],
+            vec![],
+            vec![m("old")],
+        ];
+        let ids: Vec<MessageId> = groups.iter().flatten().map(|m| m.id).collect();
+        let reports = store.enqueue_groups(tenant, groups).await.unwrap();
+        let counts: Vec<(usize, usize)> = reports.iter().map(|r| (r.enqueued, r.duplicates)).collect();
+        assert_eq!(counts, vec![(2, 0), (1, 1), (0, 0), (0, 1)]);
+        assert_eq!(store.pending_count(tenant).await.unwrap(), 4);
+        assert!(store.outbox_message(tenant, ids[0]).await.unwrap().seq < store.outbox_message(tenant, ids[3]).await.unwrap().seq, "in order");
+        assert_not_found(store.outbox_message(tenant, ids[2]).await, "the repeated key");
+
+        let mut bad = m("bad");
+        bad.notification.data = serde_json::json!("not an object");
+        let fine = m("fine");
+        let r = store.enqueue_groups(tenant, vec![vec![fine.clone()], vec![bad]]).await;
+        assert!(matches!(r, Err(Error::Validation { .. })), "{r:?}");
+        assert_not_found(store.outbox_message(tenant, fine.id).await, "nothing half-written");
+        assert_eq!(store.pending_count(tenant).await.unwrap(), 4);
+        assert!(store.enqueue_groups(TenantId::new(), vec![]).await.unwrap().is_empty());
+    }
 }

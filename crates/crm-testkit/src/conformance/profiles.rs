@@ -84,4 +84,48 @@ cases! {
             assert_profile_is_rebuild(&store, tenant, *id).await;
         }
     }
+
+    /// Batch reads (`get_customers`, `ownership_histories`, `get_profiles`) answer what
+    /// the single reads answer, each id once, unknown ids and other tenants left out; more
+    /// than `MAX_IDS` ids is Validation on `ids`.
+    async fn batch_reads_equal_single_reads(store) {
+        let (crm, clock) = crm(&store);
+        let (tenant, other) = (TenantId::new(), TenantId::new());
+        let (alice, bob) = (UserId::new(), UserId::new());
+        let moved = register(&crm, tenant, Customer::person("Moved").owner(alice).build().unwrap()).await;
+        let plain = register(&crm, tenant, simple("Plain")).await;
+        let elsewhere = register(&crm, other, simple("Elsewhere")).await;
+        clock.advance(Duration::hours(1));
+        let t = crm.tenant(tenant);
+        t.customers().change_owner(moved.id, Some(bob), 1, None, Some("hand-over")).await.unwrap();
+        t.customers().change_owner(moved.id, None, 2, None, None).await.unwrap();
+        t.interactions().log(event(plain.id, InteractionKind::Purchase, t0(), "1")).await.unwrap();
+        let ids = [moved.id, plain.id, CustomerId::new(), elsewhere.id, moved.id];
+
+        let mut got = store.get_customers(tenant, &ids).await.unwrap();
+        got.sort_by_key(|c| c.id);
+        let mut want = vec![store.get_customer(tenant, moved.id).await.unwrap(), store.get_customer(tenant, plain.id).await.unwrap()];
+        want.sort_by_key(|c| c.id);
+        assert_eq!(got, want, "each stored customer once");
+
+        let histories = store.ownership_histories(tenant, &ids).await.unwrap();
+        assert_eq!(histories.keys().collect::<Vec<_>>(), vec![&moved.id], "only customers with transfers");
+        assert_eq!(histories[&moved.id], store.ownership_history(tenant, moved.id).await.unwrap());
+        assert_eq!(histories[&moved.id].len(), 2);
+
+        let profiles = store.get_profiles(tenant, &ids).await.unwrap();
+        assert_eq!(profiles.len(), 2, "{profiles:?}");
+        assert_eq!(profiles[&plain.id], store.get_profile(tenant, plain.id).await.unwrap());
+        assert_eq!(profiles[&plain.id].purchase_count, 1);
+        assert_eq!(profiles[&moved.id], store.get_profile(tenant, moved.id).await.unwrap());
+
+        assert!(store.get_customers(tenant, &[]).await.unwrap().is_empty());
+        assert!(store.get_customers(other, &[moved.id]).await.unwrap().is_empty(), "tenants apart");
+        let many = vec![plain.id; crm_core::ports::MAX_IDS + 1];
+        let r = store.get_customers(tenant, &many).await;
+        assert_eq!(r.unwrap_err().field(), Some("ids"));
+        assert_eq!(store.get_profiles(tenant, &many).await.unwrap_err().field(), Some("ids"));
+        assert_eq!(store.ownership_histories(tenant, &many).await.unwrap_err().field(), Some("ids"));
+        assert_eq!(store.get_customers(tenant, &many[..crm_core::ports::MAX_IDS]).await.unwrap().len(), 1);
+    }
 }

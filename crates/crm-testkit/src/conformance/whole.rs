@@ -715,6 +715,9 @@ cases! {
         probe!(store.audit_history(b, c.id, &all), |p| p.items.is_empty(), "audit_history");
         probe!(store.timeline(b, c.id, &all), |p| p.items.is_empty(), "timeline");
         probe!(store.get_profile(b, c.id), |_| false, "get_profile");
+        probe!(store.get_customers(b, &[c.id, other.id]), |v| v.is_empty(), "get_customers");
+        probe!(store.ownership_histories(b, &[c.id]), |v| v.is_empty(), "ownership_histories");
+        probe!(store.get_profiles(b, &[c.id]), |v| v.is_empty(), "get_profiles");
         probe!(store.value_scores(b, c.id), |v| v.is_none(), "value_scores");
         probe!(store.value_classes(b, c.id), |v| v.is_none(), "value_classes");
         for q in [
@@ -735,6 +738,7 @@ cases! {
         probe!(store.is_member(b, seg.id, c.id), |m| !*m, "is_member");
         probe!(store.segments_of(b, c.id), |v| v.is_empty(), "segments_of");
         probe!(store.get_case(b, case.id), |_| false, "get_case");
+        probe!(store.get_cases(b, &[case.id]), |v| v.is_empty(), "get_cases");
         probe!(store.list_cases(b, &CaseQuery::default(), &all), |p| p.items.is_empty(), "list_cases");
         probe!(store.get_task(b, task.id), |_| false, "get_task");
         probe!(store.list_tasks(b, &TaskQuery::default(), &all), |p| p.items.is_empty(), "list_tasks");
@@ -766,6 +770,7 @@ cases! {
         let mut moved = case.clone();
         moved.version += 1;
         probe!(store.update_case(b, &moved, case.version, WriteOptions::new()), no, "update_case");
+        probe!(store.update_cases(b, vec![(moved.clone(), case.version, WriteOptions::new())]), |v| v == &[false], "update_cases");
         probe!(store.insert_case(b, &case, WriteOptions::new()), no, "insert_case");
         let mut done = task.clone();
         done.version += 1;

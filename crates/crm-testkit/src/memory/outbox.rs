@@ -96,6 +96,20 @@ impl OutboxStore for MemoryStore {
         Ok(state.write_outbox(tenant, messages))
     }
 
+    async fn enqueue_groups(
+        &self,
+        tenant: TenantId,
+        groups: Vec<Vec<OutboxMessage>>,
+    ) -> Result<Vec<EnqueueReport>> {
+        let mut state = self.lock();
+        let all: Vec<OutboxMessage> = groups.iter().flatten().cloned().collect();
+        state.check_outbox(tenant, &all)?;
+        Ok(groups
+            .into_iter()
+            .map(|group| state.write_outbox(tenant, group))
+            .collect())
+    }
+
     async fn claim(
         &self,
         tenant: TenantId,

@@ -176,7 +176,8 @@ impl Evaluator {
                     .filter(|a| to_pool.contains(&a.3))
                     .map(|a| a.0.name.as_str())
                     .collect();
-                if !names.is_empty() && self.return_to_pool(deal.account, &names).await? {
+                if !names.is_empty() && self.return_to_pool(deal.account, &names.join(", ")).await?
+                {
                     report.returned_to_pool += 1;
                 }
             }

@@ -19,7 +19,7 @@ use crate::schedule::{DueKind, Reschedule};
 mod deals;
 mod gaps;
 
-use super::due::{each, DueRun};
+use super::due::DueRun;
 
 /// Evaluates KPI rules over one tenant's cases, customers and interactions; run through
 /// [`Kpis::evaluate`](super::Kpis::evaluate).
@@ -30,6 +30,23 @@ pub(crate) struct Evaluator {
     notifications: Notifications,
     case_store: Arc<dyn CaseStore>,
     interaction_store: Arc<dyn InteractionStore>,
+}
+
+/// A case changed by its new alerts, to store under its version.
+struct CaseWrite {
+    case: Case,
+    expected: u64,
+    outbox: Vec<OutboxMessage>,
+    raised: CaseRaised,
+}
+
+/// What a case's stored alerts count, and the rules (by name) returning its customer to
+/// the pool, if any.
+struct CaseRaised {
+    customer: CustomerId,
+    warnings: usize,
+    breaches: usize,
+    to_pool: Option<String>,
 }
 
 /// Adds the parts' counts to `report`; the next instants.
@@ -114,8 +131,16 @@ impl Evaluator {
                     .list_cases(tenant, &CaseQuery::default(), &page)
                     .await?;
                 for case in &batch.items {
-                    self.case_one(engine, case, &mut customers, now, report)
-                        .await?;
+                    if engine.needs_customers() && !customers.contains_key(&case.customer) {
+                        let c = self
+                            .customers
+                            .customer_store
+                            .get_customer(tenant, case.customer)
+                            .await?;
+                        customers.insert(case.customer, c);
+                    }
+                    let customer = customers.get(&case.customer);
+                    self.case_one(engine, case, customer, now, report).await?;
                 }
                 match batch.next {
                     Some(cursor) => page = PageRequest::after(cursor, 500),
@@ -129,83 +154,140 @@ impl Evaluator {
         let basis = engine.basis(DueKind::Case);
         let mut run = DueRun::start(&self.ctx, DueKind::Case, &basis, now).await?;
         while let Some(entries) = run.next_page().await? {
-            let done = each(entries, |entry| async move {
-                let mut part = KpiReport::default();
-                let id = CaseId::from_uuid(entry.id);
-                let at = match self.case_store.get_case(tenant, id).await {
-                    Ok(case) => {
-                        let mut customers = BTreeMap::new();
-                        self.case_one(engine, &case, &mut customers, now, &mut part)
-                            .await?
+            let ids: Vec<CaseId> = entries.iter().map(|e| CaseId::from_uuid(e.id)).collect();
+            let cases: BTreeMap<CaseId, Case> = self
+                .case_store
+                .get_cases(tenant, &ids)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect();
+            let customers: BTreeMap<CustomerId, Customer> = if engine.needs_customers() {
+                let of: Vec<CustomerId> = cases.values().map(|c| c.customer).collect();
+                let store = &self.customers.customer_store;
+                let found = store.get_customers(tenant, &of).await?;
+                found.into_iter().map(|c| (c.id, c)).collect()
+            } else {
+                BTreeMap::new()
+            };
+            let (mut next, mut writes) = (Vec::new(), Vec::new());
+            for entry in entries {
+                let at = match cases.get(&CaseId::from_uuid(entry.id)) {
+                    Some(case) => {
+                        let customer = customers.get(&case.customer);
+                        let (write, at) = self.plan_case(engine, case, customer, now, report)?;
+                        writes.extend(write);
+                        at
                     }
-                    Err(Error::NotFound { .. }) => None,
-                    Err(e) => return Err(e),
+                    None => None,
                 };
-                Ok((entry.reschedule(at), part))
-            })
-            .await?;
-            run.reschedule(absorb(report, done)).await?;
+                next.push(entry.reschedule(at));
+            }
+            let (stores, raised): (Vec<_>, Vec<_>) = writes
+                .into_iter()
+                .map(|w| {
+                    (
+                        (w.case, w.expected, WriteOptions::new().outbox(w.outbox)),
+                        w.raised,
+                    )
+                })
+                .unzip();
+            let stored = self.case_store.update_cases(tenant, stores).await?;
+            for (raised, stored) in raised.into_iter().zip(stored) {
+                self.after_case(raised, stored, report).await?;
+            }
+            run.reschedule(next).await?;
         }
         report.add_due(&run.report);
         Ok(())
     }
 
-    /// Evaluates the case rules on one case (its customer read once into `customers` when a
-    /// rule filters on customers); when its next warning or breach falls due.
+    /// Evaluates the case rules on one case (with its customer when a rule filters on
+    /// customers), storing its alerts; when its next warning or breach falls due.
     async fn case_one(
         &self,
         engine: &KpiEngine,
         case: &Case,
-        customers: &mut BTreeMap<CustomerId, Customer>,
+        customer: Option<&Customer>,
         now: DateTime<Utc>,
         report: &mut KpiReport,
     ) -> Result<Option<DateTime<Utc>>> {
-        let tenant = self.ctx.tenant;
-        report.cases += 1;
-        if engine.needs_customers() && !customers.contains_key(&case.customer) {
-            let c = self
-                .customers
-                .customer_store
-                .get_customer(tenant, case.customer)
-                .await?;
-            customers.insert(case.customer, c);
-        }
-        let customer = customers.get(&case.customer);
-        let (alerts, next_at) = case_alerts(engine, case, customer, now);
-        if alerts.is_empty() {
-            return Ok(next_at);
-        }
-        let (next, outbox, warnings, breaches) = self.raise(case, &alerts, now)?;
-        match self
-            .case_store
-            .update_case(
-                tenant,
-                &next,
-                case.version,
-                WriteOptions::new().outbox(outbox),
-            )
-            .await
-        {
-            Ok(()) => {
-                report.warnings += warnings;
-                report.breaches += breaches;
-                let to_pool = alerts.iter().any(|(alert, rule)| {
-                    let actions = if alert.breach {
-                        &rule.on_breach
-                    } else {
-                        &rule.on_warning
-                    };
-                    actions.contains(&KpiAction::ReturnToPool)
-                });
-                let names: Vec<&str> = alerts.iter().map(|(_, r)| r.name.as_str()).collect();
-                if to_pool && self.return_to_pool(case.customer, &names).await? {
-                    report.returned_to_pool += 1;
-                }
-            }
-            Err(Error::Conflict { .. }) => report.conflicts += 1,
-            Err(other) => return Err(other),
+        let (write, next_at) = self.plan_case(engine, case, customer, now, report)?;
+        if let Some(w) = write {
+            let options = WriteOptions::new().outbox(w.outbox);
+            let stored = match self
+                .case_store
+                .update_case(self.ctx.tenant, &w.case, w.expected, options)
+                .await
+            {
+                Ok(()) => true,
+                Err(Error::Conflict { .. }) => false,
+                Err(other) => return Err(other),
+            };
+            self.after_case(w.raised, stored, report).await?;
         }
         Ok(next_at)
+    }
+
+    /// The case rules' new alerts on one case as a write (none if there are none), and
+    /// when its next warning or breach falls due.
+    fn plan_case(
+        &self,
+        engine: &KpiEngine,
+        case: &Case,
+        customer: Option<&Customer>,
+        now: DateTime<Utc>,
+        report: &mut KpiReport,
+    ) -> Result<(Option<CaseWrite>, Option<DateTime<Utc>>)> {
+        report.cases += 1;
+        let (alerts, next_at) = case_alerts(engine, case, customer, now);
+        if alerts.is_empty() {
+            return Ok((None, next_at));
+        }
+        let (next, outbox, warnings, breaches) = self.raise(case, &alerts, now)?;
+        let to_pool = alerts.iter().any(|(alert, rule)| {
+            let actions = if alert.breach {
+                &rule.on_breach
+            } else {
+                &rule.on_warning
+            };
+            actions.contains(&KpiAction::ReturnToPool)
+        });
+        let names: Vec<&str> = alerts.iter().map(|(_, r)| r.name.as_str()).collect();
+        let write = CaseWrite {
+            case: next,
+            expected: case.version,
+            outbox,
+            raised: CaseRaised {
+                customer: case.customer,
+                warnings,
+                breaches,
+                to_pool: to_pool.then(|| names.join(", ")),
+            },
+        };
+        Ok((Some(write), next_at))
+    }
+
+    /// Counts a case's alerts once their write was stored (a stale write is a conflict,
+    /// left to the next run) and returns the customer to the pool if a rule says so.
+    async fn after_case(
+        &self,
+        raised: CaseRaised,
+        stored: bool,
+        report: &mut KpiReport,
+    ) -> Result<()> {
+        if !stored {
+            report.conflicts += 1;
+            return Ok(());
+        }
+        report.warnings += raised.warnings;
+        report.breaches += raised.breaches;
+        if let Some(names) = raised.to_pool {
+            if self.return_to_pool(raised.customer, &names).await? {
+                report.returned_to_pool += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Rules on interactions: each interaction of the lookback window that misses a rule's
@@ -276,9 +358,9 @@ impl Evaluator {
 
     /// Clears the owner of `customer` because of `alerts`, retrying on concurrent changes
     /// (up to three tries). Whether it had an owner to clear.
-    async fn return_to_pool(&self, customer: CustomerId, names: &[&str]) -> Result<bool> {
+    async fn return_to_pool(&self, customer: CustomerId, names: &str) -> Result<bool> {
         let tenant = self.ctx.tenant;
-        let reason = format!("returned to the pool by KPI rule {}", names.join(", "));
+        let reason = format!("returned to the pool by KPI rule {names}");
         for _ in 0..3 {
             let current = self
                 .customers
