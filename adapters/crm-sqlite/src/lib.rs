@@ -60,7 +60,7 @@ mod tasks;
 mod value;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crm_core::{Error, Result};
@@ -117,8 +117,8 @@ impl SqliteOptions {
         self
     }
 
-    /// Most reader connections kept open (default 4). An in-memory store always uses its
-    /// one connection.
+    /// Most reader connections open at once (default 4): a read waits for a free one
+    /// rather than opening more. An in-memory store always uses its one connection.
     pub fn max_readers(mut self, n: usize) -> Self {
         self.max_readers = n;
         self
@@ -136,7 +136,8 @@ impl SqliteOptions {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: Mutex::new(writer),
-                readers: Mutex::new(Vec::new()),
+                readers: Mutex::new(Readers::default()),
+                free: Condvar::new(),
                 options: self,
             }),
         })
@@ -185,8 +186,71 @@ pub(crate) fn storage(e: rusqlite::Error) -> Error {
 
 struct Inner {
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    /// Signalled when a reader connection is handed back.
+    free: Condvar,
     options: SqliteOptions,
+}
+
+/// The reader connections of a database file: those not in use, and how many are open.
+#[derive(Default)]
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
+    /// Connections opened over the store's life.
+    opened: usize,
+}
+
+/// A reader connection lent to one read; handed back when dropped (closed instead if the
+/// read panicked, as it may have left the connection mid-transaction).
+struct Lent<'a> {
+    inner: &'a Inner,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let conn = self.conn.take().filter(|_| !std::thread::panicking());
+        let mut readers = lock(&self.inner.readers);
+        match conn {
+            Some(c) => readers.idle.push(c),
+            None => readers.open = readers.open.saturating_sub(1),
+        }
+        drop(readers);
+        self.inner.free.notify_one();
+    }
+}
+
+impl Inner {
+    /// A reader connection of the file at `path`: an idle one, a new one while fewer than
+    /// `max_readers` are open, or the next one handed back.
+    fn lend(&self, path: &Path) -> Result<Lent<'_>> {
+        let mut readers = lock(&self.readers);
+        loop {
+            if let Some(conn) = readers.idle.pop() {
+                return Ok(Lent {
+                    inner: self,
+                    conn: Some(conn),
+                });
+            }
+            if readers.open < self.options.max_readers.max(1) {
+                readers.open += 1;
+                readers.opened += 1;
+                break;
+            }
+            readers = self.free.wait(readers).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(readers);
+        // Counted as open from here: a failure to open hands the place back on drop.
+        let mut lent = Lent {
+            inner: self,
+            conn: None,
+        };
+        let conn = Connection::open(path).map_err(storage)?;
+        configure(&conn, &self.options)?;
+        lent.conn = Some(conn);
+        Ok(lent)
+    }
 }
 
 /// Every storage port of `crm-core` on one SQLite database. Cheap to clone.
@@ -278,21 +342,11 @@ impl SqliteStore {
             let Some(path) = &inner.options.path else {
                 return f(&lock(&inner.writer));
             };
-            let pooled = lock(&inner.readers).pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => {
-                    let c = Connection::open(path).map_err(storage)?;
-                    configure(&c, &inner.options)?;
-                    c
-                }
-            };
-            let out = f(&conn);
-            let mut readers = lock(&inner.readers);
-            if readers.len() < inner.options.max_readers {
-                readers.push(conn);
+            let lent = inner.lend(path)?;
+            match &lent.conn {
+                Some(conn) => f(conn),
+                None => Err(Error::storage(BACKEND, "no reader connection")),
             }
-            out
         })
         .await
     }
@@ -346,5 +400,47 @@ where
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(Error::storage(BACKEND, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_core::{CustomerId, CustomerStore, TenantId};
+
+    /// Many reads at once share at most `max_readers` connections, waiting for one
+    /// another: none is opened and closed again per read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_reads_wait_for_a_reader_instead_of_opening_more() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::builder(dir.path().join("crm.db"))
+            .max_readers(2)
+            .open()
+            .expect("open");
+        let tenant = TenantId::new();
+        for _ in 0..2 {
+            let reads: Vec<_> = (0..12)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        // Long enough that the reads overlap.
+                        store
+                            .read(|_| {
+                                std::thread::sleep(std::time::Duration::from_millis(20));
+                                Ok(())
+                            })
+                            .await?;
+                        store.get_customer(tenant, CustomerId::new()).await
+                    })
+                })
+                .collect();
+            for read in reads {
+                let r = read.await.expect("joined");
+                assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+            }
+        }
+        let readers = lock(&store.inner.readers);
+        assert_eq!((readers.opened, readers.open), (2, 2), "opened once each");
+        assert_eq!(readers.idle.len(), 2);
     }
 }
