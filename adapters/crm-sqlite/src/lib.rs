@@ -440,7 +440,12 @@ mod tests {
             }
         }
         let readers = lock(&store.inner.readers);
-        assert_eq!((readers.opened, readers.open), (2, 2), "opened once each");
-        assert_eq!(readers.idle.len(), 2);
+        assert!(
+            readers.opened <= 2 && readers.open == readers.opened,
+            "each opened once, at most 2: opened {}, open {}",
+            readers.opened,
+            readers.open
+        );
+        assert_eq!(readers.idle.len(), readers.open, "all handed back");
     }
 }
