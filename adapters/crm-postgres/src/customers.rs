@@ -1,13 +1,16 @@
 //! Customer records, their search index tables and ownership history.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
+use crm_core::ports::check_ids;
 use crm_core::WriteOptions;
 use crm_core::{
     Cursor, Customer, CustomerId, CustomerQuery, CustomerStore, Error, OwnershipChange, Page,
     PageRequest, Result, TenantId, UserId,
 };
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Transaction;
+use tokio_postgres::{Row, Transaction};
 
 use crate::codec::{from_micros, id_bytes, json, micros, to_json, write_error};
 use crate::outbox::write_outbox;
@@ -39,6 +42,36 @@ const INSERT_OWNERSHIP: &str = "INSERT INTO ownership_changes \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const SELECT_OWNERSHIP: &str = "SELECT version, from_owner, to_owner, changed_by, reason, at \
     FROM ownership_changes WHERE tenant_id = $1 AND customer_id = $2 ORDER BY version DESC";
+
+/// Records of many customers (`$2`: their ids), in one statement.
+const SELECT_RECORDS: &str =
+    "SELECT record::text FROM customers WHERE tenant_id = $1 AND id = ANY($2::bytea[])";
+/// The transfers of many stored customers (`$2`: their ids), each customer's newest first,
+/// in one statement (one snapshot); the customer id comes first, then [`SELECT_OWNERSHIP`]'s
+/// columns.
+const SELECT_OWNERSHIPS: &str = "SELECT o.customer_id, o.version, o.from_owner, o.to_owner, \
+    o.changed_by, o.reason, o.at FROM ownership_changes o \
+    WHERE o.tenant_id = $1 AND o.customer_id = ANY($2::bytea[]) AND EXISTS (SELECT 1 \
+    FROM customers c WHERE c.tenant_id = o.tenant_id AND c.id = o.customer_id) \
+    ORDER BY o.customer_id, o.version DESC";
+
+/// Ids as one `bytea[]` parameter.
+fn id_list(ids: &[CustomerId]) -> Vec<&[u8]> {
+    ids.iter().map(|id| id.as_bytes().as_slice()).collect()
+}
+
+/// One row of [`SELECT_OWNERSHIP`]'s columns, starting at column `first`.
+fn ownership_change(customer: CustomerId, r: &Row, first: usize) -> Result<OwnershipChange> {
+    Ok(OwnershipChange {
+        customer,
+        from: opt_user(r.get(first + 1))?,
+        to: opt_user(r.get(first + 2))?,
+        changed_by: opt_user(r.get(first + 3))?,
+        reason: r.get(first + 4),
+        at: from_micros(r.get(first + 5))?,
+        version: r.get::<_, i64>(first) as u64,
+    })
+}
 
 fn not_found(id: CustomerId) -> Error {
     Error::not_found("customer", id)
@@ -393,19 +426,45 @@ impl CustomerStore for PostgresStore {
             .query(SELECT_OWNERSHIP, &[&t, &b(id.as_bytes())])
             .await
             .map_err(storage)?;
+        rows.iter().map(|r| ownership_change(id, r, 0)).collect()
+    }
+
+    async fn get_customers(&self, tenant: TenantId, ids: &[CustomerId]) -> Result<Vec<Customer>> {
+        check_ids(ids.len())?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client(tenant).await?;
+        let rows = client
+            .query(SELECT_RECORDS, &[&b(tenant.as_bytes()), &id_list(ids)])
+            .await
+            .map_err(storage)?;
         rows.iter()
-            .map(|r| {
-                Ok(OwnershipChange {
-                    customer: id,
-                    from: opt_user(r.get(1))?,
-                    to: opt_user(r.get(2))?,
-                    changed_by: opt_user(r.get(3))?,
-                    reason: r.get(4),
-                    at: from_micros(r.get(5))?,
-                    version: r.get::<_, i64>(0) as u64,
-                })
-            })
+            .map(|r| json(r.get::<_, &str>(0), "customer record"))
             .collect()
+    }
+
+    async fn ownership_histories(
+        &self,
+        tenant: TenantId,
+        ids: &[CustomerId],
+    ) -> Result<BTreeMap<CustomerId, Vec<OwnershipChange>>> {
+        check_ids(ids.len())?;
+        let mut histories: BTreeMap<CustomerId, Vec<OwnershipChange>> = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(histories);
+        }
+        let client = self.client(tenant).await?;
+        let rows = client
+            .query(SELECT_OWNERSHIPS, &[&b(tenant.as_bytes()), &id_list(ids)])
+            .await
+            .map_err(storage)?;
+        for r in &rows {
+            let customer = CustomerId::from_bytes(id_bytes(r.get(0))?);
+            let change = ownership_change(customer, r, 1)?;
+            histories.entry(customer).or_default().push(change);
+        }
+        Ok(histories)
     }
 
     async fn merge_customers(

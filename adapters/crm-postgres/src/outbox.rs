@@ -4,6 +4,8 @@
 //! statement, so dispatchers claiming at the same moment take disjoint batches without
 //! waiting for each other.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::notify::{
@@ -21,13 +23,13 @@ use crate::{storage, PostgresStore};
 const COLUMNS: &str = "id, state, attempts, next_attempt_at, enqueued_at, last_error, \
     sent_at, notification, seq, ordering_key";
 /// One statement for a whole set of messages, inserted in the given order (so `seq`
-/// follows it).
+/// follows it); it returns the id of each message stored.
 const INSERT: &str = "INSERT INTO outbox (tenant_id, id, idempotency_key, priority, state, \
     attempts, next_attempt_at, enqueued_at, last_error, sent_at, notification, ordering_key) \
     SELECT $1, id, k, p, s, a, n, e, l, t, j, o FROM UNNEST($2::bytea[], $3::text[], \
     $4::int8[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int8[], \
     $11::text[], $12::text[]) WITH ORDINALITY AS u(id, k, p, s, a, n, e, l, t, j, o, ord) \
-    ORDER BY ord ON CONFLICT (tenant_id, idempotency_key) DO NOTHING";
+    ORDER BY ord ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id";
 const CLAIM: &str = "UPDATE outbox o SET lease_token = $4, lease_until = $5 FROM ( \
     SELECT id FROM outbox c WHERE tenant_id = $1 AND state = 'pending' \
     AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
@@ -69,9 +71,31 @@ pub(crate) async fn write_outbox(
     tenant: TenantId,
     messages: &[OutboxMessage],
 ) -> Result<EnqueueReport> {
-    if messages.is_empty() {
-        return Ok(EnqueueReport::default());
+    let reports = write_groups(tx, tenant, &[messages]).await?;
+    Ok(reports.into_iter().next().unwrap_or_default())
+}
+
+/// Writes groups of checked messages inside the caller's transaction with one statement,
+/// in the order given (so `seq` follows it), skipping idempotency keys the tenant already
+/// has or an earlier message of the call took; one report per group.
+pub(crate) async fn write_groups(
+    tx: &tokio_postgres::Transaction<'_>,
+    tenant: TenantId,
+    groups: &[&[OutboxMessage]],
+) -> Result<Vec<EnqueueReport>> {
+    let mut reports: Vec<EnqueueReport> = groups
+        .iter()
+        .map(|g| EnqueueReport {
+            enqueued: 0,
+            duplicates: g.len(),
+        })
+        .collect();
+    if groups.iter().all(|g| g.is_empty()) {
+        return Ok(reports);
     }
+    // Which group each message id came in (an id given twice can be stored once at most:
+    // its first time, so that is the one counted).
+    let mut group_of: HashMap<[u8; 16], usize> = HashMap::new();
     let mut cols = (
         Vec::new(),
         Vec::new(),
@@ -85,22 +109,25 @@ pub(crate) async fn write_outbox(
         Vec::new(),
         Vec::new(),
     );
-    for m in messages {
-        cols.0.push(m.id.as_bytes().to_vec());
-        cols.1.push(m.notification.idempotency_key.clone());
-        cols.2.push(m.notification.priority.rank());
-        cols.3.push(m.state.as_str());
-        cols.4.push(i64::from(m.attempts));
-        cols.5.push(micros(m.next_attempt_at));
-        cols.6.push(micros(m.enqueued_at));
-        cols.7.push(m.last_error.clone());
-        cols.8.push(m.sent_at.map(micros));
-        cols.9.push(to_json(&m.notification)?);
-        cols.10.push(m.ordering_key.clone());
+    for (g, group) in groups.iter().enumerate() {
+        for m in group.iter() {
+            group_of.entry(*m.id.as_bytes()).or_insert(g);
+            cols.0.push(m.id.as_bytes().to_vec());
+            cols.1.push(m.notification.idempotency_key.clone());
+            cols.2.push(m.notification.priority.rank());
+            cols.3.push(m.state.as_str());
+            cols.4.push(i64::from(m.attempts));
+            cols.5.push(micros(m.next_attempt_at));
+            cols.6.push(micros(m.enqueued_at));
+            cols.7.push(m.last_error.clone());
+            cols.8.push(m.sent_at.map(micros));
+            cols.9.push(to_json(&m.notification)?);
+            cols.10.push(m.ordering_key.clone());
+        }
     }
     let t = tenant.as_bytes().as_slice();
-    let n = tx
-        .execute(
+    let rows = tx
+        .query(
             INSERT,
             &[
                 &t, &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6, &cols.7,
@@ -109,11 +136,16 @@ pub(crate) async fn write_outbox(
         )
         .await
         .map_err(|e| write_error(e, "message", || "id already used".to_string()))?;
-    let enqueued = n as usize;
-    Ok(EnqueueReport {
-        enqueued,
-        duplicates: messages.len() - enqueued,
-    })
+    for row in &rows {
+        let id = id_bytes(row.try_get(0).map_err(storage)?)?;
+        let report = group_of
+            .get(&id)
+            .and_then(|&g| reports.get_mut(g))
+            .ok_or_else(|| corrupt("outbox insert returned an unknown message id"))?;
+        report.enqueued += 1;
+        report.duplicates = report.duplicates.saturating_sub(1);
+    }
+    Ok(reports)
 }
 
 async fn select_one(
@@ -196,10 +228,8 @@ impl OutboxStore for PostgresStore {
         self.retrying(|| async {
             let mut client = self.client(tenant).await?;
             let tx = client.transaction().await.map_err(storage)?;
-            let mut reports = Vec::with_capacity(groups.len());
-            for group in &groups {
-                reports.push(write_outbox(&tx, tenant, group).await?);
-            }
+            let groups: Vec<&[OutboxMessage]> = groups.iter().map(Vec::as_slice).collect();
+            let reports = write_groups(&tx, tenant, &groups).await?;
             tx.commit().await.map_err(storage)?;
             Ok(reports)
         })

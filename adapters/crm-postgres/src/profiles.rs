@@ -375,6 +375,39 @@ impl ProfileStore for PostgresStore {
         }
         Ok(profile)
     }
+
+    async fn get_profiles(
+        &self,
+        tenant: TenantId,
+        ids: &[CustomerId],
+    ) -> Result<BTreeMap<CustomerId, Profile>> {
+        crm_core::ports::check_ids(ids.len())?;
+        let mut profiles: BTreeMap<CustomerId, Profile> = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(profiles);
+        }
+        // As `get_profile`, for many customers: stored rows and pending deltas in one
+        // statement.
+        let client = self.client(tenant).await?;
+        let list: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes().as_slice()).collect();
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {PROFILE_COLUMNS} FROM profiles \
+                     WHERE tenant_id = $1 AND customer_id = ANY($2::bytea[]) \
+                     UNION ALL SELECT {PROFILE_COLUMNS} FROM profile_deltas \
+                     WHERE tenant_id = $1 AND customer_id = ANY($2::bytea[])"
+                ),
+                &[&tenant.as_bytes().as_slice(), &list],
+            )
+            .await
+            .map_err(storage)?;
+        for r in &rows {
+            let (customer, part) = decode_profile(r)?;
+            profiles.entry(customer).or_default().merge(&part)?;
+        }
+        Ok(profiles)
+    }
 }
 
 /// The job runner's job ([`crm_core::service::Jobs`]) that folds each tenant's pending

@@ -178,6 +178,15 @@ cases! {
         ]).await;
         assert!(matches!(r, Err(Error::Validation { .. })), "{r:?}");
         assert_eq!(store.get_case(tenant, b.id).await.unwrap(), opened[1], "nothing stored");
+        // One case twice in a call: the second write sees the first.
+        let (b3, b4) = (next(&opened[1]), next(&next(&opened[1])));
+        let stored = store.update_cases(tenant, vec![
+            (b3, 1, WriteOptions::new()),
+            (b4.clone(), 2, WriteOptions::new()),
+            (b4.clone(), 2, WriteOptions::new()),
+        ]).await.unwrap();
+        assert_eq!(stored, vec![true, true, false]);
+        assert_eq!(store.get_case(tenant, b.id).await.unwrap(), b4);
         assert!(store.update_cases(tenant, vec![]).await.unwrap().is_empty());
         let many = vec![(a.clone(), 2, WriteOptions::new()); crm_core::ports::MAX_IDS + 1];
         assert_eq!(store.update_cases(tenant, many).await.unwrap_err().field(), Some("writes"));
