@@ -8,6 +8,7 @@
 //! | `sqlite` (default) | storage on SQLite, the embedded default | [`sqlite`] |
 //! | `postgres` | storage on PostgreSQL (`postgres-tls`: with rustls) | `postgres` |
 //! | `email` | a notifier over SMTP | `email` |
+//! | `webhook` | domain events as signed HTTPS webhooks, and the receiver's check | `webhook` |
 //! | `analytics` | BG/NBD, Gamma-Gamma and CLV models | `analytics` |
 //! | `import` | streaming CSV import | `import` |
 //! | `mock` | `mockall` mocks of every port, for host tests | `ports` |
@@ -60,6 +61,10 @@ pub use crm_postgres as postgres;
 #[cfg(feature = "email")]
 pub use crm_email as email;
 
+/// Domain events as signed HTTPS webhooks (`crm-webhook`).
+#[cfg(feature = "webhook")]
+pub use crm_webhook as webhook;
+
 /// Customer-value analytics (`crm-analytics`).
 #[cfg(feature = "analytics")]
 pub use crm_analytics as analytics;
@@ -85,4 +90,7 @@ pub mod prelude {
 
     #[cfg(feature = "email")]
     pub use crm_email::{SmtpConfig, SmtpNotifier};
+
+    #[cfg(feature = "webhook")]
+    pub use crm_webhook::{WebhookConfig, WebhookSecret, WebhookSink};
 }
