@@ -20,7 +20,9 @@
 //! ## The request
 //!
 //! `POST` to the configured URL with the event as JSON (the [`DomainEvent`] fields:
-//! `tenant`, `seq`, `kind`, `entity`, `version`, `at`, `data`, `idempotency_key`) and these
+//! `tenant`, `seq`, `kind`, `entity`, `schema_version`, `version`, `at`, `data`,
+//! `idempotency_key`; each kind's JSON Schema is in the repository under
+//! `crates/crm-core/schemas/events/`, see [`crm_core::notify::payload`]) and these
 //! headers:
 //!
 //! | header | value |

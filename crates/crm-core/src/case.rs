@@ -31,6 +31,7 @@ use crate::notify::{Priority, TemplateName};
 
 /// What a case is about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CaseKind {
     /// The customer is unhappy.
@@ -55,6 +56,7 @@ impl CaseKind {
 
 /// Where a case stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
     /// Opened, nobody has worked on it yet.

@@ -15,6 +15,7 @@ use crate::value::{
 
 /// Whether the customer is a person or an organisation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PartyKind {
     /// A natural person.
@@ -25,6 +26,7 @@ pub enum PartyKind {
 
 /// Where the customer stands in the relationship.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Lifecycle {
     /// Known, not yet qualified.
@@ -100,6 +102,7 @@ impl PartyKind {
 /// What marketing the customer has agreed to receive, per channel. Service messages about
 /// the customer's own cases and orders do not need consent; campaigns do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MarketingConsent {
     /// Marketing by email.
     pub email: bool,
@@ -115,6 +118,7 @@ pub struct MarketingConsent {
 /// `version`, `created_at` and `updated_at` when it registers the record. Every field holds
 /// validated values, and [`Customer::validate`] checks the rules that span fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Customer {
     /// The record's id.
     pub id: CustomerId,
@@ -404,6 +408,7 @@ impl CustomerBuilder {
 
 /// A recorded transfer of a customer from one owner to another (or to or from the pool).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OwnershipChange {
     /// The customer.
     pub customer: CustomerId,

@@ -97,6 +97,7 @@ pub struct MetricDefinition {
 
 /// The built-in metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SlaMetric {
     /// Opened to the first public reply.

@@ -121,6 +121,7 @@ impl TryFrom<String> for EventKind {
 /// `opportunity`)
 /// and id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EntityRef {
     /// The kind of entity.
     pub kind: String,
@@ -162,20 +163,31 @@ pub struct DomainEvent {
     pub kind: EventKind,
     /// To what.
     pub entity: EntityRef,
+    /// The version of `data`'s shape for this kind ([`EventKind::schema_version`] when the
+    /// event was written; see [`payload`](super::payload) for what may change within one).
+    #[serde(default = "first_version")]
+    pub schema_version: u32,
     /// The entity's version after the change (1 for entities without versions).
     pub version: u64,
     /// When.
     pub at: DateTime<Utc>,
-    /// Details (the new record, the owner change, the interaction...).
+    /// Details: the kind's payload ([`payload`](super::payload) has its type for each kind).
     pub data: serde_json::Value,
     /// Stable across redeliveries: a receiver drops an event whose key it has seen.
     pub idempotency_key: String,
+}
+
+/// The schema version of events written before versions were recorded.
+fn first_version() -> u32 {
+    1
 }
 
 /// The body of an event message in the outbox.
 #[derive(Serialize, Deserialize)]
 struct Body {
     entity: EntityRef,
+    #[serde(default = "first_version")]
+    schema: u32,
     version: u64,
     at: DateTime<Utc>,
     data: serde_json::Value,
@@ -197,6 +209,7 @@ impl DomainEvent {
     ) -> Result<OutboxMessage> {
         let body = Body {
             entity,
+            schema: kind.schema_version(),
             version,
             at,
             data,
@@ -232,6 +245,7 @@ impl DomainEvent {
             seq: message.seq,
             kind: EventKind::parse(n.template.as_str())?,
             entity: body.entity,
+            schema_version: body.schema,
             version: body.version,
             at: body.at,
             data: body.data,
@@ -265,7 +279,11 @@ pub fn membership_events(
                 &entity,
                 1,
                 at,
-                serde_json::json!({ "segment": segment, "customer": customer }),
+                serde_json::to_value(super::payload::SegmentMovePayload {
+                    segment,
+                    customer: *customer,
+                })
+                .map_err(|e| Error::encoding("a segment event", e))?,
                 format!("{}:{segment}:{customer}:{stamp}", kind.as_str()),
             )
         })

@@ -34,6 +34,7 @@
 mod dispatch;
 pub mod events;
 mod notifiers;
+pub mod payload;
 
 use std::fmt;
 
@@ -178,6 +179,7 @@ macro_rules! token_type {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal, $allowed:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 

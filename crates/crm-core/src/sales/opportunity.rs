@@ -16,6 +16,7 @@ use crate::value::{DisplayName, ExternalRef, Money, StageKey};
 
 /// The part a contact plays in a deal (and, on an account, in the buying organisation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ContactRole {
     /// Makes the decision.
@@ -48,6 +49,7 @@ impl ContactRole {
 
 /// A contact of a deal: a customer record (usually a person at the account) and its role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DealContact {
     /// The contact's customer record.
     pub customer: CustomerId,
@@ -58,6 +60,7 @@ pub struct DealContact {
 /// One line of a deal: a product of the host's catalogue by its external id, a quantity, a
 /// unit price and a discount.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LineItem {
     /// The product in the host's system (`erp` / `SKU-1001`).
     pub product: ExternalRef,
@@ -144,6 +147,7 @@ impl LineItem {
 /// The ERP order a won deal became: its reference in the host's system and when it was
 /// linked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OrderLink {
     /// The order in the host's system (`erp` / `SO-2026-0042`).
     pub reference: ExternalRef,
@@ -155,6 +159,7 @@ pub struct OrderLink {
 /// by the `opportunity.won` event, and never changed afterwards (a deal with an order
 /// cannot be reopened).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OrderSnapshot {
     /// The deal.
     pub opportunity: OpportunityId,
@@ -177,6 +182,7 @@ pub struct OrderSnapshot {
 /// One entry of a deal's stage history (append-only): who moved it when, from where to
 /// where, and its amount and probability at the time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StageChange {
     /// The deal.
     pub opportunity: OpportunityId,
@@ -231,6 +237,7 @@ pub struct StageChange {
 /// # Ok::<(), crm_core::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Opportunity {
     /// Its id.
     pub id: OpportunityId,

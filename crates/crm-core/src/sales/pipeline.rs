@@ -8,6 +8,7 @@ use crate::value::{DisplayName, StageKey};
 
 /// Where a stage leaves a deal: still open, won or lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Still being worked.
@@ -36,6 +37,7 @@ impl Outcome {
 
 /// How a deal counts in a forecast, the categories sales teams commit to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ForecastCategory {
     /// Early: counted in the pipeline only.

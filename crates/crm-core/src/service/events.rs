@@ -5,6 +5,7 @@ use crate::customer::{Customer, OwnershipChange};
 use crate::error::{Error, Result};
 use crate::id::CustomerId;
 use crate::interaction::Interaction;
+use crate::notify::payload::{CasePayload, ErasedPayload, MergedPayload, StageChangedPayload};
 use crate::notify::{DomainEvent, EntityRef, EventKind, OutboxMessage};
 use crate::sales::{Opportunity, Outcome, StageChange};
 
@@ -79,11 +80,12 @@ impl Recorder {
             return Ok(Vec::new());
         }
         let entity = EntityRef::customer(survivor.id);
-        let data = serde_json::json!({
-            "survivor": survivor.id,
-            "merged": merged,
-            "customer": survivor,
-        });
+        let data = serde_json::to_value(MergedPayload {
+            survivor: survivor.id,
+            merged: merged.to_vec(),
+            customer: survivor.clone(),
+        })
+        .map_err(|e| Error::encoding("a merge event", e))?;
         Ok(vec![DomainEvent::message(
             EventKind::CustomerMerged,
             entity.clone(),
@@ -113,7 +115,8 @@ impl Recorder {
             &entity,
             erased.version,
             erased.updated_at,
-            serde_json::json!({ "customer": id }),
+            serde_json::to_value(ErasedPayload { customer: id })
+                .map_err(|e| Error::encoding("an erasure event", e))?,
             format!("customer.erased:{id}:{}", erased.version),
         )?])
     }
@@ -164,13 +167,14 @@ impl Recorder {
             _ => return Ok(Vec::new()),
         };
         let entity = case_ref(case);
-        let data = serde_json::json!({
-            "customer": case.customer,
-            "kind": case.kind,
-            "subject": case.subject,
-            "status": case.status,
-            "assignee": case.assignee,
-        });
+        let data = serde_json::to_value(CasePayload {
+            customer: case.customer,
+            kind: case.kind.clone(),
+            subject: case.subject.clone(),
+            status: case.status,
+            assignee: case.assignee,
+        })
+        .map_err(|e| Error::encoding("a case event", e))?;
         let key = format!("{}:{}:{}", kind.as_str(), case.id, case.version);
         Ok(vec![DomainEvent::message(
             kind,
@@ -212,10 +216,10 @@ impl Recorder {
         };
         let mut out = vec![message(
             EventKind::OpportunityStageChanged,
-            encode(Ok(serde_json::json!({
-                "opportunity": encode(serde_json::to_value(deal))?,
-                "change": encode(serde_json::to_value(change))?,
-            })))?,
+            encode(serde_json::to_value(StageChangedPayload {
+                opportunity: deal.clone(),
+                change: change.clone(),
+            }))?,
         )?];
         match (&deal.won, deal.outcome) {
             (Some(snapshot), Outcome::Won) => out.push(message(

@@ -11,6 +11,7 @@ use crate::error::Error;
 /// The name of a custom attribute: a lower-case ASCII letter, then up to 63 lower-case
 /// letters, digits or `_` (`industry`, `tax_id`, `seats_2024`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct AttrKey(String);
 
@@ -65,6 +66,7 @@ impl fmt::Debug for AttrKey {
 
 /// A typed custom-attribute value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum AttrValue {
     /// Free text (at most [`AttrValue::MAX_TEXT_CHARS`] characters).
@@ -121,6 +123,7 @@ impl AttrValue {
 
 /// Custom attributes of a customer or interaction: validated keys to typed values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(
     try_from = "BTreeMap<AttrKey, AttrValue>",
     into = "BTreeMap<AttrKey, AttrValue>"

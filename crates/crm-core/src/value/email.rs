@@ -10,6 +10,7 @@ use crate::error::Error;
 /// case-insensitive; local parts are kept as given). Display text (`Ann <ann@x.org>`) and
 /// domain literals (`ann@[10.0.0.1]`) are rejected.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct EmailAddress(String);
 

@@ -12,6 +12,7 @@ use crate::error::Error;
 /// An ISO 4217 currency code (`EUR`, `USD`, `CNY`, ...), checked against the `iso_currency`
 /// crate's table of the standard.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
 
@@ -95,6 +96,7 @@ impl fmt::Debug for Currency {
 /// Sums of amounts go through checked arithmetic ([`Money::checked_add`], the profile merge)
 /// and report [`Error::Validation`] on overflow instead of panicking.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(try_from = "MoneyRepr", into = "MoneyRepr")]
 pub struct Money {
     amount: Decimal,
@@ -103,6 +105,7 @@ pub struct Money {
 
 /// The serde form of [`Money`]: the amount as a string (never a float) and the currency.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 struct MoneyRepr {
     amount: Decimal,
     currency: Currency,

@@ -11,6 +11,7 @@ use crate::error::Error;
 /// [`PhoneNumber::parse_national`] and an ISO 3166 region code. A number with an
 /// extension (`+49 30 1234567 ext. 99`) is refused: E.164 cannot hold it.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
 

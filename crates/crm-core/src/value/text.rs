@@ -31,6 +31,7 @@ macro_rules! text_value {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -184,6 +185,7 @@ impl StageKey {
 /// Interactions carry one as their idempotency key, so a re-sent batch is recognised and
 /// skipped; customers carry one per source system that knows them.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(try_from = "RawRef", into = "RawRef")]
 pub struct ExternalRef {
     source: SourceSystem,
@@ -191,6 +193,7 @@ pub struct ExternalRef {
 }
 
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 struct RawRef {
     source: String,
     external_id: String,

@@ -409,16 +409,17 @@ impl Evaluator {
                 warnings += 1;
                 (&rule.on_warning, "kpi.warning", Priority::High)
             };
-            let data = serde_json::json!({
-                "rule": rule.name,
-                "rule_key": rule.key,
-                "case": case.id,
-                "subject": case.subject,
-                "metric": alert.status.metric,
-                "elapsed_minutes": alert.status.elapsed.num_minutes(),
-                "target_minutes": rule.case_target().map(|t| t.target().num_minutes()),
-                "breach_at": alert.status.breach_at,
-            });
+            let data = serde_json::to_value(crate::notify::payload::CaseBreachedPayload {
+                rule: rule.name.clone(),
+                rule_key: rule.key.clone(),
+                case: case.id,
+                subject: case.subject.clone(),
+                metric: alert.status.metric,
+                elapsed_minutes: alert.status.elapsed.num_minutes(),
+                target_minutes: rule.case_target().map(|t| t.target().num_minutes()),
+                breach_at: alert.status.breach_at,
+            })
+            .map_err(|e| Error::encoding("a breach notice", e))?;
             for action in actions {
                 let recipient = match (action, case.assignee) {
                     (KpiAction::NotifyAssignee, Some(a)) => Some((Recipient::User(a), "assignee")),
