@@ -16,8 +16,10 @@ use crm_webhook::{
 };
 use support::{Receiver, Request};
 
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
 fn secret() -> WebhookSecret {
-    WebhookSecret::new(*b"0123456789abcdef0123456789abcdef").unwrap()
+    WebhookSecret::new(SECRET).unwrap()
 }
 
 struct Setup {
@@ -96,7 +98,7 @@ fn verify(request: &Request, now: DateTime<Utc>) -> Result<DomainEvent, VerifyEr
 
 #[tokio::test]
 async fn events_arrive_signed_and_in_order_per_entity() {
-    let receiver = Receiver::start();
+    let receiver = Receiver::start(SECRET);
     let s = setup(plain(&receiver.url("/ok")));
     let ann = s.register("Ann").await;
     s.crm
@@ -115,6 +117,7 @@ async fn events_arrive_signed_and_in_order_per_entity() {
     let mut events = Vec::new();
     for request in &requests {
         assert_eq!(request.status, 200);
+        assert!(request.verified, "the Python recipe accepts it too");
         assert_eq!(request.header("content-type"), Some("application/json"));
         let event = verify(request, Utc::now()).expect("a valid signature");
         assert_eq!(request.header(EVENT_HEADER), Some(event.kind.as_str()));
@@ -175,7 +178,7 @@ async fn events_arrive_signed_and_in_order_per_entity() {
 
 #[tokio::test]
 async fn a_500_is_retried_and_the_event_delivered_once() {
-    let receiver = Receiver::start();
+    let receiver = Receiver::start(SECRET);
     let s = setup(plain(&receiver.url("/flaky/1")));
     s.register("Ann").await;
 
@@ -208,7 +211,7 @@ async fn a_500_is_retried_and_the_event_delivered_once() {
 
 #[tokio::test]
 async fn a_410_makes_a_dead_letter_and_a_429_a_retry() {
-    let gone = Receiver::start();
+    let gone = Receiver::start(SECRET);
     let s = setup(plain(&gone.url("/gone")));
     s.register("Ann").await;
     let report = s.drain(Utc::now()).await;
@@ -216,7 +219,7 @@ async fn a_410_makes_a_dead_letter_and_a_429_a_retry() {
     assert_eq!(s.dead().await, 1);
     assert_eq!(gone.take(1)[0].status, 410);
 
-    let throttled = Receiver::start();
+    let throttled = Receiver::start(SECRET);
     let s = setup(plain(&throttled.url("/throttle")));
     s.register("Bob").await;
     let report = s.drain(Utc::now()).await;
@@ -227,7 +230,7 @@ async fn a_410_makes_a_dead_letter_and_a_429_a_retry() {
 
 #[tokio::test]
 async fn a_receiver_that_hangs_times_out_and_the_event_is_retried() {
-    let receiver = Receiver::start();
+    let receiver = Receiver::start(SECRET);
     let config = plain(&receiver.url("/hang-once/3")).with_timeout(Duration::from_millis(500));
     let s = setup(config);
     s.register("Ann").await;
@@ -254,7 +257,7 @@ async fn https_with_the_company_ca_and_not_without_it() {
         Ok(ca) => ca,
         Err(why) => panic!("the TLS test needs openssl: {why}"),
     };
-    let receiver = Receiver::start_tls(&ca.cert, &ca.key);
+    let receiver = Receiver::start_tls(SECRET, &ca.cert, &ca.key);
     let url = format!("https://localhost:{}/ok", receiver.port);
 
     let trusted = WebhookConfig::new(&url, secret())
@@ -274,4 +277,15 @@ async fn https_with_the_company_ca_and_not_without_it() {
     assert_eq!((report.sent, report.retried, report.dead), (0, 1, 0));
     std::thread::sleep(Duration::from_millis(200));
     assert!(receiver.rest().is_empty());
+}
+
+#[tokio::test]
+async fn the_python_recipe_refuses_another_secret() {
+    let receiver = Receiver::start("not the sender's secret, 32 bytes");
+    let s = setup(plain(&receiver.url("/ok")));
+    s.register("Ann").await;
+    assert_eq!(s.drain(Utc::now()).await.sent, 1);
+    let request = &receiver.take(1)[0];
+    assert!(!request.verified, "signed with another secret");
+    verify(request, Utc::now()).expect("while the sender's secret accepts it");
 }

@@ -19,6 +19,9 @@ pub struct Request {
     pub body: String,
     /// What the receiver answered.
     pub status: u16,
+    /// Whether the receiver's own check (the Python recipe of the crate docs) accepted
+    /// the signature and timestamp, with the secret it was started with.
+    pub verified: bool,
 }
 
 impl Request {
@@ -37,24 +40,28 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Plain HTTP.
-    pub fn start() -> Receiver {
-        Receiver::start_with(&[])
+    /// Plain HTTP; the receiver checks signatures with `secret`.
+    pub fn start(secret: &str) -> Receiver {
+        Receiver::start_with(secret, &[])
     }
 
     /// HTTPS with this certificate and key.
-    pub fn start_tls(cert: &Path, key: &Path) -> Receiver {
-        Receiver::start_with(&[
-            "--tls".into(),
-            cert.display().to_string(),
-            key.display().to_string(),
-        ])
+    pub fn start_tls(secret: &str, cert: &Path, key: &Path) -> Receiver {
+        Receiver::start_with(
+            secret,
+            &[
+                "--tls".into(),
+                cert.display().to_string(),
+                key.display().to_string(),
+            ],
+        )
     }
 
-    fn start_with(options: &[String]) -> Receiver {
+    fn start_with(secret: &str, options: &[String]) -> Receiver {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/receiver.py");
         let mut child = Command::new("python3")
             .arg(script)
+            .arg(secret)
             .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,9 +1,11 @@
 """A webhook receiver for the tests: a real HTTP server process on loopback.
 
-Usage: receiver.py [--tls CERT KEY]
+Usage: receiver.py SECRET [--tls CERT KEY]
 
 Prints {"port": N} once listening, then one JSON line per request received:
-{"path", "headers" (name -> value, names lowercased), "body" (UTF-8 text), "status"}.
+{"path", "headers" (name -> value, names lowercased), "body" (UTF-8 text), "status",
+"verified"}: "verified" is what `verify` below (the recipe in crm-webhook's docs for
+receivers in other languages) says of the request with SECRET.
 What it answers depends on the path:
 
   /ok            200
@@ -13,6 +15,8 @@ What it answers depends on the path:
   /hang-once/S   sleeps S seconds before answering the first request, then 200 at once
 """
 
+import hashlib
+import hmac
 import json
 import ssl
 import sys
@@ -22,6 +26,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 counts = {}
 lock = threading.Lock()
+secret = b""
+
+
+def verify(secret: bytes, headers, body: bytes, tolerance=300) -> bool:
+    ts = headers.get("X-CRM-Timestamp", "")
+    signatures = headers.get("X-CRM-Signature", "")
+    if not ts.isdigit() or abs(time.time() - int(ts)) > tolerance:
+        return False
+    mac = hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(mac, s.strip()[3:])
+               for s in signatures.split(",")
+               if s.strip().startswith("v1="))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -55,6 +71,7 @@ class Handler(BaseHTTPRequestHandler):
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": body.decode("utf-8"),
             "status": status,
+            "verified": verify(secret, self.headers, body),
         }
         with lock:
             sys.stdout.write(json.dumps(record) + "\n")
@@ -68,9 +85,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    global secret
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    args = sys.argv[1:]
+    secret = sys.argv[1].encode()
+    args = sys.argv[2:]
     if args[:1] == ["--tls"]:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args[1], args[2])
