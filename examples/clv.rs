@@ -21,6 +21,22 @@ struct Args {
     unit: TimeUnit,
 }
 
+const USAGE: &str = "\
+usage: clv --cdnow FILE --calibration-end YYYY-MM-DD [--unit weeks|days]
+
+Fits the BG/NBD and Gamma-Gamma models to a CDNOW purchase log.
+
+  --cdnow FILE              a CDNOW purchase log (the 5-column sample or the 4-column full set)
+  --calibration-end DATE    the last day of the calibration period
+  --unit weeks|days         the time unit of the BG/NBD parameters (default: weeks)
+
+Stdout: exactly one JSON object with the keys customers, repeat_customers, r, alpha, a,
+b, log_likelihood, p, q, gamma, fit_ms. Stderr: what was fitted, and the parameters as a
+table for a person.";
+
+/// Asked for usage instead of a fit.
+const HELP: &str = "help";
+
 fn parse_args() -> Result<Args, String> {
     let mut cdnow = None;
     let mut end = None;
@@ -29,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
+            "--help" | "-h" => return Err(HELP.into()),
             "--cdnow" => cdnow = Some(value()?),
             "--calibration-end" => {
                 let v = value()?;
@@ -77,6 +94,19 @@ fn run() -> Result<String, String> {
         );
     }
     let (bg, gg) = (purchases.params, spend.params);
+    eprintln!("{:<12} {:<9} {:>9}", "model", "parameter", "value");
+    for (model, name, value) in [
+        ("BG/NBD", "r", bg.r),
+        ("BG/NBD", "alpha", bg.alpha),
+        ("BG/NBD", "a", bg.a),
+        ("BG/NBD", "b", bg.b),
+        ("Gamma-Gamma", "p", gg.p),
+        ("Gamma-Gamma", "q", gg.q),
+        ("Gamma-Gamma", "gamma", gg.gamma),
+    ] {
+        eprintln!("{model:<12} {name:<9} {value:>9.4}");
+    }
+    eprintln!("BG/NBD log-likelihood {:.2}", purchases.log_likelihood);
     Ok(format!(
         "{{\"customers\":{},\"repeat_customers\":{},\"r\":{},\"alpha\":{},\"a\":{},\"b\":{},\"log_likelihood\":{},\"p\":{},\"q\":{},\"gamma\":{},\"fit_ms\":{}}}",
         summary.len(),
@@ -99,8 +129,12 @@ fn main() -> ExitCode {
             println!("{json}");
             ExitCode::SUCCESS
         }
+        Err(e) if e == HELP => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("clv: {e}");
+            eprintln!("clv: {e} (--help for usage)");
             ExitCode::FAILURE
         }
     }

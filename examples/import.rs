@@ -2,15 +2,15 @@
 //! the rejected rows printed; a second run that changes nothing; then the duplicates the
 //! customer file carries are found and merged.
 //!
-//! `cargo run --example import [-- DIR]` (default: a new temporary directory). The files
-//! are generated first: 5,000 people from a seeded generator, 2% of them entered a second
+//! `cargo run --example import [-- DIR]` (default: a temporary directory, removed at the
+//! end; a DIR given is kept). The files are generated first: 5,000 people from a seeded generator, 2% of them entered a second
 //! time under another id (same email, same phone, or only the same birth date, city and
 //! company, with the name misspelt or reordered), three broken rows, and 20,000
 //! interactions of which two are broken.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -106,27 +106,45 @@ fn write_files(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
         .collect())
 }
 
-/// A progress bar on standard error, from the bytes read.
+/// Progress on standard error, from the bytes read: a bar redrawn in place on a terminal;
+/// otherwise (a file, a pipe) a plain line at each quarter and one when done.
 fn bar(label: &'static str, total: u64) -> impl FnMut(&Progress) {
+    let terminal = std::io::stderr().is_terminal();
+    let mut quarters_shown = 0;
+    let mut finished = false;
     move |p: &Progress| {
+        if finished {
+            return;
+        }
         let done = if total == 0 {
             1.0
         } else {
-            p.bytes as f64 / total as f64
+            (p.bytes as f64 / total as f64).min(1.0)
         };
-        let filled = (done * 30.0).round() as usize;
-        eprint!(
-            "\r{label:<13} [{}{}] {:>3.0}%  {} rows, {} rejected",
-            "#".repeat(filled.min(30)),
-            ".".repeat(30 - filled.min(30)),
-            done * 100.0,
-            p.rows,
-            p.rejected
-        );
-        if p.done {
-            eprintln!();
+        let counts = format!("{} rows, {} rejected", p.rows, p.rejected);
+        if terminal {
+            let filled = ((done * 30.0).round() as usize).min(30);
+            eprint!(
+                "\r{label:<13} [{}{}] {:>3.0}%  {counts}",
+                "#".repeat(filled),
+                ".".repeat(30 - filled),
+                done * 100.0,
+            );
+            if p.done {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        } else if p.done {
+            eprintln!("{label:<13} done: {counts}");
+        } else {
+            // Quarters 1 to 3 as they are passed; 100% only as "done".
+            let quarter = ((done * 4.0).floor() as usize).min(3);
+            if quarter > quarters_shown {
+                quarters_shown = quarter;
+                eprintln!("{label:<13} {:>3}%  {counts}", quarter * 25);
+            }
         }
-        let _ = std::io::stderr().flush();
+        finished = p.done;
     }
 }
 
@@ -138,13 +156,21 @@ fn print_rejected(report: &ImportReport) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir: PathBuf = match std::env::args().nth(1) {
-        Some(d) => PathBuf::from(d),
-        None => std::env::temp_dir().join(format!("crm-import-{}", std::process::id())),
+    // A directory of the caller's is kept; a temporary one is removed when `_temporary`
+    // drops at the end (also on an error).
+    let (dir, _temporary): (PathBuf, Option<tempfile::TempDir>) = match std::env::args().nth(1) {
+        Some(d) => (PathBuf::from(d), None),
+        None => {
+            let t = tempfile::Builder::new().prefix("crm-import-").tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
     };
     std::fs::create_dir_all(&dir)?;
     let planted = write_files(&dir)?;
-    println!("files in {}", dir.display());
+    match &_temporary {
+        Some(_) => println!("files in {} (removed at the end)", dir.display()),
+        None => println!("files in {}", dir.display()),
+    }
 
     let store = SqliteStore::open(dir.join("crm.db"))?;
     let crm = Crm::new(Arc::new(store));

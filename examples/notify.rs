@@ -69,6 +69,16 @@ fn notifier(smtp: Option<&str>) -> Result<Arc<dyn Notifier>, Box<dyn std::error:
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "usage: notify [--smtp HOST:PORT]\n\n\
+             Queues notifications and domain events for a customer hand-over and a KPI breach,\n\
+             then dispatches them: to the SMTP server at HOST:PORT (plain, for a local test\n\
+             server), or, without --smtp, printed as envelopes on stderr. Events are printed\n\
+             as JSON lines on stdout."
+        );
+        return Ok(());
+    }
     let smtp = args
         .iter()
         .position(|a| a == "--smtp")

@@ -62,8 +62,52 @@ fn read_csv(path: &str) -> Result<Vec<(Key, NaiveDate, Decimal)>, String> {
     Ok(out)
 }
 
+const USAGE: &str = "\
+usage: rfm (--cdnow FILE | --csv FILE) --as-of YYYY-MM-DD
+
+RFM scores, RFM segments and ABC classes for every customer of a purchase log.
+
+  --cdnow FILE    a CDNOW purchase log (the 5-column sample or the 4-column full set)
+  --csv FILE      customer,date,amount rows with a header line, dates as YYYY-MM-DD
+  --as-of DATE    the day the scores are computed for (later purchases are left out)
+
+Stdout: CSV, customer,recency_days,frequency,monetary,r,f,m,segment,abc, one row per
+customer, sorted by customer id. Stderr: a summary table for a person.";
+
+/// The summary for a person: ABC classes, then the RFM segments by size.
+fn summary(
+    rows: &[crm_core::value_class::RfmRow<Key>],
+    shares: &[crm_core::value_class::ClassShare; 3],
+) {
+    let percent = |d: Decimal| (d * Decimal::from(100)).round_dp(1);
+    eprintln!("class  customers  share of customers  share of revenue");
+    for (class, s) in ["A", "B", "C"].iter().zip(shares) {
+        eprintln!(
+            "{class:<5}  {:>9}  {:>17}%  {:>15}%",
+            s.customers,
+            percent(s.customer_share),
+            percent(s.revenue_share)
+        );
+    }
+    let mut segments: std::collections::BTreeMap<&str, usize> = Default::default();
+    for row in rows {
+        *segments.entry(row.segment.as_str()).or_default() += 1;
+    }
+    let mut segments: Vec<(&str, usize)> = segments.into_iter().collect();
+    segments.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    eprintln!("\nRFM segment          customers");
+    for (segment, n) in segments {
+        eprintln!("{segment:<20} {n:>9}");
+    }
+    eprintln!("{:<20} {:>9}", "all", rows.len());
+}
+
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let value = |flag: &str| {
         args.iter()
             .position(|a| a == flag)
@@ -116,17 +160,7 @@ fn run() -> Result<(), String> {
         .map_err(io)?;
     }
     out.flush().map_err(io)?;
-    let s = &classes.shares;
-    eprintln!(
-        "{} customers; A {} ({:.1}% of revenue), B {} ({:.1}%), C {} ({:.1}%)",
-        rows.len(),
-        s[0].customers,
-        s[0].revenue_share * Decimal::from(100),
-        s[1].customers,
-        s[1].revenue_share * Decimal::from(100),
-        s[2].customers,
-        s[2].revenue_share * Decimal::from(100),
-    );
+    summary(&rows, &classes.shares);
     Ok(())
 }
 
@@ -134,7 +168,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rfm: {e}");
+            eprintln!("rfm: {e} (--help for usage)");
             ExitCode::FAILURE
         }
     }
