@@ -156,9 +156,9 @@ fn print_rejected(report: &ImportReport) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // A directory of the caller's is kept; a temporary one is removed when `_temporary`
+    // A directory of the caller's is kept; a temporary one is removed when `temporary`
     // drops at the end (also on an error).
-    let (dir, _temporary): (PathBuf, Option<tempfile::TempDir>) = match std::env::args().nth(1) {
+    let (dir, temporary): (PathBuf, Option<tempfile::TempDir>) = match std::env::args().nth(1) {
         Some(d) => (PathBuf::from(d), None),
         None => {
             let t = tempfile::Builder::new().prefix("crm-import-").tempdir()?;
@@ -167,7 +167,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     std::fs::create_dir_all(&dir)?;
     let planted = write_files(&dir)?;
-    match &_temporary {
+    match &temporary {
         Some(_) => println!("files in {} (removed at the end)", dir.display()),
         None => println!("files in {}", dir.display()),
     }

@@ -118,6 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("http://{}/crm/events", listener.local_addr()?);
     let (tx, seen) = mpsc::channel();
     let verifier = Verifier::new(secret.clone());
+    let check = verifier.clone();
     std::thread::spawn(move || receive(listener, verifier, tx));
     println!("receiver listening on {url}");
 
@@ -172,7 +173,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // What the receiver does with a captured request sent again later, or altered.
     if let Some(first) = received.first() {
-        let check = Verifier::new(WebhookSecret::new(*b"example secret: use 32 random bytes")?);
         let later = chrono::Utc::now() + chrono::Duration::minutes(10);
         let replay = check.verify(
             first.timestamp.as_deref(),
