@@ -433,6 +433,37 @@ impl PostgresStore {
         tx.commit().await.map_err(storage)
     }
 
+    /// The name of each embedded migration, in the order they apply: the migration that
+    /// takes the schema to version `n` is the `n`-th.
+    pub fn migration_names() -> Vec<String> {
+        let runner = embedded::migrations::runner();
+        let mut migrations: Vec<_> = runner.get_migrations().iter().collect();
+        migrations.sort_by_key(|m| m.version());
+        migrations.iter().map(|m| m.name().to_string()).collect()
+    }
+
+    /// The version of the last migration applied to the database (0 when none is).
+    pub async fn schema_version(&self) -> Result<u32> {
+        let mut client = self.connection().await?;
+        // Before the first migration there is no history table to read.
+        let history: bool = client
+            .query_one(
+                "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(storage)?
+            .get(0);
+        if !history {
+            return Ok(0);
+        }
+        let last = embedded::migrations::runner()
+            .get_last_applied_migration_async(&mut **client)
+            .await
+            .map_err(|e| Error::storage(BACKEND, e))?;
+        Ok(last.map_or(0, |m| u32::try_from(m.version()).unwrap_or(0)))
+    }
+
     /// Applies every embedded migration not applied yet, holding an advisory lock so that
     /// concurrent callers apply each migration once.
     pub async fn migrate(&self) -> Result<()> {

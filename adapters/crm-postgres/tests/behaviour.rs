@@ -52,6 +52,8 @@ fn server() -> Option<crm_testkit::postgres::PostgresServer> {
 async fn concurrent_migrations_apply_once() {
     let Some(server) = server() else { return };
     let url = server.connection_string("postgres");
+    let before = PostgresStore::connect(&url).await.expect("connect");
+    assert_eq!(before.schema_version().await.expect("version"), 0);
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let url = url.clone();
@@ -72,6 +74,11 @@ async fn concurrent_migrations_apply_once() {
         crm_postgres::SCHEMA_VERSION.to_string(),
         "each migration is recorded once"
     );
+    let version = before.schema_version().await.expect("version");
+    assert_eq!(version as usize, crm_postgres::SCHEMA_VERSION);
+    let names = PostgresStore::migration_names();
+    assert_eq!(names.len(), crm_postgres::SCHEMA_VERSION);
+    assert_eq!(names[0], "initial");
     assert_eq!(
         server
             .psql("postgres", "SELECT count(*) FROM customers")

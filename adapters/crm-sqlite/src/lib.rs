@@ -72,6 +72,32 @@ pub(crate) const BACKEND: &str = "sqlite";
 /// The schema version this release migrates databases to (SQLite's `user_version`).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
+/// The name of each embedded migration, in the order they apply: the migration that takes a
+/// database to version `n` is `MIGRATION_NAMES[n - 1]`.
+pub const MIGRATION_NAMES: [&str; 18] = [
+    "initial",
+    "value",
+    "segments",
+    "value_classes",
+    "outbox",
+    "cases",
+    "tasks",
+    "kpi_rules",
+    "interactions_by_time",
+    "redirects",
+    "archive",
+    "audit",
+    "access",
+    "access_log",
+    "sales",
+    "accounts",
+    "schedule",
+    "job_leases",
+];
+
+// Every migration has its name.
+const _: () = assert!(MIGRATION_NAMES.len() as u32 == SCHEMA_VERSION);
+
 static MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("sql/001_initial.sql")),
     M::up(include_str!("sql/002_value.sql")),
@@ -101,6 +127,7 @@ pub struct SqliteOptions {
     busy_timeout: Duration,
     cache_size_mib: u32,
     max_readers: usize,
+    migrate: bool,
 }
 
 impl SqliteOptions {
@@ -124,7 +151,17 @@ impl SqliteOptions {
         self
     }
 
-    /// Opens (creating if needed) the database and migrates it to the latest schema.
+    /// Whether [`open`](Self::open) migrates the database to the latest schema (default:
+    /// yes). Without it, the store works only on a database already at
+    /// [`SCHEMA_VERSION`]; use it to look at [`SqliteStore::schema_version`] before
+    /// calling [`SqliteStore::migrate`].
+    pub fn migrate_on_open(mut self, yes: bool) -> Self {
+        self.migrate = yes;
+        self
+    }
+
+    /// Opens (creating if needed) the database and migrates it to the latest schema
+    /// (unless [`migrate_on_open`](Self::migrate_on_open) said no).
     pub fn open(self) -> Result<SqliteStore> {
         let mut writer = match &self.path {
             Some(p) => Connection::open(p),
@@ -132,7 +169,9 @@ impl SqliteOptions {
         }
         .map_err(storage)?;
         configure(&writer, &self)?;
-        migrate(&mut writer)?;
+        if self.migrate {
+            migrate(&mut writer)?;
+        }
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: Mutex::new(writer),
@@ -290,6 +329,7 @@ impl SqliteStore {
             busy_timeout: Duration::from_secs(5),
             cache_size_mib: 64,
             max_readers: 4,
+            migrate: true,
         }
     }
 
@@ -447,5 +487,32 @@ mod tests {
             readers.open
         );
         assert_eq!(readers.idle.len(), readers.open, "all handed back");
+    }
+
+    /// A store opened without migrating leaves the file's schema as it is, so its version
+    /// can be read before migrating.
+    #[tokio::test]
+    async fn opening_without_migrating_leaves_the_schema_alone() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("crm.db");
+        let store = SqliteStore::builder(&path)
+            .migrate_on_open(false)
+            .open()
+            .expect("open");
+        assert_eq!(store.schema_version().await.expect("version"), 0);
+        store.migrate().await.expect("migrate");
+        assert_eq!(
+            store.schema_version().await.expect("version"),
+            SCHEMA_VERSION
+        );
+        drop(store);
+        let again = SqliteStore::builder(&path)
+            .migrate_on_open(false)
+            .open()
+            .expect("open");
+        assert_eq!(
+            again.schema_version().await.expect("version"),
+            SCHEMA_VERSION
+        );
     }
 }
