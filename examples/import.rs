@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,9 +18,10 @@ use crm_core::dedup::MatchRules;
 use crm_core::merge::MergePolicy;
 use crm_core::segment::AttrType;
 use crm_core::{AttrValue, Crm, CustomerId, CustomerQuery, PageRequest, TenantId};
+use crm_import::progress::on_stderr;
 use crm_import::{
     import_customers, import_interactions, CustomerMapping, ImportOptions, ImportReport,
-    InteractionMapping, Progress,
+    InteractionMapping,
 };
 use crm_sqlite::SqliteStore;
 use crm_testkit::Generator;
@@ -106,48 +106,6 @@ fn write_files(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
         .collect())
 }
 
-/// Progress on standard error, from the bytes read: a bar redrawn in place on a terminal;
-/// otherwise (a file, a pipe) a plain line at each quarter and one when done.
-fn bar(label: &'static str, total: u64) -> impl FnMut(&Progress) {
-    let terminal = std::io::stderr().is_terminal();
-    let mut quarters_shown = 0;
-    let mut finished = false;
-    move |p: &Progress| {
-        if finished {
-            return;
-        }
-        let done = if total == 0 {
-            1.0
-        } else {
-            (p.bytes as f64 / total as f64).min(1.0)
-        };
-        let counts = format!("{} rows, {} rejected", p.rows, p.rejected);
-        if terminal {
-            let filled = ((done * 30.0).round() as usize).min(30);
-            eprint!(
-                "\r{label:<13} [{}{}] {:>3.0}%  {counts}",
-                "#".repeat(filled),
-                ".".repeat(30 - filled),
-                done * 100.0,
-            );
-            if p.done {
-                eprintln!();
-            }
-            let _ = std::io::stderr().flush();
-        } else if p.done {
-            eprintln!("{label:<13} done: {counts}");
-        } else {
-            // Quarters 1 to 3 as they are passed; 100% only as "done".
-            let quarter = ((done * 4.0).floor() as usize).min(3);
-            if quarter > quarters_shown {
-                quarters_shown = quarter;
-                eprintln!("{label:<13} {:>3}%  {counts}", quarter * 25);
-            }
-        }
-        finished = p.done;
-    }
-}
-
 fn print_rejected(report: &ImportReport) {
     for r in &report.rejected {
         println!("  rejected line {}: {}: {}", r.line, r.column, r.reason);
@@ -198,7 +156,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::File::open(dir.join("customers.csv"))?,
             &customers,
             &options,
-            bar("customers", size("customers.csv")?),
+            on_stderr("customers", size("customers.csv")?),
         )
         .await?;
         println!(
@@ -215,7 +173,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::File::open(dir.join("interactions.csv"))?,
             &interactions,
             &options,
-            bar("interactions", size("interactions.csv")?),
+            on_stderr("interactions", size("interactions.csv")?),
         )
         .await?;
         println!(

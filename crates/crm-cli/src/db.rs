@@ -18,6 +18,8 @@ pub const DEFAULT_TENANT: TenantId =
 pub struct Failure {
     /// What went wrong, naming the input at fault.
     pub message: String,
+    /// The reader of stdout went away (`crm ... | head`): stop without a word.
+    pub closed_pipe: bool,
 }
 
 impl Failure {
@@ -25,6 +27,7 @@ impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
         Failure {
             message: message.into(),
+            closed_pipe: false,
         }
     }
 }
@@ -43,7 +46,10 @@ impl From<crm::Error> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
-        Failure::new(e.to_string())
+        Failure {
+            closed_pipe: e.kind() == std::io::ErrorKind::BrokenPipe,
+            ..Failure::new(e.to_string())
+        }
     }
 }
 

@@ -17,9 +17,12 @@
 mod chart;
 mod db;
 mod demo;
+mod import;
+mod ops;
 mod output;
 mod records;
 mod report;
+mod segments;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -66,6 +69,33 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Imports a CSV file of customers or interactions, as a mapping file says (see
+    /// `crm import --help`). Rows that fail their checks are written to a file of their
+    /// own; the rest are stored, in batches.
+    #[command(after_long_help = import::MAPPING_HELP)]
+    Import {
+        /// What the file holds.
+        #[arg(value_enum)]
+        what: import::What,
+        /// The CSV file (a header line, then one record per line).
+        file: std::path::PathBuf,
+        /// The mapping file: which column holds what (TOML).
+        #[arg(long, value_name = "MAPPING.toml")]
+        mapping: std::path::PathBuf,
+        /// Where rejected rows go, as CSV (default: FILE's name with .rejected.csv, in
+        /// the current folder).
+        #[arg(long, value_name = "FILE.csv")]
+        rejected: Option<std::path::PathBuf>,
+        /// Import into a copy of the database and throw it away: see what would happen.
+        #[arg(long)]
+        dry_run: bool,
+        /// The field delimiter, one ASCII character.
+        #[arg(long, default_value = ",", value_parser = delimiter)]
+        delimiter: u8,
+        /// Output format of the summary.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Customer records.
     #[command(subcommand)]
     Customers(CustomersCommand),
@@ -93,6 +123,19 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Customer segments: a rule selects the members (for example
+    /// `lifecycle = "active" and revenue >= 1000 and "newsletter" in tags`).
+    Segment {
+        #[command(subcommand)]
+        command: SegmentCommand,
+        /// The currency of `revenue` and money attributes in rules.
+        #[arg(long, global = true, default_value = "EUR")]
+        currency: String,
+        /// A custom attribute rules may use, as key=type (text, number, bool, date, money,
+        /// text_list); repeat for more.
+        #[arg(long = "attribute", global = true, value_name = "KEY=TYPE")]
+        attributes: Vec<String>,
+    },
     /// Reports on the tenant's customers and staff.
     Report {
         /// Which report.
@@ -112,6 +155,29 @@ enum Command {
         /// against.
         #[arg(long)]
         as_of: Option<String>,
+    },
+    /// KPI rules.
+    #[command(subcommand)]
+    Kpi(KpiCommand),
+    /// The scheduled jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Delivers the outbox by email through an SMTP server, until Ctrl-C (which finishes
+    /// the message in hand). Staff are the demo's team, at <first>.<last>@staff.example;
+    /// a login comes from CRM_SMTP_USER and CRM_SMTP_PASSWORD.
+    Dispatch {
+        /// The server, as HOST:PORT (or HOST for the TLS mode's usual port).
+        #[arg(long)]
+        smtp: String,
+        /// Encryption.
+        #[arg(long, value_enum, default_value_t = ops::Tls::Starttls)]
+        tls: ops::Tls,
+        /// The sender's address.
+        #[arg(long, default_value = "crm@example.com")]
+        from: String,
+        /// Deliver what is due now, then stop.
+        #[arg(long)]
+        once: bool,
     },
     /// The notification outbox.
     #[command(subcommand)]
@@ -169,6 +235,76 @@ enum CustomersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SegmentCommand {
+    /// The tenant's segments and their rules.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// How many customers a rule selects now, and the first of them; stores nothing.
+    Preview {
+        /// The rule.
+        rule: String,
+        /// Most customers to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Stores a segment selecting by a rule, and fills it.
+    Create {
+        /// Its name, unique in the tenant.
+        name: String,
+        /// The rule.
+        rule: String,
+    },
+    /// Evaluates a segment's rule again: who entered, who left.
+    Refresh {
+        /// The segment's name or id.
+        segment: String,
+    },
+    /// A segment's members.
+    Members {
+        /// The segment's name or id.
+        segment: String,
+        /// Most customers to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KpiCommand {
+    /// Evaluates the tenant's KPI rules now: warnings and breaches go to the outbox, each
+    /// raised once however often this runs.
+    Run {
+        /// Read every case, customer and deal instead of only those due (slower; for
+        /// checking the schedule).
+        #[arg(long)]
+        scan: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Runs the due jobs (KPI evaluation, task reminders) for the tenant, each under a
+    /// lease, so several runners never run one job at once.
+    Run {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum OutboxCommand {
     /// How many messages wait to be sent.
     Pending,
@@ -205,6 +341,14 @@ enum PrivacyCommand {
     },
 }
 
+/// A field delimiter: one ASCII character.
+fn delimiter(text: &str) -> Result<u8, String> {
+    match text.as_bytes() {
+        [b] if b.is_ascii() && *b != b'"' && *b != b'\n' => Ok(*b),
+        _ => Err(format!("{text:?} is not one ASCII character")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -220,6 +364,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.closed_pipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("crm: {e}");
             ExitCode::FAILURE
@@ -257,6 +402,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let db = db::open(database, cli.tenant, Open::Create).await?;
             let summary = demo::fill(&db, customers, seed).await?;
             writeln!(out, "{summary}")?;
+        }
+        Command::Import {
+            what,
+            file,
+            mapping,
+            rejected,
+            dry_run,
+            delimiter,
+            format,
+        } => {
+            let request = import::Request {
+                database,
+                tenant: cli.tenant,
+                what,
+                file: &file,
+                mapping: &mapping,
+                rejected,
+                dry_run,
+                delimiter,
+            };
+            import::run(request, format, &mut out).await?;
         }
         Command::Customers(c) => {
             let db = db::open(database, cli.tenant, Open::Existing).await?;
@@ -304,6 +470,33 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 db::user_label(to)
             )?;
         }
+        Command::Segment {
+            command,
+            currency,
+            attributes,
+        } => {
+            let schema = segments::schema(&currency, &attributes)?;
+            let db = db::open(database, cli.tenant, Open::Existing).await?;
+            match command {
+                SegmentCommand::List { format } => segments::list(&db, format, &mut out).await?,
+                SegmentCommand::Preview {
+                    rule,
+                    limit,
+                    format,
+                } => segments::preview(&db, &rule, &schema, limit, format, &mut out).await?,
+                SegmentCommand::Create { name, rule } => {
+                    segments::create(&db, &name, &rule, &schema, &mut out).await?
+                }
+                SegmentCommand::Refresh { segment } => {
+                    segments::refresh(&db, &segment, &schema, &mut out).await?
+                }
+                SegmentCommand::Members {
+                    segment,
+                    limit,
+                    format,
+                } => segments::members(&db, &segment, limit, format, &mut out).await?,
+            }
+        }
         Command::Report {
             report,
             format,
@@ -314,6 +507,29 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let options = report::Options::parse(&currency, as_of.as_deref())?;
             let db = db::open(database, cli.tenant, Open::Existing).await?;
             report::run(&db, report, &options, format, chart.as_deref(), &mut out).await?;
+        }
+        Command::Kpi(KpiCommand::Run { scan, format }) => {
+            let db = db::open(database, cli.tenant, Open::Existing).await?;
+            ops::kpi_run(&db, scan, format, &mut out).await?;
+        }
+        Command::Jobs(JobsCommand::Run { format }) => {
+            let db = db::open(database, cli.tenant, Open::Existing).await?;
+            ops::jobs_run(&db, format, &mut out).await?;
+        }
+        Command::Dispatch {
+            smtp,
+            tls,
+            from,
+            once,
+        } => {
+            let db = db::open(database, cli.tenant, Open::Existing).await?;
+            let request = ops::DispatchRequest {
+                smtp,
+                tls,
+                from,
+                once,
+            };
+            ops::dispatch(&db, &request, &mut out).await?;
         }
         Command::Outbox(c) => {
             let db = db::open(database, cli.tenant, Open::Existing).await?;

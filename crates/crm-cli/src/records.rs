@@ -11,7 +11,7 @@ use crate::db::{parse_user, user_label, Db, Failure};
 use crate::output::{Format, Table};
 
 /// Reads up to `limit` items, page after page.
-async fn collect<T, F, Fut>(limit: u32, mut read: F) -> Result<Vec<T>, Failure>
+pub async fn collect<T, F, Fut>(limit: u32, mut read: F) -> Result<Vec<T>, Failure>
 where
     F: FnMut(PageRequest) -> Fut,
     Fut: std::future::Future<Output = crm::Result<Page<T>>>,

@@ -2,82 +2,13 @@
 //! parsed back, charts drawn and rendered, bad input refused with one line and nothing
 //! written.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-/// A temporary folder holding the database.
-struct Shell {
-    dir: tempfile::TempDir,
-}
-
-impl Shell {
-    fn new() -> Self {
-        Shell {
-            dir: tempfile::tempdir().expect("a temporary folder"),
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("crm.db")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs `crm ARGS` on this folder's database, stdin closed.
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_crm"))
-            .arg("--database")
-            .arg(self.db())
-            .args(args)
-            .env_remove("CRM_DATABASE")
-            .env_remove("CRM_TENANT")
-            .stdin(Stdio::null())
-            .output()
-            .expect("crm runs")
-    }
-
-    /// Runs and expects success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "crm {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("UTF-8")
-    }
-
-    /// Runs and expects failure with exactly one line on stderr; returns that line.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "crm {args:?} should fail");
-        let err = String::from_utf8(out.stderr).expect("UTF-8");
-        assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
-        assert!(out.stdout.is_empty(), "nothing on stdout");
-        err
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let text = self.ok(args);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-    }
-
-    /// A shell with the demo company loaded.
-    fn demo() -> Self {
-        let shell = Shell::new();
-        let said = shell.ok(&["demo", "--customers", "120"]);
-        assert!(said.contains("120 customers"), "{said}");
-        shell
-    }
-}
-
-fn rows(v: &Value) -> &Vec<Value> {
-    v.as_array().expect("an array of rows")
-}
+use support::{rows, Shell};
 
 #[test]
 fn without_a_database_every_command_says_how_to_make_one_and_creates_nothing() {

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod progress;
 mod rows;
 
 use std::collections::HashMap;
