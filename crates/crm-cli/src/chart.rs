@@ -52,6 +52,7 @@ pub fn pareto(
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .x_desc("customers, largest revenue first (% of customers)")
             .y_desc("cumulative revenue (% of total)")
             .draw()
@@ -127,6 +128,7 @@ pub fn rfm_grid(
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .disable_mesh()
             .x_labels(5)
             .y_labels(5)
@@ -204,6 +206,7 @@ pub fn calibration(
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .x_labels(8)
             .x_label_formatter(&|x| {
                 let k = x.round();
@@ -301,6 +304,7 @@ pub fn scorecard(bars: &[Bar]) -> Result<String, String> {
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .disable_x_mesh()
             .x_labels(bars.len())
             .x_label_formatter(&|x| {
@@ -350,6 +354,66 @@ pub fn scorecard(bars: &[Bar]) -> Result<String, String> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// P(alive) against weeks since the last purchase, one point per customer, coloured by
+/// how many repeat purchases they made. `points` holds (repeat purchases, weeks since the
+/// last purchase, P(alive)).
+pub fn alive(points: &[(u32, f64, f64)], as_of: NaiveDate) -> Result<String, String> {
+    if points.is_empty() {
+        return Err("no customers to draw".into());
+    }
+    let right = points.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.05;
+    let groups: [(&str, u32, u32, RGBColor); 4] = [
+        ("no repeat purchase", 0, 0, RGBColor(150, 150, 150)),
+        ("1-2 repeat purchases", 1, 2, RGBColor(90, 170, 190)),
+        ("3-5 repeat purchases", 3, 5, RGBColor(60, 100, 180)),
+        ("6 or more", 6, u32::MAX, RGBColor(200, 70, 70)),
+    ];
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("P(alive) by weeks since the last purchase, as of {as_of} (BG/NBD)"),
+                ("sans-serif", 22),
+            )
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..right, 0f64..1.05f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .x_desc("weeks since the last purchase")
+            .y_desc("probability the customer is still active")
+            .draw()
+            .map_err(err)?;
+        for (label, low, high, color) in groups {
+            let mine: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.0 >= low && p.0 <= high)
+                .map(|p| (p.1, p.2))
+                .collect();
+            let n = mine.len();
+            chart
+                .draw_series(mine.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .map_err(err)?
+                .label(format!("{label} ({n})"))
+                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::MiddleRight)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()

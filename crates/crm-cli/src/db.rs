@@ -44,6 +44,15 @@ impl From<crm::Error> for Failure {
     }
 }
 
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure {
+            closed_pipe: e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe),
+            ..Failure::new(e.to_string())
+        }
+    }
+}
+
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
         Failure {

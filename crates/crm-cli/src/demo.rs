@@ -13,7 +13,9 @@ use crm::chrono::{DateTime, Duration, Utc};
 use crm::kpi::{KpiAction, KpiMetric, KpiRule, KpiScope};
 use crm::notify::TemplateName;
 use crm::rust_decimal::Decimal;
+use crm::sales::{ForecastCategory, Opportunity, Pipeline, Stage};
 use crm::sla::{SlaMetric, SlaTarget};
+use crm::TenantCrm;
 use crm::{
     Channel, Crm, Customer, CustomerQuery, Direction, Interaction, InteractionKind, Lifecycle,
     ManualClock, Money, PageRequest,
@@ -239,10 +241,85 @@ pub async fn fill(db: &Db, customers: u32, seed: u64) -> Result<String, Failure>
         };
         open[n] = Some(case);
     }
+    let deals = deals(&t, &clock, &registered, now, &mut rng).await?;
     Ok(format!(
-        "filled tenant {}: {} customers, {interactions} interactions ({purchases} purchases), {cases} service cases, 2 KPI rules\n\
+        "filled tenant {}: {} customers, {interactions} interactions ({purchases} purchases), {cases} service cases, 2 KPI rules, {deals} deals\n\
          try: crm report abc --chart abc.svg",
         db.tenant,
         registered.len()
     ))
+}
+
+/// A sales pipeline and deals with the organisations over the last half year: each opened
+/// in the first stage, moved on, won or lost every two weeks or so, some still open.
+async fn deals(
+    t: &TenantCrm,
+    clock: &ManualClock,
+    customers: &[Customer],
+    now: DateTime<Utc>,
+    rng: &mut fastrand::Rng,
+) -> Result<usize, Failure> {
+    let sales = t.sales();
+    let pipeline = sales
+        .create_pipeline(Pipeline::new(
+            "New business",
+            vec![
+                Stage::open("qualify", "Qualify", 10, ForecastCategory::Pipeline)?,
+                Stage::open("proposal", "Proposal", 40, ForecastCategory::BestCase)?,
+                Stage::open("negotiation", "Negotiation", 70, ForecastCategory::Commit)?,
+                Stage::won("won", "Won")?,
+                Stage::lost("lost", "Lost")?,
+            ],
+        )?)
+        .await?;
+    let accounts: Vec<&Customer> = customers
+        .iter()
+        .filter(|c| c.kind == crm::PartyKind::Organization)
+        .collect();
+    let mut opened = 0;
+    for (i, account) in accounts
+        .iter()
+        .cycle()
+        .take(accounts.len() * 3 / 2)
+        .enumerate()
+    {
+        let owner = account.owner.unwrap_or(DEMO_STAFF[0].0);
+        let mut at = now - Duration::days(rng.i64(20..180));
+        clock.set(at);
+        let close = (at + Duration::days(rng.i64(30..150))).date_naive();
+        let amount = Money::new(Decimal::from(1_000 * rng.i64(2..60)), "EUR")?;
+        let deal = Opportunity::new(
+            &format!("{} #{}", account.name, i + 1),
+            account.id,
+            owner,
+            &pipeline,
+            amount,
+            close,
+            at,
+        )?;
+        let mut deal = sales.open(deal).await?;
+        opened += 1;
+        loop {
+            at += Duration::days(rng.i64(5..25));
+            if at >= now {
+                break;
+            }
+            clock.set(at);
+            let next = match deal.stage.as_str() {
+                "qualify" => "proposal",
+                "proposal" => "negotiation",
+                _ => "won",
+            };
+            deal = match rng.u8(..10) {
+                0..=4 if next == "won" => sales.win(deal.id, deal.version).await?,
+                0..=4 => sales.move_to(deal.id, deal.version, next).await?,
+                5 | 6 => sales.lose(deal.id, deal.version, "Price", None).await?,
+                _ => continue,
+            };
+            if deal.is_closed() {
+                break;
+            }
+        }
+    }
+    Ok(opened)
 }

@@ -155,6 +155,9 @@ enum Command {
         /// against.
         #[arg(long)]
         as_of: Option<String>,
+        /// The pipeline of pipeline and funnel, by name (default: the first).
+        #[arg(long)]
+        pipeline: Option<String>,
     },
     /// KPI rules.
     #[command(subcommand)]
@@ -503,8 +506,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             chart,
             currency,
             as_of,
+            pipeline,
         } => {
-            let options = report::Options::parse(&currency, as_of.as_deref())?;
+            let options = report::Options::parse(&currency, as_of.as_deref(), pipeline)?;
             let db = db::open(database, cli.tenant, Open::Existing).await?;
             report::run(&db, report, &options, format, chart.as_deref(), &mut out).await?;
         }

@@ -119,7 +119,7 @@ pub async fn show(db: &Db, id: &str, format: Format, out: &mut dyn Write) -> Res
     let profile = db.t().customers().profile(id).await?;
     if format == Format::Json {
         let doc = json!({ "customer": customer, "profile": profile });
-        serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| Failure::new(e.to_string()))?;
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -268,7 +268,7 @@ pub async fn requeue(db: &Db, id: &str, out: &mut dyn Write) -> Result<(), Failu
 /// `crm privacy export ID`.
 pub async fn export(db: &Db, id: &str, out: &mut dyn Write) -> Result<(), Failure> {
     let export = db.t().privacy().export(customer_id(id)?).await?;
-    serde_json::to_writer_pretty(&mut *out, &export).map_err(|e| Failure::new(e.to_string()))?;
+    serde_json::to_writer_pretty(&mut *out, &export)?;
     writeln!(out)?;
     Ok(())
 }

@@ -155,6 +155,46 @@ fn reports_as_tables_csv_and_json_agree() {
         .sum();
     assert_eq!(customers, clv["customers"].as_u64().unwrap());
 
+    let alive = shell.json(&["report", "alive", "--format", "json"]);
+    assert_eq!(rows(&alive).len(), buyers);
+    let chances: Vec<f64> = rows(&alive)
+        .iter()
+        .map(|r| r["p_alive"].as_f64().unwrap())
+        .collect();
+    assert!(chances.iter().all(|p| (0.0..=1.0).contains(p)));
+    assert!(
+        chances.windows(2).all(|w| w[0] <= w[1]),
+        "least likely first"
+    );
+
+    let pool = shell.json(&["report", "pool", "--format", "json"]);
+    let held: u64 = rows(&pool)
+        .iter()
+        .map(|r| r["customers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(held, 120);
+    for r in rows(&pool) {
+        assert!(r["quiet_90_days"].as_u64() <= r["quiet_30_days"].as_u64());
+    }
+
+    let pipeline = shell.json(&["report", "pipeline", "--format", "json"]);
+    assert!(!rows(&pipeline).is_empty());
+    for r in rows(&pipeline) {
+        let amount: f64 = r["amount"].as_str().unwrap().parse().unwrap();
+        let weighted: f64 = r["weighted"].as_str().unwrap().parse().unwrap();
+        assert!(weighted > 0.0 && weighted < amount, "{r}");
+    }
+    let funnel = shell.json(&["report", "funnel", "--format", "json"]);
+    let deals = funnel["deals"].as_u64().unwrap();
+    assert!(deals > 0);
+    assert_eq!(funnel["steps"][0]["reached"].as_u64(), Some(deals));
+    assert!(funnel["won"].as_u64().unwrap() + funnel["lost"].as_u64().unwrap() <= deals);
+    let table = shell.ok(&["report", "funnel"]);
+    assert!(
+        table.starts_with("stage") && table.contains("\nqualify "),
+        "{table}"
+    );
+
     let card = shell.json(&["report", "scorecard", "--format", "json"]);
     assert_eq!(rows(&card).len(), 8, "2 rules by 4 people: {card}");
     for line in rows(&card) {
@@ -393,6 +433,20 @@ fn every_chart_shows_what_it_must() {
     let points = count(&clv, "<circle");
     assert_eq!(points, 16, "8 frequencies, actual and expected");
     assert!(clv.contains("repeat purchases in the calibration period"));
+
+    let alive = draw("alive");
+    assert!(alive.contains("P(alive) by weeks since the last purchase"));
+    assert!(alive.contains("probability the customer is still active"));
+    let buyers = shell
+        .ok(&["report", "alive", "--format", "csv"])
+        .lines()
+        .count()
+        - 1;
+    assert_eq!(
+        count(&alive, "<circle"),
+        buyers + 4,
+        "a point per customer, 4 in the legend"
+    );
 
     let card = draw("scorecard");
     for person in ["Maria Lopez", "Jonas Berg", "Aiko Tanaka", "Sam Okafor"] {
