@@ -6,14 +6,17 @@
 //!
 //! `cargo run --example notify -- --smtp HOST:PORT` sends them to a local SMTP server
 //! (unencrypted: for a development server such as `python3 -m aiosmtpd -n -l
-//! localhost:2525`); without `--smtp` the log notifier prints each message as one JSON
-//! line instead.
+//! localhost:2525`); without `--smtp` a recording notifier keeps them, and a table of
+//! what was delivered to whom ends the run.
+//!
+//! Standard output holds only the events, one JSON object per line, for other programs;
+//! everything for a person (what happened, the table) goes to standard error.
 
 use std::sync::Arc;
 
 use chrono::Duration;
 use crm_core::notify::{
-    Dispatcher, JsonLinesSink, LogNotifier, Notification, Notifier, Priority, Recipient,
+    Dispatcher, JsonLinesSink, Notification, Notifier, Priority, Recipient, RecordingNotifier,
     StaffMember, StaticDirectory,
 };
 use crm_core::{
@@ -55,15 +58,43 @@ fn templates() -> crm_core::Result<Templates> {
     Ok(t)
 }
 
-fn notifier(smtp: Option<&str>) -> Result<Arc<dyn Notifier>, Box<dyn std::error::Error>> {
+/// The SMTP notifier for `--smtp HOST:PORT`, or (without it) a recording one whose
+/// messages are listed at the end.
+fn notifier(
+    smtp: Option<&str>,
+    recorder: &Arc<RecordingNotifier>,
+) -> Result<Arc<dyn Notifier>, Box<dyn std::error::Error>> {
     let Some(address) = smtp else {
-        println!("no --smtp given: printing messages instead of sending them");
-        return Ok(Arc::new(LogNotifier::stderr()));
+        eprintln!("no --smtp given: keeping the messages instead of sending them");
+        return Ok(recorder.clone());
     };
     let (host, port) = address.rsplit_once(':').ok_or("--smtp wants HOST:PORT")?;
     let config = SmtpConfig::plain_dangerous(host, port.parse()?, "CRM", "crm@example.com")?;
-    println!("sending through the SMTP server at {host}:{port}");
+    eprintln!("sending through the SMTP server at {host}:{port}");
     Ok(Arc::new(SmtpNotifier::new(config, templates()?)?))
+}
+
+/// The delivered notifications as a table for a person.
+fn delivered(recorder: &RecordingNotifier) {
+    let sent = recorder.sent();
+    if sent.is_empty() {
+        return;
+    }
+    eprintln!("\n{:<20} {:<8} {:<6} to", "template", "priority", "locale");
+    for (_, envelope) in sent {
+        let n = &envelope.notification;
+        let to = match (&envelope.to.name, &envelope.to.email) {
+            (Some(name), Some(email)) => format!("{name} <{}>", email.as_str()),
+            (None, Some(email)) => email.as_str().to_string(),
+            (name, None) => name.clone().unwrap_or_default(),
+        };
+        eprintln!(
+            "{:<20} {:<8} {:<6} {to}",
+            n.template.as_str(),
+            format!("{:?}", n.priority).to_lowercase(),
+            envelope.locale().map_or("-", |l| l.as_str()),
+        );
+    }
 }
 
 #[tokio::main]
@@ -74,8 +105,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "usage: notify [--smtp HOST:PORT]\n\n\
              Queues notifications and domain events for a customer hand-over and a KPI breach,\n\
              then dispatches them: to the SMTP server at HOST:PORT (plain, for a local test\n\
-             server), or, without --smtp, printed as envelopes on stderr. Events are printed\n\
-             as JSON lines on stdout."
+             server), or, without --smtp, kept and listed in a table.\n\n\
+             Stdout: the domain events, one JSON object per line. Stderr: what happened, for\n\
+             a person."
         );
         return Ok(());
     }
@@ -166,16 +198,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .notifications()
         .enqueue(vec![breach])
         .await?;
-    println!(
+    eprintln!(
         "queued {} messages (notifications and events) for {}",
         crm.storage().pending_count(tenant).await?,
         customer.name
     );
 
+    let recorder = Arc::new(RecordingNotifier::new());
     let dispatcher = Dispatcher::new(
         tenant,
         store.clone(),
-        notifier(smtp)?,
+        notifier(smtp, &recorder)?,
         directory,
         Arc::new(SystemClock),
     )
@@ -189,7 +222,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         report += round;
     }
-    println!(
+    eprintln!(
         "dispatched: {} sent, {} to retry, {} dead letters",
         report.sent, report.retried, report.dead
     );
@@ -200,14 +233,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .items
     {
-        println!(
+        eprintln!(
             "dead letter {}: {}",
             dead.notification.idempotency_key,
             dead.last_error.unwrap_or_default()
         );
     }
     if report.retried > 0 {
-        println!("the server did not take every message; they stay queued for a later run");
+        eprintln!("the server did not take every message; they stay queued for a later run");
     }
+    delivered(&recorder);
     Ok(())
 }

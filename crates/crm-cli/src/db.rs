@@ -62,6 +62,15 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// Runs file work on the blocking pool, off the async executor.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?
+}
+
 /// What `--database` names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {

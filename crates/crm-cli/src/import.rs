@@ -15,7 +15,7 @@ use crm::sync::NaturalKey;
 use crm::TenantId;
 use serde::Deserialize;
 
-use crate::db::{self, Failure, Open, Target};
+use crate::db::{self, blocking, Failure, Open, Target};
 use crate::output::{Format, Table};
 
 /// The mapping file's format, shown by `crm import --help`.
@@ -205,10 +205,14 @@ pub struct Request<'a> {
 
 /// Runs an import and prints its summary.
 pub async fn run(request: Request<'_>, format: Format, out: &mut dyn Write) -> Result<(), Failure> {
-    let mapping = read_mapping(request.mapping, request.what)?;
+    let (path, what) = (request.mapping.to_path_buf(), request.what);
+    let mapping = blocking(move || read_mapping(&path, what)).await?;
     let name = request.file.display().to_string();
-    let input =
-        std::fs::File::open(request.file).map_err(|e| Failure::new(format!("{name}: {e}")))?;
+    let (file, shown) = (request.file.to_path_buf(), name.clone());
+    let input = blocking(move || {
+        std::fs::File::open(&file).map_err(|e| Failure::new(format!("{shown}: {e}")))
+    })
+    .await?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     // A dry run imports into a copy of the file, removed at the end.
     let copy = if request.dry_run {
@@ -294,15 +298,6 @@ fn summary(report: &ImportReport, what: What) -> Table {
             t
         }
     }
-}
-
-/// Runs file work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
-) -> Result<T, Failure> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Failure::new(e.to_string()))?
 }
 
 /// Writes the rejected rows as CSV: line, column, reason.

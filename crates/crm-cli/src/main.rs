@@ -166,7 +166,7 @@ enum Command {
     #[command(subcommand)]
     Jobs(JobsCommand),
     /// Delivers the outbox by email through an SMTP server, until Ctrl-C (which finishes
-    /// the message in hand). Staff are the demo's team, at <first>.<last>@staff.example;
+    /// the message in hand). Staff are the demo's team, at FIRST.LAST@staff.example;
     /// a login comes from CRM_SMTP_USER and CRM_SMTP_PASSWORD.
     Dispatch {
         /// The server, as HOST:PORT (or HOST for the TLS mode's usual port).

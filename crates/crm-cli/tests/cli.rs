@@ -519,3 +519,55 @@ fn postgres_through_a_url() {
     let made = std::fs::read_dir(shell.dir.path()).unwrap().count();
     assert_eq!(made, 0, "no SQLite file was made");
 }
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), erasure asks, and only
+/// "yes" erases.
+#[test]
+fn erase_asks_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to make a terminal");
+        return;
+    }
+    let shell = Shell::demo();
+    let all = shell.json(&["customers", "list", "--limit", "1", "--format", "json"]);
+    let id = rows(&all)[0]["id"].as_str().unwrap().to_string();
+    let name = rows(&all)[0]["name"].as_str().unwrap().to_string();
+    let on_terminal = |answer: &str| {
+        let command = format!(
+            "{} --database {} privacy erase {id}",
+            env!("CARGO_BIN_EXE_crm"),
+            shell.db().display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{answer}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (erased, said) = on_terminal("no");
+    assert!(!erased, "{said}");
+    assert!(
+        said.contains(&format!("Erase the personal data of {name}")),
+        "{said}"
+    );
+    assert!(said.contains("not erased"), "{said}");
+    let kept = shell.json(&["customers", "show", &id, "--format", "json"]);
+    assert_eq!(kept["customer"]["name"], name.as_str());
+    let (erased, said) = on_terminal("yes");
+    assert!(erased, "{said}");
+    let gone = shell.json(&["customers", "show", &id, "--format", "json"]);
+    assert_ne!(gone["customer"]["name"], name.as_str());
+}

@@ -12,7 +12,7 @@ use crm::chrono::{Duration, NaiveDate, Utc};
 use crm::Currency;
 use serde_json::Value;
 
-use crate::db::{Db, Failure};
+use crate::db::{blocking, Db, Failure};
 use crate::output::{Format, Table};
 
 /// Which report.
@@ -144,8 +144,12 @@ pub async fn run(
                 ))
             })?
             .map_err(|e| Failure::new(format!("--chart: {e}")))?;
-        std::fs::write(path, svg)
-            .map_err(|e| Failure::new(format!("--chart: {}: {e}", path.display())))?;
+        let file = path.to_path_buf();
+        blocking(move || {
+            std::fs::write(&file, svg)
+                .map_err(|e| Failure::new(format!("--chart: {}: {e}", file.display())))
+        })
+        .await?;
         eprintln!("chart written to {}", path.display());
     }
     match (report.json, format) {
