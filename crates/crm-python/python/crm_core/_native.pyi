@@ -1,0 +1,209 @@
+"""Type stubs of the extension module (the Rust core)."""
+
+import datetime
+import decimal
+import uuid
+from os import PathLike
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
+
+__all__ = [
+    "BatchReport",
+    "ConflictError",
+    "Crm",
+    "CrmError",
+    "Customer",
+    "DuplicateError",
+    "ForbiddenError",
+    "Interaction",
+    "NotFoundError",
+    "Profile",
+    "StorageError",
+    "Tenant",
+    "TimelinePage",
+    "UnsupportedError",
+    "ValidationError",
+]
+
+_AttributeValue = Union[
+    str, decimal.Decimal, int, bool, datetime.date, List[str], Tuple[decimal.Decimal, str]
+]
+
+class CrmError(Exception): ...
+
+class ValidationError(CrmError):
+    field: str
+    reason: str
+
+class NotFoundError(CrmError):
+    entity: str
+    id: str
+
+class ConflictError(CrmError):
+    entity: str
+    id: str
+    expected: int
+    actual: int
+
+class DuplicateError(CrmError):
+    entity: str
+    key: str
+
+class ForbiddenError(CrmError):
+    action: str
+    record: str
+
+class UnsupportedError(CrmError): ...
+class StorageError(CrmError): ...
+
+@final
+class Customer:
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def emails(self) -> List[str]: ...
+    @property
+    def phones(self) -> List[str]: ...
+    @property
+    def lifecycle(self) -> str: ...
+    @property
+    def owner(self) -> Optional[uuid.UUID]: ...
+    @property
+    def tags(self) -> List[str]: ...
+    @property
+    def attributes(self) -> Dict[str, _AttributeValue]: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def created_at(self) -> datetime.datetime: ...
+    @property
+    def updated_at(self) -> datetime.datetime: ...
+
+@final
+class Interaction:
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def customer(self) -> uuid.UUID: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def handled_by(self) -> Optional[uuid.UUID]: ...
+    @property
+    def occurred_at(self) -> datetime.datetime: ...
+    @property
+    def amount(self) -> Optional[decimal.Decimal]: ...
+    @property
+    def currency(self) -> Optional[str]: ...
+    @property
+    def subject(self) -> Optional[str]: ...
+    @property
+    def key(self) -> Tuple[str, str]: ...
+
+@final
+class Profile:
+    @property
+    def interaction_count(self) -> int: ...
+    @property
+    def purchase_count(self) -> int: ...
+    @property
+    def complaint_count(self) -> int: ...
+    @property
+    def first_contact_at(self) -> Optional[datetime.datetime]: ...
+    @property
+    def last_contact_at(self) -> Optional[datetime.datetime]: ...
+    @property
+    def last_purchase_at(self) -> Optional[datetime.datetime]: ...
+    @property
+    def revenue(self) -> Dict[str, decimal.Decimal]: ...
+
+@final
+class BatchReport:
+    @property
+    def inserted(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+
+@final
+class TimelinePage:
+    @property
+    def items(self) -> List[Interaction]: ...
+    @property
+    def next(self) -> Optional[str]: ...
+
+@final
+class Tenant:
+    def register_customer(
+        self,
+        name: str,
+        *,
+        kind: str = "person",
+        emails: Optional[Sequence[str]] = None,
+        phones: Optional[Sequence[str]] = None,
+        lifecycle: Optional[str] = None,
+        tags: Optional[Sequence[str]] = None,
+        owner: Optional[uuid.UUID] = None,
+        attributes: Optional[Mapping[str, _AttributeValue]] = None,
+        external_id: Optional[Tuple[str, str]] = None,
+    ) -> Customer: ...
+    def get_customer(self, id: uuid.UUID) -> Customer: ...
+    def update_customer(
+        self,
+        customer: Customer,
+        *,
+        name: Optional[str] = None,
+        lifecycle: Optional[str] = None,
+        emails: Optional[Sequence[str]] = None,
+        phones: Optional[Sequence[str]] = None,
+        tags: Optional[Sequence[str]] = None,
+        attributes: Optional[Mapping[str, Optional[_AttributeValue]]] = None,
+    ) -> Customer: ...
+    def search_customers(
+        self,
+        *,
+        name_prefix: Optional[str] = None,
+        email: Optional[str] = None,
+        tag: Optional[str] = None,
+        owner: Optional[uuid.UUID] = None,
+        lifecycle: Optional[str] = None,
+        limit: int = 100,
+    ) -> List[Customer]: ...
+    def transfer_customers(
+        self, from_user: uuid.UUID, to_user: uuid.UUID, *, reason: Optional[str] = None
+    ) -> int: ...
+    def log_interaction(
+        self,
+        customer: uuid.UUID,
+        channel: str,
+        kind: str,
+        *,
+        occurred_at: datetime.datetime,
+        direction: Optional[str] = None,
+        handled_by: Optional[uuid.UUID] = None,
+        subject: Optional[str] = None,
+        amount: Optional[Union[decimal.Decimal, int]] = None,
+        currency: Optional[str] = None,
+        key: Optional[Tuple[str, str]] = None,
+    ) -> BatchReport: ...
+    def log_batch(self, batch: Sequence[Mapping[str, Any]]) -> BatchReport: ...
+    def timeline(
+        self, customer: uuid.UUID, *, limit: int = 50, after: Optional[str] = None
+    ) -> TimelinePage: ...
+    def profile(self, customer: uuid.UUID) -> Profile: ...
+
+@final
+class Crm:
+    @staticmethod
+    def open_sqlite(path: Union[str, "PathLike[str]"]) -> "Crm": ...
+    @staticmethod
+    def open_in_memory() -> "Crm": ...
+    @staticmethod
+    def open_postgres(url: str) -> "Crm": ...
+    def tenant(self, tenant: uuid.UUID) -> Tenant: ...

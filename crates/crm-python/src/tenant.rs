@@ -1,0 +1,452 @@
+//! One tenant's use cases: customers, interactions, timelines, profiles.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crm::rust_decimal::Decimal;
+use crm::{
+    AttrValue, Channel, CustomerId, CustomerQuery, Direction, EmailAddress, InteractionKind,
+    Lifecycle, Money, PageRequest, PhoneNumber, Tag, TenantCrm, UserId,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use uuid::Uuid;
+
+use crate::errors::{invalid, to_py};
+use crate::types::{
+    attribute_from_py, instant, BatchReport, Customer, Interaction, Profile, TimelinePage,
+};
+
+/// A tenant's handle: everything it reads and writes stays in the tenant.
+#[pyclass(module = "crm_core", frozen)]
+pub struct Tenant {
+    t: TenantCrm,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl Tenant {
+    pub(crate) fn new(t: TenantCrm, runtime: Arc<tokio::runtime::Runtime>) -> Self {
+        Tenant { t, runtime }
+    }
+
+    /// Runs a use case on the runtime with the GIL released.
+    fn run<T, F>(&self, py: Python<'_>, work: impl FnOnce(TenantCrm) -> F + Send) -> PyResult<T>
+    where
+        T: Send,
+        F: Future<Output = crm::Result<T>>,
+    {
+        let t = self.t.clone();
+        let runtime = self.runtime.clone();
+        py.detach(move || runtime.block_on(work(t))).map_err(to_py)
+    }
+}
+
+/// The attributes of a `dict`, checked.
+fn attributes(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, AttrValue)>> {
+    let mut out = Vec::new();
+    if let Some(dict) = dict {
+        for (key, value) in dict.iter() {
+            let key: String = key
+                .extract()
+                .map_err(|_| invalid("attributes", "keys must be str"))?;
+            let value = attribute_from_py(&key, &value)?;
+            out.push((key, value));
+        }
+    }
+    Ok(out)
+}
+
+/// An interaction from Python arguments (checked by the core's builder).
+#[allow(clippy::too_many_arguments)]
+fn interaction(
+    customer: Uuid,
+    channel: &str,
+    kind: &str,
+    occurred_at: &Bound<'_, PyAny>,
+    direction: Option<&str>,
+    handled_by: Option<Uuid>,
+    subject: Option<&str>,
+    amount: Option<&Bound<'_, PyAny>>,
+    currency: Option<&str>,
+    key: Option<(String, String)>,
+) -> PyResult<crm::Interaction> {
+    let channel = Channel::parse(channel).map_err(to_py)?;
+    let kind = InteractionKind::parse(kind).map_err(to_py)?;
+    let mut b = crm::Interaction::builder(CustomerId::from_uuid(customer), channel, kind)
+        .at(instant(occurred_at, "occurred_at")?);
+    if let Some(d) = direction {
+        b = b.direction(Direction::parse(d).map_err(to_py)?);
+    }
+    if let Some(u) = handled_by {
+        b = b.handled_by(UserId::from_uuid(u));
+    }
+    if let Some(s) = subject {
+        b = b.subject(s);
+    }
+    match (amount, currency) {
+        (Some(a), Some(c)) => {
+            if a.is_instance_of::<pyo3::types::PyFloat>() {
+                return Err(invalid(
+                    "amount",
+                    "a float: give a decimal.Decimal (or an int), so money stays exact",
+                ));
+            }
+            let a: Decimal = a
+                .extract()
+                .map_err(|_| invalid("amount", "not a decimal.Decimal"))?;
+            b = b.amount(Money::new(a, c).map_err(to_py)?);
+        }
+        (None, None) => {}
+        _ => return Err(invalid("amount", "give amount and currency together")),
+    }
+    if let Some((source, id)) = key {
+        b = b.key(&source, &id);
+    }
+    b.build().map_err(to_py)
+}
+
+#[pymethods]
+impl Tenant {
+    /// Registers a customer. `kind` is `person` or `organization`; `attributes` maps keys
+    /// to str, Decimal, int, bool, date, a list of str, or `(Decimal, currency)`.
+    #[pyo3(signature = (name, *, kind="person", emails=None, phones=None, lifecycle=None, tags=None, owner=None, attributes=None, external_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn register_customer(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        kind: &str,
+        emails: Option<Vec<String>>,
+        phones: Option<Vec<String>>,
+        lifecycle: Option<&str>,
+        tags: Option<Vec<String>>,
+        owner: Option<Uuid>,
+        attributes: Option<&Bound<'_, PyDict>>,
+        external_id: Option<(String, String)>,
+    ) -> PyResult<Customer> {
+        let mut b = match kind {
+            "person" => crm::Customer::person(name),
+            "organization" => crm::Customer::organization(name),
+            other => {
+                return Err(invalid(
+                    "kind",
+                    format!("{other:?} is not person or organization"),
+                ))
+            }
+        };
+        for e in emails.iter().flatten() {
+            b = b.email(e);
+        }
+        for p in phones.iter().flatten() {
+            b = b.phone(p);
+        }
+        if let Some(l) = lifecycle {
+            b = b.lifecycle(Lifecycle::parse(l).map_err(to_py)?);
+        }
+        for t in tags.iter().flatten() {
+            b = b.tag(t);
+        }
+        if let Some(o) = owner {
+            b = b.owner(UserId::from_uuid(o));
+        }
+        for (key, value) in self::attributes(attributes)? {
+            b = b.attribute(&key, value);
+        }
+        if let Some((source, id)) = &external_id {
+            b = b.external_id(source, id);
+        }
+        let draft = b.build().map_err(to_py)?;
+        let inner = self.run(py, |t| async move { t.customers().register(draft).await })?;
+        Ok(Customer { inner })
+    }
+
+    /// The customer with this id (an id merged into another gives the survivor).
+    fn get_customer(&self, py: Python<'_>, id: Uuid) -> PyResult<Customer> {
+        let id = CustomerId::from_uuid(id);
+        let inner = self.run(py, |t| async move { t.customers().get(id).await })?;
+        Ok(Customer { inner })
+    }
+
+    /// Changes a customer: the fields given replace the record's (`attributes` are set
+    /// one by one; a value of `None` removes one). Fails with `ConflictError` when the
+    /// record changed since `customer` was read.
+    #[pyo3(signature = (customer, *, name=None, lifecycle=None, emails=None, phones=None, tags=None, attributes=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn update_customer(
+        &self,
+        py: Python<'_>,
+        customer: &Customer,
+        name: Option<&str>,
+        lifecycle: Option<&str>,
+        emails: Option<Vec<String>>,
+        phones: Option<Vec<String>>,
+        tags: Option<Vec<String>>,
+        attributes: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Customer> {
+        let mut next = customer.inner.clone();
+        if let Some(n) = name {
+            next.name = crm::DisplayName::parse_field(n, "name").map_err(to_py)?;
+        }
+        if let Some(l) = lifecycle {
+            next.lifecycle = Lifecycle::parse(l).map_err(to_py)?;
+        }
+        if let Some(list) = emails {
+            next.emails = list
+                .iter()
+                .enumerate()
+                .map(|(i, e)| EmailAddress::parse_field(e, &format!("emails[{i}]")))
+                .collect::<crm::Result<_>>()
+                .map_err(to_py)?;
+        }
+        if let Some(list) = phones {
+            next.phones = list
+                .iter()
+                .enumerate()
+                .map(|(i, p)| PhoneNumber::parse_field(p, &format!("phones[{i}]")))
+                .collect::<crm::Result<_>>()
+                .map_err(to_py)?;
+        }
+        if let Some(list) = tags {
+            next.tags = list
+                .iter()
+                .map(|t| Tag::parse_field(t, "tags"))
+                .collect::<crm::Result<_>>()
+                .map_err(to_py)?;
+        }
+        if let Some(dict) = attributes {
+            for (key, value) in dict.iter() {
+                let key: String = key
+                    .extract()
+                    .map_err(|_| invalid("attributes", "keys must be str"))?;
+                if value.is_none() {
+                    next.attributes.remove(&key);
+                } else {
+                    let value = attribute_from_py(&key, &value)?;
+                    next.attributes.set(&key, value).map_err(to_py)?;
+                }
+            }
+        }
+        let inner = self.run(
+            py,
+            |t| async move { t.customers().update(next, None).await },
+        )?;
+        Ok(Customer { inner })
+    }
+
+    /// Customers matching every filter given, oldest first, at most `limit`.
+    #[pyo3(signature = (*, name_prefix=None, email=None, tag=None, owner=None, lifecycle=None, limit=100))]
+    #[allow(clippy::too_many_arguments)]
+    fn search_customers(
+        &self,
+        py: Python<'_>,
+        name_prefix: Option<String>,
+        email: Option<&str>,
+        tag: Option<&str>,
+        owner: Option<Uuid>,
+        lifecycle: Option<&str>,
+        limit: u32,
+    ) -> PyResult<Vec<Customer>> {
+        let query = CustomerQuery {
+            name_prefix,
+            email: email
+                .map(|e| EmailAddress::parse_field(e, "email"))
+                .transpose()
+                .map_err(to_py)?,
+            tag: tag
+                .map(|t| Tag::parse_field(t, "tag"))
+                .transpose()
+                .map_err(to_py)?,
+            owner: owner.map(UserId::from_uuid),
+            lifecycle: lifecycle.map(Lifecycle::parse).transpose().map_err(to_py)?,
+            ..CustomerQuery::all()
+        };
+        let found = self.run(py, |t| async move {
+            let mut out = Vec::new();
+            let mut page = PageRequest::first(limit.clamp(1, PageRequest::MAX_LIMIT));
+            loop {
+                let got = t.customers().search(&query, &page).await?;
+                out.extend(got.items);
+                let left = (limit as usize).saturating_sub(out.len());
+                match got.next {
+                    Some(next) if left > 0 => {
+                        page = PageRequest::after(next, (left as u32).min(PageRequest::MAX_LIMIT))
+                    }
+                    _ => break,
+                }
+            }
+            out.truncate(limit as usize);
+            Ok(out)
+        })?;
+        Ok(found.into_iter().map(|inner| Customer { inner }).collect())
+    }
+
+    /// Moves every customer `from_user` owns to `to_user`, recorded in each one's
+    /// ownership history; how many moved.
+    #[pyo3(signature = (from_user, to_user, *, reason=None))]
+    fn transfer_customers(
+        &self,
+        py: Python<'_>,
+        from_user: Uuid,
+        to_user: Uuid,
+        reason: Option<String>,
+    ) -> PyResult<u64> {
+        let (from, to) = (UserId::from_uuid(from_user), UserId::from_uuid(to_user));
+        self.run(py, |t| async move {
+            t.customers()
+                .transfer_all(from, Some(to), None, reason.as_deref())
+                .await
+        })
+    }
+
+    /// Logs one interaction. `occurred_at` is an aware datetime; `amount` a Decimal with
+    /// its ISO 4217 `currency`; `key` a `(source, id)` pair that makes logging it again
+    /// store nothing.
+    #[pyo3(signature = (customer, channel, kind, *, occurred_at, direction=None, handled_by=None, subject=None, amount=None, currency=None, key=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn log_interaction(
+        &self,
+        py: Python<'_>,
+        customer: Uuid,
+        channel: &str,
+        kind: &str,
+        occurred_at: &Bound<'_, PyAny>,
+        direction: Option<&str>,
+        handled_by: Option<Uuid>,
+        subject: Option<&str>,
+        amount: Option<&Bound<'_, PyAny>>,
+        currency: Option<&str>,
+        key: Option<(String, String)>,
+    ) -> PyResult<BatchReport> {
+        let one = interaction(
+            customer,
+            channel,
+            kind,
+            occurred_at,
+            direction,
+            handled_by,
+            subject,
+            amount,
+            currency,
+            key,
+        )?;
+        let report = self.run(py, |t| async move { t.interactions().log(one).await })?;
+        Ok(BatchReport {
+            inserted: report.inserted,
+            duplicates: report.duplicates,
+        })
+    }
+
+    /// Logs many interactions in one transaction: each a dict with the arguments of
+    /// `log_interaction` (`customer`, `channel`, `kind`, `occurred_at`, and the optional
+    /// ones). One bad entry refuses the batch, naming it (`batch[3].amount`), and nothing
+    /// is written.
+    fn log_batch(&self, py: Python<'_>, batch: Vec<Bound<'_, PyDict>>) -> PyResult<BatchReport> {
+        let mut items = Vec::with_capacity(batch.len());
+        for (i, entry) in batch.iter().enumerate() {
+            let at = |e: PyErr| -> PyErr {
+                Python::attach(|py| {
+                    let field = e
+                        .value(py)
+                        .getattr("field")
+                        .and_then(|f| f.extract::<String>())
+                        .unwrap_or_else(|_| "entry".into());
+                    let reason = e
+                        .value(py)
+                        .getattr("reason")
+                        .and_then(|r| r.extract::<String>())
+                        .unwrap_or_else(|_| e.to_string());
+                    invalid(&format!("batch[{i}].{field}"), reason)
+                })
+            };
+            let get = |name: &str| entry.get_item(name).ok().flatten();
+            let text = |name: &str| -> PyResult<Option<String>> {
+                get(name)
+                    .filter(|v| !v.is_none())
+                    .map(|v| v.extract::<String>())
+                    .transpose()
+                    .map_err(|_| invalid(name, "not a str"))
+            };
+            let id = |name: &str| -> PyResult<Option<Uuid>> {
+                get(name)
+                    .filter(|v| !v.is_none())
+                    .map(|v| v.extract::<Uuid>())
+                    .transpose()
+                    .map_err(|_| invalid(name, "not a uuid.UUID"))
+            };
+            let built = (|| {
+                let customer = id("customer")?.ok_or_else(|| invalid("customer", "missing"))?;
+                let channel = text("channel")?.ok_or_else(|| invalid("channel", "missing"))?;
+                let kind = text("kind")?.ok_or_else(|| invalid("kind", "missing"))?;
+                let occurred_at =
+                    get("occurred_at").ok_or_else(|| invalid("occurred_at", "missing"))?;
+                let key = get("key")
+                    .filter(|v| !v.is_none())
+                    .map(|v| v.extract::<(String, String)>())
+                    .transpose()
+                    .map_err(|_| invalid("key", "not a (source, id) pair"))?;
+                let amount = get("amount").filter(|v| !v.is_none());
+                interaction(
+                    customer,
+                    &channel,
+                    &kind,
+                    &occurred_at,
+                    text("direction")?.as_deref(),
+                    id("handled_by")?,
+                    text("subject")?.as_deref(),
+                    amount.as_ref(),
+                    text("currency")?.as_deref(),
+                    key,
+                )
+            })();
+            items.push(built.map_err(at)?);
+        }
+        let report = self.run(
+            py,
+            |t| async move { t.interactions().log_batch(items).await },
+        )?;
+        Ok(BatchReport {
+            inserted: report.inserted,
+            duplicates: report.duplicates,
+        })
+    }
+
+    /// A customer's interactions, newest first: a page of at most `limit`, and the cursor
+    /// of the next (pass it as `after`).
+    #[pyo3(signature = (customer, *, limit=50, after=None))]
+    fn timeline(
+        &self,
+        py: Python<'_>,
+        customer: Uuid,
+        limit: u32,
+        after: Option<String>,
+    ) -> PyResult<TimelinePage> {
+        let id = CustomerId::from_uuid(customer);
+        let page = match after {
+            Some(cursor) => PageRequest::after(crm::Cursor::from_text(&cursor), limit),
+            None => PageRequest::first(limit),
+        };
+        let got = self.run(
+            py,
+            |t| async move { t.interactions().timeline(id, &page).await },
+        )?;
+        Ok(TimelinePage {
+            items: got
+                .items
+                .into_iter()
+                .map(|inner| Interaction { inner })
+                .collect(),
+            next: got.next.map(|c| c.to_string()),
+        })
+    }
+
+    /// A customer's profile.
+    fn profile(&self, py: Python<'_>, customer: Uuid) -> PyResult<Profile> {
+        let id = CustomerId::from_uuid(customer);
+        let inner = self.run(py, |t| async move { t.customers().profile(id).await })?;
+        Ok(Profile { inner })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Tenant(id={})", self.t.id())
+    }
+}

@@ -1,0 +1,333 @@
+"""The bindings from Python: every bound call, the exceptions, money, time zones, threads."""
+
+import datetime
+import decimal
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from crm_core import (
+    ConflictError,
+    Crm,
+    CrmError,
+    Customer,
+    NotFoundError,
+    Tenant,
+    ValidationError,
+)
+
+UTC = datetime.timezone.utc
+D = decimal.Decimal
+
+
+@pytest.fixture
+def tenant() -> Tenant:
+    return Crm.open_in_memory().tenant(uuid.uuid4())
+
+
+def at(day: int, hour: int = 12) -> datetime.datetime:
+    return datetime.datetime(2026, 3, day, hour, 0, tzinfo=UTC)
+
+
+def test_register_get_and_read_back_every_field(tenant: Tenant) -> None:
+    owner = uuid.uuid4()
+    ann = tenant.register_customer(
+        "Ann Lee",
+        emails=["ann@example.com", "a.lee@example.org"],
+        phones=["+49 30 1234567"],
+        lifecycle="active",
+        tags=["vip", "newsletter"],
+        owner=owner,
+        attributes={
+            "since": datetime.date(2020, 1, 2),
+            "score": D("1.50"),
+            "visits": 12,
+            "gold": True,
+            "name_de": "Anna",
+            "hobbies": ["chess", "sailing"],
+            "limit": (D("2500.00"), "EUR"),
+        },
+        external_id=("erp", "K-1"),
+    )
+    assert isinstance(ann.id, uuid.UUID)
+    assert ann.version == 1
+    assert ann.created_at.tzinfo is not None
+    back = tenant.get_customer(ann.id)
+    assert back == ann
+    assert back.name == "Ann Lee"
+    assert back.kind == "person"
+    assert back.emails == ["ann@example.com", "a.lee@example.org"]
+    assert back.phones == ["+49301234567"]
+    assert back.lifecycle == "active"
+    assert back.tags == ["newsletter", "vip"]
+    assert back.owner == owner
+    assert back.attributes == {
+        "since": datetime.date(2020, 1, 2),
+        "score": D("1.50"),
+        "visits": D(12),
+        "gold": True,
+        "name_de": "Anna",
+        "hobbies": ["chess", "sailing"],
+        "limit": (D("2500.00"), "EUR"),
+    }
+    assert "Ann Lee" in repr(back) and "version=1" in repr(back)
+    org = tenant.register_customer("Acme GmbH", kind="organization")
+    assert org.kind == "organization"
+
+
+def test_bad_input_names_the_field_and_writes_nothing(tenant: Tenant) -> None:
+    cases: List[Dict[str, Any]] = [
+        {"emails": ["not-an-address"]},
+        {"phones": ["12"]},
+        {"lifecycle": "happy"},
+        {"kind": "robot"},
+        {"attributes": {"price": 1.5}},
+        {"attributes": {"when": datetime.datetime.now(UTC)}},
+        {"attributes": {"limit": (D("1"), "XXX1")}},
+    ]
+    fields = []
+    for extra in cases:
+        with pytest.raises(ValidationError) as caught:
+            tenant.register_customer("Bob", **extra)
+        fields.append(caught.value.field)
+        assert isinstance(caught.value, CrmError)
+        assert caught.value.reason
+    assert fields[:4] == ["emails[0]", "phones[0]", "lifecycle", "kind"]
+    assert fields[4] == "attributes.price"
+    assert tenant.search_customers() == []
+    with pytest.raises(ValidationError) as caught:
+        tenant.register_customer("")
+    assert caught.value.field == "name"
+
+
+def test_update_checks_the_version(tenant: Tenant) -> None:
+    ann = tenant.register_customer("Ann", tags=["a"], attributes={"x": "1"})
+    newer = tenant.update_customer(
+        ann, name="Ann Smith", lifecycle="active", tags=["b"], attributes={"x": None, "y": 2}
+    )
+    assert newer.version == ann.version + 1
+    assert (newer.name, newer.lifecycle, newer.tags) == ("Ann Smith", "active", ["b"])
+    assert newer.attributes == {"y": D(2)}
+    with pytest.raises(ConflictError) as caught:
+        tenant.update_customer(ann, name="Stale")
+    assert (caught.value.expected, caught.value.actual) == (1, 2)
+    assert tenant.get_customer(ann.id).name == "Ann Smith"
+
+
+def test_not_found(tenant: Tenant) -> None:
+    missing = uuid.uuid4()
+    with pytest.raises(NotFoundError) as caught:
+        tenant.get_customer(missing)
+    assert caught.value.entity == "customer"
+    assert caught.value.id == str(missing)
+
+
+def test_search_and_transfer(tenant: Tenant) -> None:
+    (maria, jonas) = (uuid.uuid4(), uuid.uuid4())
+    for i in range(12):
+        tenant.register_customer(
+            f"Mei {i:02}", owner=maria if i % 2 else jonas, tags=["vip"] if i < 3 else []
+        )
+    tenant.register_customer("Other", emails=["other@example.com"])
+    assert len(tenant.search_customers()) == 13
+    assert len(tenant.search_customers(limit=5)) == 5
+    assert [c.name for c in tenant.search_customers(name_prefix="mei 1")] == [
+        "Mei 10",
+        "Mei 11",
+    ]
+    assert len(tenant.search_customers(tag="vip")) == 3
+    assert [c.name for c in tenant.search_customers(email="OTHER@example.com")] == ["Other"]
+    assert len(tenant.search_customers(owner=maria)) == 6
+    assert tenant.transfer_customers(maria, jonas, reason="leaving") == 6
+    assert tenant.search_customers(owner=maria) == []
+    assert len(tenant.search_customers(owner=jonas)) == 12
+
+
+def test_money_round_trips_exactly(tenant: Tenant) -> None:
+    ann = tenant.register_customer("Ann")
+    amounts = [D("0.01"), D("19.90"), D("1234567.89"), D("0.10"), D(3)]
+    for n, amount in enumerate(amounts):
+        tenant.log_interaction(
+            ann.id, "web", "purchase", occurred_at=at(n + 1), amount=amount, currency="EUR"
+        )
+    tenant.log_interaction(
+        ann.id, "store", "purchase", occurred_at=at(9), amount=D("5.5"), currency="USD"
+    )
+    page = tenant.timeline(ann.id, limit=10)
+    stored = [i.amount for i in page.items if i.currency == "EUR" and i.amount is not None]
+    assert sorted(stored) == sorted(amounts)
+    assert all(isinstance(a, decimal.Decimal) for a in stored)
+    profile = tenant.profile(ann.id)
+    assert profile.revenue == {"EUR": sum(amounts, D(0)), "USD": D("5.5")}
+    assert str(profile.revenue["EUR"]) == "1234590.90"
+    assert "19.90" in [str(a) for a in stored]
+    assert profile.purchase_count == 6
+    with pytest.raises(ValidationError) as caught:
+        tenant.log_interaction(
+            ann.id, "web", "purchase", occurred_at=at(1), amount=0.1, currency="EUR"  # type: ignore[arg-type]
+        )
+    assert caught.value.field == "amount"
+    with pytest.raises(ValidationError):
+        tenant.log_interaction(ann.id, "web", "purchase", occurred_at=at(1), amount=D(1))
+
+
+def test_time_zones_are_kept_as_instants(tenant: Tenant) -> None:
+    ann = tenant.register_customer("Ann")
+    berlin = datetime.timezone(datetime.timedelta(hours=1))
+    tokyo = datetime.timezone(datetime.timedelta(hours=9))
+    tenant.log_interaction(
+        ann.id, "phone", "call", occurred_at=datetime.datetime(2026, 3, 1, 10, 0, tzinfo=berlin)
+    )
+    tenant.log_interaction(
+        ann.id, "phone", "call", occurred_at=datetime.datetime(2026, 3, 1, 17, 0, tzinfo=tokyo)
+    )
+    items = tenant.timeline(ann.id).items
+    # 10:00 in Berlin is 09:00 UTC; 17:00 in Tokyo is 08:00 UTC: newest first.
+    assert [i.occurred_at for i in items] == [
+        datetime.datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
+        datetime.datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
+    ]
+    assert all(i.occurred_at.utcoffset() == datetime.timedelta(0) for i in items)
+    with pytest.raises(ValidationError) as caught:
+        tenant.log_interaction(
+            ann.id, "phone", "call", occurred_at=datetime.datetime(2026, 3, 1, 10, 0)
+        )
+    assert caught.value.field == "occurred_at"
+    assert len(tenant.timeline(ann.id).items) == 2
+
+
+def test_interaction_fields_and_idempotent_keys(tenant: Tenant) -> None:
+    ann = tenant.register_customer("Ann")
+    agent = uuid.uuid4()
+    first = tenant.log_interaction(
+        ann.id,
+        "email",
+        "complaint",
+        occurred_at=at(2),
+        direction="inbound",
+        handled_by=agent,
+        subject="Late delivery",
+        key=("helpdesk", "T-1"),
+    )
+    assert (first.inserted, first.duplicates) == (1, 0)
+    again = tenant.log_interaction(
+        ann.id, "email", "complaint", occurred_at=at(2), key=("helpdesk", "T-1")
+    )
+    assert (again.inserted, again.duplicates) == (0, 1)
+    (i,) = tenant.timeline(ann.id).items
+    assert (i.channel, i.kind, i.direction) == ("email", "complaint", "inbound")
+    assert (i.handled_by, i.subject, i.key) == (agent, "Late delivery", ("helpdesk", "T-1"))
+    assert i.customer == ann.id and isinstance(i.id, uuid.UUID)
+    assert i.amount is None and i.currency is None
+    assert tenant.profile(ann.id).complaint_count == 1
+    with pytest.raises(ValidationError) as caught:
+        tenant.log_interaction(ann.id, "pigeon", "call", occurred_at=at(1))
+    assert caught.value.field == "channel"
+
+
+def test_log_batch_is_all_or_nothing(tenant: Tenant) -> None:
+    ann = tenant.register_customer("Ann")
+    good = [
+        {
+            "customer": ann.id,
+            "channel": "web",
+            "kind": "purchase",
+            "occurred_at": at(d),
+            "amount": D("10.00"),
+            "currency": "EUR",
+            "key": ("shop", f"o{d}"),
+        }
+        for d in range(1, 6)
+    ]
+    bad = good + [dict(good[0], key=("shop", "o9"), amount=D("-1"))]
+    bad[-1]["occurred_at"] = datetime.datetime(2026, 3, 1)
+    with pytest.raises(ValidationError) as caught:
+        tenant.log_batch(bad)
+    assert caught.value.field == "batch[5].occurred_at"
+    assert tenant.timeline(ann.id).items == []
+    missing = [{k: v for k, v in good[0].items() if k != "kind"}]
+    with pytest.raises(ValidationError) as caught:
+        tenant.log_batch(missing)
+    assert caught.value.field == "batch[0].kind"
+    report = tenant.log_batch(good)
+    assert (report.inserted, report.duplicates) == (5, 0)
+    assert tenant.log_batch(good).duplicates == 5
+    assert tenant.profile(ann.id).revenue == {"EUR": D("50.00")}
+
+
+def test_timeline_pages(tenant: Tenant) -> None:
+    ann = tenant.register_customer("Ann")
+    tenant.log_batch(
+        [
+            {"customer": ann.id, "channel": "phone", "kind": "call", "occurred_at": at(d)}
+            for d in range(1, 8)
+        ]
+    )
+    seen: List[datetime.datetime] = []
+    after = None
+    while True:
+        page = tenant.timeline(ann.id, limit=3, after=after)
+        seen.extend(i.occurred_at for i in page.items)
+        if page.next is None:
+            break
+        after = page.next
+    assert seen == [at(d) for d in range(7, 0, -1)]
+    with pytest.raises(ValidationError):
+        tenant.timeline(ann.id, limit=0)
+
+
+def test_tenants_are_isolated() -> None:
+    crm = Crm.open_in_memory()
+    (a, b) = (crm.tenant(uuid.uuid4()), crm.tenant(uuid.uuid4()))
+    ann = a.register_customer("Ann")
+    with pytest.raises(NotFoundError):
+        b.get_customer(ann.id)
+    assert b.search_customers() == []
+
+
+def test_a_file_database_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "crm.db"
+    tenant_id = uuid.uuid4()
+    ann = Crm.open_sqlite(path).tenant(tenant_id).register_customer("Ann")
+    again = Crm.open_sqlite(str(path)).tenant(tenant_id)
+    assert again.get_customer(ann.id).name == "Ann"
+
+
+def test_threads_log_at_once(tenant: Tenant) -> None:
+    customers: List[Customer] = [tenant.register_customer(f"C{i}") for i in range(4)]
+    errors: List[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            c = customers[n]
+            for k in range(25):
+                tenant.log_interaction(
+                    c.id,
+                    "web",
+                    "purchase",
+                    occurred_at=at(1 + k % 28),
+                    amount=D("1.00"),
+                    currency="EUR",
+                    key=("threads", f"{n}-{k}"),
+                )
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for c in customers:
+        profile = tenant.profile(c.id)
+        assert profile.purchase_count == 25
+        assert profile.revenue == {"EUR": D("25.00")}
+
+
+def test_open_postgres_refuses_a_bad_connection_string() -> None:
+    with pytest.raises(CrmError):
+        Crm.open_postgres("this is not a connection string")
