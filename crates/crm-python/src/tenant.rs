@@ -56,6 +56,18 @@ fn attributes(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, AttrVal
     Ok(out)
 }
 
+/// Each text of `list` parsed, errors naming `field[i]`.
+fn each<T>(
+    list: &[String],
+    field: &str,
+    parse: impl Fn(&str, &str) -> crm::Result<T>,
+) -> PyResult<Vec<T>> {
+    list.iter()
+        .enumerate()
+        .map(|(i, text)| parse(text, &format!("{field}[{i}]")).map_err(to_py))
+        .collect()
+}
+
 /// An interaction from Python arguments (checked by the core's builder).
 #[allow(clippy::too_many_arguments)]
 fn interaction(
@@ -191,27 +203,13 @@ impl Tenant {
             next.lifecycle = Lifecycle::parse(l).map_err(to_py)?;
         }
         if let Some(list) = emails {
-            next.emails = list
-                .iter()
-                .enumerate()
-                .map(|(i, e)| EmailAddress::parse_field(e, &format!("emails[{i}]")))
-                .collect::<crm::Result<_>>()
-                .map_err(to_py)?;
+            next.emails = each(&list, "emails", EmailAddress::parse_field)?;
         }
         if let Some(list) = phones {
-            next.phones = list
-                .iter()
-                .enumerate()
-                .map(|(i, p)| PhoneNumber::parse_field(p, &format!("phones[{i}]")))
-                .collect::<crm::Result<_>>()
-                .map_err(to_py)?;
+            next.phones = each(&list, "phones", PhoneNumber::parse_field)?;
         }
         if let Some(list) = tags {
-            next.tags = list
-                .iter()
-                .map(|t| Tag::parse_field(t, "tags"))
-                .collect::<crm::Result<_>>()
-                .map_err(to_py)?;
+            next.tags = each(&list, "tags", Tag::parse_field)?.into_iter().collect();
         }
         if let Some(dict) = attributes {
             for (key, value) in dict.iter() {
