@@ -19,6 +19,7 @@
 mod errors;
 mod tenant;
 mod types;
+mod value;
 
 use std::sync::Arc;
 
@@ -114,6 +115,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Profile>()?;
     m.add_class::<BatchReport>()?;
     m.add_class::<TimelinePage>()?;
+    m.add_class::<value::ValueClasses>()?;
+    m.add_class::<value::ValueScores>()?;
     errors::register(m)?;
     Ok(())
 }

@@ -29,8 +29,33 @@ impl Tenant {
         Tenant { t, runtime }
     }
 
+    /// The tenant's handle and the runtime.
+    pub(crate) fn parts(&self) -> (TenantCrm, Arc<tokio::runtime::Runtime>) {
+        (self.t.clone(), self.runtime.clone())
+    }
+
+    /// Runs work on the whole CRM for this tenant on the runtime, GIL released.
+    pub(crate) fn run_crm<T, F>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(crm::Crm, crm::TenantId) -> F + Send,
+    ) -> PyResult<T>
+    where
+        T: Send,
+        F: Future<Output = crm::Result<T>>,
+    {
+        let (t, runtime) = self.parts();
+        let (crm, tenant) = (t.crm().clone(), t.id());
+        py.detach(move || runtime.block_on(work(crm, tenant)))
+            .map_err(to_py)
+    }
+
     /// Runs a use case on the runtime with the GIL released.
-    fn run<T, F>(&self, py: Python<'_>, work: impl FnOnce(TenantCrm) -> F + Send) -> PyResult<T>
+    pub(crate) fn run<T, F>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(TenantCrm) -> F + Send,
+    ) -> PyResult<T>
     where
         T: Send,
         F: Future<Output = crm::Result<T>>,

@@ -331,3 +331,63 @@ def test_threads_log_at_once(tenant: Tenant) -> None:
 def test_open_postgres_refuses_a_bad_connection_string() -> None:
     with pytest.raises(CrmError):
         Crm.open_postgres("this is not a connection string")
+
+
+def shop(tenant: Tenant) -> List[Customer]:
+    """Sixty customers buying at different rates over 2025, some stopping mid-year."""
+    customers = [tenant.register_customer(f"Buyer {n:02}") for n in range(60)]
+    batch: List[Dict[str, Any]] = []
+    start = datetime.datetime(2025, 1, 3, 10, 0, tzinfo=UTC)
+    for n, c in enumerate(customers):
+        every = 7 + (n % 6) * 9
+        last = 360 if n % 4 else 150
+        for k, day in enumerate(range(n % 20, last, every)):
+            batch.append(
+                {
+                    "customer": c.id,
+                    "channel": "web",
+                    "kind": "purchase",
+                    "occurred_at": start + datetime.timedelta(days=day),
+                    "amount": D(10 + (n % 7) * 5) + D("0.99"),
+                    "currency": "EUR",
+                    "key": ("shop", f"{n}-{k}"),
+                }
+            )
+    tenant.log_batch(batch)
+    return customers
+
+
+def test_rfm_and_abc_classes(tenant: Tenant) -> None:
+    customers = shop(tenant)
+    assert tenant.value_classes(customers[0].id) is None
+    assert tenant.classify(datetime.date(2025, 12, 31)) == 60
+    classes = [tenant.value_classes(c.id) for c in customers]
+    assert all(c is not None for c in classes)
+    for c in classes:
+        assert c is not None
+        assert 1 <= c.r <= 5 and 1 <= c.f <= 5 and 1 <= c.m <= 5
+        assert c.abc in ("A", "B", "C") and c.segment
+        assert c.as_of == datetime.date(2025, 12, 31)
+    assert {c.abc for c in classes if c is not None} == {"A", "B", "C"}
+    with pytest.raises(ValidationError) as caught:
+        tenant.classify(datetime.date(2025, 12, 31), currency="EURO")
+    assert caught.value.field == "currency"
+
+
+def test_clv_scores(tenant: Tenant) -> None:
+    customers = shop(tenant)
+    with pytest.raises(ValidationError) as caught:
+        Crm.open_in_memory().tenant(uuid.uuid4()).score(datetime.date(2025, 12, 31))
+    assert caught.value.field == "purchases"
+    assert tenant.score(datetime.date(2025, 12, 31)) == 60
+    scores = [tenant.value_scores(c.id) for c in customers]
+    for s in scores:
+        assert s is not None
+        assert 0.0 <= s.p_alive <= 1.0
+        assert s.expected_purchases_90d >= 0.0
+        assert isinstance(s.predicted_clv, decimal.Decimal) and s.predicted_clv >= 0
+        assert s.currency == "EUR" and s.scored_at.tzinfo is not None
+    # Those who stopped buying in June are less likely alive than those who went on.
+    stopped = [s.p_alive for n, s in enumerate(scores) if n % 4 == 0 and s is not None]
+    going = [s.p_alive for n, s in enumerate(scores) if n % 4 and s is not None]
+    assert sum(stopped) / len(stopped) < sum(going) / len(going)

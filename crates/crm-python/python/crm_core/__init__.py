@@ -28,6 +28,8 @@ from ._native import (
     TimelinePage,
     UnsupportedError,
     ValidationError,
+    ValueClasses,
+    ValueScores,
 )
 
 __all__ = [
@@ -46,4 +48,6 @@ __all__ = [
     "TimelinePage",
     "UnsupportedError",
     "ValidationError",
+    "ValueClasses",
+    "ValueScores",
 ]

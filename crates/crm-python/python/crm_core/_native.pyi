@@ -22,6 +22,8 @@ __all__ = [
     "TimelinePage",
     "UnsupportedError",
     "ValidationError",
+    "ValueClasses",
+    "ValueScores",
 ]
 
 _AttributeValue = Union[
@@ -139,6 +141,34 @@ class TimelinePage:
     def next(self) -> Optional[str]: ...
 
 @final
+class ValueClasses:
+    @property
+    def r(self) -> int: ...
+    @property
+    def f(self) -> int: ...
+    @property
+    def m(self) -> int: ...
+    @property
+    def segment(self) -> str: ...
+    @property
+    def abc(self) -> str: ...
+    @property
+    def as_of(self) -> datetime.date: ...
+
+@final
+class ValueScores:
+    @property
+    def p_alive(self) -> float: ...
+    @property
+    def expected_purchases_90d(self) -> float: ...
+    @property
+    def predicted_clv(self) -> decimal.Decimal: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def scored_at(self) -> datetime.datetime: ...
+
+@final
 class Tenant:
     def register_customer(
         self,
@@ -197,6 +227,18 @@ class Tenant:
         self, customer: uuid.UUID, *, limit: int = 50, after: Optional[str] = None
     ) -> TimelinePage: ...
     def profile(self, customer: uuid.UUID) -> Profile: ...
+    def classify(self, as_of: datetime.date, *, currency: str = "EUR") -> int: ...
+    def value_classes(self, customer: uuid.UUID) -> Optional[ValueClasses]: ...
+    def score(
+        self,
+        calibration_end: datetime.date,
+        *,
+        currency: str = "EUR",
+        horizon_weeks: float = 52.0,
+        monthly_discount: float = 0.01,
+        margin: float = 0.3,
+    ) -> int: ...
+    def value_scores(self, customer: uuid.UUID) -> Optional[ValueScores]: ...
 
 @final
 class Crm:
