@@ -17,6 +17,7 @@
 //! - `tokio`: the runtime the core's async API runs on inside the module.
 
 mod errors;
+mod segments;
 mod tenant;
 mod types;
 mod value;

@@ -391,3 +391,43 @@ def test_clv_scores(tenant: Tenant) -> None:
     stopped = [s.p_alive for n, s in enumerate(scores) if n % 4 == 0 and s is not None]
     going = [s.p_alive for n, s in enumerate(scores) if n % 4 and s is not None]
     assert sum(stopped) / len(stopped) < sum(going) / len(going)
+
+
+def test_segments_by_rule_text(tenant: Tenant) -> None:
+    customers = shop(tenant)
+    count, first = tenant.preview_segment('revenue >= 300 and lifecycle = "lead"', limit=5)
+    assert count > 0 and len(first) == min(5, count)
+    segment = tenant.create_segment("Big buyers", "revenue >= 300")
+    members = tenant.segment_members(segment)
+    big = {c.id for c in customers if tenant.profile(c.id).revenue["EUR"] >= 300}
+    assert set(members) == big
+    ann = customers[0]
+    tenant.log_interaction(
+        ann.id, "web", "purchase", occurred_at=at(3), amount=D("1000.00"), currency="EUR"
+    )
+    entered, left, total = tenant.refresh_segment(segment)
+    assert entered == ([] if ann.id in big else [ann.id]) and left == []
+    assert total == len(big | {ann.id})
+    with pytest.raises(ValidationError) as caught:
+        tenant.preview_segment("revenue >=")
+    assert caught.value.field == "rule" and "column" in caught.value.reason
+    with pytest.raises(ValidationError):
+        tenant.preview_segment("shoe_size > 40")
+    with pytest.raises(NotFoundError):
+        tenant.segment_members(uuid.uuid4())
+
+
+def test_export_and_erase(tenant: Tenant) -> None:
+    ann = tenant.register_customer("Ann Lee", emails=["ann@example.com"])
+    tenant.log_interaction(ann.id, "phone", "call", occurred_at=at(2))
+    export = tenant.export_customer(ann.id)
+    assert export["customer"]["id"] == str(ann.id)
+    assert export["customer"]["name"] == "Ann Lee"
+    assert len(export["interactions"]) == 1
+    changed = tenant.update_customer(ann, lifecycle="active")
+    with pytest.raises(ConflictError):
+        tenant.erase_customer(ann.id, ann.version)
+    assert tenant.get_customer(ann.id).name == "Ann Lee"
+    erased = tenant.erase_customer(ann.id, changed.version)
+    assert erased.name != "Ann Lee" and erased.emails == []
+    assert tenant.search_customers(email="ann@example.com") == []
