@@ -1,6 +1,7 @@
 """A minimal "ERP" in Python that keeps its orders in its own tables and uses the CRM core
 for its customers: every order is logged as a purchase (idempotently, by order number),
-then the core classifies the customers (RFM, ABC) and scores their lifetime value.
+the ERP receives the core's domain events, then the core classifies the customers (RFM,
+ABC) and scores their lifetime value.
 
     pip install ./crates/crm-python
     python examples/python/erp_module.py [FOLDER]
@@ -16,6 +17,7 @@ import sqlite3
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from crm_core import Crm, Tenant
@@ -86,8 +88,12 @@ def sync(erp: sqlite3.Connection, crm: Tenant) -> dict[str, uuid.UUID]:
 def main(folder: Path) -> None:
     erp = sqlite3.connect(folder / "erp.db")
     make_orders(erp)
-    crm = Crm.open_sqlite(folder / "crm.db").tenant(TENANT)
+    crm = Crm.open_sqlite(folder / "crm.db", events=True).tenant(TENANT)
     ids = sync(erp, crm)
+    # The core's domain events, in order per customer: here the ERP only counts them.
+    seen: Counter[str] = Counter()
+    crm.dispatch(lambda message: None, events=lambda event: seen.update([event["kind"]]))
+    print("events:", ", ".join(f"{n} {kind}" for kind, n in sorted(seen.items())) or "none")
     year_end = datetime.date(2025, 12, 31)
     print(f"classified {crm.classify(year_end)} customers, scored {crm.score(year_end)}")
     print(f"\n{'customer':<14} {'purchases':>9} {'revenue':>10}  rfm  abc  p_alive  clv (EUR)")

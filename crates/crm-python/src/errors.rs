@@ -47,6 +47,13 @@ pyo3::create_exception!(
     "The store failed (or was busy): try again later."
 );
 
+pyo3::create_exception!(
+    _native,
+    DeliveryRefused,
+    CrmError,
+    "Raise it from a notifier or event callable to refuse a message for good (a dead letter); any other exception is retried later."
+);
+
 /// Adds the exception classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -58,6 +65,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ForbiddenError", py.get_type::<ForbiddenError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add("StorageError", py.get_type::<StorageError>())?;
+    m.add("DeliveryRefused", py.get_type::<DeliveryRefused>())?;
     Ok(())
 }
 

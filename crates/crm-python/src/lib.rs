@@ -17,6 +17,7 @@
 //! - `tokio`: the runtime the core's async API runs on inside the module.
 
 mod errors;
+mod notify;
 mod segments;
 mod tenant;
 mod types;
@@ -39,6 +40,7 @@ pub struct Crm {
 
 impl Crm {
     fn over(
+        events: bool,
         storage: impl FnOnce(&tokio::runtime::Runtime) -> crm::Result<Arc<dyn crm::Storage>>,
     ) -> PyResult<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -48,7 +50,7 @@ impl Crm {
             .map_err(|e| errors::StorageError::new_err(format!("cannot start the runtime: {e}")))?;
         let storage = storage(&runtime).map_err(to_py)?;
         Ok(Crm {
-            crm: crm::Crm::new(storage),
+            crm: crm::Crm::new(storage).with_events(events),
             runtime: Arc::new(runtime),
         })
     }
@@ -56,11 +58,13 @@ impl Crm {
 
 #[pymethods]
 impl Crm {
-    /// Opens (creating if needed) a SQLite database file and migrates it.
+    /// Opens (creating if needed) a SQLite database file and migrates it. With `events`,
+    /// every change also writes a domain event into the outbox (see `Tenant.dispatch`).
     #[staticmethod]
-    fn open_sqlite(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, events=false))]
+    fn open_sqlite(py: Python<'_>, path: std::path::PathBuf, events: bool) -> PyResult<Self> {
         py.detach(|| {
-            Crm::over(|_| {
+            Crm::over(events, |_| {
                 Ok(Arc::new(crm::sqlite::SqliteStore::open(&path)?) as Arc<dyn crm::Storage>)
             })
         })
@@ -68,9 +72,10 @@ impl Crm {
 
     /// A private in-memory SQLite database, gone when this object is.
     #[staticmethod]
-    fn open_in_memory(py: Python<'_>) -> PyResult<Self> {
+    #[pyo3(signature = (*, events=false))]
+    fn open_in_memory(py: Python<'_>, events: bool) -> PyResult<Self> {
         py.detach(|| {
-            Crm::over(|_| {
+            Crm::over(events, |_| {
                 Ok(Arc::new(crm::sqlite::SqliteStore::open_in_memory()?) as Arc<dyn crm::Storage>)
             })
         })
@@ -78,9 +83,10 @@ impl Crm {
 
     /// Connects to PostgreSQL (a libpq connection string or URL) and migrates the schema.
     #[staticmethod]
-    fn open_postgres(py: Python<'_>, url: String) -> PyResult<Self> {
+    #[pyo3(signature = (url, *, events=false))]
+    fn open_postgres(py: Python<'_>, url: String, events: bool) -> PyResult<Self> {
         py.detach(|| {
-            Crm::over(|runtime| {
+            Crm::over(events, |runtime| {
                 runtime.block_on(async {
                     let store = crm::postgres::PostgresStore::builder(&url)
                         .migrate_on_connect(true)

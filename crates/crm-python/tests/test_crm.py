@@ -11,6 +11,7 @@ import pytest
 
 from crm_core import (
     ConflictError,
+    DeliveryRefused,
     Crm,
     CrmError,
     Customer,
@@ -431,3 +432,57 @@ def test_export_and_erase(tenant: Tenant) -> None:
     erased = tenant.erase_customer(ann.id, changed.version)
     assert erased.name != "Ann Lee" and erased.emails == []
     assert tenant.search_customers(email="ann@example.com") == []
+
+
+def test_notifications_through_a_python_callable() -> None:
+    tenant = Crm.open_in_memory().tenant(uuid.uuid4())
+    ann = tenant.register_customer("Ann Lee", emails=["ann@example.com"])
+    bob = tenant.register_customer("Bob", emails=["bob@example.com"])
+    assert tenant.notify_customer(ann.id, "welcome", "welcome-ann", data={"plan": "gold"}) == 1
+    assert tenant.notify_customer(ann.id, "welcome", "welcome-ann") == 0
+    tenant.notify_customer(bob.id, "welcome", "welcome-bob")
+    assert tenant.pending() == 2
+    received: List[Dict[str, Any]] = []
+    failed_once: List[str] = []
+
+    def deliver(envelope: Dict[str, Any]) -> None:
+        to = envelope["to"]["email"]
+        if to == "bob@example.com" and not failed_once:
+            failed_once.append(to)
+            raise ConnectionError("the mail server is down")
+        received.append(envelope)
+
+    report = tenant.dispatch(deliver)
+    assert report == {"sent": 1, "retried": 1, "dead": 0}
+    (first,) = received
+    assert first["to"]["email"] == "ann@example.com" and first["to"]["name"] == "Ann Lee"
+    assert first["notification"]["template"] == "welcome"
+    assert first["notification"]["data"] == {"plan": "gold"}
+    assert tenant.pending() == 1, "Bob's message waits for its retry"
+
+    def refuse(envelope: Dict[str, Any]) -> None:
+        raise DeliveryRefused("no such mailbox")
+
+    other = Crm.open_in_memory().tenant(uuid.uuid4())
+    carl = other.register_customer("Carl", emails=["carl@example.com"])
+    other.notify_customer(carl.id, "welcome", "w")
+    assert other.dispatch(refuse) == {"sent": 0, "retried": 0, "dead": 1}
+    assert other.pending() == 0
+
+
+def test_domain_events_to_a_python_callable() -> None:
+    tenant = Crm.open_in_memory(events=True).tenant(uuid.uuid4())
+    ann = tenant.register_customer("Ann Lee")
+    tenant.update_customer(ann, lifecycle="active")
+    tenant.log_interaction(ann.id, "phone", "call", occurred_at=at(2))
+    events: List[Dict[str, Any]] = []
+    report = tenant.dispatch(lambda envelope: None, events=events.append)
+    assert report["sent"] == 3
+    assert [e["kind"] for e in events] == [
+        "customer.created",
+        "customer.updated",
+        "interaction.logged",
+    ]
+    assert all(e["entity"]["id"] == str(ann.id) for e in events[:2])
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    assert tenant.pending() == 0

@@ -4,7 +4,7 @@ import datetime
 import decimal
 import uuid
 from os import PathLike
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
 
 __all__ = [
     "BatchReport",
@@ -12,6 +12,7 @@ __all__ = [
     "Crm",
     "CrmError",
     "Customer",
+    "DeliveryRefused",
     "DuplicateError",
     "ForbiddenError",
     "Interaction",
@@ -54,6 +55,7 @@ class ForbiddenError(CrmError):
     action: str
     record: str
 
+class DeliveryRefused(CrmError): ...
 class UnsupportedError(CrmError): ...
 class StorageError(CrmError): ...
 
@@ -249,13 +251,28 @@ class Tenant:
     def segment_members(self, segment: uuid.UUID, *, limit: int = 1000) -> List[uuid.UUID]: ...
     def export_customer(self, customer: uuid.UUID) -> Dict[str, Any]: ...
     def erase_customer(self, customer: uuid.UUID, version: int) -> Customer: ...
+    def notify_customer(
+        self,
+        customer: uuid.UUID,
+        template: str,
+        key: str,
+        *,
+        data: Optional[Mapping[str, Any]] = None,
+    ) -> int: ...
+    def pending(self) -> int: ...
+    def dispatch(
+        self,
+        notifier: Callable[[Dict[str, Any]], object],
+        *,
+        events: Optional[Callable[[Dict[str, Any]], object]] = None,
+    ) -> Dict[str, int]: ...
 
 @final
 class Crm:
     @staticmethod
-    def open_sqlite(path: Union[str, "PathLike[str]"]) -> "Crm": ...
+    def open_sqlite(path: Union[str, "PathLike[str]"], *, events: bool = False) -> "Crm": ...
     @staticmethod
-    def open_in_memory() -> "Crm": ...
+    def open_in_memory(*, events: bool = False) -> "Crm": ...
     @staticmethod
-    def open_postgres(url: str) -> "Crm": ...
+    def open_postgres(url: str, *, events: bool = False) -> "Crm": ...
     def tenant(self, tenant: uuid.UUID) -> Tenant: ...
