@@ -15,6 +15,8 @@
 //! - `pyo3` (abi3 for CPython 3.9 and later, one wheel for every version): the bindings,
 //!   with its `chrono`, `rust_decimal` and `uuid` conversions for the core's value types.
 //! - `tokio`: the runtime the core's async API runs on inside the module.
+//! - `async-trait`: the core's `Notifier` and `EventSink` ports, implemented over Python
+//!   callables (which run on tokio's blocking pool, holding the GIL only there).
 
 mod errors;
 mod notify;
