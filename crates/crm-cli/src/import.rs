@@ -117,7 +117,8 @@ fn read_mapping(path: &Path, what: What) -> Result<Mapping, Failure> {
         let why = e.message().trim_end().to_string();
         let at = e
             .span()
-            .map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1))
+            .and_then(|s| text.get(..s.start))
+            .map(|before| format!(" (line {})", before.matches('\n').count() + 1))
             .unwrap_or_default();
         Failure::new(format!("--mapping: {name}: {why}{at}"))
     })?;

@@ -62,10 +62,15 @@ async fn find(db: &Db, which: &str) -> Result<Segment, Failure> {
 
 /// Customers' names, by id, for a table of members.
 async fn named(db: &Db, ids: &[CustomerId]) -> Result<Table, Failure> {
-    let mut names = BTreeMap::new();
-    for id in ids {
-        names.insert(*id, db.t().customers().get(*id).await?.name.to_string());
-    }
+    // One batch read (the adapters answer it in one statement), not one read per id.
+    let names: BTreeMap<CustomerId, String> = db
+        .crm
+        .storage()
+        .get_customers(db.tenant, ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name.to_string()))
+        .collect();
     let mut table = Table::new(&["id", "name"]);
     for id in ids {
         table.push(vec![id.to_string().into(), names.get(id).cloned().into()]);

@@ -26,10 +26,20 @@ pub async fn scorecard_report(db: &Db) -> Result<Report, Failure> {
             None => break,
         }
     }
-    let mut customers = BTreeMap::new();
-    for id in cases.iter().map(|c| c.customer).collect::<BTreeSet<_>>() {
-        customers.insert(id, db.t().customers().get(id).await?);
-    }
+    let ids: Vec<crm::CustomerId> = cases
+        .iter()
+        .map(|c| c.customer)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let customers: BTreeMap<_, _> = db
+        .crm
+        .storage()
+        .get_customers(db.tenant, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
     let card = scorecard(
         &engine,
         &cases,

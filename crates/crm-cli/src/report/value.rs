@@ -7,7 +7,7 @@ use crm::analytics::{calibration_summary, BgNbd, BgNbdFit, GammaGamma, GammaGamm
 use crm::chrono::NaiveDate;
 use crm::rust_decimal::Decimal;
 use crm::value_class::{abc, rfm, AbcClass, AbcLimits};
-use crm::{Currency, CustomerId, CustomerQuery, PageRequest};
+use crm::{Currency, CustomerId, CustomerQuery};
 use serde_json::{json, Value};
 
 use super::{Options, Report};
@@ -96,20 +96,16 @@ pub async fn rfm_abc(
 
 /// Every customer's name, by id.
 pub async fn names(db: &Db) -> Result<BTreeMap<CustomerId, String>, Failure> {
-    let mut names = BTreeMap::new();
-    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-    loop {
-        let got = db
-            .t()
-            .customers()
-            .search(&CustomerQuery::all(), &page)
-            .await?;
-        names.extend(got.items.into_iter().map(|c| (c.id, c.name.to_string())));
-        match got.next {
-            Some(next) => page = PageRequest::after(next, PageRequest::MAX_LIMIT),
-            None => return Ok(names),
-        }
-    }
+    let customers = db.t().customers();
+    let all = crate::records::collect(u32::MAX, |page| {
+        let customers = &customers;
+        async move { customers.search(&CustomerQuery::all(), &page).await }
+    })
+    .await?;
+    Ok(all
+        .into_iter()
+        .map(|c| (c.id, c.name.to_string()))
+        .collect())
 }
 
 /// Fits both models on the purchases up to `end` and checks the purchase model on the
