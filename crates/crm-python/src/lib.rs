@@ -18,9 +18,11 @@
 //! - `async-trait`: the core's `Notifier` and `EventSink` ports, implemented over Python
 //!   callables (which run on tokio's blocking pool, holding the GIL only there).
 
+mod cases;
 mod errors;
 mod notify;
 mod segments;
+mod tasks;
 mod tenant;
 mod types;
 mod value;
@@ -124,6 +126,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Profile>()?;
     m.add_class::<BatchReport>()?;
     m.add_class::<TimelinePage>()?;
+    m.add_class::<cases::Case>()?;
+    m.add_class::<cases::ScoreLine>()?;
+    m.add_class::<tasks::Task>()?;
     m.add_class::<value::ValueClasses>()?;
     m.add_class::<value::ValueScores>()?;
     errors::register(m)?;

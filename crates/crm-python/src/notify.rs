@@ -8,7 +8,8 @@ use crm::notify::{
     Directory, DispatchReport, Dispatcher, DomainEvent, Envelope, EventSink, Notifier,
     StaticDirectory,
 };
-use crm::{CustomerId, Notification, Recipient, TenantId};
+use crm::notify::{Locale, StaffMember};
+use crm::{CustomerId, EmailAddress, Notification, Recipient, TeamId, TenantId, UserId};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use uuid::Uuid;
@@ -59,6 +60,87 @@ impl EventSink for PySink {
     }
 }
 
+/// A staff member from what the staff callable returned for `user`: `None`, or a dict
+/// with `name` and `email`, and optionally `locale`, `team` and `team_lead` (UUIDs).
+fn staff_member(user: UserId, found: &Bound<'_, PyAny>) -> PyResult<Option<StaffMember>> {
+    if found.is_none() {
+        return Ok(None);
+    }
+    let field = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        Ok(found.get_item(name).ok().filter(|v| !v.is_none()))
+    };
+    let text = |name: &str| -> PyResult<Option<String>> {
+        field(name)?
+            .map(|v| v.extract::<String>())
+            .transpose()
+            .map_err(|_| invalid(&format!("staff.{name}"), "not a str"))
+    };
+    let id = |name: &str| -> PyResult<Option<Uuid>> {
+        field(name)?
+            .map(|v| v.extract::<Uuid>())
+            .transpose()
+            .map_err(|_| invalid(&format!("staff.{name}"), "not a uuid.UUID"))
+    };
+    let name = text("name")?.ok_or_else(|| invalid("staff.name", "missing"))?;
+    let email = text("email")?.ok_or_else(|| invalid("staff.email", "missing"))?;
+    Ok(Some(StaffMember {
+        id: user,
+        name,
+        email: EmailAddress::parse_field(&email, "staff.email").map_err(to_py)?,
+        locale: text("locale")?
+            .map(|l| Locale::parse(&l).map_err(|e| invalid("staff.locale", e.to_string())))
+            .transpose()?,
+        team: id("team")?.map(TeamId::from_uuid),
+        team_lead: id("team_lead")?.map(UserId::from_uuid),
+    }))
+}
+
+/// The staff directory over a Python callable: `staff(user_id)` returns `None` or a dict
+/// (see [`staff_member`]). It runs on tokio's blocking pool, holding the GIL only there.
+/// An exception of the callable is a transient failure of the message (retried); an
+/// answer that is not such a dict, a permanent one.
+struct PyDirectory(Py<PyAny>);
+
+#[async_trait]
+impl Directory for PyDirectory {
+    async fn staff_member(
+        &self,
+        _tenant: TenantId,
+        user: UserId,
+    ) -> crm::Result<Option<StaffMember>> {
+        let callable = Python::attach(|py| self.0.clone_ref(py));
+        tokio::task::spawn_blocking(move || {
+            Python::attach(|py| {
+                // An exception of the callable may pass (a directory that is down): retried.
+                let found = callable.call1(py, (user.as_uuid(),)).map_err(|e| {
+                    crm::Error::notify(false, format!("the staff callable raised {e}"))
+                })?;
+                // A malformed answer stays malformed: a permanent failure.
+                staff_member(user, found.bind(py))
+                    .map_err(|e| crm::Error::validation("staff", e.to_string()))
+            })
+        })
+        .await
+        .map_err(|e| crm::Error::notify(false, e.to_string()))?
+    }
+}
+
+/// The teams of `users` from the staff callable (for scorecards by team), asked once each.
+pub(crate) fn teams_of(
+    py: Python<'_>,
+    staff: &Py<PyAny>,
+    users: impl IntoIterator<Item = UserId>,
+) -> PyResult<std::collections::BTreeMap<UserId, TeamId>> {
+    let mut out = std::collections::BTreeMap::new();
+    for user in users {
+        let found = staff.call1(py, (user.as_uuid(),))?;
+        if let Some(team) = staff_member(user, found.bind(py))?.and_then(|m| m.team) {
+            out.insert(user, team);
+        }
+    }
+    Ok(out)
+}
+
 #[pymethods]
 impl Tenant {
     /// Queues a notification to a customer (at the email address of their record) in the
@@ -73,11 +155,8 @@ impl Tenant {
         key: &str,
         data: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
-        let data: serde_json::Value = match data {
-            Some(d) => {
-                let text: String = py.import("json")?.call_method1("dumps", (d,))?.extract()?;
-                serde_json::from_str(&text).map_err(|e| invalid("data", e.to_string()))?
-            }
+        let data = match data {
+            Some(d) => crate::types::json_value(d, "data")?,
             None => serde_json::Value::Null,
         };
         let mut builder = Notification::builder(
@@ -105,18 +184,28 @@ impl Tenant {
     /// Delivers what is due in the outbox: each notification, as a dict (the message and
     /// the resolved address), to `notifier`; each domain event (with `Crm.open_*(...,
     /// events=True)`), as a dict, to `events`. A callable that raises `DeliveryRefused`
-    /// makes the message a dead letter; any other exception schedules a retry. Returns the
-    /// counts: `sent`, `retried`, `dead`.
-    #[pyo3(signature = (notifier, *, events=None))]
+    /// makes the message a dead letter; any other exception schedules a retry.
+    ///
+    /// `staff` is the staff directory that notifications to staff (KPI alerts, task
+    /// reminders, escalations to a team lead) are addressed through: called with a user's
+    /// `uuid.UUID`, it returns `None` (no such user: the message is a dead letter) or a
+    /// dict with `name`, `email` and optionally `locale`, `team` and `team_lead` (UUIDs).
+    /// A dict's `get` will do. Without it, only customers and literal addresses are
+    /// reached. Returns the counts: `sent`, `retried`, `dead`.
+    #[pyo3(signature = (notifier, *, events=None, staff=None))]
     fn dispatch(
         &self,
         py: Python<'_>,
         notifier: Py<PyAny>,
         events: Option<Py<PyAny>>,
+        staff: Option<Py<PyAny>>,
     ) -> PyResult<std::collections::BTreeMap<&'static str, usize>> {
         let (t, runtime) = self.parts();
         let crm = t.crm().clone();
-        let directory: Arc<dyn Directory> = Arc::new(StaticDirectory::new());
+        let directory: Arc<dyn Directory> = match staff {
+            Some(staff) => Arc::new(PyDirectory(staff)),
+            None => Arc::new(StaticDirectory::new()),
+        };
         let mut dispatcher = Dispatcher::new(
             t.id(),
             crm.storage().clone(),

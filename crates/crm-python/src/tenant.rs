@@ -66,6 +66,34 @@ impl Tenant {
     }
 }
 
+/// The first `limit` items of a paged listing, fetching page after page.
+pub(crate) async fn up_to<T, F, Fut>(limit: u32, mut fetch: F) -> crm::Result<Vec<T>>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: Future<Output = crm::Result<crm::Page<T>>>,
+{
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(limit.clamp(1, PageRequest::MAX_LIMIT));
+    loop {
+        let got = fetch(page).await?;
+        out.extend(got.items);
+        let left = (limit as usize).saturating_sub(out.len());
+        match got.next {
+            Some(next) if left > 0 => {
+                page = PageRequest::after(
+                    next,
+                    u32::try_from(left)
+                        .unwrap_or(u32::MAX)
+                        .min(PageRequest::MAX_LIMIT),
+                )
+            }
+            _ => break,
+        }
+    }
+    out.truncate(limit as usize);
+    Ok(out)
+}
+
 /// The attributes of a `dict`, checked.
 fn attributes(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, AttrValue)>> {
     let mut out = Vec::new();
@@ -284,21 +312,12 @@ impl Tenant {
             ..CustomerQuery::all()
         };
         let found = self.run(py, |t| async move {
-            let mut out = Vec::new();
-            let mut page = PageRequest::first(limit.clamp(1, PageRequest::MAX_LIMIT));
-            loop {
-                let got = t.customers().search(&query, &page).await?;
-                out.extend(got.items);
-                let left = (limit as usize).saturating_sub(out.len());
-                match got.next {
-                    Some(next) if left > 0 => {
-                        page = PageRequest::after(next, (left as u32).min(PageRequest::MAX_LIMIT))
-                    }
-                    _ => break,
-                }
-            }
-            out.truncate(limit as usize);
-            Ok(out)
+            let customers = t.customers();
+            up_to(limit, |page| {
+                let (customers, query) = (&customers, &query);
+                async move { customers.search(query, &page).await }
+            })
+            .await
         })?;
         Ok(found.into_iter().map(|inner| Customer { inner }).collect())
     }

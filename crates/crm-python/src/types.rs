@@ -359,3 +359,38 @@ impl TimelinePage {
         )
     }
 }
+
+/// A value the core serialises, as Python values: through Python's `json`, so a struct
+/// becomes a `dict` (ids and instants as text).
+pub fn to_python<'py>(
+    py: Python<'py>,
+    value: &impl serde::Serialize,
+    what: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| crate::errors::StorageError::new_err(format!("cannot encode {what}: {e}")))?;
+    py.import("json")?.call_method1("loads", (text,))
+}
+
+/// A Python value (a `dict`, a list, a str) as JSON, for a value of the core's serde
+/// form. It goes through `json.dumps` with `default=str`, so `uuid.UUID`,
+/// `decimal.Decimal` and `date` values cross as their text. Errors: `ValidationError` on
+/// `field`.
+pub fn json_value(value: &Bound<'_, PyAny>, field: &str) -> PyResult<serde_json::Value> {
+    let py = value.py();
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("default", py.get_type::<pyo3::types::PyString>())?;
+    let text: String = py
+        .import("json")?
+        .call_method("dumps", (value,), Some(&kwargs))
+        .map_err(|e| invalid(field, format!("not JSON-like: {e}")))?
+        .extract()?;
+    serde_json::from_str(&text).map_err(|e| invalid(field, e.to_string()))
+}
+
+/// One of the names of a serde enum of the core (`service_request`, `urgent`), for
+/// `field`.
+pub fn named<T: serde::de::DeserializeOwned>(text: &str, field: &str) -> PyResult<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|e| invalid(field, e.to_string()))
+}

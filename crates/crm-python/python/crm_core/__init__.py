@@ -1,4 +1,4 @@
-"""An embeddable CRM core: customers, their interactions and profiles, from Python.
+"""An embeddable CRM core from Python: customers, interactions, cases, KPI rules, tasks.
 
 The work is done by the Rust core (the extension module ``crm_core._native``); calls release
 the GIL while it works. Ids are ``uuid.UUID``, instants aware ``datetime`` (stored in UTC),
@@ -14,6 +14,7 @@ amounts ``decimal.Decimal``. Errors are subclasses of ``CrmError``.
 
 from ._native import (
     BatchReport,
+    Case,
     ConflictError,
     Crm,
     CrmError,
@@ -24,7 +25,9 @@ from ._native import (
     Interaction,
     NotFoundError,
     Profile,
+    ScoreLine,
     StorageError,
+    Task,
     Tenant,
     TimelinePage,
     UnsupportedError,
@@ -35,6 +38,7 @@ from ._native import (
 
 __all__ = [
     "BatchReport",
+    "Case",
     "ConflictError",
     "Crm",
     "CrmError",
@@ -45,7 +49,9 @@ __all__ = [
     "Interaction",
     "NotFoundError",
     "Profile",
+    "ScoreLine",
     "StorageError",
+    "Task",
     "Tenant",
     "TimelinePage",
     "UnsupportedError",

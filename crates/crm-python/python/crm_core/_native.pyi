@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = [
     "BatchReport",
+    "Case",
     "ConflictError",
     "Crm",
     "CrmError",
@@ -18,7 +19,9 @@ __all__ = [
     "Interaction",
     "NotFoundError",
     "Profile",
+    "ScoreLine",
     "StorageError",
+    "Task",
     "Tenant",
     "TimelinePage",
     "UnsupportedError",
@@ -170,6 +173,81 @@ class ValueScores:
     @property
     def scored_at(self) -> datetime.datetime: ...
 
+_StaffDirectory = Callable[[uuid.UUID], Optional[Mapping[str, Any]]]
+
+@final
+class Case:
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def customer(self) -> uuid.UUID: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def assignee(self) -> Optional[uuid.UUID]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def opened_at(self) -> datetime.datetime: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def events(self) -> List[Dict[str, Any]]: ...
+    @property
+    def alerts(self) -> List[str]: ...
+
+@final
+class ScoreLine:
+    @property
+    def rule(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def who(self) -> Optional[uuid.UUID]: ...
+    @property
+    def measured(self) -> int: ...
+    @property
+    def met(self) -> int: ...
+    @property
+    def breached(self) -> int: ...
+    @property
+    def compliance(self) -> float: ...
+    @property
+    def goal_reached(self) -> bool: ...
+    @property
+    def median_secs(self) -> Optional[int]: ...
+    @property
+    def p90_secs(self) -> Optional[int]: ...
+
+@final
+class Task:
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def customer(self) -> Optional[uuid.UUID]: ...
+    @property
+    def case(self) -> Optional[uuid.UUID]: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def assignee(self) -> uuid.UUID: ...
+    @property
+    def due_at(self) -> datetime.datetime: ...
+    @property
+    def every_days(self) -> Optional[int]: ...
+    @property
+    def done_at(self) -> Optional[datetime.datetime]: ...
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def version(self) -> int: ...
+
 @final
 class Tenant:
     def register_customer(
@@ -265,7 +343,76 @@ class Tenant:
         notifier: Callable[[Dict[str, Any]], object],
         *,
         events: Optional[Callable[[Dict[str, Any]], object]] = None,
+        staff: Optional[_StaffDirectory] = None,
     ) -> Dict[str, int]: ...
+    def open_case(
+        self,
+        customer: uuid.UUID,
+        subject: str,
+        *,
+        kind: str = "inquiry",
+        channel: str = "email",
+        priority: str = "normal",
+        assignee: Optional[uuid.UUID] = None,
+    ) -> Case: ...
+    def get_case(self, id: uuid.UUID) -> Case: ...
+    def list_cases(
+        self,
+        *,
+        customer: Optional[uuid.UUID] = None,
+        assignee: Optional[uuid.UUID] = None,
+        open_only: bool = False,
+        limit: int = 100,
+    ) -> List[Case]: ...
+    def record_case_event(
+        self,
+        case: Case,
+        event: str,
+        *,
+        by: Optional[uuid.UUID] = None,
+        to: Optional[uuid.UUID] = None,
+        status: Optional[str] = None,
+        reason: Optional[str] = None,
+    ) -> Case: ...
+    def add_kpi_rule(self, rule: Mapping[str, Any]) -> None: ...
+    def update_kpi_rule(self, rule: Mapping[str, Any], version: int) -> None: ...
+    def delete_kpi_rule(self, key: str) -> None: ...
+    def kpi_rules(self) -> List[Dict[str, Any]]: ...
+    def evaluate_kpis(
+        self, *, now: Optional[datetime.datetime] = None, scan: bool = False
+    ) -> Dict[str, int]: ...
+    def scorecard(
+        self,
+        start: datetime.datetime,
+        end: datetime.datetime,
+        *,
+        now: Optional[datetime.datetime] = None,
+        grouping: str = "person",
+        staff: Optional[_StaffDirectory] = None,
+    ) -> Tuple[List[ScoreLine], List[Tuple[uuid.UUID, float]]]: ...
+    def create_task(
+        self,
+        title: str,
+        assignee: uuid.UUID,
+        due_at: datetime.datetime,
+        *,
+        customer: Optional[uuid.UUID] = None,
+        case: Optional[uuid.UUID] = None,
+        every_days: Optional[int] = None,
+    ) -> Task: ...
+    def get_task(self, id: uuid.UUID) -> Task: ...
+    def list_tasks(
+        self,
+        *,
+        assignee: Optional[uuid.UUID] = None,
+        customer: Optional[uuid.UUID] = None,
+        case: Optional[uuid.UUID] = None,
+        open_only: bool = False,
+        limit: int = 100,
+    ) -> List[Task]: ...
+    def snooze_task(self, task: Task, until: datetime.datetime) -> Task: ...
+    def complete_task(self, task: Task) -> Task: ...
+    def remind_due(self, *, now: Optional[datetime.datetime] = None) -> List[Task]: ...
 
 @final
 class Crm:
