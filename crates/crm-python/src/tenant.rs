@@ -121,34 +121,81 @@ fn each<T>(
         .collect()
 }
 
-/// An interaction from Python arguments (checked by the core's builder).
-#[allow(clippy::too_many_arguments)]
-fn interaction(
-    customer: Uuid,
-    channel: &str,
-    kind: &str,
-    occurred_at: &Bound<'_, PyAny>,
-    direction: Option<&str>,
-    handled_by: Option<Uuid>,
-    subject: Option<&str>,
-    amount: Option<&Bound<'_, PyAny>>,
-    currency: Option<&str>,
-    key: Option<(String, String)>,
-) -> PyResult<crm::Interaction> {
-    let channel = Channel::parse(channel).map_err(to_py)?;
-    let kind = InteractionKind::parse(kind).map_err(to_py)?;
-    let mut b = crm::Interaction::builder(CustomerId::from_uuid(customer), channel, kind)
-        .at(instant(occurred_at, "occurred_at")?);
-    if let Some(d) = direction {
-        b = b.direction(Direction::parse(d).map_err(to_py)?);
+/// The keys an interaction's dict may have (see `Tenant.log_interaction`).
+const INTERACTION_KEYS: &[&str] = &[
+    "customer",
+    "channel",
+    "kind",
+    "occurred_at",
+    "direction",
+    "handled_by",
+    "subject",
+    "body",
+    "amount",
+    "currency",
+    "duration_secs",
+    "wait_secs",
+    "case",
+    "attributes",
+    "key",
+];
+
+/// An interaction from a dict with the arguments of `Tenant.log_interaction` (checked by
+/// the core's builder); errors name the key. A key of `None` counts as absent.
+fn interaction(entry: &Bound<'_, PyDict>) -> PyResult<crm::Interaction> {
+    let get = |name: &str| entry.get_item(name).ok().flatten().filter(|v| !v.is_none());
+    let text = |name: &str| -> PyResult<Option<String>> {
+        get(name)
+            .map(|v| v.extract::<String>())
+            .transpose()
+            .map_err(|_| invalid(name, "not a str"))
+    };
+    let id = |name: &str| -> PyResult<Option<Uuid>> {
+        get(name)
+            .map(|v| v.extract::<Uuid>())
+            .transpose()
+            .map_err(|_| invalid(name, "not a uuid.UUID"))
+    };
+    let secs = |name: &str| -> PyResult<Option<u32>> {
+        get(name)
+            .map(|v| v.extract::<u32>())
+            .transpose()
+            .map_err(|_| invalid(name, "not a whole number of seconds from 0 to 4294967295"))
+    };
+    // A misspelt key would otherwise be dropped without a word.
+    for key in entry.keys() {
+        let known = key
+            .extract::<String>()
+            .ok()
+            .filter(|k| INTERACTION_KEYS.contains(&k.as_str()));
+        if known.is_none() {
+            return Err(invalid(
+                &key.str().map(|k| k.to_string()).unwrap_or_default(),
+                "not a field of an interaction",
+            ));
+        }
     }
-    if let Some(u) = handled_by {
+    let customer = id("customer")?.ok_or_else(|| invalid("customer", "missing"))?;
+    let channel = Channel::parse(&text("channel")?.ok_or_else(|| invalid("channel", "missing"))?)
+        .map_err(to_py)?;
+    let kind = InteractionKind::parse(&text("kind")?.ok_or_else(|| invalid("kind", "missing"))?)
+        .map_err(to_py)?;
+    let occurred_at = get("occurred_at").ok_or_else(|| invalid("occurred_at", "missing"))?;
+    let mut b = crm::Interaction::builder(CustomerId::from_uuid(customer), channel, kind)
+        .at(instant(&occurred_at, "occurred_at")?);
+    if let Some(d) = text("direction")? {
+        b = b.direction(Direction::parse(&d).map_err(to_py)?);
+    }
+    if let Some(u) = id("handled_by")? {
         b = b.handled_by(UserId::from_uuid(u));
     }
-    if let Some(s) = subject {
-        b = b.subject(s);
+    if let Some(s) = text("subject")? {
+        b = b.subject(&s);
     }
-    match (amount, currency) {
+    if let Some(s) = text("body")? {
+        b = b.body(&s);
+    }
+    match (get("amount"), text("currency")?) {
         (Some(a), Some(c)) => {
             if a.is_instance_of::<pyo3::types::PyFloat>() {
                 return Err(invalid(
@@ -159,12 +206,32 @@ fn interaction(
             let a: Decimal = a
                 .extract()
                 .map_err(|_| invalid("amount", "not a decimal.Decimal"))?;
-            b = b.amount(Money::new(a, c).map_err(to_py)?);
+            b = b.amount(Money::new(a, &c).map_err(to_py)?);
         }
         (None, None) => {}
         _ => return Err(invalid("amount", "give amount and currency together")),
     }
-    if let Some((source, id)) = key {
+    if let Some(n) = secs("duration_secs")? {
+        b = b.duration_secs(n);
+    }
+    if let Some(n) = secs("wait_secs")? {
+        b = b.wait_secs(n);
+    }
+    if let Some(c) = id("case")? {
+        b = b.case(crm::CaseId::from_uuid(c));
+    }
+    if let Some(dict) = get("attributes") {
+        let dict = dict
+            .cast::<PyDict>()
+            .map_err(|_| invalid("attributes", "not a dict"))?;
+        for (key, value) in attributes(Some(dict))? {
+            b = b.attribute(&key, value);
+        }
+    }
+    if let Some(key) = get("key") {
+        let (source, id): (String, String) = key
+            .extract()
+            .map_err(|_| invalid("key", "not a (source, id) pair"))?;
         b = b.key(&source, &id);
     }
     b.build().map_err(to_py)
@@ -341,36 +408,55 @@ impl Tenant {
     }
 
     /// Logs one interaction. `occurred_at` is an aware datetime; `amount` a Decimal with
-    /// its ISO 4217 `currency`; `key` a `(source, id)` pair that makes logging it again
-    /// store nothing.
-    #[pyo3(signature = (customer, channel, kind, *, occurred_at, direction=None, handled_by=None, subject=None, amount=None, currency=None, key=None))]
+    /// its ISO 4217 `currency`; `duration_secs` and `wait_secs` whole seconds (how long a
+    /// call took, how long the customer waited for an answer); `case` the case it belongs
+    /// to; `attributes` a dict as for customers; `key` a `(source, id)` pair that makes
+    /// logging it again store nothing.
+    #[pyo3(signature = (customer, channel, kind, *, occurred_at, direction=None, handled_by=None, subject=None, body=None, amount=None, currency=None, duration_secs=None, wait_secs=None, case=None, attributes=None, key=None))]
     #[allow(clippy::too_many_arguments)]
     fn log_interaction(
         &self,
         py: Python<'_>,
-        customer: Uuid,
-        channel: &str,
-        kind: &str,
-        occurred_at: &Bound<'_, PyAny>,
-        direction: Option<&str>,
-        handled_by: Option<Uuid>,
-        subject: Option<&str>,
-        amount: Option<&Bound<'_, PyAny>>,
-        currency: Option<&str>,
-        key: Option<(String, String)>,
+        customer: Bound<'_, PyAny>,
+        channel: Bound<'_, PyAny>,
+        kind: Bound<'_, PyAny>,
+        occurred_at: Bound<'_, PyAny>,
+        direction: Option<Bound<'_, PyAny>>,
+        handled_by: Option<Bound<'_, PyAny>>,
+        subject: Option<Bound<'_, PyAny>>,
+        body: Option<Bound<'_, PyAny>>,
+        amount: Option<Bound<'_, PyAny>>,
+        currency: Option<Bound<'_, PyAny>>,
+        duration_secs: Option<Bound<'_, PyAny>>,
+        wait_secs: Option<Bound<'_, PyAny>>,
+        case: Option<Bound<'_, PyAny>>,
+        attributes: Option<Bound<'_, PyAny>>,
+        key: Option<Bound<'_, PyAny>>,
     ) -> PyResult<BatchReport> {
-        let one = interaction(
-            customer,
-            channel,
-            kind,
-            occurred_at,
+        let entry = PyDict::new(py);
+        let given = [
+            Some(customer),
+            Some(channel),
+            Some(kind),
+            Some(occurred_at),
             direction,
             handled_by,
             subject,
+            body,
             amount,
             currency,
+            duration_secs,
+            wait_secs,
+            case,
+            attributes,
             key,
-        )?;
+        ];
+        for (name, value) in INTERACTION_KEYS.iter().zip(given) {
+            if let Some(value) = value {
+                entry.set_item(name, value)?;
+            }
+        }
+        let one = interaction(&entry)?;
         let report = self.run(py, |t| async move { t.interactions().log(one).await })?;
         Ok(BatchReport {
             inserted: report.inserted,
@@ -385,62 +471,19 @@ impl Tenant {
     fn log_batch(&self, py: Python<'_>, batch: Vec<Bound<'_, PyDict>>) -> PyResult<BatchReport> {
         let mut items = Vec::with_capacity(batch.len());
         for (i, entry) in batch.iter().enumerate() {
-            let at = |e: PyErr| -> PyErr {
-                Python::attach(|py| {
-                    let field = e
-                        .value(py)
-                        .getattr("field")
-                        .and_then(|f| f.extract::<String>())
-                        .unwrap_or_else(|_| "entry".into());
-                    let reason = e
-                        .value(py)
-                        .getattr("reason")
-                        .and_then(|r| r.extract::<String>())
-                        .unwrap_or_else(|_| e.to_string());
-                    invalid(&format!("batch[{i}].{field}"), reason)
-                })
-            };
-            let get = |name: &str| entry.get_item(name).ok().flatten();
-            let text = |name: &str| -> PyResult<Option<String>> {
-                get(name)
-                    .filter(|v| !v.is_none())
-                    .map(|v| v.extract::<String>())
-                    .transpose()
-                    .map_err(|_| invalid(name, "not a str"))
-            };
-            let id = |name: &str| -> PyResult<Option<Uuid>> {
-                get(name)
-                    .filter(|v| !v.is_none())
-                    .map(|v| v.extract::<Uuid>())
-                    .transpose()
-                    .map_err(|_| invalid(name, "not a uuid.UUID"))
-            };
-            let built = (|| {
-                let customer = id("customer")?.ok_or_else(|| invalid("customer", "missing"))?;
-                let channel = text("channel")?.ok_or_else(|| invalid("channel", "missing"))?;
-                let kind = text("kind")?.ok_or_else(|| invalid("kind", "missing"))?;
-                let occurred_at =
-                    get("occurred_at").ok_or_else(|| invalid("occurred_at", "missing"))?;
-                let key = get("key")
-                    .filter(|v| !v.is_none())
-                    .map(|v| v.extract::<(String, String)>())
-                    .transpose()
-                    .map_err(|_| invalid("key", "not a (source, id) pair"))?;
-                let amount = get("amount").filter(|v| !v.is_none());
-                interaction(
-                    customer,
-                    &channel,
-                    &kind,
-                    &occurred_at,
-                    text("direction")?.as_deref(),
-                    id("handled_by")?,
-                    text("subject")?.as_deref(),
-                    amount.as_ref(),
-                    text("currency")?.as_deref(),
-                    key,
-                )
-            })();
-            items.push(built.map_err(at)?);
+            let one = interaction(entry).map_err(|e| {
+                let value = e.value(py);
+                let field = value
+                    .getattr("field")
+                    .and_then(|f| f.extract::<String>())
+                    .unwrap_or_else(|_| "entry".into());
+                let reason = value
+                    .getattr("reason")
+                    .and_then(|r| r.extract::<String>())
+                    .unwrap_or_else(|_| e.to_string());
+                invalid(&format!("batch[{i}].{field}"), reason)
+            })?;
+            items.push(one);
         }
         let report = self.run(
             py,

@@ -94,11 +94,7 @@ impl Customer {
     /// `(Decimal, currency)`.
     #[getter]
     fn attributes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let out = PyDict::new(py);
-        for (key, value) in self.inner.attributes.iter() {
-            out.set_item(key.as_str(), attribute_to_py(py, value)?)?;
-        }
-        Ok(out)
+        attributes_to_py(py, &self.inner.attributes)
     }
     /// The version, for updates (each change adds one).
     #[getter]
@@ -125,6 +121,18 @@ impl Customer {
             self.inner.version
         )
     }
+}
+
+/// Custom attributes as a `dict`.
+fn attributes_to_py<'py>(
+    py: Python<'py>,
+    attributes: &crm::Attributes,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for (key, value) in attributes.iter() {
+        out.set_item(key.as_str(), attribute_to_py(py, value)?)?;
+    }
+    Ok(out)
 }
 
 fn attribute_to_py<'py>(py: Python<'py>, value: &AttrValue) -> PyResult<Bound<'py, PyAny>> {
@@ -241,6 +249,31 @@ impl Interaction {
     #[getter]
     fn subject(&self) -> Option<&str> {
         self.inner.subject.as_deref()
+    }
+    /// The text, if any.
+    #[getter]
+    fn body(&self) -> Option<&str> {
+        self.inner.body.as_deref()
+    }
+    /// How long it took (a call), in seconds.
+    #[getter]
+    fn duration_secs(&self) -> Option<u32> {
+        self.inner.duration_secs
+    }
+    /// How long the customer waited for an answer, in seconds.
+    #[getter]
+    fn wait_secs(&self) -> Option<u32> {
+        self.inner.wait_secs
+    }
+    /// The case it belongs to, if any.
+    #[getter]
+    fn case(&self) -> Option<Uuid> {
+        self.inner.case.map(|c| c.as_uuid())
+    }
+    /// Custom attributes, as for customers.
+    #[getter]
+    fn attributes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        attributes_to_py(py, &self.inner.attributes)
     }
     /// Its idempotency key as `(source, id)`: logging it again stores nothing.
     #[getter]

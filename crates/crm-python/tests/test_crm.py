@@ -5,7 +5,7 @@ import decimal
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -223,10 +223,44 @@ def test_interaction_fields_and_idempotent_keys(tenant: Tenant) -> None:
     assert (i.handled_by, i.subject, i.key) == (agent, "Late delivery", ("helpdesk", "T-1"))
     assert i.customer == ann.id and isinstance(i.id, uuid.UUID)
     assert i.amount is None and i.currency is None
+    assert (i.body, i.duration_secs, i.wait_secs, i.case, i.attributes) == (None, None, None, None, {})
     assert tenant.profile(ann.id).complaint_count == 1
     with pytest.raises(ValidationError) as caught:
         tenant.log_interaction(ann.id, "pigeon", "call", occurred_at=at(1))
     assert caught.value.field == "channel"
+
+    case = tenant.open_case(ann.id, "Late delivery")
+    tenant.log_interaction(
+        ann.id,
+        "phone",
+        "call",
+        occurred_at=at(3),
+        body="Promised a call back on Friday.",
+        duration_secs=245,
+        wait_secs=38,
+        case=case.id,
+        attributes={"survey": D("4.5"), "queue": "billing"},
+    )
+    call = tenant.timeline(ann.id).items[0]
+    assert (call.body, call.duration_secs, call.wait_secs, call.case) == (
+        "Promised a call back on Friday.",
+        245,
+        38,
+        case.id,
+    )
+    assert call.attributes == {"survey": D("4.5"), "queue": "billing"}
+    bad: List[Tuple[Dict[str, Any], str]] = [
+        ({"wait_secs": -1}, "wait_secs"),
+        ({"duration_secs": "long"}, "duration_secs"),
+        ({"attributes": {"score": 1.5}}, "attributes.score"),
+        ({"attributes": ["x"]}, "attributes"),
+        ({"case": "c-1"}, "case"),
+    ]
+    for kwargs, field in bad:
+        with pytest.raises(ValidationError) as caught:
+            tenant.log_interaction(ann.id, "phone", "call", occurred_at=at(4), **kwargs)
+        assert caught.value.field == field
+    assert len(tenant.timeline(ann.id).items) == 2
 
 
 def test_log_batch_is_all_or_nothing(tenant: Tenant) -> None:
@@ -253,6 +287,10 @@ def test_log_batch_is_all_or_nothing(tenant: Tenant) -> None:
     with pytest.raises(ValidationError) as caught:
         tenant.log_batch(missing)
     assert caught.value.field == "batch[0].kind"
+    misspelt = [dict(good[0], ammount=D("1"))]
+    with pytest.raises(ValidationError) as caught:
+        tenant.log_batch(misspelt)
+    assert caught.value.field == "batch[0].ammount"
     report = tenant.log_batch(good)
     assert (report.inserted, report.duplicates) == (5, 0)
     assert tenant.log_batch(good).duplicates == 5

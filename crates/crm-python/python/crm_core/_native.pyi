@@ -112,6 +112,16 @@ class Interaction:
     @property
     def subject(self) -> Optional[str]: ...
     @property
+    def body(self) -> Optional[str]: ...
+    @property
+    def duration_secs(self) -> Optional[int]: ...
+    @property
+    def wait_secs(self) -> Optional[int]: ...
+    @property
+    def case(self) -> Optional[uuid.UUID]: ...
+    @property
+    def attributes(self) -> Dict[str, _AttributeValue]: ...
+    @property
     def key(self) -> Tuple[str, str]: ...
 
 @final
@@ -298,8 +308,13 @@ class Tenant:
         direction: Optional[str] = None,
         handled_by: Optional[uuid.UUID] = None,
         subject: Optional[str] = None,
+        body: Optional[str] = None,
         amount: Optional[Union[decimal.Decimal, int]] = None,
         currency: Optional[str] = None,
+        duration_secs: Optional[int] = None,
+        wait_secs: Optional[int] = None,
+        case: Optional[uuid.UUID] = None,
+        attributes: Optional[Mapping[str, _AttributeValue]] = None,
         key: Optional[Tuple[str, str]] = None,
     ) -> BatchReport: ...
     def log_batch(self, batch: Sequence[Mapping[str, Any]]) -> BatchReport: ...
