@@ -3,7 +3,9 @@
 //! `python/crm_core`).
 //!
 //! The API is synchronous: each `Crm` holds a tokio runtime, and every call runs the core
-//! on it with the GIL released, so other Python threads go on meanwhile. Values cross as
+//! on it with the GIL released, so other Python threads go on meanwhile. The package's
+//! `crm_core.aio` (pure Python) offers each call as a coroutine for asyncio, run on a
+//! worker thread. Values cross as
 //! Python types: ids as `uuid.UUID`, instants as aware `datetime` (stored in UTC; a naive
 //! one is refused), amounts as `decimal.Decimal` (a float is refused: money stays exact),
 //! custom attributes as a `dict`. Errors are exceptions mirroring the core's kinds
@@ -15,8 +17,11 @@
 //! - `pyo3` (abi3 for CPython 3.9 and later, one wheel for every version): the bindings,
 //!   with its `chrono`, `rust_decimal` and `uuid` conversions for the core's value types.
 //! - `tokio`: the runtime the core's async API runs on inside the module.
-//! - `async-trait`: the core's `Notifier` and `EventSink` ports, implemented over Python
-//!   callables (which run on tokio's blocking pool, holding the GIL only there).
+//! - `async-trait`: the core's `Notifier`, `EventSink` and `Directory` ports, implemented
+//!   over Python callables (which run on tokio's blocking pool, holding the GIL only
+//!   there).
+//! - `serde` (with `serde_json`): records without a class of their own (KPI rules, reports,
+//!   exports, envelopes) cross as dicts in the core's serde form, through Python's `json`.
 
 mod cases;
 mod errors;
@@ -118,7 +123,7 @@ impl Crm {
 /// The module: `crm_core._native`, re-exported by the package `crm_core`.
 #[pymodule]
 #[pyo3(name = "_native")]
-fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Crm>()?;
     m.add_class::<Tenant>()?;
     m.add_class::<Customer>()?;

@@ -531,6 +531,12 @@ impl Tenant {
         Ok(Profile { inner })
     }
 
+    /// The tenant's id.
+    #[getter]
+    fn id(&self) -> Uuid {
+        self.t.id().as_uuid()
+    }
+
     fn __repr__(&self) -> String {
         format!("Tenant(id={})", self.t.id())
     }

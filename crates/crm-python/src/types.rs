@@ -71,7 +71,7 @@ impl Customer {
             .map(|p| p.as_str().to_string())
             .collect()
     }
-    /// Lifecycle stage: lead, prospect, active, dormant or churned.
+    /// Lifecycle stage: lead, prospect, active, at_risk or churned.
     #[getter]
     fn lifecycle(&self) -> &'static str {
         self.inner.lifecycle.as_str()

@@ -260,6 +260,8 @@ class Task:
 
 @final
 class Tenant:
+    @property
+    def id(self) -> uuid.UUID: ...
     def register_customer(
         self,
         name: str,
