@@ -198,6 +198,17 @@ def test_time_zones_are_kept_as_instants(tenant: Tenant) -> None:
         )
     assert caught.value.field == "occurred_at"
     assert len(tenant.timeline(ann.id).items) == 2
+    tenant.log_interaction(
+        ann.id, "web", "purchase", occurred_at=datetime.datetime(2026, 3, 2, 12, 0, tzinfo=tokyo),
+        amount=D("5"), currency="EUR",
+    )
+    profile = tenant.profile(ann.id)
+    assert (profile.interaction_count, profile.purchase_count) == (3, 1)
+    assert profile.first_contact_at == datetime.datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    assert profile.last_contact_at == datetime.datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    assert profile.last_purchase_at == profile.last_contact_at
+    changed = tenant.update_customer(ann, name="Ann Lee")
+    assert changed.updated_at >= ann.updated_at and changed.created_at == ann.created_at
 
 
 def test_interaction_fields_and_idempotent_keys(tenant: Tenant) -> None:

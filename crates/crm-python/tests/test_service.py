@@ -201,6 +201,8 @@ def test_kpi_alerts_reach_staff_once_and_the_scorecard_ranks_them(tenant: Tenant
     assert (ann_line.compliance, bob_line.compliance) == (0.0, 1.0)
     assert (ann_line.goal_reached, bob_line.goal_reached) == (False, True)
     assert ann_line.median_secs is not None and ann_line.median_secs >= 3600
+    assert ann_line.p90_secs == ann_line.median_secs  # one measurement each
+    assert bob_line.p90_secs is not None and bob_line.p90_secs < 3600
     assert [who for who, _ in ranking] == [BOB, ANN]
     assert "first-reply-1h" in repr(ann_line)
 
@@ -256,6 +258,7 @@ def test_tasks_snooze_complete_and_remind_once(tenant: Tenant) -> None:
     call = tenant.create_task("Call back", ANN, due, customer=customer.id)
     weekly = tenant.create_task("Check the hinge", BOB, due + 10 * HOUR, case=case.id, every_days=7)
     assert (call.customer, call.case, call.assignee, call.is_open, call.version) == (customer.id, None, ANN, True, 1)
+    assert (call.title, call.done_at, call.every_days) == ("Call back", None, None)
     assert call.due_at == due.replace(microsecond=call.due_at.microsecond)
     assert (weekly.case, weekly.customer, weekly.every_days) == (case.id, None, 7)
     assert tenant.get_task(call.id) == call
