@@ -13,6 +13,7 @@
 //! indexes), with no profiles and no checks. Batches alternate between the two sides.
 
 use crm_core::WriteOptions;
+use crm_testkit::bench_arg as arg;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -29,15 +30,6 @@ use tokio_postgres::NoTls;
 const COPY: &str = "COPY interactions (tenant_id, id, customer_id, channel, direction, kind, \
     handled_by, occurred_at, subject, body, amount, currency, duration_secs, wait_secs, case_id, \
     attributes, source, external_id, recorded_at) FROM STDIN (FORMAT binary)";
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 async fn bare_copy(client: &mut tokio_postgres::Client, tenant: TenantId, batch: &[Interaction]) {
     let types = [

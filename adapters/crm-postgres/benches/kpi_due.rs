@@ -12,6 +12,7 @@
 //! hours later (default 4: about 1% of the instants), one indexed run on the first copy and
 //! one full scan on the second, which must raise the same alerts.
 
+use crm_testkit::bench_arg as arg;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,15 +20,6 @@ use crm_core::{Crm, ManualClock, Storage, TenantId};
 use crm_postgres::PostgresStore;
 use crm_testkit::postgres::{postgres_for_tests, PostgresServer, PostgresTarget};
 use crm_testkit::workload::{load, measure, settle, Workload};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 async fn open(server: &PostgresServer, db: &str) -> Arc<dyn Storage> {
     let store = PostgresStore::builder(&server.connection_string(db))

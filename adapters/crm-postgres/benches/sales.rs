@@ -11,6 +11,7 @@
 //! and JSON records the adapter writes, from `crm_sql::sales::DealColumns`); loading is
 //! timed separately and is part of no rate.
 
+use crm_testkit::bench_arg as arg;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,15 +23,6 @@ use crm_sql::sales::DealColumns;
 use crm_testkit::deals::{pipeline, DealGenerator};
 use crm_testkit::postgres::{postgres_for_tests, PostgresTarget};
 use tokio_postgres::types::ToSql;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 /// The forecast by quarter, owner, category and currency, directly in SQL.
 const RAW_FORECAST: &str = "SELECT owner, category, currency, \

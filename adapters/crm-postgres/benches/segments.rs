@@ -9,6 +9,7 @@
 //! Loading takes a few minutes at the default size; it is timed apart and not part of any
 //! rate.
 
+use crm_testkit::bench_arg as arg;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,15 +24,6 @@ use crm_testkit::scoped::{time_previews, SalesOrg};
 use crm_testkit::Generator;
 
 const RULE: &str = r#"lifecycle = "active" and revenue >= 500 and days_since_last_purchase <= 180 and "vip" in tags and attr.seats > 10"#;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

@@ -12,6 +12,7 @@
 //! noise hits both alike.
 
 use crm_core::WriteOptions;
+use crm_testkit::bench_arg as arg;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -25,15 +26,6 @@ const BARE_INSERT: &str = "INSERT INTO interactions (tenant_id, id, customer_id,
     direction, kind, handled_by, occurred_at, subject, body, amount, currency, duration_secs, \
     wait_secs, case_id, attributes, source, external_id, recorded_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 fn bare_insert(conn: &mut Connection, tenant: TenantId, batch: &[Interaction]) {
     let tx = conn.transaction().expect("begin");

@@ -11,21 +11,13 @@
 //! 1% of the instants), one indexed run on the first copy and one full scan on the second,
 //! which must raise the same alerts.
 
+use crm_testkit::bench_arg as arg;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crm_core::{Crm, ManualClock, Storage, TenantId};
 use crm_sqlite::SqliteStore;
 use crm_testkit::workload::{load, measure, settle, Workload};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 fn open(path: &std::path::Path) -> Arc<dyn Storage> {
     Arc::new(SqliteStore::open(path).expect("open"))

@@ -11,6 +11,7 @@
 //! outcome with a lease check. The baseline writes the same JSON into a table of the same
 //! shape in a second database file opened with the same settings.
 
+use crm_testkit::bench_arg as arg;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,15 +23,6 @@ use crm_core::notify::{
 use crm_core::{Crm, EmailAddress, ManualClock, TenantId};
 use crm_sqlite::SqliteStore;
 use rusqlite::{params, Connection};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 fn notification(i: usize, to: &EmailAddress) -> Notification {
     Notification::builder(

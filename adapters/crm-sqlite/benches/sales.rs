@@ -9,6 +9,7 @@
 //! and JSON records the adapter writes, from `crm_sql::sales::DealColumns`); loading is
 //! timed separately and is part of no rate.
 
+use crm_testkit::bench_arg as arg;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,15 +20,6 @@ use crm_sql::sales::DealColumns;
 use crm_sqlite::SqliteStore;
 use crm_testkit::deals::{pipeline, DealGenerator};
 use rusqlite::{params, Connection};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 /// The forecast by quarter, owner, category and currency, directly in SQL.
 const RAW_FORECAST: &str = "SELECT owner, category, currency, \

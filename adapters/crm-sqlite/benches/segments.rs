@@ -12,6 +12,7 @@
 //! it is timed separately and not part of any rate.
 
 use crm_core::WriteOptions;
+use crm_testkit::bench_arg as arg;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,15 +28,6 @@ use crm_testkit::Generator;
 use rust_decimal::Decimal;
 
 const RULE: &str = r#"lifecycle = "active" and revenue >= 500 and days_since_last_purchase <= 180 and "vip" in tags and attr.seats > 10"#;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let n = arg("--customers", 1_000_000);

@@ -7,6 +7,7 @@
 //! `CRM_LIFETIMES_PYTHON` (default `python3`); if `import lifetimes` fails there, only the
 //! Rust figures are printed. Install it with `pip install lifetimes==0.11.3`.
 
+use crm_testkit::bench_arg as arg;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -19,15 +20,6 @@ use crm_analytics::{
     calibration_summary, BgNbd, BgNbdFit, GammaGamma, GammaGammaFit, Observation, SpendObservation,
     TimeUnit,
 };
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 /// Median wall time in milliseconds of `runs` calls of `f`.
 fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {

@@ -16,6 +16,7 @@
 //! dicts is the host's work: timed apart (here they are built through the C API, faster
 //! than a Python loop would) and reported beside the ratio.
 
+use crm_testkit::bench_arg as arg;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -27,15 +28,6 @@ use crm_python::native;
 use crm_testkit::Generator;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 fn rate(rows: usize, t: StdDuration) -> f64 {
     rows as f64 / t.as_secs_f64()

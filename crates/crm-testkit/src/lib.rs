@@ -74,6 +74,17 @@ pub fn on_small_stack(f: impl FnOnce() + Send + 'static) {
 }
 pub use memory::MemoryStore;
 
+/// A benchmark's numeric option: the number after `name` on the command line (`--rows
+/// 1_000_000`; underscores allowed), or `default` when it is absent or not a number.
+pub fn bench_arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
 /// What a setup function hands to a case: the storage under test, and anything that must
 /// live as long as it (a temporary directory, a server process).
 pub struct Fixture {
