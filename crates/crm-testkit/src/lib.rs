@@ -75,7 +75,7 @@ pub fn on_small_stack(f: impl FnOnce() + Send + 'static) {
 pub use memory::MemoryStore;
 
 /// A benchmark's numeric option: the number after `name` on the command line (`--rows
-/// 1_000_000`; underscores allowed), or `default` when it is absent or not a number.
+/// 1_000_000`; underscores are dropped), or `default` when it is absent or not a number.
 pub fn bench_arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
