@@ -390,7 +390,9 @@ impl Tenant {
 
     /// Evaluates the KPI rules at `now` (default: the current time), raising each new
     /// warning and breach once: notices to the outbox, reassignments, returns to the pool.
-    /// With `scan`, reads every record instead of only those due. Returns the counts:
+    /// A `now` other than the current time is for replays and tests: what the evaluation
+    /// stores is stamped at it (a `case.breached` event at a later `now` waits until
+    /// then). With `scan`, reads every record instead of only those due. Returns the counts:
     /// `cases`, `customers`, `interactions`, `deals`, `warnings`, `breaches`,
     /// `returned_to_pool`, `conflicts`, ...
     #[pyo3(signature = (*, now=None, scan=false))]
