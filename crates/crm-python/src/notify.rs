@@ -66,17 +66,15 @@ fn staff_member(user: UserId, found: &Bound<'_, PyAny>) -> PyResult<Option<Staff
     if found.is_none() {
         return Ok(None);
     }
-    let field = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
-        Ok(found.get_item(name).ok().filter(|v| !v.is_none()))
-    };
+    let field = |name: &str| found.get_item(name).ok().filter(|v| !v.is_none());
     let text = |name: &str| -> PyResult<Option<String>> {
-        field(name)?
+        field(name)
             .map(|v| v.extract::<String>())
             .transpose()
             .map_err(|_| invalid(&format!("staff.{name}"), "not a str"))
     };
     let id = |name: &str| -> PyResult<Option<Uuid>> {
-        field(name)?
+        field(name)
             .map(|v| v.extract::<Uuid>())
             .transpose()
             .map_err(|_| invalid(&format!("staff.{name}"), "not a uuid.UUID"))

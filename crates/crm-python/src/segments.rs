@@ -101,8 +101,7 @@ impl Tenant {
     fn export_customer<'py>(&self, py: Python<'py>, customer: Uuid) -> PyResult<Bound<'py, PyAny>> {
         let id = CustomerId::from_uuid(customer);
         let export = self.run(py, |t| async move { t.privacy().export(id).await })?;
-        let text = serde_json::to_string(&export).map_err(|e| invalid("export", e.to_string()))?;
-        py.import("json")?.call_method1("loads", (text,))
+        crate::types::to_python(py, &export, "the export")
     }
 
     /// Erases a customer's personal data for good; `version` is the version the decision

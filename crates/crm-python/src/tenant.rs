@@ -435,23 +435,23 @@ impl Tenant {
     ) -> PyResult<BatchReport> {
         let entry = PyDict::new(py);
         let given = [
-            Some(customer),
-            Some(channel),
-            Some(kind),
-            Some(occurred_at),
-            direction,
-            handled_by,
-            subject,
-            body,
-            amount,
-            currency,
-            duration_secs,
-            wait_secs,
-            case,
-            attributes,
-            key,
+            ("customer", Some(customer)),
+            ("channel", Some(channel)),
+            ("kind", Some(kind)),
+            ("occurred_at", Some(occurred_at)),
+            ("direction", direction),
+            ("handled_by", handled_by),
+            ("subject", subject),
+            ("body", body),
+            ("amount", amount),
+            ("currency", currency),
+            ("duration_secs", duration_secs),
+            ("wait_secs", wait_secs),
+            ("case", case),
+            ("attributes", attributes),
+            ("key", key),
         ];
-        for (name, value) in INTERACTION_KEYS.iter().zip(given) {
+        for (name, value) in given {
             if let Some(value) = value {
                 entry.set_item(name, value)?;
             }
